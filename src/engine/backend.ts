@@ -1,0 +1,156 @@
+/**
+ * Backend choice for training and inference: `tensorflow` (tfjs-node-gpu / tfjs-node, when the user
+ * has installed one) > `wasm` (XNNPACK + the project's training kernels) > `cpu` (pure JS, slow).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
+import { registerWasmTrainingKernels } from './wasm-kernels.js';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export type NodeBinding = '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node';
+/** Tried in this order; the GPU build first. */
+const NODE_BINDINGS: readonly NodeBinding[] = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+export interface BackendInfo {
+  /** The tfjs backend actually active: 'tensorflow' | 'wasm' | 'cpu'. */
+  name: string;
+  requested: BackendName;
+  tfjsVersion: string;
+  /** wasm only: whether the SIMD build was loaded. */
+  wasmSimd?: boolean;
+  /** wasm only: XNNPACK threads (tfjs runs wasm single-threaded under Node). */
+  threads?: number;
+  /** Which native binding provides `tensorflow`, or null when none is installed. */
+  nodeBinding?: NodeBinding | null;
+}
+
+export const TENSORFLOW_UNAVAILABLE_MESSAGE =
+  'Backend `tensorflow` needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu; install one ' +
+  '(npm i @tensorflow/tfjs-node) or use --backend wasm';
+
+let loadedBinding: NodeBinding | null | undefined;
+
+/** Imports the first installed native binding (which registers backend `tensorflow`); null if none. */
+async function loadNodeBinding(): Promise<NodeBinding | null> {
+  if (loadedBinding !== undefined) return loadedBinding;
+  loadedBinding = null;
+  for (const pkg of NODE_BINDINGS) {
+    try {
+      // A variable specifier keeps bundlers and tsc from resolving an optional package.
+      const specifier: string = pkg;
+      await import(specifier);
+      loadedBinding = pkg;
+      break;
+    } catch {
+      // Not installed, or its native library failed to load: try the next one.
+    }
+  }
+  return loadedBinding;
+}
+
+async function activate(name: string): Promise<boolean> {
+  try {
+    const ok = await tf.setBackend(name);
+    if (ok) await tf.ready();
+    return ok && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+async function initTensorflow(): Promise<NodeBinding | null> {
+  const binding = await loadNodeBinding();
+  if (binding == null) return null;
+  return (await activate('tensorflow')) ? binding : null;
+}
+
+async function initWasm(): Promise<boolean> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  if (!(await activate('wasm'))) return false;
+  registerWasmTrainingKernels();
+  return true;
+}
+
+async function wasmDetails(): Promise<Pick<BackendInfo, 'wasmSimd' | 'threads'>> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  let wasmSimd: boolean | undefined;
+  try {
+    wasmSimd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  } catch {
+    wasmSimd = undefined;
+  }
+  let threads: number | undefined;
+  try {
+    threads = wasm.getThreadsCount();
+  } catch {
+    threads = undefined;
+  }
+  return { wasmSimd, threads };
+}
+
+/**
+ * Activates a tfjs backend. `auto` tries tensorflow, then wasm, then cpu. An explicit
+ * `tensorflow` without a native binding installed throws BACKEND_UNAVAILABLE.
+ */
+export async function initBackend(name: BackendName): Promise<BackendInfo> {
+  const base = { requested: name, tfjsVersion: tf.version.tfjs };
+  switch (name) {
+    case 'tensorflow': {
+      const binding = await initTensorflow();
+      if (binding == null) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, TENSORFLOW_UNAVAILABLE_MESSAGE);
+      return { ...base, name: 'tensorflow', nodeBinding: binding };
+    }
+    case 'wasm': {
+      if (!(await initWasm())) {
+        throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, 'Backend `wasm` failed to initialise; use --backend cpu');
+      }
+      return { ...base, name: 'wasm', nodeBinding: loadedBinding ?? null, ...(await wasmDetails()) };
+    }
+    case 'cpu': {
+      if (!(await activate('cpu'))) {
+        throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, 'Backend `cpu` failed to initialise');
+      }
+      return { ...base, name: 'cpu', nodeBinding: loadedBinding ?? null };
+    }
+    case 'auto': {
+      const binding = await initTensorflow();
+      if (binding != null) return { ...base, name: 'tensorflow', nodeBinding: binding };
+      if (await initWasm()) return { ...base, name: 'wasm', nodeBinding: null, ...(await wasmDetails()) };
+      if (await activate('cpu')) return { ...base, name: 'cpu', nodeBinding: null };
+      throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, 'No tfjs backend could be initialised (tried tensorflow, wasm, cpu)');
+    }
+    default: {
+      const never: never = name;
+      throw new AutopruneError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Expected backend to be one of ${BACKEND_NAMES.join(', ')}, got \`${String(never)}\``,
+      );
+    }
+  }
+}
+
+/** Facts for `autoprune doctor`: active backend, versions, native binding, wasm SIMD/threads. */
+export async function describeBackend(): Promise<Record<string, string>> {
+  const active = tf.getBackend() ?? 'none';
+  const binding = await loadNodeBinding();
+  const out: Record<string, string> = {
+    backend: active,
+    tfjs: tf.version.tfjs,
+    'tfjs-node binding': binding ?? 'not installed',
+    node: process.version,
+  };
+  try {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    out['tfjs-backend-wasm'] = wasm.version_wasm;
+    if (active === 'wasm') {
+      const d = await wasmDetails();
+      out['wasm simd'] = d.wasmSimd == null ? 'unknown' : String(d.wasmSimd);
+      out['wasm threads'] = d.threads == null ? 'unknown' : String(d.threads);
+    }
+  } catch {
+    out['tfjs-backend-wasm'] = 'not installed';
+  }
+  return out;
+}
