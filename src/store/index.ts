@@ -1,0 +1,36 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
+import { MemoryStore } from './memory.js';
+import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+import type { Store } from './types.js';
+
+export type * from './types.js';
+export { MemoryStore } from './memory.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+
+/** Locations that mean "keep it in this process only". */
+const MEMORY_LOCATIONS: readonly string[] = [':memory:', 'memory:'];
+
+/**
+ * Open the store at `location`: `:memory:` or `memory:` -> in-memory (gone when the process
+ * exits); anything else is a SQLite file path (parent folders are created, the schema migrated).
+ */
+export async function openStore(location: string, options: SqliteStoreOptions = {}): Promise<Store> {
+  if (typeof location !== 'string' || location.trim() === '') {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected a store location (a file path or \`:memory:\`), got ${quote(location)}`);
+  }
+  if (MEMORY_LOCATIONS.includes(location)) return new MemoryStore();
+  const path = resolve(location);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (e) {
+    throw new AutopruneError(
+      ErrorCodes.STORE_ERROR,
+      `Cannot create the folder of store ${quote(path)}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  return SqliteStore.open(path, options);
+}

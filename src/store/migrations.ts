@@ -1,0 +1,142 @@
+/**
+ * Numbered schema migrations of the SQLite store. Each step runs once, in order, inside one
+ * write transaction, and is recorded in `schema_version` (one row per applied version). Append new
+ * steps; never edit a released one. Idea borrowed from Optuna's RDB storage (alembic versions +
+ * a version table), done here as plain SQL steps.
+ */
+import type Database from 'better-sqlite3';
+import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'studies, trials, finals, snapshots',
+    sql: `
+      CREATE TABLE studies (
+        id                  INTEGER PRIMARY KEY,
+        name                TEXT NOT NULL UNIQUE,
+        config              TEXT NOT NULL,            -- JSON of the resolved config
+        config_hash         TEXT NOT NULL,
+        space               TEXT NOT NULL,            -- JSON SearchSpace
+        base_macs           REAL NOT NULL,
+        base_params         REAL NOT NULL,
+        base_proxy_accuracy REAL,
+        base_test_accuracy  REAL,
+        state               TEXT NOT NULL CHECK (state IN ('running', 'stopped', 'complete')),
+        created_at          TEXT NOT NULL,            -- ISO 8601
+        updated_at          TEXT NOT NULL
+      );
+      CREATE TABLE trials (
+        id             INTEGER PRIMARY KEY,
+        study_id       INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+        number         INTEGER NOT NULL CHECK (number >= 0),
+        state          TEXT NOT NULL CHECK (state IN ('waiting', 'running', 'complete', 'failed')),
+        candidate      TEXT NOT NULL,                 -- JSON Candidate
+        key            TEXT NOT NULL,
+        macs           REAL NOT NULL,
+        params         REAL NOT NULL,
+        controller     TEXT NOT NULL,
+        meta           TEXT,                          -- JSON, NULL when the controller gave none
+        proxy_accuracy REAL,
+        final_accuracy REAL,
+        latency_ms     REAL,
+        timings        TEXT,                          -- JSON { phase: seconds }
+        error          TEXT,
+        worker         TEXT,
+        created_at     TEXT NOT NULL,
+        started_at     TEXT,
+        finished_at    TEXT,
+        UNIQUE (study_id, number)
+      );
+      CREATE INDEX trials_study_key ON trials (study_id, key);
+      CREATE INDEX trials_study_state ON trials (study_id, state);
+      CREATE TABLE finals (
+        id             INTEGER PRIMARY KEY,
+        study_id       INTEGER NOT NULL,
+        trial          INTEGER NOT NULL,
+        final_accuracy REAL NOT NULL,
+        latency_ms     REAL,
+        epochs         INTEGER NOT NULL,
+        model_path     TEXT,
+        seconds        REAL NOT NULL,
+        created_at     TEXT NOT NULL,
+        UNIQUE (study_id, trial),
+        FOREIGN KEY (study_id, trial) REFERENCES trials (study_id, number) ON DELETE CASCADE
+      );
+      CREATE TABLE snapshots (
+        id         INTEGER PRIMARY KEY,
+        study_id   INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+        told       INTEGER NOT NULL,
+        state      TEXT NOT NULL,                     -- JSON controller state
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX snapshots_study ON snapshots (study_id, id);
+    `,
+  },
+  {
+    version: 2,
+    description: 'finished trials are immutable, also for writers that bypass the Store',
+    sql: `
+      CREATE TRIGGER trials_finished_immutable BEFORE UPDATE ON trials
+      WHEN OLD.state IN ('complete', 'failed')
+      BEGIN
+        SELECT RAISE(ABORT, 'TRIAL_IMMUTABLE: a complete or failed trial cannot be updated');
+      END;
+    `,
+  },
+];
+
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+const VERSION_TABLE = `CREATE TABLE IF NOT EXISTS schema_version (
+  version    INTEGER PRIMARY KEY,
+  applied_at TEXT NOT NULL
+)`;
+
+/** Version of an open database: 0 for an empty one (no `schema_version` table). */
+export function schemaVersion(db: Database.Database): number {
+  const t = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (t === undefined) return 0;
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+/**
+ * Bring `db` up to `target` (default: the newest). Refuses a database newer than this code, since
+ * writing to it could break the invariants of a newer schema. `label` names the file in messages.
+ */
+export function migrate(
+  db: Database.Database,
+  label: string,
+  target: number = SCHEMA_VERSION,
+  migrations: readonly Migration[] = MIGRATIONS,
+): { from: number; to: number } {
+  // IMMEDIATE: two processes opening the same new file at once apply each step exactly once.
+  return db
+    .transaction(() => {
+      db.exec(VERSION_TABLE);
+      const from = schemaVersion(db);
+      const known = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version;
+      if (from > known) {
+        throw new AutopruneError(
+          ErrorCodes.STORE_ERROR,
+          `Database ${quote(label)} has schema version ${from}, newer than the ${known} this autoprune knows; upgrade autoprune`,
+        );
+      }
+      const record = db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)');
+      for (const m of migrations) {
+        if (m.version <= from || m.version > target) continue;
+        db.exec(m.sql);
+        record.run(m.version, new Date().toISOString());
+      }
+      return { from, to: Math.max(from, Math.min(target, known)) };
+    })
+    .immediate();
+}

@@ -1,0 +1,499 @@
+/**
+ * SQLite backend (better-sqlite3). One file holds any number of studies; several processes may
+ * share it: WAL lets a report read while a search writes, busy_timeout makes writers queue instead
+ * of failing, and every read-check-write runs in a BEGIN IMMEDIATE transaction so two writers never
+ * allocate the same trial number or both claim one trial. The immutability of finished trials is
+ * also a trigger (migrations.ts), so a writer that bypasses this class cannot change them either.
+ * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
+ */
+import Database from 'better-sqlite3';
+import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
+import type { Candidate, SearchSpace } from '../core/space.js';
+import type { TrialMetrics, TrialState } from '../core/types.js';
+import { migrate } from './migrations.js';
+import {
+  checkBaseAccuracy,
+  checkFinal,
+  checkMetrics,
+  checkNewStudy,
+  checkNewTrial,
+  checkStudyName,
+  checkStudyState,
+  checkTransition,
+  checkTrialNumber,
+  decodeJson,
+  deepFreeze,
+  encodeJson,
+  metricsOf,
+  nowIso,
+  storeErrors,
+  type NewStudy,
+} from './shared.js';
+import type {
+  ControllerSnapshot,
+  FinalRecord,
+  Json,
+  NewTrial,
+  Store,
+  StudyRecord,
+  StudyState,
+  TrialRecord,
+} from './types.js';
+
+export interface SqliteStoreOptions {
+  /** How long a writer waits for another process's write lock before failing, in ms. Default 10000. */
+  readonly busyTimeoutMs?: number;
+}
+
+interface StudyRow {
+  id: number;
+  name: string;
+  config: string;
+  config_hash: string;
+  space: string;
+  base_macs: number;
+  base_params: number;
+  base_proxy_accuracy: number | null;
+  base_test_accuracy: number | null;
+  state: StudyState;
+  created_at: string;
+  updated_at: string;
+}
+
+interface TrialRow {
+  number: number;
+  state: TrialState;
+  candidate: string;
+  key: string;
+  macs: number;
+  params: number;
+  controller: string;
+  meta: string | null;
+  proxy_accuracy: number | null;
+  final_accuracy: number | null;
+  latency_ms: number | null;
+  timings: string | null;
+  error: string | null;
+  worker: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface FinalRow {
+  trial: number;
+  final_accuracy: number;
+  latency_ms: number | null;
+  epochs: number;
+  model_path: string | null;
+  seconds: number;
+  created_at: string;
+}
+
+interface SnapshotRow {
+  told: number;
+  state: string;
+  created_at: string;
+}
+
+const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
+  latency_ms, timings, error, worker, created_at, started_at, finished_at`;
+
+function studyFromRow(r: StudyRow): StudyRecord {
+  return deepFreeze({
+    name: r.name,
+    configHash: r.config_hash,
+    config: decodeJson(r.config),
+    space: decodeJson<SearchSpace>(r.space),
+    baseCost: { macs: r.base_macs, params: r.base_params },
+    baseProxyAccuracy: r.base_proxy_accuracy,
+    baseTestAccuracy: r.base_test_accuracy,
+    state: r.state,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  });
+}
+
+function trialFromRow(study: string, r: TrialRow): TrialRecord {
+  const rec: TrialRecord = {
+    study,
+    number: r.number,
+    state: r.state,
+    candidate: decodeJson<Candidate>(r.candidate),
+    key: r.key,
+    cost: { macs: r.macs, params: r.params },
+    controller: r.controller,
+    ...(r.meta === null ? {} : { meta: decodeJson(r.meta) }),
+    metrics: metricsOf(
+      r.proxy_accuracy,
+      r.final_accuracy,
+      r.latency_ms,
+      r.timings === null ? null : decodeJson<Record<string, number>>(r.timings),
+    ),
+    error: r.error,
+    worker: r.worker,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+  return deepFreeze(rec);
+}
+
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private closed = false;
+  /** Runs its argument inside BEGIN IMMEDIATE ... COMMIT (rolled back if it throws). */
+  private readonly tx: { immediate: (f: () => unknown) => unknown };
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+    this.tx = db.transaction((f: () => unknown) => f());
+  }
+
+  /** Open (creating if needed) and migrate. The parent folder must exist (openStore creates it). */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const busy = options.busyTimeoutMs ?? 10_000;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: busy });
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busy))}`);
+      // WAL persists in the file; on ':memory:' it stays 'memory', which is fine.
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, path);
+      return new SqliteStore(path, db);
+    } catch (e) {
+      db?.close();
+      throw toStoreError(e, path);
+    }
+  }
+
+  /** The underlying connection, for diagnostics and tests (pragma checks, raw SQL). */
+  get connection(): Database.Database {
+    return this.db;
+  }
+
+  private run<T>(f: () => T): Promise<T> {
+    try {
+      if (this.closed) throw storeErrors.closed();
+      return Promise.resolve(f());
+    } catch (e) {
+      return Promise.reject(toStoreError(e, this.path));
+    }
+  }
+
+  private write<T>(f: () => T): Promise<T> {
+    return this.run(() => this.tx.immediate(f) as T);
+  }
+
+  private studyRow(name: string): StudyRow | undefined {
+    return this.db.prepare('SELECT * FROM studies WHERE name = ?').get(name) as StudyRow | undefined;
+  }
+
+  private studyId(name: string): number {
+    checkStudyName(name);
+    const r = this.db.prepare('SELECT id FROM studies WHERE name = ?').get(name) as { id: number } | undefined;
+    if (r === undefined) throw storeErrors.studyNotFound(name);
+    return r.id;
+  }
+
+  private trialRow(studyId: number, n: number): TrialRow | undefined {
+    return this.db
+      .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND number = ?`)
+      .get(studyId, n) as TrialRow | undefined;
+  }
+
+  private existingTrial(study: string, studyId: number, n: number): TrialRow {
+    checkTrialNumber(n);
+    const r = this.trialRow(studyId, n);
+    if (r === undefined) throw storeErrors.trialNotFound(study, n);
+    return r;
+  }
+
+  createStudy(s: NewStudy): Promise<StudyRecord> {
+    return this.write(() => {
+      checkNewStudy(s);
+      if (this.studyRow(s.name) !== undefined) throw storeErrors.studyExists(s.name);
+      const now = nowIso();
+      this.db
+        .prepare(
+          `INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
+             base_test_accuracy, state, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+        )
+        .run(
+          s.name,
+          encodeJson(s.config),
+          s.configHash,
+          encodeJson(s.space),
+          s.baseCost.macs,
+          s.baseCost.params,
+          s.baseProxyAccuracy,
+          s.baseTestAccuracy,
+          now,
+          now,
+        );
+      return studyFromRow(this.studyRow(s.name)!);
+    });
+  }
+
+  getStudy(name: string): Promise<StudyRecord | null> {
+    return this.run(() => {
+      const r = this.studyRow(name);
+      return r === undefined ? null : studyFromRow(r);
+    });
+  }
+
+  listStudies(): Promise<StudyRecord[]> {
+    return this.run(() => (this.db.prepare('SELECT * FROM studies ORDER BY id').all() as StudyRow[]).map(studyFromRow));
+  }
+
+  setStudyState(name: string, state: StudyState): Promise<void> {
+    return this.write(() => {
+      checkStudyState(state);
+      const id = this.studyId(name);
+      this.db.prepare('UPDATE studies SET state = ?, updated_at = ? WHERE id = ?').run(state, nowIso(), id);
+    });
+  }
+
+  setBaseAccuracy(name: string, acc: { proxy?: number; test?: number }): Promise<void> {
+    return this.write(() => {
+      checkBaseAccuracy(acc);
+      const id = this.studyId(name);
+      this.db
+        .prepare(
+          `UPDATE studies SET base_proxy_accuracy = COALESCE(?, base_proxy_accuracy),
+             base_test_accuracy = COALESCE(?, base_test_accuracy), updated_at = ? WHERE id = ?`,
+        )
+        .run(acc.proxy ?? null, acc.test ?? null, nowIso(), id);
+    });
+  }
+
+  deleteStudy(name: string): Promise<void> {
+    // Trials, finals and snapshots go with it (ON DELETE CASCADE).
+    return this.write(() => {
+      this.db.prepare('DELETE FROM studies WHERE id = ?').run(this.studyId(name));
+    });
+  }
+
+  createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
+    return this.write(() => {
+      checkNewTrial(t);
+      const id = this.studyId(study);
+      // MAX+1 inside the write transaction: no other connection can insert in between.
+      const { n } = this.db
+        .prepare('SELECT COALESCE(MAX(number) + 1, 0) AS n FROM trials WHERE study_id = ?')
+        .get(id) as { n: number };
+      this.db
+        .prepare(
+          `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at)
+           VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          n,
+          encodeJson({ channels: t.candidate.channels }),
+          t.key,
+          t.cost.macs,
+          t.cost.params,
+          t.controller,
+          t.meta === undefined ? null : encodeJson(t.meta),
+          nowIso(),
+        );
+      return trialFromRow(study, this.trialRow(id, n)!);
+    });
+  }
+
+  startTrial(study: string, number: number, worker: string): Promise<TrialRecord> {
+    return this.write(() => {
+      const id = this.studyId(study);
+      const cur = this.existingTrial(study, id, number);
+      checkTransition(study, number, cur.state, 'running', cur.worker);
+      this.db
+        .prepare(`UPDATE trials SET state = 'running', worker = ?, started_at = ? WHERE study_id = ? AND number = ?`)
+        .run(worker, nowIso(), id, number);
+      return trialFromRow(study, this.trialRow(id, number)!);
+    });
+  }
+
+  completeTrial(study: string, number: number, metrics: TrialMetrics): Promise<TrialRecord> {
+    return this.write(() => {
+      checkMetrics(metrics);
+      const id = this.studyId(study);
+      const cur = this.existingTrial(study, id, number);
+      checkTransition(study, number, cur.state, 'complete', cur.worker);
+      this.db
+        .prepare(
+          `UPDATE trials SET state = 'complete', proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, timings = ?,
+             finished_at = ? WHERE study_id = ? AND number = ?`,
+        )
+        .run(
+          metrics.proxyAccuracy ?? null,
+          metrics.finalAccuracy ?? null,
+          metrics.latencyMs ?? null,
+          metrics.timings === undefined ? null : encodeJson(metrics.timings),
+          nowIso(),
+          id,
+          number,
+        );
+      return trialFromRow(study, this.trialRow(id, number)!);
+    });
+  }
+
+  failTrial(study: string, number: number, error: string): Promise<TrialRecord> {
+    return this.write(() => {
+      const id = this.studyId(study);
+      const cur = this.existingTrial(study, id, number);
+      checkTransition(study, number, cur.state, 'failed', cur.worker);
+      this.db
+        .prepare(`UPDATE trials SET state = 'failed', error = ?, finished_at = ? WHERE study_id = ? AND number = ?`)
+        .run(String(error), nowIso(), id, number);
+      return trialFromRow(study, this.trialRow(id, number)!);
+    });
+  }
+
+  requeueRunning(study: string): Promise<number[]> {
+    return this.write(() => {
+      const id = this.studyId(study);
+      const rows = this.db
+        .prepare(
+          `UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL
+           WHERE study_id = ? AND state = 'running' RETURNING number`,
+        )
+        .all(id) as { number: number }[];
+      return rows.map((r) => r.number).sort((a, b) => a - b);
+    });
+  }
+
+  getTrial(study: string, number: number): Promise<TrialRecord | null> {
+    return this.run(() => {
+      const id = this.studyId(study);
+      checkTrialNumber(number);
+      const r = this.trialRow(id, number);
+      return r === undefined ? null : trialFromRow(study, r);
+    });
+  }
+
+  listTrials(study: string, filter: { state?: TrialState } = {}): Promise<TrialRecord[]> {
+    return this.run(() => {
+      const id = this.studyId(study);
+      const rows = (
+        filter.state === undefined
+          ? this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(id)
+          : this.db
+              .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`)
+              .all(id, filter.state)
+      ) as TrialRow[];
+      return rows.map((r) => trialFromRow(study, r));
+    });
+  }
+
+  findTrialByKey(study: string, key: string): Promise<TrialRecord | null> {
+    // Order must match KEY_PREFERENCE in shared.ts.
+    return this.run(() => {
+      const id = this.studyId(study);
+      const r = this.db
+        .prepare(
+          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND key = ?
+           ORDER BY CASE state WHEN 'complete' THEN 0 WHEN 'running' THEN 1 WHEN 'waiting' THEN 2 ELSE 3 END, number
+           LIMIT 1`,
+        )
+        .get(id, key) as TrialRow | undefined;
+      return r === undefined ? null : trialFromRow(study, r);
+    });
+  }
+
+  saveSnapshot(study: string, told: number, state: Json): Promise<void> {
+    return this.write(() => {
+      checkTrialNumber(told);
+      const id = this.studyId(study);
+      this.db
+        .prepare('INSERT INTO snapshots (study_id, told, state, created_at) VALUES (?, ?, ?, ?)')
+        .run(id, told, encodeJson(state), nowIso());
+    });
+  }
+
+  latestSnapshot(study: string): Promise<ControllerSnapshot | null> {
+    // "Latest" is the last saved (highest id), not the highest `told` nor the clock.
+    return this.run(() => {
+      const id = this.studyId(study);
+      const r = this.db
+        .prepare('SELECT told, state, created_at FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT 1')
+        .get(id) as SnapshotRow | undefined;
+      if (r === undefined) return null;
+      return deepFreeze({ study, told: r.told, state: decodeJson(r.state), createdAt: r.created_at });
+    });
+  }
+
+  saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord> {
+    return this.write(() => {
+      checkFinal(f);
+      const id = this.studyId(f.study);
+      this.existingTrial(f.study, id, f.trial);
+      // Saving a finalist again (re-run) replaces the earlier result.
+      this.db
+        .prepare(
+          `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
+             latency_ms = excluded.latency_ms, epochs = excluded.epochs, model_path = excluded.model_path,
+             seconds = excluded.seconds, created_at = excluded.created_at`,
+        )
+        .run(id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso());
+      const r = this.db
+        .prepare('SELECT * FROM finals WHERE study_id = ? AND trial = ?')
+        .get(id, f.trial) as FinalRow;
+      return finalFromRow(f.study, r);
+    });
+  }
+
+  listFinals(study: string): Promise<FinalRecord[]> {
+    return this.run(() => {
+      const id = this.studyId(study);
+      const rows = this.db.prepare('SELECT * FROM finals WHERE study_id = ? ORDER BY trial').all(id) as FinalRow[];
+      return rows.map((r) => finalFromRow(study, r));
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+/** Every failure leaves as an AutopruneError; the trigger's refusal keeps its own code. */
+function toStoreError(e: unknown, path: string): AutopruneError {
+  if (isAutopruneError(e)) return e;
+  const err = e instanceof Error ? e : new Error(String(e));
+  const code = (err as { code?: unknown }).code;
+  if (err.message.includes('TRIAL_IMMUTABLE')) {
+    return new AutopruneError(ErrorCodes.TRIAL_IMMUTABLE, err.message, { cause: e });
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new AutopruneError(
+      ErrorCodes.STORE_ERROR,
+      `Database ${quote(path)} stayed locked by another writer past the busy timeout: ${err.message}`,
+      { cause: e },
+    );
+  }
+  return new AutopruneError(ErrorCodes.STORE_ERROR, `Store ${quote(path)}: ${err.message}`, { cause: e });
+}
+
+function finalFromRow(study: string, r: FinalRow): FinalRecord {
+  return deepFreeze({
+    study,
+    trial: r.trial,
+    finalAccuracy: r.final_accuracy,
+    latencyMs: r.latency_ms,
+    epochs: r.epochs,
+    modelPath: r.model_path,
+    seconds: r.seconds,
+    createdAt: r.created_at,
+  });
+}
