@@ -1,0 +1,112 @@
+import { AutopruneError, ErrorCodes, quote } from './errors.js';
+
+/**
+ * Two-objective Pareto utilities: `cost` is minimised (MACs), `value` is maximised (accuracy).
+ *
+ * Dominance: `a` dominates `b` when a.cost <= b.cost and a.value >= b.value with at least one
+ * strict. Ties and duplicates (decided here, tested in test/pareto.test.ts):
+ * - Points equal in both objectives do NOT dominate each other: all copies are kept, they share a
+ *   front and a rank (the NSGA-II / pymoo convention; ids stay visible, nothing silently vanishes).
+ * - Equal cost, different value: the higher value dominates. Equal value, different cost: the lower
+ *   cost dominates.
+ * - Non-finite objectives (NaN) are rejected with INVALID_ARGUMENT; callers filter failed trials.
+ * Functions return the caller's point objects (never copies) and never reorder the input array.
+ */
+export interface ParetoPoint<Id = string | number> {
+  /** Minimised, e.g. MACs. */
+  readonly cost: number;
+  /** Maximised, e.g. accuracy. */
+  readonly value: number;
+  readonly id: Id;
+}
+
+export function dominates(a: { cost: number; value: number }, b: { cost: number; value: number }): boolean {
+  return a.cost <= b.cost && a.value >= b.value && (a.cost < b.cost || a.value > b.value);
+}
+
+function check(points: readonly { cost: number; value: number }[]): void {
+  for (const p of points) {
+    if (Number.isNaN(p.cost) || Number.isNaN(p.value)) {
+      throw new AutopruneError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Expected Pareto point cost and value to be numbers, got ${quote({ cost: p.cost, value: p.value })}`,
+      );
+    }
+  }
+}
+
+/** Indices sorted by cost ascending, then value descending, then input order (stable). */
+function sweepOrder(points: readonly { cost: number; value: number }[]): number[] {
+  return points
+    .map((_, i) => i)
+    .sort((i, j) => points[i].cost - points[j].cost || points[j].value - points[i].value || i - j);
+}
+
+/**
+ * Ranks in the NSGA-II sense (0 = non-dominated, 1 = non-dominated once rank 0 is removed, ...),
+ * in O(n log n): sweep by cost ascending / value descending; every earlier point has cost <= the
+ * current one, and along a front value rises with cost, so front k dominates the current point iff
+ * its most recently added (highest-value) member does; that predicate holds for a prefix of ranks
+ * (dominance is transitive), so the rank is found by binary search.
+ * `fronts[k]` lists input indices of rank k in sweep order (cost ascending).
+ */
+export function nonDominatedSort(points: readonly { cost: number; value: number }[]): {
+  ranks: number[];
+  fronts: number[][];
+} {
+  check(points);
+  const ranks = new Array<number>(points.length);
+  const fronts: number[][] = [];
+  for (const i of sweepOrder(points)) {
+    const p = points[i];
+    let lo = 0;
+    let hi = fronts.length; // first front that does not dominate p is in [lo, hi]
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const f = fronts[mid];
+      if (dominates(points[f[f.length - 1]], p)) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === fronts.length) fronts.push([]);
+    fronts[lo].push(i);
+    ranks[i] = lo;
+  }
+  return { ranks, fronts };
+}
+
+/** The non-dominated points, in input order. Duplicates of a non-dominated point are all kept. */
+export function nonDominated<P extends { cost: number; value: number }>(points: readonly P[]): P[] {
+  const { ranks } = nonDominatedSort(points);
+  return points.filter((_, i) => ranks[i] === 0);
+}
+
+/** The non-dominated points sorted by cost ascending (value is then non-decreasing along it). */
+export function paretoFront<P extends { cost: number; value: number }>(points: readonly P[]): P[] {
+  const { fronts } = nonDominatedSort(points);
+  return (fronts[0] ?? []).map((i) => points[i]);
+}
+
+/**
+ * Area dominated by `points` inside the reference box (cost <= ref.cost, value >= ref.value): the
+ * 2-D hypervolume indicator (as in pymoo's `HV`, with the value axis flipped to maximise). Points
+ * outside the box contribute nothing; points on its edge contribute zero area. Units are
+ * cost-units x value-units; callers normalise cost (e.g. to a fraction of the base MACs) to compare
+ * studies.
+ */
+export function hypervolume2d(
+  points: readonly { cost: number; value: number }[],
+  ref: { readonly cost: number; readonly value: number },
+): number {
+  check(points);
+  if (Number.isNaN(ref.cost) || Number.isNaN(ref.value)) {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected a numeric reference point, got ${quote(ref)}`);
+  }
+  const inside = points.filter((p) => p.cost <= ref.cost && p.value >= ref.value);
+  const front = paretoFront(inside);
+  let area = 0;
+  for (let k = 0; k < front.length; k++) {
+    const nextCost = k + 1 < front.length ? front[k + 1].cost : ref.cost;
+    area += (nextCost - front[k].cost) * (front[k].value - ref.value);
+  }
+  return area;
+}
