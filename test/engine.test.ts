@@ -97,6 +97,8 @@ const CONV_CASES: ConvCase[] = [
   { n: 2, h: 7, w: 5, cin: 3, kh: 5, kw: 3, cout: 4, stride: [1, 2], pad: 'same' },
   { n: 3, h: 6, w: 7, cin: 5, kh: 3, kw: 3, cout: 2, stride: 1, pad: 'valid' },
   { n: 1, h: 5, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, stride: 1, pad: 1 },
+  { n: 2, h: 2, w: 3, cin: 2, kh: 5, kw: 5, cout: 3, stride: 1, pad: 'same' },
+  { n: 3, h: 1, w: 1, cin: 3, kh: 3, kw: 3, cout: 2, stride: 1, pad: 'same' },
   { n: 2, h: 5, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, stride: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { n: 2, h: 6, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, stride: 2, pad: [[0, 0], [1, 1], [0, 1], [0, 0]] },
 ];
@@ -226,6 +228,29 @@ test('Tile (fast row-repeat path and the generic fallback) and BatchNorm gradien
     ([xt, m, v, s, o, rt]) => weighted(tf.batchNorm(xt, m, v, o, s, 1e-3), rt),
     [x, mean, variance, scale, offset, r],
   );
+});
+
+test('MaxPoolGrad matches cpu, ties included', async () => {
+  await initBackend('wasm');
+  const cases: Array<{ shape: number[]; size: number | [number, number]; stride: number | [number, number]; pad: 'same' | 'valid' }> = [
+    { shape: [3, 6, 6, 4], size: 2, stride: 2, pad: 'valid' },
+    { shape: [2, 7, 5, 3], size: 2, stride: 2, pad: 'same' },
+    { shape: [2, 7, 7, 2], size: 3, stride: 2, pad: 'same' },
+    { shape: [1, 6, 7, 3], size: 3, stride: 1, pad: 'valid' },
+    { shape: [2, 5, 6, 2], size: [3, 2], stride: [1, 2], pad: 'same' },
+  ];
+  for (const c of cases) {
+    const x = randArr(rng, c.shape);
+    // Quantised values make ties inside windows common (as after a ReLU).
+    x.values = x.values.map((v) => Math.round(v * 2) / 2);
+    const outShape = tf.backend_util.computePool2DInfo(c.shape as [number, number, number, number], c.size, c.stride, 1, c.pad).outShape;
+    const r = randArr(rng, outShape);
+    await compareGrads(
+      `maxPool ${JSON.stringify(c)}`,
+      ([xt, rt]) => weighted(tf.maxPool(xt as tf.Tensor4D, c.size, c.stride, c.pad), rt),
+      [x, r],
+    );
+  }
 });
 
 function buildModel(): tf.LayersModel {

@@ -94,47 +94,92 @@ function convInfoOf(
 // Conv2DBackpropFilter: transposed im2col [KH*KW*Cin, N*Ho*Wo] x dy [N*Ho*Wo, Cout] on XNNPACK.
 // (BatchMatMul without transpose flags: its transposeA path is ~11x slower.)
 
-/** Fills `cols` ([K, nImg*Ho*Wo], row-major) with the transposed im2col of images [n0, n0+nImg). */
-function fillIm2colT(
-  cols: Float32Array,
-  x: Float32Array,
-  info: Conv2DInfo,
-  n0: number,
-  nImg: number,
-): void {
+/** The whole wasm heap as floats, plus a tensor's float offset in it. Re-take after any allocation. */
+function heapF32(backend: BackendWasm): Float32Array {
+  return new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
+}
+function offsetOf(backend: BackendWasm, t: TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset / 4;
+}
+
+/**
+ * Channel-major copy of images [n0, n0+nImg): xT[c][p] = x[(n0*H*W + p)*C + c], p over nImg*H*W.
+ * Makes every im2col row a strided copy of one contiguous plane.
+ */
+function transposeToChannelMajor(heap: Float32Array, xOff: number, xtOff: number, pixels: number, C: number): void {
+  const B = 32;
+  for (let p0 = 0; p0 < pixels; p0 += B) {
+    const p1 = Math.min(pixels, p0 + B);
+    for (let c = 0; c < C; c++) {
+      let o = xtOff + c * pixels + p0;
+      let i = xOff + p0 * C + c;
+      for (let p = p0; p < p1; p++) {
+        heap[o++] = heap[i];
+        i += C;
+      }
+    }
+  }
+}
+
+/**
+ * Transposed im2col, row (kh, kw, c), column (n, oh, ow): cols[r][m] = x[n, oh*sh-pt+kh, ow*sw-pl+kw, c]
+ * or 0 outside the image. Reads the channel-major copy `xT` ([C, nImg*H*W]).
+ */
+function fillIm2colT(heap: Float32Array, xtOff: number, colsOff: number, info: Conv2DInfo, nImg: number): void {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
+  const P = nImg * H * W;
   const M = nImg * Ho * Wo;
-  const step = sw * C;
+  // Stride 1 with output size == input size: each row is the plane shifted by one constant, so one
+  // block copy per row, then zero the positions whose source fell outside the image.
+  const shiftable = sh === 1 && sw === 1 && Ho === H && Wo === W;
   for (let kh = 0; kh < KH; kh++) {
     for (let kw = 0; kw < KW; kw++) {
-      // Output columns whose input column ow*sw - pl + kw lies inside [0, W).
       const owLo = Math.min(Wo, Math.max(0, Math.ceil((pl - kw) / sw)));
       const owHi = Math.max(owLo, Math.min(Wo, Math.floor((W - 1 + pl - kw) / sw) + 1));
-      const rowBase = (kh * KW + kw) * C;
-      for (let n = 0; n < nImg; n++) {
-        for (let oh = 0; oh < Ho; oh++) {
-          const ih = oh * sh - pt + kh;
-          const col = (n * Ho + oh) * Wo;
-          if (ih < 0 || ih >= H) {
-            for (let c = 0; c < C; c++) {
-              const r = (rowBase + c) * M + col;
-              cols.fill(0, r, r + Wo);
+      const dh = kh - pt;
+      const dw = kw - pl;
+      for (let c = 0; c < C; c++) {
+        const r0 = colsOff + ((kh * KW + kw) * C + c) * M;
+        const plane = xtOff + c * P;
+        if (shiftable) {
+          const shift = dh * W + dw;
+          const lo = Math.max(0, -shift);
+          const hi = Math.min(M, P - shift);
+          if (hi > lo) heap.copyWithin(r0 + lo, plane + lo + shift, plane + hi + shift);
+          if (lo > 0) heap.fill(0, r0, r0 + Math.min(lo, M));
+          if (hi < M) heap.fill(0, r0 + Math.max(hi, 0), r0 + M);
+          for (let n = 0; n < nImg; n++) {
+            const img = r0 + n * Ho * Wo;
+            if (dh < 0) heap.fill(0, img, img + Math.min(Ho, -dh) * Wo);
+            else if (dh > 0) heap.fill(0, img + Math.max(0, Ho - dh) * Wo, img + Ho * Wo);
+            if (owLo > 0 || owHi < Wo) {
+              for (let oh = 0; oh < Ho; oh++) {
+                const row = img + oh * Wo;
+                for (let ow = 0; ow < owLo; ow++) heap[row + ow] = 0;
+                for (let ow = owHi; ow < Wo; ow++) heap[row + ow] = 0;
+              }
             }
-            continue;
           }
-          const xRow = ((n0 + n) * H + ih) * W * C + (owLo * sw - pl + kw) * C;
-          for (let c = 0; c < C; c++) {
-            const r = (rowBase + c) * M + col;
-            if (owLo > 0) cols.fill(0, r, r + owLo);
-            let xi = xRow + c;
-            for (let ow = owLo; ow < owHi; ow++) {
-              cols[r + ow] = x[xi];
-              xi += step;
+          continue;
+        }
+        for (let n = 0; n < nImg; n++) {
+          for (let oh = 0; oh < Ho; oh++) {
+            const ih = oh * sh + dh;
+            const r = r0 + (n * Ho + oh) * Wo;
+            if (ih < 0 || ih >= H) {
+              heap.fill(0, r, r + Wo);
+              continue;
             }
-            if (owHi < Wo) cols.fill(0, r + owHi, r + Wo);
+            for (let ow = 0; ow < owLo; ow++) heap[r + ow] = 0;
+            let xi = plane + (n * H + ih) * W + owLo * sw + dw;
+            for (let ow = owLo; ow < owHi; ow++) {
+              heap[r + ow] = heap[xi];
+              xi += sw;
+            }
+            for (let ow = owHi; ow < Wo; ow++) heap[r + ow] = 0;
           }
         }
       }
@@ -149,15 +194,20 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   requireNHWC('Conv2DBackpropFilter', attrs.dataFormat);
   const filterShape = attrs.filterShape as number[];
   const info = convInfoOf(x.shape, filterShape, attrs, false);
-  const { batchSize: N, outHeight: Ho, outWidth: Wo, outChannels: Cout } = info;
-  const K = info.filterHeight * info.filterWidth * info.inChannels;
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Cout } = info;
+  const K = info.filterHeight * info.filterWidth * C;
   const perImage = Ho * Wo;
-  const imgsPerChunk = Math.max(1, Math.min(N, Math.floor(wasmKernelTuning.im2colChunkFloats / Math.max(1, K * perImage))));
+  const imgsPerChunk = Math.max(
+    1,
+    Math.min(N, Math.floor(wasmKernelTuning.im2colChunkFloats / Math.max(1, K * perImage))),
+  );
 
   let acc: TensorInfo | null = null;
   for (let n0 = 0; n0 < N; n0 += imgsPerChunk) {
     const nImg = Math.min(imgsPerChunk, N - n0);
     const M = nImg * perImage;
+    const pixels = nImg * H * W;
+    const xT = backend.makeOutput([C, pixels], 'float32');
     const cols = backend.makeOutput([1, K, M], 'float32');
     let dyChunk: TensorInfo;
     let ownsDyChunk = false;
@@ -166,10 +216,16 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
     } else {
       dyChunk = backend.makeOutput([1, M, Cout], 'float32');
       ownsDyChunk = true;
-      const start = n0 * perImage * Cout;
-      f32(backend, dyChunk).set(f32(backend, dy).subarray(start, start + M * Cout));
     }
-    fillIm2colT(f32(backend, cols), f32(backend, x), info, n0, nImg);
+    const heap = heapF32(backend);
+    if (ownsDyChunk) {
+      const start = offsetOf(backend, dy) + n0 * perImage * Cout;
+      heap.copyWithin(offsetOf(backend, dyChunk), start, start + M * Cout);
+    }
+    const xtOff = offsetOf(backend, xT);
+    transposeToChannelMajor(heap, offsetOf(backend, x) + n0 * H * W * C, xtOff, pixels, C);
+    fillIm2colT(heap, xtOff, offsetOf(backend, cols), info, nImg);
+    backend.disposeData(xT.dataId);
     const part = runWasmKernel('BatchMatMul', {
       inputs: { a: cols, b: dyChunk },
       backend,
@@ -345,6 +401,64 @@ function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// MaxPoolGrad: route dy to the first maximum of each window (row-major, strict '>', as tfjs cpu
+// does). The built-in wasm kernel takes ~150 ms on a [128,28,28,32] input; this one a fraction.
+
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, input } = inputs;
+  requireFloat32('MaxPoolGrad', dy, input);
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize as number | [number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as PadAttr,
+    attrs.dimRoundingMode as RoundingMode,
+  );
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { effectiveFilterHeight: KH, effectiveFilterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const out = backend.makeOutput(input.shape.slice(), 'float32');
+  const dx = f32(backend, out);
+  const xs = f32(backend, input);
+  const g = f32(backend, dy);
+  dx.fill(0);
+  const best = new Float32Array(C);
+  const where = new Int32Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < Ho; oh++) {
+      const r0 = Math.max(0, oh * sh - pt);
+      const r1 = Math.min(H, oh * sh - pt + KH);
+      for (let ow = 0; ow < Wo; ow++) {
+        const c0 = Math.max(0, ow * sw - pl);
+        const c1 = Math.min(W, ow * sw - pl + KW);
+        best.fill(Number.NEGATIVE_INFINITY);
+        where.fill(-1);
+        for (let ih = r0; ih < r1; ih++) {
+          for (let iw = c0; iw < c1; iw++) {
+            const base = ((n * H + ih) * W + iw) * C;
+            for (let c = 0; c < C; c++) {
+              const v = xs[base + c];
+              if (v > best[c]) {
+                best[c] = v;
+                where[c] = base + c;
+              }
+            }
+          }
+        }
+        const gBase = ((n * Ho + oh) * Wo + ow) * C;
+        for (let c = 0; c < C; c++) {
+          if (where[c] >= 0) dx[where[c]] += g[gBase + c];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tile fast path for BatchNorm's gradient: a [1,..,1,C] vector repeated over all leading dims.
 
 function tileFast(args: KernelArgs, fallback: tf.KernelFunc): TensorInfo {
@@ -384,6 +498,7 @@ export const WASM_TRAINING_KERNELS = [
   'Conv2DBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
+  'MaxPoolGrad',
   'Tile',
 ] as const;
 
@@ -419,6 +534,7 @@ export function registerWasmTrainingKernels(): void {
   register('Conv2DBackpropFilter', conv2DBackpropFilter);
   register('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter);
   register('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
+  register('MaxPoolGrad', maxPoolGrad);
   wrap('Conv2DBackpropInput', (fb) => (args) => conv2DBackpropInputFast(args, fb));
   wrap('Tile', (fb) => (args) => tileFast(args, fb));
   registered = true;
