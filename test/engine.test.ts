@@ -253,6 +253,35 @@ test('MaxPoolGrad matches cpu, ties included', async () => {
   }
 });
 
+test('Sum over leading axes (fast path) and other axes (fallback) match cpu', async () => {
+  await initBackend('wasm');
+  const x = randArr(rng, [3, 4, 5, 6]);
+  const cases: Array<{ axis: number | number[]; keepDims: boolean }> = [
+    { axis: [0, 1, 2], keepDims: false },
+    { axis: [2, 0, 1], keepDims: true },
+    { axis: [-4, -3, -2], keepDims: false },
+    { axis: [1, 2], keepDims: false },
+    { axis: 3, keepDims: true },
+    { axis: [0, 1, 2, 3], keepDims: false },
+  ];
+  for (const c of cases) {
+    const ref = await gradsOn('cpu', ([t]) => tf.sum(tf.square(tf.sum(t, c.axis, c.keepDims))), [x]);
+    const got = await gradsOn('wasm', ([t]) => tf.sum(tf.square(tf.sum(t, c.axis, c.keepDims))), [x]);
+    assertClose(got[0], ref[0], `sum ${JSON.stringify(c)}`);
+    await tf.setBackend('wasm');
+    const shape = tf.tidy(() => tf.sum(tf.tensor(x.values, x.shape), c.axis, c.keepDims).shape);
+    await tf.setBackend('cpu');
+    const refShape = tf.tidy(() => tf.sum(tf.tensor(x.values, x.shape), c.axis, c.keepDims).shape);
+    assert.deepEqual(shape, refShape);
+  }
+  await tf.setBackend('wasm');
+  const ints = tf.tensor([[1, 2], [3, 4]], [2, 2], 'int32');
+  const s = tf.sum(ints, 0);
+  assert.equal(s.dtype, 'int32');
+  assert.deepEqual(Array.from(s.dataSync()), [4, 6]);
+  tf.dispose([ints, s]);
+});
+
 function buildModel(): tf.LayersModel {
   const inp = tf.input({ shape: [9, 9, 3] });
   let x = tf.layers.zeroPadding2d({ padding: 1 }).apply(inp) as tf.SymbolicTensor;

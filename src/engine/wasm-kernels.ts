@@ -491,6 +491,29 @@ function tileFast(args: KernelArgs, fallback: tf.KernelFunc): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sum over all leading axes (bias and BatchNorm gradients): per-channel accumulation in one pass,
+// instead of the built-in transpose-then-reduce.
+
+function sumFast(args: KernelArgs, fallback: tf.KernelFunc): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i);
+  if (!leading || x.dtype !== 'float32') return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
+  const C = x.shape[rank - 1];
+  const outShape = attrs.keepDims ? [...new Array<number>(rank - 1).fill(1), C] : [C];
+  const acc = new Float64Array(C);
+  const xs = f32(backend, x);
+  for (let base = 0; base < xs.length; base += C) {
+    for (let c = 0; c < C; c++) acc[c] += xs[base + c];
+  }
+  const out = backend.makeOutput(outShape, 'float32');
+  f32(backend, out).set(acc);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Names of the kernels this module registers or wraps on `wasm`. */
 export const WASM_TRAINING_KERNELS = [
@@ -499,6 +522,7 @@ export const WASM_TRAINING_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'MaxPoolGrad',
+  'Sum',
   'Tile',
 ] as const;
 
@@ -537,5 +561,6 @@ export function registerWasmTrainingKernels(): void {
   register('MaxPoolGrad', maxPoolGrad);
   wrap('Conv2DBackpropInput', (fb) => (args) => conv2DBackpropInputFast(args, fb));
   wrap('Tile', (fb) => (args) => tileFast(args, fb));
+  wrap('Sum', (fb) => (args) => sumFast(args, fb));
   registered = true;
 }
