@@ -1,0 +1,226 @@
+/**
+ * `autoprune export`: one trial's pruned model as a standard tfjs LayersModel folder (model.json +
+ * weights.bin) plus a model card. A finalist with a saved fine-tuned model is exported as that model;
+ * any other complete trial is rebuilt exactly as its proxy evaluation built it (same channels, same
+ * BN re-calibration, see evaluators/plan-rng.ts), so the exported model is the one that was scored.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import type { CommandModule } from 'yargs';
+import type { ResolvedConfig } from '../../config/index.js';
+import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import type { Cost } from '../../core/types.js';
+import { initBackend } from '../../engine/backend.js';
+import { prunedForTrial } from '../../evaluators/plan-rng.js';
+import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
+import { analyzeModel } from '../../model/analysis.js';
+import { costOf } from '../../model/flops.js';
+import { loadModel, saveModel } from '../../model/io.js';
+import { escapeMarkdownCell } from '../../report/markdown.js';
+import type { FinalRecord, StudyRecord, TrialRecord } from '../../store/types.js';
+import { handler, info, mmacs, pct } from '../output.js';
+import { backendOption, type BackendArg } from './common.js';
+import { requireStudy, shortPath, storeOption, studyConfig, withStore, type StoreArg } from './store-args.js';
+
+interface Args extends StoreArg, BackendArg {
+  study: string;
+  trial: number;
+  out?: string;
+}
+
+/** What card.json holds. Accuracies are fractions; `flopsFraction` = MACs / base MACs. */
+export interface ModelCard {
+  readonly study: string;
+  readonly trial: number;
+  readonly controller: string;
+  /** `fine-tuned`: the finalist's saved fine-tuned model; `proxy`: pruned + BN re-calibrated, not trained. */
+  readonly weights: 'fine-tuned' | 'proxy';
+  readonly importance: string;
+  readonly groups: readonly { readonly id: string; readonly baseChannels: number; readonly keptChannels: number; readonly ratio: number }[];
+  readonly macs: number;
+  readonly params: number;
+  readonly flopsFraction: number;
+  /** Base MACs / pruned MACs (a FLOPs ratio, not a measured latency ratio). */
+  readonly speedup: number;
+  readonly paramsFraction: number;
+  /** Validation accuracy after pruning + BN re-calibration (the search's objective). */
+  readonly proxyAccuracy: number | null;
+  /** Test accuracy after fine-tuning (finalists only). */
+  readonly finalAccuracy: number | null;
+  readonly finetuneEpochs: number | null;
+  readonly latencyMs: number | null;
+  readonly base: {
+    readonly checkpoint: string | null;
+    readonly macs: number;
+    readonly params: number;
+    readonly proxyAccuracy: number | null;
+    readonly testAccuracy: number | null;
+  };
+  readonly configHash: string;
+  /** Re-creates this folder. */
+  readonly command: string;
+  readonly createdAt: string;
+}
+
+function latestFinal(finals: readonly FinalRecord[], trial: number): FinalRecord | null {
+  const mine = finals.filter((f) => f.trial === trial).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  return mine.at(-1) ?? null;
+}
+
+const modelJsonOf = (path: string): string => (path.endsWith('.json') ? path : join(path, 'model.json'));
+
+/** The base checkpoint must still be the model the study searched (same groups, same cost). */
+function checkBase(study: StudyRecord, cfg: ResolvedConfig, base: tf.LayersModel): ReturnType<typeof analyzeModel> {
+  const a = analyzeModel(base);
+  const got = a.groups.map((g) => `${g.id}:${g.channels}`).join(',');
+  const want = study.space.groups.map((g) => `${g.id}:${g.channels}`).join(',');
+  const cost = costOf(a, null);
+  if (got !== want || cost.macs !== study.baseCost.macs || cost.params !== study.baseCost.params) {
+    throw new AutopruneError(
+      ErrorCodes.MODEL_NOT_FOUND,
+      `Base model ${quote(cfg.model.checkpoint)} no longer matches study ${quote(study.name)} (${mmacs(cost.macs)} MMACs, ${cost.params} params, ${a.groups.length} groups; expected ${mmacs(study.baseCost.macs)} MMACs, ${study.baseCost.params} params, ${study.space.groups.length} groups): restore the checkpoint the search used`,
+    );
+  }
+  return a;
+}
+
+/** A mismatch between the stored cost and the built model is a bug in pruning or cost counting. */
+function checkCost(study: string, trial: TrialRecord, got: Cost): void {
+  if (got.params !== trial.cost.params || got.macs !== trial.cost.macs) {
+    throw new Error(
+      `Bug: the exported model of trial ${trial.number} of study ${quote(study)} has ${got.params} params and ${got.macs} MACs, but the trial's recorded cost is ${trial.cost.params} params and ${trial.cost.macs} MACs`,
+    );
+  }
+}
+
+async function buildModel(study: StudyRecord, cfg: ResolvedConfig, trial: TrialRecord, fin: FinalRecord | null): Promise<{ model: tf.LayersModel; weights: ModelCard['weights'] }> {
+  if (fin?.modelPath) return { model: await loadModel(modelJsonOf(fin.modelPath)), weights: 'fine-tuned' };
+  const base = await loadBaseModel(cfg);
+  try {
+    const analysis = checkBase(study, cfg, base);
+    const splits = await loadSplits(cfg);
+    const { model } = await prunedForTrial(cfg, base, analysis, trial.candidate, trial.number, splits.train);
+    return { model, weights: 'proxy' };
+  } finally {
+    base.dispose();
+  }
+}
+
+function reproduce(args: Args, out: string): string {
+  const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return [`autoprune export ${q(args.study)} --trial ${args.trial} --out ${q(out)} --store ${q(args.store)}`, ...(args.backend ? [`--backend ${args.backend}`] : [])].join(' ');
+}
+
+function cardMarkdown(c: ModelCard): string {
+  const e = escapeMarkdownCell;
+  const row = (k: string, v: string): string => `| ${k} | ${e(v)} |`;
+  return [
+    `# ${e(c.study)} · trial ${c.trial}`,
+    '',
+    c.weights === 'fine-tuned'
+      ? 'Weights: the fine-tuned finalist model.'
+      : 'Weights: the pruned base model after BN re-calibration (not fine-tuned): the model the search scored.',
+    '',
+    '| | |',
+    '|---|---|',
+    row('MACs', `${mmacs(c.macs)} M (${pct(c.flopsFraction, 1)} of base, ${c.speedup.toFixed(2)}x fewer)`),
+    row('params', `${c.params} (${pct(c.paramsFraction, 1)} of base)`),
+    row('proxy accuracy (validation, after BN re-calibration)', pct(c.proxyAccuracy)),
+    row('fine-tuned test accuracy', c.finalAccuracy === null ? 'not a finalist' : `${pct(c.finalAccuracy)} (${c.finetuneEpochs ?? '?'} epochs${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`),
+    row('latency', c.latencyMs === null ? 'not measured' : `${c.latencyMs.toFixed(3)} ms per image`),
+    row('base model', `${c.base.checkpoint ?? '(none)'}: ${mmacs(c.base.macs)} MMACs, ${c.base.params} params, proxy ${pct(c.base.proxyAccuracy)}, test ${pct(c.base.testAccuracy)}`),
+    row('channel importance', c.importance),
+    row('controller', c.controller),
+    row('config hash', c.configHash),
+    row('created', c.createdAt),
+    '',
+    '## Channels per group',
+    '',
+    '| group | base | kept | ratio |',
+    '|---|---:|---:|---:|',
+    ...c.groups.map((g) => `| ${e(g.id)} | ${g.baseChannels} | ${g.keptChannels} | ${g.ratio.toFixed(3)} |`),
+    '',
+    '## Use',
+    '',
+    '```js',
+    "const model = await tf.loadLayersModel('file://path/to/this/folder/model.json'); // tfjs-node; a URL in the browser",
+    '```',
+    '',
+    '## Reproduce',
+    '',
+    '```sh',
+    c.command,
+    '```',
+    '',
+  ].join('\n');
+}
+
+export const exportCommand: CommandModule<object, Args> = {
+  command: 'export <study>',
+  describe: "Write a complete trial's pruned model (tfjs LayersModel: model.json + weights.bin) and its model card",
+  builder: (y) =>
+    y
+      .positional('study', { type: 'string', demandOption: true, describe: 'Study name (see `autoprune list`)' })
+      .option('trial', { type: 'number', demandOption: true, describe: 'Trial number (see `autoprune show` / `pick`)' })
+      .option('out', { type: 'string', describe: 'Output folder (default exports/<study>/trial-<N>)' })
+      .option(...storeOption)
+      .option(...backendOption),
+  handler: handler(async (args) => {
+    if (!(Number.isInteger(args.trial) && args.trial >= 0)) {
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --trial to be a trial number (integer >= 0), got ${quote(args.trial)}`);
+    }
+    const { study, trial, fin } = await withStore(args.store, async (s) => {
+      const st = await requireStudy(s, args.study);
+      const t = await s.getTrial(st.name, args.trial);
+      if (t === null) {
+        const n = (await s.listTrials(st.name)).length;
+        const expected = n === 0 ? 'the study has no trials yet' : `expected a number in [0, ${n - 1}]`;
+        throw new AutopruneError(ErrorCodes.TRIAL_NOT_FOUND, `Trial ${args.trial} not found in study ${quote(st.name)}; ${expected}`);
+      }
+      return { study: st, trial: t, fin: latestFinal(await s.listFinals(st.name), t.number) };
+    });
+    if (trial.state !== 'complete') {
+      throw new AutopruneError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Trial ${trial.number} of study ${quote(study.name)} is ${quote(trial.state)}${trial.error ? ` (${trial.error.split('\n')[0]})` : ''}; expected a complete trial (see \`autoprune pick ${study.name}\`)`,
+      );
+    }
+    const cfg = studyConfig(study);
+    await initBackend(args.backend ?? cfg.run.backend);
+    const out = args.out ?? join('exports', study.name, `trial-${trial.number}`);
+    const { model, weights } = await buildModel(study, cfg, trial, fin);
+    try {
+      checkCost(study.name, trial, { macs: costOf(analyzeModel(model), null).macs, params: model.countParams() });
+      await saveModel(model, out);
+    } finally {
+      model.dispose();
+    }
+    const base = study.baseCost;
+    const card: ModelCard = {
+      study: study.name,
+      trial: trial.number,
+      controller: trial.controller,
+      weights,
+      importance: cfg.evaluation.importance,
+      groups: study.space.groups.map((g, i) => ({ id: g.id, baseChannels: g.channels, keptChannels: trial.candidate.channels[i], ratio: trial.candidate.channels[i] / g.channels })),
+      macs: trial.cost.macs,
+      params: trial.cost.params,
+      flopsFraction: trial.cost.macs / base.macs,
+      speedup: base.macs / trial.cost.macs,
+      paramsFraction: trial.cost.params / base.params,
+      proxyAccuracy: trial.metrics.proxyAccuracy ?? null,
+      finalAccuracy: fin?.finalAccuracy ?? trial.metrics.finalAccuracy ?? null,
+      finetuneEpochs: fin?.epochs ?? null,
+      latencyMs: fin?.latencyMs ?? trial.metrics.latencyMs ?? null,
+      base: { checkpoint: cfg.model.checkpoint ?? null, macs: base.macs, params: base.params, proxyAccuracy: study.baseProxyAccuracy, testAccuracy: study.baseTestAccuracy },
+      configHash: study.configHash,
+      command: reproduce(args, out),
+      createdAt: new Date().toISOString(),
+    };
+    await writeFile(join(out, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
+    await writeFile(join(out, 'card.md'), cardMarkdown(card));
+    info(`wrote ${shortPath(join(out, 'model.json'))} (${weights === 'fine-tuned' ? 'fine-tuned finalist' : 'pruned + BN re-calibrated'}), weights.bin, card.json, card.md`);
+    info(`trial ${trial.number}: ${mmacs(card.macs)} MMACs (${pct(card.flopsFraction, 1)} of base, ${card.speedup.toFixed(2)}x), ${card.params} params, proxy acc ${pct(card.proxyAccuracy)}${card.finalAccuracy !== null ? `, fine-tuned test acc ${pct(card.finalAccuracy)}` : ''}`);
+  }),
+};

@@ -1,0 +1,145 @@
+import type { CommandModule } from 'yargs';
+import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import { buildReportInfo, pickCandidates, type PickConstraints, type PickRow } from '../../report/data.js';
+import { handler, info, mmacs, pct, table } from '../output.js';
+import { loadStudyData, storeOption, withStore, type StoreArg } from './store-args.js';
+
+interface Args extends StoreArg {
+  study: string;
+  maxFlops?: string;
+  maxParams?: string;
+  maxLatency?: string;
+  minAcc?: string;
+  top: number;
+  json: boolean;
+}
+
+const bad = (flag: string, raw: string, expected: string): AutopruneError =>
+  new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --${flag} to be ${expected}, got ${quote(raw)}`);
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** `50%` or `0.5` -> 0.5; `lowOpen` excludes 0 from the accepted range. */
+export function parseFraction(flag: string, raw: string, expected: string, lowOpen: boolean): number {
+  const s = String(raw).trim();
+  const m = /^(.*?)\s*%$/.exec(s);
+  const body = m ? m[1] : s;
+  if (!NUMBER.test(body)) throw bad(flag, s, expected);
+  const v = Number(body) / (m ? 100 : 1);
+  if (!(Number.isFinite(v) && (lowOpen ? v > 0 : v >= 0) && v <= 1)) throw bad(flag, s, expected);
+  return v;
+}
+
+const SUFFIX: Readonly<Record<string, number>> = { '': 1, k: 1e3, m: 1e6 };
+
+/** `120000`, `120k`, `1.2M` -> a count > 0. */
+export function parseCount(flag: string, raw: string): number {
+  const s = String(raw).trim();
+  const expected = 'a parameter count > 0 such as 120000, 120k or 1.2M';
+  const m = /^(.*?)\s*([kKmM]?)$/.exec(s);
+  if (!m || !NUMBER.test(m[1])) throw bad(flag, s, expected);
+  const v = Math.round(Number(m[1]) * SUFFIX[m[2].toLowerCase()]);
+  if (!(Number.isFinite(v) && v > 0)) throw bad(flag, s, expected);
+  return v;
+}
+
+/** `2`, `2ms`, `0.5 ms` -> milliseconds per image, > 0. */
+export function parseMs(flag: string, raw: string): number {
+  const s = String(raw).trim();
+  const expected = 'milliseconds per image > 0 such as 2 or 0.5ms';
+  const body = s.replace(/\s*ms$/i, '');
+  if (!NUMBER.test(body)) throw bad(flag, s, expected);
+  const v = Number(body);
+  if (!(Number.isFinite(v) && v > 0)) throw bad(flag, s, expected);
+  return v;
+}
+
+/** The constraints of the pick flags (each one optional). */
+export function pickConstraints(a: Pick<Args, 'maxFlops' | 'maxParams' | 'maxLatency' | 'minAcc'>): PickConstraints {
+  return {
+    ...(a.maxFlops !== undefined ? { maxFlops: parseFraction('max-flops', a.maxFlops, "a fraction of the base model's MACs in (0, 1] such as 50% or 0.5", true) } : {}),
+    ...(a.maxParams !== undefined ? { maxParams: parseCount('max-params', a.maxParams) } : {}),
+    ...(a.maxLatency !== undefined ? { maxLatencyMs: parseMs('max-latency', a.maxLatency) } : {}),
+    ...(a.minAcc !== undefined ? { minAccuracy: parseFraction('min-acc', a.minAcc, 'an accuracy in [0, 1] such as 0.9 or 90%', false) } : {}),
+  };
+}
+
+/** One ranked candidate, as `--json` prints it. */
+export interface PickedCandidate {
+  readonly rank: number;
+  readonly trial: number;
+  readonly flopsFraction: number;
+  readonly speedup: number;
+  readonly macs: number;
+  readonly params: number;
+  /** The ranking accuracy: fine-tuned test accuracy for finalists, else proxy (validation) accuracy. */
+  readonly accuracy: number;
+  readonly accuracySource: 'final' | 'proxy';
+  readonly proxyAccuracy: number | null;
+  readonly finalAccuracy: number | null;
+  readonly latencyMs: number | null;
+  readonly controller: string;
+}
+
+function picked(r: PickRow): PickedCandidate {
+  const p = r.point;
+  return {
+    rank: r.rank,
+    trial: p.trial,
+    flopsFraction: p.flopsFraction,
+    speedup: p.speedup,
+    macs: p.macs,
+    params: p.params,
+    accuracy: r.accuracy,
+    accuracySource: r.accuracySource,
+    proxyAccuracy: p.proxyAccuracy,
+    finalAccuracy: p.finalAccuracy,
+    latencyMs: p.latencyMs,
+    controller: p.controller,
+  };
+}
+
+export const pickCommand: CommandModule<object, Args> = {
+  command: 'pick <study>',
+  describe:
+    'Rank the completed trials of a study that meet constraints: by accuracy (fine-tuned test accuracy for finalists, else proxy), then fewer MACs, then trial number',
+  builder: (y) =>
+    y
+      .positional('study', { type: 'string', demandOption: true, describe: 'Study name (see `autoprune list`)' })
+      .option('max-flops', { type: 'string', describe: 'Max MACs as a fraction of the base model: 50% or 0.5' })
+      .option('max-params', { type: 'string', describe: 'Max parameters: 120000, 120k or 1.2M' })
+      .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
+      .option('min-acc', { type: 'string', describe: 'Min accuracy: 0.9 or 90%' })
+      .option('top', { type: 'number', default: 10, describe: 'Show at most this many' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array (for scripts)' })
+      .option(...storeOption),
+  handler: handler(async (args) => {
+    const constraints = pickConstraints(args);
+    if (!(Number.isInteger(args.top) && args.top >= 1)) throw bad('top', String(args.top), 'an integer >= 1');
+    const { study, trials, finals } = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const r = buildReportInfo(study, trials, finals);
+    const all = pickCandidates(r, constraints);
+    const rows = all.slice(0, args.top).map(picked);
+    if (args.json) {
+      info(JSON.stringify(rows, null, 2));
+      return;
+    }
+    info(`${all.length} of ${r.counts.complete} complete trials of ${study.name} meet the constraints${all.length > rows.length ? ` (showing the top ${rows.length})` : ''}`);
+    if (rows.length === 0) return;
+    info(
+      table(
+        ['rank', 'trial', 'FLOPs', 'MMACs', 'params', 'accuracy', 'measured on', 'latency'],
+        rows.map((c) => [
+          c.rank,
+          c.trial,
+          pct(c.flopsFraction, 1),
+          mmacs(c.macs),
+          c.params,
+          pct(c.accuracy),
+          c.accuracySource === 'final' ? 'test (fine-tuned)' : 'validation (proxy)',
+          c.latencyMs === null ? '-' : `${c.latencyMs.toFixed(3)} ms`,
+        ]),
+      ),
+    );
+  }),
+};
