@@ -95,6 +95,8 @@ async function wasmDetails(): Promise<Pick<BackendInfo, 'wasmSimd' | 'threads'>>
  * `tensorflow` without a native binding installed throws BACKEND_UNAVAILABLE.
  */
 export async function initBackend(name: BackendName): Promise<BackendInfo> {
+  // Production mode: no per-op NaN checks, and no 'install tfjs-node' banner on every run.
+  tf.enableProdMode();
   const base = { requested: name, tfjsVersion: tf.version.tfjs };
   switch (name) {
     case 'tensorflow': {

@@ -14,6 +14,8 @@ export interface ZooOptions {
   readonly width?: number;
   /** Seed for the kernel initialisers, so a zoo model is reproducible. Default 0. */
   readonly seed?: number;
+  /** BatchNorm moving-average momentum. Default 0.9. */
+  readonly bnMomentum?: number;
 }
 
 export const ZOO = {
@@ -61,7 +63,7 @@ class Builder {
       .apply(x) as tf.SymbolicTensor;
   }
   bn(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
-    return tf.layers.batchNormalization({ name, momentum: 0.9, epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor;
+    return tf.layers.batchNormalization({ name, momentum: this.options.bnMomentum ?? 0.9, epsilon: 1e-3 }).apply(x) as tf.SymbolicTensor;
   }
   relu(x: tf.SymbolicTensor, name: string, max?: number): tf.SymbolicTensor {
     return tf.layers.reLU({ name, maxValue: max }).apply(x) as tf.SymbolicTensor;

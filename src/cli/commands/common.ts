@@ -1,0 +1,10 @@
+import { BACKEND_NAMES, type BackendName } from '../../engine/backend.js';
+
+export interface BackendArg {
+  backend?: BackendName;
+}
+
+export const backendOption = [
+  'backend',
+  { choices: BACKEND_NAMES, describe: 'tfjs backend (default: run.backend of the config, else auto)' },
+] as const;

@@ -1,0 +1,19 @@
+import type { CommandModule } from 'yargs';
+import { describeDatasets } from '../../data/index.js';
+import { describeBackend, initBackend } from '../../engine/backend.js';
+import { handler, info } from '../output.js';
+import { backendOption, type BackendArg } from './common.js';
+
+export const doctorCommand: CommandModule<object, BackendArg & { dataDir?: string }> = {
+  command: 'doctor',
+  describe: 'Print the tfjs backend, versions, threads and which datasets are found',
+  builder: (y) => y.option(...backendOption).option('data-dir', { type: 'string', describe: 'Also look for datasets here' }),
+  handler: handler(async (args) => {
+    const b = await initBackend(args.backend ?? 'auto');
+    info(`requested backend: ${b.requested}`);
+    for (const [k, v] of Object.entries(await describeBackend())) info(`${k}: ${v}`);
+    for (const d of await describeDatasets({ dataDir: args.dataDir })) {
+      info(`dataset ${d.name}: ${d.found ? `found in ${d.dir}` : `not found (searched ${d.searched.join(', ')}); ${d.hint}`}`);
+    }
+  }),
+};

@@ -1,0 +1,103 @@
+/**
+ * A pool of worker threads, each with its own tfjs (wasm runs single-threaded under Node, so
+ * parallel candidates are the way to use several cores). Requests go to an idle worker or wait.
+ * A worker that dies is replaced; its request fails (the trial is marked failed, never lost).
+ */
+import { Worker } from 'node:worker_threads';
+import type { ResolvedConfig } from '../config/index.js';
+import { AutopruneError, ErrorCodes, type ErrorCode } from '../core/errors.js';
+import type { EvalRequest, EvalResult, Evaluator } from './types.js';
+
+interface Slot {
+  name: string;
+  worker: Worker;
+  busy: boolean;
+  pending?: { id: number; resolve: (r: EvalResult) => void; reject: (e: Error) => void };
+}
+
+const WORKER_URL = new URL('./worker-entry.js', import.meta.url);
+
+export class WorkerPool implements Evaluator {
+  private readonly slots: Slot[] = [];
+  private readonly queue: (() => void)[] = [];
+  private nextId = 0;
+  private closed = false;
+
+  private constructor(private readonly cfg: ResolvedConfig) {}
+
+  get capacity(): number {
+    return this.slots.length;
+  }
+
+  static async create(cfg: ResolvedConfig, size: number): Promise<WorkerPool> {
+    const pool = new WorkerPool(cfg);
+    try {
+      await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(`worker-${i}`)));
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  private spawn(name: string): Promise<Slot> {
+    const worker = new Worker(WORKER_URL, { workerData: { config: this.cfg, name } });
+    const slot: Slot = { name, worker, busy: false };
+    return new Promise((resolve, reject) => {
+      worker.on('message', (m: { ready?: true; fatal?: { message: string; code?: ErrorCode }; id?: number; result?: EvalResult; error?: { message: string; code?: ErrorCode } }) => {
+        if (m.ready) {
+          this.slots.push(slot);
+          resolve(slot);
+          this.wake();
+        } else if (m.fatal) {
+          reject(new AutopruneError(m.fatal.code ?? ErrorCodes.INVALID_ARGUMENT, m.fatal.message));
+        } else if (slot.pending && m.id === slot.pending.id) {
+          const p = slot.pending;
+          slot.pending = undefined;
+          slot.busy = false;
+          if (m.error) p.reject(new AutopruneError(m.error.code ?? ErrorCodes.INVALID_ARGUMENT, m.error.message));
+          else p.resolve(m.result!);
+          this.wake();
+        }
+      });
+      worker.on('error', (e) => {
+        slot.pending?.reject(new Error(`${name} crashed: ${e.message}`));
+        slot.pending = undefined;
+        reject(e);
+      });
+      worker.on('exit', (code) => {
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) this.slots.splice(i, 1);
+        slot.pending?.reject(new Error(`${name} exited with code ${code}`));
+        slot.pending = undefined;
+        if (!this.closed && i >= 0) void this.spawn(name).catch(() => undefined);
+      });
+    });
+  }
+
+  private wake(): void {
+    this.queue.shift()?.();
+  }
+
+  async evaluate(req: EvalRequest): Promise<EvalResult> {
+    let slot = this.slots.find((s) => !s.busy);
+    while (!slot) {
+      if (this.closed) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, 'The worker pool is closed');
+      await new Promise<void>((r) => this.queue.push(r));
+      slot = this.slots.find((s) => !s.busy);
+    }
+    slot.busy = true;
+    const id = this.nextId++;
+    const s = slot;
+    return new Promise<EvalResult>((resolve, reject) => {
+      s.pending = { id, resolve, reject };
+      s.worker.postMessage({ id, req });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.queue.splice(0).forEach((r) => r());
+  }
+}

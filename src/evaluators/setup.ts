@@ -1,0 +1,59 @@
+/**
+ * From a resolved config to the things every evaluation needs: the data splits and the base model.
+ * One place, used by `train`, `search` (main thread and workers), `report` and `export`.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { ResolvedConfig } from '../config/index.js';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
+import { head, loadDataset, splitTrainValidation } from '../data/index.js';
+import type { Split } from '../data/types.js';
+import { loadModel } from '../model/io.js';
+import { buildZooModel } from '../model/zoo.js';
+
+export interface Splits {
+  readonly name: string;
+  readonly shape: readonly [number, number, number];
+  readonly numClasses: number;
+  /** Training images minus the validation ones (fine-tuning, BN calibration). */
+  readonly train: Split;
+  /** Carved from train with the run seed; the search sees only this. */
+  readonly validation: Split;
+  /** Held out; only finalists and the base model are scored on it. */
+  readonly test: Split;
+}
+
+export async function loadSplits(cfg: ResolvedConfig): Promise<Splits> {
+  const d = cfg.data;
+  const ds = await loadDataset({
+    name: d.dataset,
+    dir: d.dir,
+    synthetic: d.synthetic
+      ? { shape: [...d.synthetic.shape] as [number, number, number], numClasses: d.synthetic.classes, trainCount: d.synthetic.train, testCount: d.synthetic.test, seed: cfg.run.seed }
+      : undefined,
+  });
+  const { train, validation } = splitTrainValidation(ds.train, d.validationSize, cfg.run.seed);
+  return {
+    name: ds.name,
+    shape: ds.shape as [number, number, number],
+    numClasses: ds.numClasses,
+    train: d.trainLimit ? head(train, d.trainLimit) : train,
+    validation,
+    test: ds.test,
+  };
+}
+
+/** A fresh (untrained) zoo model for the config's data. */
+export function buildBaseArchitecture(cfg: ResolvedConfig, splits: Pick<Splits, 'shape' | 'numClasses'>): tf.LayersModel {
+  if (!cfg.model.zoo) {
+    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.zoo\` is required to train a base model; expected one of plain-cnn, resnet-20, mobilenet-v2-tiny`);
+  }
+  return buildZooModel(cfg.model.zoo, { inputShape: splits.shape, numClasses: splits.numClasses, width: cfg.model.width, seed: cfg.run.seed, bnMomentum: cfg.train.bnMomentum });
+}
+
+/** The trained base model a search prunes. */
+export async function loadBaseModel(cfg: ResolvedConfig): Promise<tf.LayersModel> {
+  if (!cfg.model.checkpoint) {
+    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`);
+  }
+  return loadModel(cfg.model.checkpoint);
+}

@@ -1,0 +1,43 @@
+/**
+ * The evaluator contract (DESIGN.md "Evaluator"): a candidate in, metrics out. Behind this
+ * interface sit the in-process tfjs evaluator, a pool of worker threads, and later the
+ * onnxruntime proxy and remote workers.
+ */
+import type { Candidate } from '../core/space.js';
+import type { Cost } from '../core/types.js';
+
+/**
+ * `proxy`: prune + BN re-calibration + accuracy on the validation split (EagleEye's proxy).
+ * `finetune`: prune + short fine-tune + accuracy on the test split (finalists only).
+ */
+export type Stage = 'proxy' | 'finetune';
+
+export interface EvalRequest {
+  readonly trial: number;
+  readonly candidate: Candidate;
+  readonly stage: Stage;
+  /** finetune only: save the fine-tuned model (tfjs LayersModel) into this folder. */
+  readonly saveTo?: string;
+}
+
+export interface EvalResult {
+  /** Validation accuracy after BN re-calibration (proxy stage). */
+  readonly proxyAccuracy?: number;
+  /** Test accuracy after fine-tuning (finetune stage). */
+  readonly finalAccuracy?: number;
+  readonly latencyMs: number;
+  /** Cost counted on the physically pruned model (must equal the predicted one). */
+  readonly cost: Cost;
+  /** Seconds per phase. */
+  readonly timings: Record<string, number>;
+  /** Which worker ran it (`main`, `worker-0`, ...). */
+  readonly worker: string;
+  readonly modelPath?: string;
+}
+
+export interface Evaluator {
+  /** How many evaluations it can run at once. */
+  readonly capacity: number;
+  evaluate(req: EvalRequest): Promise<EvalResult>;
+  close(): Promise<void>;
+}
