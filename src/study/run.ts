@@ -177,8 +177,9 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     return t;
   };
 
-  let evaluator: Evaluator | null = null;
-  const getEvaluator = async () => (evaluator ??= await o.evaluator());
+  // One evaluator for the whole run, created on first use (concurrent first calls share it).
+  let evaluator: Promise<Evaluator> | null = null;
+  const getEvaluator = (): Promise<Evaluator> => (evaluator ??= o.evaluator());
 
   const evaluateTrial = async (t: TrialRecord): Promise<void> => {
     const ev = await getEvaluator();
@@ -275,8 +276,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     return chosen;
   }
 
-  const ev = evaluator as Evaluator | null;
-  if (ev) await ev.close();
+  if (evaluator) await (await evaluator).close();
   if (o.signal.aborted) reason = 'interrupted';
   await store.setStudyState(name, reason === 'interrupted' || reason === 'time' ? 'stopped' : 'complete');
   return { study: (await store.getStudy(name))!, reason, evaluated, requeued, finalists };
