@@ -4,10 +4,9 @@
  * through the Store API with real search spaces and costs (a small plain-cnn) and made-up accuracies.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { parse as parseYaml } from 'yaml';
@@ -24,35 +23,9 @@ import { fileLoader, loadModel, saveModel } from '../src/model/io.js';
 import { applyPlan, makePlan } from '../src/model/prune.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { openStore, type Json, type Store } from '../src/store/index.js';
+import { cli, oneLine, ROOT } from './helpers.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const SEED = 7;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['bin/autoprune.js', ...args],
-      { cwd: ROOT, env: { ...process.env, CI: '1' }, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** stderr of a failed command: exactly one line, starting with `autoprune:`. */
-function oneLine(r: Run): string {
-  assert.notEqual(r.code, 0, `expected a failure, got exit 0 with ${r.stdout}`);
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${r.stderr}`);
-  assert.match(lines[0], /^autoprune: /);
-  return lines[0];
-}
 
 let dir: string;
 let db: string;

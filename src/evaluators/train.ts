@@ -103,7 +103,7 @@ export async function train(model: tf.LayersModel, data: Split, o: TrainOptions)
         optimizer.dispose();
         throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Training diverged at step ${step} (loss ${loss}); lower the learning rate (got ${o.learningRate})`);
       }
-      await Promise.resolve(); // let signal handlers and progress output run between steps
+      await new Promise<void>((r) => setImmediate(r)); // a macrotask: signal handlers and output run between steps
     }
   }
   optimizer.dispose();

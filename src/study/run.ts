@@ -235,7 +235,10 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
       break;
     }
     progress(inflight.size);
-    await Promise.race([...inflight, aborted]);
+    // Evaluations and SQLite calls are synchronous underneath: yield a macrotask so that signal
+    // handlers (Ctrl-C) and worker messages get to run between trials.
+    await new Promise<void>((r) => setImmediate(r));
+    if (inflight.size) await Promise.race([...inflight, aborted]);
     await refresh();
     progress(inflight.size);
   }

@@ -1,0 +1,159 @@
+/**
+ * The study loop end to end, as users run it (`autoprune search` in a child process) on a tiny
+ * synthetic config: seeded determinism, SIGKILL + resume, SIGINT graceful stop, and bad configs
+ * that must leave the store untouched.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { cli, cliSpawn, oneLine, waitFor } from './helpers.js';
+
+let dir: string;
+let checkpoint: string;
+
+/** The smoke config with every path in the test's own folder. */
+function config(name: string, over: { trials?: number; seed?: number; store?: string; extra?: Record<string, unknown> } = {}): Record<string, unknown> {
+  return {
+    name,
+    data: { dataset: 'synthetic', validationSize: 128, synthetic: { shape: [28, 28, 1], classes: 10, train: 512, test: 256 } },
+    model: { zoo: 'plain-cnn', width: 0.25, checkpoint },
+    train: { epochs: 3, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
+    search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials: over.trials ?? 8 } },
+    evaluation: { calibration: { batches: 2, batchSize: 64 }, finalists: { count: 1, epochs: 1 }, latency: { batchSize: 8, runs: 2 } },
+    run: { concurrency: 1, workers: 'inline', seed: over.seed ?? 0, store: over.store ?? join(dir, `${name}.db`) },
+    ...over.extra,
+  };
+}
+
+async function writeConfig(name: string, cfg: Record<string, unknown>): Promise<string> {
+  const path = join(dir, `${name}.json`);
+  await writeFile(path, JSON.stringify(cfg));
+  return path;
+}
+
+interface Row {
+  number: number;
+  state: string;
+  key: string;
+  proxy_accuracy: number | null;
+  finished_at: string | null;
+}
+
+function rows(db: string, study: string): Row[] {
+  const d = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    return d.prepare('SELECT t.number, t.state, t.key, t.proxy_accuracy, t.finished_at FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ? ORDER BY t.number').all(study) as Row[];
+  } finally {
+    d.close();
+  }
+}
+
+function tryRows(db: string, study: string): Row[] {
+  try {
+    return existsSync(db) ? rows(db, study) : [];
+  } catch {
+    return []; // schema not there yet
+  }
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'autoprune-study-'));
+  checkpoint = join(dir, 'base', 'model.json');
+  const r = await cli('train', await writeConfig('base', config('base')));
+  assert.equal(r.code, 0, r.stderr);
+});
+
+describe('search', () => {
+  let reference: Row[];
+
+  test('a fresh search evaluates the budget, then fine-tunes a finalist; the same seed gives the same candidates', async () => {
+    const a = await cli('search', await writeConfig('ref', config('ref')));
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /finalist trial \d+: test/);
+    reference = rows(join(dir, 'ref.db'), 'ref');
+    assert.deepEqual(reference.map((r) => r.number), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.ok(reference.every((r) => r.state === 'complete' && r.proxy_accuracy !== null));
+
+    const b = await cli('search', await writeConfig('same', { ...config('ref', { store: join(dir, 'same.db') }) }));
+    assert.equal(b.code, 0, b.stderr);
+    assert.deepEqual(rows(join(dir, 'same.db'), 'ref').map((r) => [r.key, r.proxy_accuracy]), reference.map((r) => [r.key, r.proxy_accuracy]));
+
+    const c = await cli('search', await writeConfig('other', config('ref', { seed: 1, store: join(dir, 'other.db') })));
+    assert.equal(c.code, 0, c.stderr);
+    assert.notDeepEqual(rows(join(dir, 'other.db'), 'ref').map((r) => r.key), reference.map((r) => r.key));
+  });
+
+  test('SIGKILL during an evaluation, then the same command: every trial once, none re-run, the controller continues', async () => {
+    const db = join(dir, 'killed.db');
+    const path = await writeConfig('killed', config('ref', { store: db }));
+    const first = cliSpawn('search', path);
+    // Kill while a trial is running and at least three are complete.
+    await waitFor(() => {
+      const r = tryRows(db, 'ref');
+      return r.filter((x) => x.state === 'complete').length >= 3 && r.some((x) => x.state === 'running');
+    }, 60_000, 'a running trial after three complete ones');
+    first.child.kill('SIGKILL');
+    const killed = await first.done;
+    assert.equal(killed.signal, 'SIGKILL');
+    const before = rows(db, 'ref');
+    const wasRunning = before.filter((r) => r.state === 'running').map((r) => r.number);
+    assert.ok(wasRunning.length >= 1);
+
+    const second = await cli('search', path);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, new RegExp(`re-queued trial\\(s\\) ${wasRunning.join(', ')}`));
+    const after = rows(db, 'ref');
+    assert.deepEqual(after.map((r) => r.number), [0, 1, 2, 3, 4, 5, 6, 7], 'every trial number present once');
+    for (const b of before.filter((r) => r.state === 'complete')) {
+      const a = after.find((r) => r.number === b.number)!;
+      assert.deepEqual(a, b, `completed trial ${b.number} was not re-run`);
+    }
+    // The resumed controller continued its sequence: the same candidates as the uninterrupted run.
+    assert.deepEqual(after.map((r) => r.key), reference.map((r) => r.key));
+    assert.ok(after.every((r) => r.state === 'complete'));
+  });
+
+  test('SIGINT stops gracefully: running trials finish, nothing left running, a line says how to resume', async () => {
+    const db = join(dir, 'interrupted.db');
+    const path = await writeConfig('interrupted', config('int', { store: db, trials: 200 }));
+    const run = cliSpawn('search', path);
+    await waitFor(() => tryRows(db, 'int').filter((x) => x.state === 'complete').length >= 2, 60_000, 'two complete trials');
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /stopping: no new trials/);
+    assert.match(r.stdout, /resume with: autoprune search /);
+    const left = rows(db, 'int');
+    assert.ok(left.length < 200);
+    assert.deepEqual(left.filter((x) => x.state !== 'complete'), [], 'no trial left running or waiting');
+    const d = new Database(db, { readonly: true });
+    assert.equal((d.prepare('SELECT state FROM studies WHERE name = ?').get('int') as { state: string }).state, 'stopped');
+    d.close();
+  });
+});
+
+describe('bad configs: one clear line, non-zero exit, store untouched', () => {
+  const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+  const cases: [string, (c: Record<string, unknown>) => Record<string, unknown>, RegExp][] = [
+    ['wrong type', (c) => ({ ...c, search: { ...(c.search as object), targets: 'half' } }), /`search\.targets`.*"half"|`search\.targets`.*half/],
+    ['unknown key', (c) => ({ ...c, run: { ...(c.run as object), concurency: 2 } }), /unknown key `run\.concurency`/],
+    ['ratio > 1', (c) => ({ ...c, space: { minKeepRatio: 1.3 } }), /`space\.minKeepRatio`.*\(0, 1\].*1\.3/],
+    ['missing dataset', (c) => ({ ...c, data: { dataset: 'mnist', dir: join(dir, 'no-such-folder'), validationSize: 100 } }), /MNIST not found in .*no-such-folder/],
+    ['missing model file', (c) => ({ ...c, model: { zoo: 'plain-cnn', checkpoint: join(dir, 'nope', 'model.json') } }), /Model file .*nope\/model\.json.* not found/],
+  ];
+  for (const [name, mutate, message] of cases) {
+    test(name, async () => {
+      const db = join(dir, 'ref.db'); // a store with a finished study in it
+      const hash = sha(db);
+      const r = await cli('search', await writeConfig(`bad-${name.replace(/\W+/g, '-')}`, mutate(config('ref', { store: db }))));
+      assert.match(oneLine(r), message);
+      assert.equal(sha(db), hash);
+      assert.equal(existsSync(`${db}-wal`) ? readFileSync(`${db}-wal`).length : 0, 0);
+    });
+  }
+});
