@@ -8,6 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { poolSection } from './pool.js';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend.js';
 import { isZooName, ZOO_NAMES, type ZooName } from '../src/model/zoo.js';
@@ -105,11 +106,8 @@ export const modelThroughputSection: BenchSection = {
   },
 };
 
-/**
- * The report's sections, in order. The evaluator pool's "proxy evaluations per minute with 1 and 2
- * workers" section is added here once src/evaluators/pool.ts exists.
- */
-export const sections: BenchSection[] = [modelThroughputSection];
+/** The report's sections, in order. */
+export const sections: BenchSection[] = [modelThroughputSection, poolSection];
 
 export async function hostInfo(): Promise<HostInfo> {
   const wasm = await initBackend('wasm');

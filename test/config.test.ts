@@ -62,6 +62,7 @@ describe('resolveConfig', () => {
       space: { minKeepRatio: 0.25, channelStep: 1, skip: [] },
       search: {
         controller: { name: 'random' },
+        baseline: true,
         targets: [0.5],
         window: 0.03,
         budget: { trials: 40 },
@@ -122,7 +123,7 @@ describe('config errors: one line with code, field path, bad value and expectati
     {
       name: 'unknown key',
       patch: { search: { controler: { name: 'random' } } },
-      expect: /^x\.yaml: unknown key `search\.controler` \(expected one of: controller, targets, window, budget\)$/,
+      expect: /^x\.yaml: unknown key `search\.controler` \(expected one of: controller, baseline, targets, window, budget\)$/,
     },
     {
       name: 'unknown top-level key',
@@ -263,7 +264,9 @@ describe('loadConfig', () => {
     assert.equal(o.search.budget.time, '8h');
     assert.deepEqual([o.evaluation.finalists.count, o.evaluation.finalists.epochs], [5, 3]);
     const s = (await loadConfig('configs/smoke.yaml')).resolved;
-    assert.deepEqual([s.data.dataset, s.model.zoo, s.model.width, s.model.checkpoint], ['synthetic', 'plain-cnn', 0.25, undefined]);
+    assert.deepEqual([s.data.dataset, s.model.zoo, s.model.width], ['synthetic', 'plain-cnn', 0.25]);
+    // The smoke checkpoint is where `autoprune train configs/smoke.yaml` saves it (train.out default).
+    assert.equal(s.model.checkpoint, join(s.train.out, 'model.json'));
     assert.equal(s.run.workers, 'inline');
   });
 });

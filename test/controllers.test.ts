@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RandomController } from '../src/controllers/random.js';
-import { controllers, createController } from '../src/controllers/registry.js';
+import { controllers, createController, createStudyController } from '../src/controllers/registry.js';
 import type { Controller, ControllerContext, Observation, Proposal } from '../src/controllers/types.js';
 import { UniformController, closestUniformRatio } from '../src/controllers/uniform.js';
 import { Rng } from '../src/core/rng.js';
@@ -226,6 +226,7 @@ describe('both controllers', () => {
   const makers: ReadonlyArray<[string, (ctx: ControllerContext) => Controller]> = [
     ['random', (ctx) => createController({ name: 'random' }, ctx)],
     ['uniform', (ctx) => createController({ name: 'uniform', steps: 6 }, ctx)],
+    ['random with the uniform baseline first', (ctx) => createStudyController({ name: 'random' }, ctx, true)],
   ];
 
   for (const [name, make] of makers) {
@@ -281,5 +282,23 @@ describe('both controllers', () => {
     assert.deepEqual(Object.keys(controllers), ['random', 'uniform']);
     assert.ok(createController({ name: 'random', perTarget: 2 }, makeCtx()) instanceof RandomController);
     assert.ok(createController({ name: 'uniform' }, makeCtx()) instanceof UniformController);
+  });
+});
+
+describe('the uniform baseline before the main controller', () => {
+  test('proposes the uniform sweep first (one per target, source `uniform`), then the main controller', () => {
+    const ctx = makeCtx({ targets: [0.7, 0.5, 0.3] });
+    const c = createStudyController({ name: 'random' }, ctx, true);
+    const ps = c.ask(1).concat(c.ask(1), c.ask(1), c.ask(2));
+    assert.deepEqual(ps.map((p) => p.source), ['uniform', 'uniform', 'uniform', 'random', 'random']);
+    const sweep = keysOf(new UniformController(makeCtx({ targets: [0.7, 0.5, 0.3] })).ask(3));
+    assert.deepEqual(keysOf(ps.slice(0, 3)), sweep);
+    for (const p of ps.slice(3)) assert.ok(Math.abs(frac(ctx, p.candidate) - (p.meta.target as number)) <= ctx.window + 1e-12);
+  });
+
+  test('is left out when disabled or when the controller is uniform itself', () => {
+    assert.equal(createStudyController({ name: 'random' }, makeCtx(), false).ask(1)[0].source, undefined);
+    const u = createStudyController({ name: 'uniform' }, makeCtx(), true);
+    assert.ok(u instanceof UniformController);
   });
 });

@@ -164,6 +164,12 @@ const budgetSchema = z.strictObject({
 const searchSchema = z.strictObject({
   /** Which controller proposes candidates. Default `{ name: random }`. */
   controller: controllerSchema.prefault({ name: 'random' }),
+  /**
+   * Evaluate the uniform sweep (same keep ratio everywhere, one per target) before the controller's
+   * own proposals, so every report has the baseline to compare against. Counts against the trial
+   * budget. Ignored when the controller is `uniform` itself. Default true.
+   */
+  baseline: flag().default(true),
   /** FLOPs targets as fractions of the base model's MACs, each in (0, 1]. Default [0.5]. */
   targets: z
     .array(ratio('a FLOPs fraction in (0, 1]'), { error: 'a list of FLOPs fractions in (0, 1]' })
@@ -206,6 +212,8 @@ const evaluationSchema = z.strictObject({
       batchSize: positiveInt().default(64),
       /** Default 0.0005. */
       learningRate: positiveNumber().default(0.0005),
+      /** Fine-tune on at most this many batches per epoch (a budget for quick runs). Default: whole epoch. */
+      batchesPerEpoch: positiveInt().optional(),
     })
     .prefault({}),
   /** Inference latency measurement. */

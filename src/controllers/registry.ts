@@ -1,5 +1,6 @@
 import type { ControllerSpec } from '../config/schema.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
+import { WithBaseline } from './baseline.js';
 import { RandomController } from './random.js';
 import type { Controller, ControllerContext } from './types.js';
 import { UniformController } from './uniform.js';
@@ -15,6 +16,15 @@ export const controllers = {
 } as const;
 
 export type ControllerName = keyof typeof controllers;
+
+/**
+ * The controller of a study: the configured one, preceded by the uniform baseline sweep unless
+ * `baseline` is false or the controller is `uniform` itself.
+ */
+export function createStudyController(spec: ControllerSpec, ctx: ControllerContext, baseline: boolean): Controller {
+  const main = createController(spec, ctx);
+  return baseline && spec.name !== 'uniform' ? new WithBaseline(controllers.uniform(ctx, { name: 'uniform' }), main) : main;
+}
 
 /** Build the controller a resolved config asks for. */
 export function createController(spec: ControllerSpec, ctx: ControllerContext): Controller {

@@ -6,6 +6,8 @@ import type { Json } from '../store/types.js';
 /** What a controller proposes: a candidate plus its own bookkeeping (stored with the trial). */
 export interface Proposal {
   readonly candidate: Candidate;
+  /** Which controller proposed it, when a composite controller delegates (stored with the trial). */
+  readonly source?: string;
   readonly meta: { readonly target?: number; readonly [k: string]: Json | undefined };
 }
 

@@ -63,6 +63,7 @@ export class TfjsEvaluator implements Evaluator {
             numClasses: splits.numClasses,
             seed: cfg.run.seed + req.trial,
             augment: cfg.train.augment,
+            maxBatchesPerEpoch: f.batchesPerEpoch,
           });
           lap('finetune');
         }

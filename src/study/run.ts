@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import type { ResolvedConfig } from '../config/index.js';
-import { createController } from '../controllers/registry.js';
+import { createStudyController } from '../controllers/registry.js';
 import type { Controller, Observation } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
@@ -102,14 +102,14 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     log(`study \`${name}\`: ${space.groups.length} groups, base ${(baseCost.macs / 1e6).toFixed(2)} MMACs, validation ${(100 * acc.proxy).toFixed(2)}%, test ${(100 * acc.test).toFixed(2)}%`);
   }
 
-  const controller: Controller = createController(cfg.search.controller, {
+  const controller: Controller = createStudyController(cfg.search.controller, {
     space,
     costOf: (c: Candidate): Cost => costOf(analysis, c),
     baseCost,
     targets: cfg.search.targets,
     window: cfg.search.window,
     rng: new Rng(cfg.run.seed),
-  });
+  }, cfg.search.baseline);
   const told = new Set<number>();
   const snap = await store.latestSnapshot(name);
   if (snap) {
@@ -171,7 +171,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
       await saveSnapshot();
       return null;
     }
-    const t = await store.createTrial(name, { candidate: p.candidate, key, cost: costOf(analysis, p.candidate), controller: controller.name, meta: p.meta as Json });
+    const t = await store.createTrial(name, { candidate: p.candidate, key, cost: costOf(analysis, p.candidate), controller: p.source ?? controller.name, meta: p.meta as Json });
     total++;
     await saveSnapshot();
     return t;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Idempotent set-up on Debian/Ubuntu: the Fashion-MNIST package (only when missing) and the npm
+# dependencies (only when the lockfile changed). Safe to run before every command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing Debian's dataset-fashion-mnist (apt-get)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+# onnxruntime-node (a later dependency) would fetch CUDA parts at install time; never here.
+export ONNXRUNTIME_NODE_INSTALL=skip
+stamp=node_modules/.autoprune-lock
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  echo "setup: npm ci (builds better-sqlite3 from source when no prebuilt binary fits: ~1-2 min)"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
