@@ -257,7 +257,7 @@ describe('loadConfig', () => {
 
   test('shipped configs say what the brief asks', async () => {
     const q = (await loadConfig('configs/quickstart.yaml')).resolved;
-    assert.deepEqual(q.search.targets, [0.5, 0.3]);
+    assert.deepEqual(q.search.targets, [0.7, 0.5]);
     assert.equal(q.evaluation.validation.limit, 2000);
     assert.equal(q.run.concurrency, 2);
     const o = (await loadConfig('configs/overnight.yaml')).resolved;

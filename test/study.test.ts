@@ -118,11 +118,20 @@ describe('search', () => {
     assert.ok(after.every((r) => r.state === 'complete'));
   });
 
-  test('SIGINT stops gracefully: running trials finish, nothing left running, a line says how to resume', async () => {
+  test('report and pick work while the search writes; SIGINT then stops gracefully: running trials finish, nothing left running, a line says how to resume', async () => {
     const db = join(dir, 'interrupted.db');
     const path = await writeConfig('interrupted', config('int', { store: db, trials: 200 }));
     const run = cliSpawn('search', path);
     await waitFor(() => tryRows(db, 'int').filter((x) => x.state === 'complete').length >= 2, 60_000, 'two complete trials');
+    // Reports and pick read the store while the search is writing to it (SQLite WAL).
+    const out = join(dir, 'live-report');
+    const [pick, report] = await Promise.all([cli('pick', 'int', '--store', db, '--max-flops', '60%', '--json'), cli('report', 'int', '--store', db, '--out', out)]);
+    assert.equal(pick.code, 0, pick.stderr);
+    const picked = JSON.parse(pick.stdout) as unknown[];
+    assert.ok(Array.isArray(picked) && picked.length >= 1);
+    assert.equal(report.code, 0, report.stderr);
+    assert.ok(existsSync(join(out, 'index.html')) && existsSync(join(out, 'pareto.png')));
+    assert.equal(run.child.exitCode, null, 'the search was still running');
     run.child.kill('SIGINT');
     const r = await run.done;
     assert.equal(r.code, 130, r.stderr);
