@@ -153,6 +153,7 @@ describe('bad configs: one clear line, non-zero exit, store untouched', () => {
     ['unknown key', (c) => ({ ...c, run: { ...(c.run as object), concurency: 2 } }), /unknown key `run\.concurency`/],
     ['ratio > 1', (c) => ({ ...c, space: { minKeepRatio: 1.3 } }), /`space\.minKeepRatio`.*\(0, 1\].*1\.3/],
     ['missing dataset', (c) => ({ ...c, data: { dataset: 'mnist', dir: join(dir, 'no-such-folder'), validationSize: 100 } }), /MNIST not found in .*no-such-folder/],
+    ['unknown group in space.skip', (c) => ({ ...c, space: { skip: ['no.such.group'] } }), /`space\.skip` names group `no\.such\.group`.*expected one of: block1\.0\.conv/],
     ['missing model file', (c) => ({ ...c, model: { zoo: 'plain-cnn', checkpoint: join(dir, 'nope', 'model.json') } }), /Model file .*nope\/model\.json.* not found/],
   ];
   for (const [name, mutate, message] of cases) {

@@ -9,7 +9,7 @@ import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
-import { runStudy, type StudyProgress } from '../../study/run.js';
+import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
 import { handler, info, isTty, note } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
 
@@ -68,6 +68,7 @@ export const searchCommand: CommandModule<object, Args> = {
     const splits = await loadSplits(cfg);
     const base = await loadBaseModel(cfg);
     const analysis = analyzeModel(base);
+    studySpace(cfg, analysis); // validates space.skip against the model's groups
     const store = await openStore(cfg.run.store);
 
     const abort = new AbortController();
