@@ -23,7 +23,7 @@ import { fileLoader, loadModel, saveModel } from '../src/model/io.js';
 import { applyPlan, makePlan } from '../src/model/prune.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { openStore, type Json, type Store } from '../src/store/index.js';
-import { cli, oneLine, ROOT } from './helpers.js';
+import { cli, oneLine } from './helpers.js';
 
 const SEED = 7;
 

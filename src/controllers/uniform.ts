@@ -1,6 +1,6 @@
 import { candidateFromRatios, candidateKey, type Candidate } from '../core/space.js';
 import type { Json } from '../store/types.js';
-import { ProposalLog, badSnapshot, macsFraction, type BestOfTarget } from './random.js';
+import { ProposalLog, badSnapshot, macsFraction, type BestOfTarget } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
 export interface UniformOptions {

@@ -1,5 +1,3 @@
-import type { Candidate } from './space.js';
-
 /** Cost of a model or candidate, a pure function of topology + candidate (src/model/flops.ts). */
 export interface Cost {
   /** Multiply-accumulates of conv/dense layers for one image (see docs/flops.md). */
