@@ -134,6 +134,9 @@ test('fronts, baseline, infeasible, failed and candidates', () => {
   assert.deepEqual(trialsOf(info.rows), [2, 5, 4, 1, 3, 7, 0]);
   assert.deepEqual(trialsOf(info.points), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
   assert.deepEqual(info.counts, { total: 9, complete: 7, failed: 1, pending: 1, finalists: 3 });
+  // Finalists 3, 4, 5: proxy ranks 3 > 4 > 5, fine-tuned 3 > 5 > 4: two concordant pairs, one discordant.
+  close(info.proxyFinalTau, 1 / 3);
+  assert.equal(buildReportInfo(study(), TRIALS, FINALS.slice(0, 2)).proxyFinalTau, null);
   assert.deepEqual(info.targets, [0.5, 0.25]);
   assert.equal(info.targetsFromConfig, true);
   assert.equal(info.window, 0.05);

@@ -14,6 +14,7 @@
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { hypervolume2d, paretoFront } from '../core/pareto.js';
+import { kendallTau } from '../core/stats.js';
 import { keepRatios } from '../core/space.js';
 import type { TrialState } from '../core/types.js';
 import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../store/types.js';
@@ -120,6 +121,11 @@ export interface ReportInfo {
     readonly byTime: readonly ProgressStep[];
   };
   readonly hypervolume: number;
+  /**
+   * Kendall's tau between the finalists' proxy accuracy and their fine-tuned test accuracy: does
+   * the proxy rank like fine-tuning? null with fewer than 3 finalists.
+   */
+  readonly proxyFinalTau: number | null;
   readonly counts: {
     readonly total: number;
     readonly complete: number;
@@ -321,6 +327,7 @@ export function buildReportInfo(
       byTime: progressSteps(byTime, targets, Number.isFinite(t0) ? t0 : null),
     },
     hypervolume: proxyHypervolume(done),
+    proxyFinalTau: proxyFinalTau(points),
     counts: {
       total: points.length,
       complete: done.length,
@@ -330,6 +337,16 @@ export function buildReportInfo(
     },
     wallSeconds: wallSeconds(sortedTrials),
   };
+}
+
+/** The rank-agreement line both renderers show. */
+export function formatTau(tau: number | null): string {
+  return tau === null ? '– (needs 3+ finalists)' : tau.toFixed(2);
+}
+
+function proxyFinalTau(points: readonly ReportPoint[]): number | null {
+  const both = points.filter((p) => p.proxyAccuracy !== null && p.finalAccuracy !== null);
+  return both.length < 3 ? null : kendallTau(both.map((p) => p.proxyAccuracy!), both.map((p) => p.finalAccuracy!));
 }
 
 /** Keep ratios per group; a candidate that does not match the space (corrupt row) yields []. */

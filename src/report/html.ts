@@ -9,6 +9,7 @@ import {
   formatCount,
   formatMacs,
   formatSeconds,
+  formatTau,
   infeasibleTable,
   keepRatioTable,
   trialTable,
@@ -128,6 +129,7 @@ function summary(info: ReportInfo): string {
     ],
     ['hypervolume', `${info.hypervolume.toFixed(4)} (FLOPs fraction x proxy accuracy, ref = (base, 0))`],
     ['wall time', formatSeconds(info.wallSeconds) || '–'],
+    ['proxy vs fine-tuned rank agreement (Kendall tau over finalists)', formatTau(info.proxyFinalTau)],
     [
       'FLOPs targets',
       `${info.targets.map((t) => `${(t * 100).toFixed(0)}%`).join(', ')}${info.targetsFromConfig ? '' : ' (defaults)'}` +
