@@ -19,6 +19,8 @@ import {
   renderMarkdown,
   renderParetoChart,
   renderProgressChart,
+  targetLabel,
+  withinTarget,
   writeReport,
 } from '../src/report/index.js';
 
@@ -378,4 +380,21 @@ test('writeReport writes the four files', async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a trial counts for a FLOPs target up to target + window, as the search accepts it', () => {
+  const cases: [string, number, number, number | null, boolean][] = [
+    ['under the target', 0.45, 0.5, 0.03, true],
+    ['inside the window above the target', 0.53, 0.5, 0.03, true],
+    ['just past the window', 0.5301, 0.5, 0.03, false],
+    ['no window: only at or under the target', 0.53, 0.5, null, false],
+    ['exactly at the limit despite float rounding', 0.7 + 0.03, 0.7, 0.03, true],
+  ];
+  for (const [name, f, t, w, want] of cases) assert.equal(withinTarget(f, t, w), want, name);
+  assert.equal(targetLabel(0.7, 0.03), '70% target (<= 73% FLOPs)');
+  assert.equal(targetLabel(0.5, null), '<= 50% FLOPs');
+  // In a study: a 53% trial is the best for the 50% target (window 0.05).
+  const extra = trial({ n: 9, controller: 'random', macs: 53 * M, params: 0.6 * M, proxy: 0.95, done: 10, channels: [16, 32] });
+  const info = buildReportInfo(study(), [...TRIALS, extra], FINALS);
+  assert.equal(info.progress.byNumber.at(-1)!.bestAtTarget[0], 0.95);
 });

@@ -20,7 +20,7 @@ import {
   type Plugin,
 } from 'chart.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import type { CompareInfo, ReportInfo, ReportPoint } from './data.js';
+import { targetLabel, type CompareInfo, type ReportInfo, type ReportPoint } from './data.js';
 
 Chart.register(ScatterController, LineController, LineElement, PointElement, LinearScale, Legend, Title);
 
@@ -213,7 +213,7 @@ export function renderProgressChart(info: ReportInfo, size: ChartSize = {}): Buf
     ...info.targets.map(
       (t, k): ChartDataset<'line', XY[]> => ({
         type: 'line',
-        label: `best accuracy at <= ${(t * 100).toFixed(0)}% FLOPs`,
+        label: `best accuracy, ${targetLabel(t, info.window)}`,
         // Before any trial fits under the target there is no value: omit those steps (a best only
         // ever appears and then rises, so omitting is the same line as a gap).
         data: steps.flatMap((s) => {

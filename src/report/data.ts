@@ -190,8 +190,24 @@ function proxyHypervolume(points: readonly ReportPoint[]): number {
   );
 }
 
+/**
+ * Whether a trial counts for a FLOPs target: at or under target + window, the same window the search
+ * accepts candidates in (just `<= target` when no window is configured). One definition for the
+ * progress chart, the summaries and compare.
+ */
+export function withinTarget(flopsFraction: number, target: number, window: number | null): boolean {
+  // small epsilon: a trial exactly at the limit must count despite float rounding of the fraction
+  return flopsFraction <= target + (window ?? 0) + 1e-12;
+}
+
+/** How every renderer names a target's "best" column, e.g. `70% target (<= 73% FLOPs)`. */
+export function targetLabel(target: number, window: number | null): string {
+  const pctText = (f: number) => `${+(f * 100).toFixed(1)}%`;
+  return window ? `${pctText(target)} target (<= ${pctText(target + window)} FLOPs)` : `<= ${pctText(target)} FLOPs`;
+}
+
 /** One progress step per completed point, in the given order; hypervolume and bests are running values. */
-function progressSteps(ordered: readonly ReportPoint[], targets: readonly number[], t0: number | null): ProgressStep[] {
+function progressSteps(ordered: readonly ReportPoint[], targets: readonly number[], window: number | null, t0: number | null): ProgressStep[] {
   // Hypervolume depends only on the front, so keep just the running front (O(front) per step).
   let front: ReportPoint[] = [];
   let completed = 0;
@@ -203,8 +219,7 @@ function progressSteps(ordered: readonly ReportPoint[], targets: readonly number
     const acc = p.proxyAccuracy ?? 0;
     bestAll = Math.max(bestAll, acc);
     targets.forEach((t, k) => {
-      // small epsilon: a trial exactly at the target must count despite float rounding of the fraction
-      if (p.flopsFraction <= t + 1e-12 && (best[k] === null || acc > (best[k] as number))) best[k] = acc;
+      if (withinTarget(p.flopsFraction, t, window) && (best[k] === null || acc > (best[k] as number))) best[k] = acc;
     });
     const end = time(p.finishedAt);
     return {
@@ -323,8 +338,8 @@ export function buildReportInfo(
     failed: points.filter((p) => p.state === 'failed'),
     candidates: points.filter((p) => p.onProxyFront || p.finalist).sort(byMacs),
     progress: {
-      byNumber: progressSteps(done, targets, Number.isFinite(t0) ? t0 : null),
-      byTime: progressSteps(byTime, targets, Number.isFinite(t0) ? t0 : null),
+      byNumber: progressSteps(done, targets, window, Number.isFinite(t0) ? t0 : null),
+      byTime: progressSteps(byTime, targets, window, Number.isFinite(t0) ? t0 : null),
     },
     hypervolume: proxyHypervolume(done),
     proxyFinalTau: proxyFinalTau(points),
@@ -397,7 +412,7 @@ export function buildCompareInfo(
       trials: info.counts.total,
       complete: info.counts.complete,
       hypervolume: info.hypervolume,
-      bestAtTarget: targets.map((t) => bestAt(info.rows, t)),
+      bestAtTarget: targets.map((t) => bestAt(info.rows, t, info.window)),
       wallSeconds: info.wallSeconds,
       front: info.proxyFront.map((p) => ({
         flopsFraction: p.flopsFraction,
@@ -408,10 +423,10 @@ export function buildCompareInfo(
   };
 }
 
-function bestAt(rows: readonly ReportPoint[], target: number): number | null {
+function bestAt(rows: readonly ReportPoint[], target: number, window: number | null): number | null {
   let best: number | null = null;
   for (const p of rows) {
-    if (p.flopsFraction <= target + 1e-12 && p.proxyAccuracy !== null && (best === null || p.proxyAccuracy > best)) {
+    if (withinTarget(p.flopsFraction, target, window) && p.proxyAccuracy !== null && (best === null || p.proxyAccuracy > best)) {
       best = p.proxyAccuracy;
     }
   }
@@ -575,7 +590,7 @@ export function infeasibleTable(info: ReportInfo): TextTable {
 
 export function compareTable(info: CompareInfo): TextTable {
   return {
-    header: ['study', 'trials', 'complete', 'hypervolume', ...info.targets.map((t) => `best @ <=${fmtPct(t, 0)}`), 'wall time'],
+    header: ['study', 'trials', 'complete', 'hypervolume', ...info.targets.map((t) => `best @ ${fmtPct(t, 0)} target`), 'wall time'],
     rows: info.studies.map((s) => [
       cell(s.name),
       cell(String(s.trials), s.trials),

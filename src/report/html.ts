@@ -10,6 +10,7 @@ import {
   formatMacs,
   formatSeconds,
   formatTau,
+  targetLabel,
   infeasibleTable,
   keepRatioTable,
   trialTable,
@@ -137,7 +138,7 @@ function summary(info: ReportInfo): string {
     ],
   ];
   info.targets.forEach((t, k) => {
-    items.push([`best proxy at <= ${(t * 100).toFixed(0)}%`, pctOrDash(last?.bestAtTarget[k] ?? null)]);
+    items.push([`best proxy, ${targetLabel(t, info.window)}`, pctOrDash(last?.bestAtTarget[k] ?? null)]);
   });
   return `<dl>${items.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`;
 }

@@ -62,7 +62,7 @@ export const listCommand: CommandModule<object, Args> = {
           s.name,
           s.state,
           `${s.trials.complete}/${s.trials.failed}/${s.trials.total}`,
-          [`all ${pct(s.bestProxyAccuracy)}`, ...s.bestAtTarget.map((b) => `<=${pct(b.target, 0)} ${pct(b.accuracy)}`)].join(', '),
+          [`all ${pct(s.bestProxyAccuracy)}`, ...s.bestAtTarget.map((b) => `${pct(b.target, 0)} target ${pct(b.accuracy)}`)].join(', '),
           pct(s.baseProxyAccuracy),
           s.lastUpdate.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
         ]),

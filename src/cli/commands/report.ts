@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, writeReport } from '../../report/index.js';
+import { buildReportInfo, targetLabel, writeReport } from '../../report/index.js';
 import { handler, info, pct } from '../output.js';
 import { loadStudyData, shortPath, storeOption, withStore, type StoreArg } from './store-args.js';
 
@@ -23,7 +23,7 @@ export const reportCommand: CommandModule<object, Args> = {
     const paths = await writeReport(r, args.out ?? join('reports', study.name));
     for (const p of [paths.html, paths.markdown, paths.pareto, paths.progress]) info(`wrote ${shortPath(p)}`);
     const last = r.progress.byNumber.at(-1);
-    const best = r.targets.map((t, k) => `<=${pct(t, 0)} FLOPs ${pct(last?.bestAtTarget[k])}`).join(', ');
+    const best = r.targets.map((t, k) => `${targetLabel(t, r.window)} ${pct(last?.bestAtTarget[k])}`).join(', ');
     info(
       `${r.study.name} (${r.study.state}): ${r.counts.complete} complete / ${r.counts.failed} failed / ${r.counts.total} trials; proxy front ${r.proxyFront.length} trials, ${r.counts.finalists} finalists; hypervolume ${r.hypervolume.toFixed(4)}`,
     );
