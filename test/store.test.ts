@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { MemoryStore, openStore, SqliteStore } from '../src/store/index.js';
+import { MemoryStore, openStore, SNAPSHOTS_KEPT, SqliteStore } from '../src/store/index.js';
 import { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from '../src/store/migrations.js';
 import { newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
 
@@ -154,6 +154,19 @@ describe('SQLite store', () => {
     assert.deepEqual(seen, await writer.listTrials('s'));
     await reader.close();
     await writer.close();
+  });
+
+  test('only the latest SNAPSHOTS_KEPT snapshots of a study stay on disk', async () => {
+    const s = (await openStore(freshPath())) as SqliteStore;
+    await s.createStudy(newStudy('a'));
+    await s.createStudy(newStudy('b'));
+    await s.saveSnapshot('b', 1, { b: true });
+    for (let i = 0; i < 10; i++) await s.saveSnapshot('a', i, { i });
+    const rows = s.connection.prepare('SELECT s.name, n.told FROM snapshots n JOIN studies s ON s.id = n.study_id ORDER BY n.id').all() as { name: string; told: number }[];
+    assert.equal(SNAPSHOTS_KEPT, 3);
+    assert.deepEqual(rows, [{ name: 'b', told: 1 }, { name: 'a', told: 7 }, { name: 'a', told: 8 }, { name: 'a', told: 9 }]);
+    assert.deepEqual((await s.latestSnapshot('a'))!.state, { i: 9 });
+    await s.close();
   });
 
   test('the trigger refuses a raw SQL UPDATE of a finished trial row', async () => {

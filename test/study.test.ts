@@ -146,6 +146,21 @@ describe('search', () => {
   });
 });
 
+test('resuming with another controller setup (baseline switched off) is refused in one line, trials kept', async () => {
+  const db = join(dir, 'switched.db');
+  const first = await cli('search', await writeConfig('switch-a', config('sw', { store: db, trials: 3 })));
+  assert.equal(first.code, 0, first.stderr);
+  const before = rows(db, 'sw');
+  const changed = config('sw', { store: db, trials: 5 });
+  (changed.search as Record<string, unknown>).baseline = false;
+  const r = await cli('search', await writeConfig('switch-b', changed));
+  assert.match(oneLine(r), /Study `sw` was searched with another controller setup .*--fresh/);
+  assert.deepEqual(rows(db, 'sw'), before);
+  const d = new Database(db, { readonly: true });
+  assert.equal((d.prepare('SELECT state FROM studies WHERE name = ?').get('sw') as { state: string }).state, 'complete');
+  d.close();
+});
+
 describe('bad configs: one clear line, non-zero exit, store untouched', () => {
   const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
   const cases: [string, (c: Record<string, unknown>) => Record<string, unknown>, RegExp][] = [

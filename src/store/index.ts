@@ -6,6 +6,7 @@ import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';
+export { SNAPSHOTS_KEPT } from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';

@@ -22,6 +22,7 @@ import {
   storeErrors,
   type NewStudy,
 } from './shared.js';
+import { SNAPSHOTS_KEPT } from './types.js';
 import type {
   ControllerSnapshot,
   FinalRecord,
@@ -245,7 +246,9 @@ export class MemoryStore implements Store {
   saveSnapshot(study: string, told: number, state: Json): Promise<void> {
     return this.run(() => {
       checkTrialNumber(told);
-      this.data(study).snapshots.push({ study, told, state: copyJson(state), createdAt: nowIso() });
+      const snapshots = this.data(study).snapshots;
+      snapshots.push({ study, told, state: copyJson(state), createdAt: nowIso() });
+      if (snapshots.length > SNAPSHOTS_KEPT) snapshots.splice(0, snapshots.length - SNAPSHOTS_KEPT);
     });
   }
 

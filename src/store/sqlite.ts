@@ -29,6 +29,7 @@ import {
   storeErrors,
   type NewStudy,
 } from './shared.js';
+import { SNAPSHOTS_KEPT } from './types.js';
 import type {
   ControllerSnapshot,
   FinalRecord,
@@ -413,6 +414,10 @@ export class SqliteStore implements Store {
       this.db
         .prepare('INSERT INTO snapshots (study_id, told, state, created_at) VALUES (?, ?, ?, ?)')
         .run(id, told, encodeJson(state), nowIso());
+      // One snapshot per ask and per tell would otherwise grow quadratically over a long study.
+      this.db
+        .prepare('DELETE FROM snapshots WHERE study_id = ? AND id NOT IN (SELECT id FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT ?)')
+        .run(id, id, SNAPSHOTS_KEPT);
     });
   }
 

@@ -67,6 +67,9 @@ export interface ControllerSnapshot {
   readonly createdAt: string;
 }
 
+/** Controller snapshots kept per study: resume needs only the latest; a few more help debugging. */
+export const SNAPSHOTS_KEPT = 3;
+
 /**
  * The source of truth of a search (STYLE.md principle 2). Async so that a remote backend
  * (PostgreSQL) can implement it; the SQLite backend resolves synchronously underneath.
@@ -93,6 +96,7 @@ export interface Store {
   /** A trial with this candidate key, if any (complete first, then others). */
   findTrialByKey(study: string, key: string): Promise<TrialRecord | null>;
 
+  /** Saves a controller snapshot; only the latest few (SNAPSHOTS_KEPT) are kept, older ones are dropped. */
   saveSnapshot(study: string, told: number, state: Json): Promise<void>;
   latestSnapshot(study: string): Promise<ControllerSnapshot | null>;
 

@@ -94,7 +94,6 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
       throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `Study \`${name}\` was started with a different model or search space; rerun with --fresh to start over, or give the study another name`);
     }
     if (study.configHash !== o.configHash) log(`note: the config of study \`${name}\` changed since it started (hash ${study.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`);
-    await store.setStudyState(name, 'running');
   } else {
     study = await store.createStudy({ name, configHash: o.configHash, config: cfg as unknown as Json, space, baseCost, baseProxyAccuracy: null, baseTestAccuracy: null });
     const acc = await o.baseAccuracy();
@@ -114,9 +113,18 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
   const snap = await store.latestSnapshot(name);
   if (snap) {
     const s = snap.state as unknown as SnapshotState;
-    controller.restore(s.controller);
+    try {
+      controller.restore(s.controller);
+    } catch (e) {
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `Study \`${name}\` was searched with another controller setup than this config's (${(e as Error).message}); rerun with --fresh to start over, or give the study another name`,
+      );
+    }
     s.told.forEach((n) => told.add(n));
   }
+  // Only now, with the controller restored, does a resumed study change state.
+  await store.setStudyState(name, 'running');
   const requeued = await store.requeueRunning(name);
   if (requeued.length) log(`re-queued trial(s) ${requeued.join(', ')}: they were running when the previous process stopped`);
 
