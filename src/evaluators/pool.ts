@@ -22,15 +22,21 @@ export class WorkerPool implements Evaluator {
   private readonly queue: (() => void)[] = [];
   private nextId = 0;
   private closed = false;
+  /** Workers started but not yet ready (a replacement for a dead one counts). */
+  private spawning = 0;
 
-  private constructor(private readonly cfg: ResolvedConfig) {}
+  private constructor(
+    private readonly cfg: ResolvedConfig,
+    private readonly workerUrl: URL,
+  ) {}
 
   get capacity(): number {
     return this.slots.length;
   }
 
-  static async create(cfg: ResolvedConfig, size: number): Promise<WorkerPool> {
-    const pool = new WorkerPool(cfg);
+  /** `workerUrl` replaces the tfjs worker (tests use a stand-in that crashes on demand). */
+  static async create(cfg: ResolvedConfig, size: number, options: { workerUrl?: URL } = {}): Promise<WorkerPool> {
+    const pool = new WorkerPool(cfg, options.workerUrl ?? WORKER_URL);
     try {
       await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(`worker-${i}`)));
     } catch (e) {
@@ -41,15 +47,23 @@ export class WorkerPool implements Evaluator {
   }
 
   private spawn(name: string): Promise<Slot> {
-    const worker = new Worker(WORKER_URL, { workerData: { config: this.cfg, name } });
+    const worker = new Worker(this.workerUrl, { workerData: { config: this.cfg, name } });
     const slot: Slot = { name, worker, busy: false };
+    this.spawning++;
+    let starting = true;
+    const started = (): void => {
+      if (starting) this.spawning--;
+      starting = false;
+    };
     return new Promise((resolve, reject) => {
       worker.on('message', (m: { ready?: true; fatal?: { message: string; code?: ErrorCode }; id?: number; result?: EvalResult; error?: { message: string; code?: ErrorCode } }) => {
         if (m.ready) {
+          started();
           this.slots.push(slot);
           resolve(slot);
           this.wake();
         } else if (m.fatal) {
+          started();
           reject(new AutopruneError(m.fatal.code ?? ErrorCodes.INVALID_ARGUMENT, m.fatal.message));
         } else if (slot.pending && m.id === slot.pending.id) {
           const p = slot.pending;
@@ -61,16 +75,22 @@ export class WorkerPool implements Evaluator {
         }
       });
       worker.on('error', (e) => {
+        started();
         slot.pending?.reject(new Error(`${name} crashed: ${e.message}`));
         slot.pending = undefined;
         reject(e);
       });
       worker.on('exit', (code) => {
+        started();
         const i = this.slots.indexOf(slot);
         if (i >= 0) this.slots.splice(i, 1);
         slot.pending?.reject(new Error(`${name} exited with code ${code}`));
         slot.pending = undefined;
-        if (!this.closed && i >= 0) void this.spawn(name).catch(() => undefined);
+        if (!this.closed && i >= 0) {
+          // Replace the dead worker; if that fails too, waiting requests must not wait forever.
+          void this.spawn(name).catch(() => this.queue.splice(0).forEach((r) => r()));
+        }
+        this.wake();
       });
     });
   }
@@ -83,6 +103,7 @@ export class WorkerPool implements Evaluator {
     let slot = this.slots.find((s) => !s.busy);
     while (!slot) {
       if (this.closed) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, 'The worker pool is closed');
+      if (this.slots.length === 0 && this.spawning === 0) throw new Error('Every evaluation worker has died and none could be restarted');
       await new Promise<void>((r) => this.queue.push(r));
       slot = this.slots.find((s) => !s.busy);
     }
