@@ -378,3 +378,13 @@ describe('Fashion-MNIST from the Debian package', () => {
     },
   );
 });
+
+it('shareSplit: same contents in SharedArrayBuffers; sharing a shared split is free', async () => {
+  const { shareSplit } = await import('../src/data/index.js');
+  const split = { images: Float32Array.from([0, 0.5, 1, 0.25]), labels: Uint8Array.from([3, 7]), count: 2, shape: [1, 2, 1] as const };
+  const shared = shareSplit(split);
+  assert.ok(shared.images.buffer instanceof SharedArrayBuffer && shared.labels.buffer instanceof SharedArrayBuffer);
+  assert.deepEqual([...shared.images], [...split.images]);
+  assert.deepEqual([...shared.labels], [...split.labels]);
+  assert.equal(shareSplit(shared), shared);
+});

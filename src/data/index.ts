@@ -6,7 +6,7 @@ export type { Dataset, DatasetName, DatasetSpec, ImageShape, Split, SyntheticSpe
 export { DATASET_NAMES } from './types.js';
 export { loadDataset, describeDatasets, clearDatasetCache, searchDirs, DATASET_SOURCES, DEBIAN_FASHION_MNIST_DIR } from './load.js';
 export type { DatasetAvailability } from './load.js';
-export { splitTrainValidation, splitIndices, gather, head, exampleSize } from './split.js';
+export { splitTrainValidation, splitIndices, gather, head, exampleSize, shareSplit } from './split.js';
 export { batches, oneHot } from './batch.js';
 export type { Batch, BatchOptions } from './batch.js';
 export { makeSynthetic, resolveSynthetic } from './synthetic.js';

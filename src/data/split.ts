@@ -109,3 +109,16 @@ export function splitTrainValidation(
   const idx = splitIndices(train.labels.subarray(0, train.count), validationSize, seed);
   return { train: gather(train, idx.train), validation: gather(train, idx.validation) };
 }
+
+/**
+ * A copy of a split whose arrays live in SharedArrayBuffers, so worker threads receive it through
+ * `workerData` without copying (structured clone shares SharedArrayBuffer memory).
+ */
+export function shareSplit(split: Split): Split {
+  if (split.images.buffer instanceof SharedArrayBuffer && split.labels.buffer instanceof SharedArrayBuffer) return split;
+  const images = new Float32Array(new SharedArrayBuffer(split.images.byteLength));
+  images.set(split.images);
+  const labels = new Uint8Array(new SharedArrayBuffer(split.labels.byteLength));
+  labels.set(split.labels);
+  return { images, labels, count: split.count, shape: split.shape };
+}

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config/index.js';
 import { AutopruneError, ErrorCodes, type ErrorCode } from '../core/errors.js';
+import { shareSplits, type Splits } from './setup.js';
 import type { EvalRequest, EvalResult, Evaluator } from './types.js';
 
 interface Slot {
@@ -28,15 +29,20 @@ export class WorkerPool implements Evaluator {
   private constructor(
     private readonly cfg: ResolvedConfig,
     private readonly workerUrl: URL,
+    private readonly splits: Splits | undefined,
   ) {}
 
   get capacity(): number {
     return this.slots.length;
   }
 
-  /** `workerUrl` replaces the tfjs worker (tests use a stand-in that crashes on demand). */
-  static async create(cfg: ResolvedConfig, size: number, options: { workerUrl?: URL } = {}): Promise<WorkerPool> {
-    const pool = new WorkerPool(cfg, options.workerUrl ?? WORKER_URL);
+  /**
+   * `splits`: data the caller already loaded; moved into shared memory once and read by every
+   * worker (otherwise each worker loads its own copy). `workerUrl` replaces the tfjs worker (tests
+   * use a stand-in that crashes on demand).
+   */
+  static async create(cfg: ResolvedConfig, size: number, options: { splits?: Splits; workerUrl?: URL } = {}): Promise<WorkerPool> {
+    const pool = new WorkerPool(cfg, options.workerUrl ?? WORKER_URL, options.splits && shareSplits(options.splits));
     try {
       await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(`worker-${i}`)));
     } catch (e) {
@@ -47,7 +53,7 @@ export class WorkerPool implements Evaluator {
   }
 
   private spawn(name: string): Promise<Slot> {
-    const worker = new Worker(this.workerUrl, { workerData: { config: this.cfg, name } });
+    const worker = new Worker(this.workerUrl, { workerData: { config: this.cfg, name, splits: this.splits } });
     const slot: Slot = { name, worker, busy: false };
     this.spawning++;
     let starting = true;

@@ -5,7 +5,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
-import { head, loadDataset, splitTrainValidation } from '../data/index.js';
+import { head, loadDataset, shareSplit, splitTrainValidation } from '../data/index.js';
 import type { Split } from '../data/types.js';
 import { loadModel } from '../model/io.js';
 import { buildZooModel } from '../model/zoo.js';
@@ -56,4 +56,9 @@ export async function loadBaseModel(cfg: ResolvedConfig): Promise<tf.LayersModel
     throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`);
   }
   return loadModel(cfg.model.checkpoint);
+}
+
+/** The same splits in shared memory, for handing to worker threads without one copy each. */
+export function shareSplits(s: Splits): Splits {
+  return { ...s, train: shareSplit(s.train), validation: shareSplit(s.validation), test: shareSplit(s.test) };
 }

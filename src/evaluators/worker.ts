@@ -2,14 +2,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config/index.js';
 import { isAutopruneError } from '../core/errors.js';
+import type { Splits } from './setup.js';
 import { TfjsEvaluator } from './tfjs.js';
 import type { EvalRequest } from './types.js';
 
-const { config, name } = workerData as { config: ResolvedConfig; name: string };
+const { config, name, splits } = workerData as { config: ResolvedConfig; name: string; splits?: Splits };
 const port = parentPort!;
 
 try {
-  const evaluator = await TfjsEvaluator.create(config, { worker: name });
+  const evaluator = await TfjsEvaluator.create(config, { worker: name, splits });
   port.on('message', async (m: { id: number; req: EvalRequest }) => {
     try {
       port.postMessage({ id: m.id, result: await evaluator.evaluate(m.req) });

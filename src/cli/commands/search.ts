@@ -100,7 +100,7 @@ export const searchCommand: CommandModule<object, Args> = {
         fresh: args.fresh,
         signal: abort.signal,
         baseAccuracy: async () => ({ proxy: accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit }), test: accuracy(base, splits.test) }),
-        evaluator: async () => (cfg.run.workers === 'inline' ? TfjsEvaluator.create(cfg, { splits, base }) : WorkerPool.create(cfg, cfg.run.concurrency)),
+        evaluator: async () => (cfg.run.workers === 'inline' ? TfjsEvaluator.create(cfg, { splits, base }) : WorkerPool.create(cfg, cfg.run.concurrency, { splits })),
         log: (line) => {
           if (isTty) process.stderr.write('\r\x1b[K');
           info(line);
