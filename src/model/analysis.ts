@@ -126,7 +126,6 @@ export function analyzeTopology(topology: SerializedModel, shapeOf: (layer: stri
 
   const tensors = new Map<string, TensorChannels>();
   const layers: LayerInfo[] = [];
-  const sequentialInput = graph.kind === 'sequential' && graph.nodes[0]?.name === '__input__';
 
   for (const node of graph.nodes) {
     const kind = (SUPPORTED_LAYERS as Record<string, LayerKind | undefined>)[node.className];
@@ -160,11 +159,7 @@ export function analyzeTopology(topology: SerializedModel, shapeOf: (layer: stri
       }
       case 'conv':
       case 'separable': {
-        requireChannelsLast(node);
-        requireUnflattened(node, input);
-        requireNoDilation(node);
-        kernel = pair(cfg.kernel_size, 1);
-        positions = Number(shape[1]) * Number(shape[2]);
+        ({ kernel, positions } = convGeometry(node, input, shape));
         if (kind === 'separable') {
           depthMultiplier = Number(cfg.depth_multiplier ?? 1);
           if (depthMultiplier !== 1) input!.segs.forEach((s) => fixed.add(s.set));
@@ -173,11 +168,7 @@ export function analyzeTopology(topology: SerializedModel, shapeOf: (layer: stri
         break;
       }
       case 'depthwise': {
-        requireChannelsLast(node);
-        requireUnflattened(node, input);
-        requireNoDilation(node);
-        kernel = pair(cfg.kernel_size, 1);
-        positions = Number(shape[1]) * Number(shape[2]);
+        ({ kernel, positions } = convGeometry(node, input, shape));
         depthMultiplier = Number(cfg.depth_multiplier ?? 1);
         if (depthMultiplier === 1) {
           output = input!;
@@ -249,9 +240,6 @@ export function analyzeTopology(topology: SerializedModel, shapeOf: (layer: stri
   for (const out of graph.outputNames) {
     for (const s of tensors.get(out)?.segs ?? []) fixed.add(s.set);
   }
-  if (sequentialInput) {
-    /* the synthetic input node of a Sequential model is only for analysis */
-  }
 
   // Groups: one per union-find root with no fixed member; id = first producer's name.
   const rootFixed = new Set<number>();
@@ -297,6 +285,14 @@ function batchInputShape(node: GraphNode): OutputShape {
   const s = node.config.batch_input_shape;
   if (!Array.isArray(s)) throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Sequential model has no batch_input_shape on its first layer`);
   return s as OutputShape;
+}
+
+/** Checks shared by every convolution kind, then its kernel size and output positions (Ho*Wo). */
+function convGeometry(node: GraphNode, input: TensorChannels | null, shape: OutputShape): { kernel: [number, number]; positions: number } {
+  requireChannelsLast(node);
+  requireUnflattened(node, input);
+  requireNoDilation(node);
+  return { kernel: pair(node.config.kernel_size, 1), positions: Number(shape[1]) * Number(shape[2]) };
 }
 
 function requireChannelsLast(node: GraphNode): void {
