@@ -112,3 +112,13 @@ export function validateCandidate(space: SearchSpace, c: Candidate): void {
     }
   });
 }
+
+/**
+ * Whether a MACs fraction (pruned / base) counts for a FLOPs target: at or under target + window,
+ * the window the search accepts candidates in (`<= target` when there is no window). One definition
+ * for the search's progress, finalist choice and every report.
+ */
+export function withinTarget(flopsFraction: number, target: number, window: number | null): boolean {
+  // small epsilon: a trial exactly at the limit must count despite float rounding of the fraction
+  return flopsFraction <= target + (window ?? 0) + 1e-12;
+}

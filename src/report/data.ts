@@ -14,7 +14,10 @@
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { hypervolume2d, paretoFront } from '../core/pareto.js';
+import { withinTarget } from '../core/space.js';
 import { kendallTau } from '../core/stats.js';
+
+export { withinTarget };
 import { keepRatios } from '../core/space.js';
 import type { TrialState } from '../core/types.js';
 import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../store/types.js';
@@ -188,16 +191,6 @@ function proxyHypervolume(points: readonly ReportPoint[]): number {
     points.map((p) => ({ cost: p.flopsFraction, value: p.proxyAccuracy ?? 0 })),
     HYPERVOLUME_REF,
   );
-}
-
-/**
- * Whether a trial counts for a FLOPs target: at or under target + window, the same window the search
- * accepts candidates in (just `<= target` when no window is configured). One definition for the
- * progress chart, the summaries and compare.
- */
-export function withinTarget(flopsFraction: number, target: number, window: number | null): boolean {
-  // small epsilon: a trial exactly at the limit must count despite float rounding of the fraction
-  return flopsFraction <= target + (window ?? 0) + 1e-12;
 }
 
 /** How every renderer names a target's "best" column, e.g. `70% target (<= 73% FLOPs)`. */

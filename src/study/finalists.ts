@@ -4,6 +4,7 @@
  * remaining front points by proxy accuracy. Pure: trials in, trial numbers out.
  */
 import { paretoFront } from '../core/pareto.js';
+import { withinTarget } from '../core/space.js';
 import type { TrialRecord } from '../store/types.js';
 
 export function chooseFinalists(trials: readonly TrialRecord[], o: { count: number; baseMacs: number; targets: readonly number[]; window: number }): number[] {
@@ -12,7 +13,7 @@ export function chooseFinalists(trials: readonly TrialRecord[], o: { count: numb
   const chosen: number[] = [];
   for (const target of o.targets) {
     if (chosen.length >= o.count) break;
-    const ok = front.filter((p) => p.cost <= (target + o.window) * o.baseMacs && !chosen.includes(p.id));
+    const ok = front.filter((p) => withinTarget(p.cost / o.baseMacs, target, o.window) && !chosen.includes(p.id));
     const best = ok.sort((a, b) => b.value - a.value || a.cost - b.cost)[0];
     if (best) chosen.push(best.id);
   }

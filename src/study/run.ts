@@ -14,7 +14,7 @@ import { createStudyController } from '../controllers/registry.js';
 import type { Controller, Observation } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { type Candidate, candidateKey, type SearchSpace } from '../core/space.js';
+import { type Candidate, candidateKey, type SearchSpace, withinTarget } from '../core/space.js';
 import type { Cost } from '../core/types.js';
 import type { Evaluator } from '../evaluators/types.js';
 import type { Analysis } from '../model/analysis.js';
@@ -93,6 +93,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     if (!sameSpace(study.space, space)) {
       throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `Study \`${name}\` was started with a different model or search space; rerun with --fresh to start over, or give the study another name`);
     }
+    if (study.baseProxyAccuracy === null) await store.setBaseAccuracy(name, await o.baseAccuracy()); // a crash right after creation
     if (study.configHash !== o.configHash) log(`note: the config of study \`${name}\` changed since it started (hash ${study.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`);
   } else {
     study = await store.createStudy({ name, configHash: o.configHash, config: cfg as unknown as Json, space, baseCost, baseProxyAccuracy: null, baseTestAccuracy: null });
@@ -155,7 +156,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
       running,
       etaSeconds: rate === null ? null : rate * remaining,
       best: cfg.search.targets.map((target) => {
-        const ok = trials.filter((t) => t.state === 'complete' && t.cost.macs <= (target + cfg.search.window) * baseCost.macs);
+        const ok = trials.filter((t) => t.state === 'complete' && withinTarget(t.cost.macs / baseCost.macs, target, cfg.search.window));
         return { target, accuracy: ok.length ? Math.max(...ok.map((t) => t.metrics.proxyAccuracy ?? 0)) : null };
       }),
     });
