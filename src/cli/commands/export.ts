@@ -29,6 +29,12 @@ interface Args extends StoreArg, BackendArg {
   out?: string;
 }
 
+function finetuneText(c: ModelCard): string {
+  const e = c.finetuneEpochs;
+  const epochs = e === null ? '? epochs' : `${e} epoch${e === 1 ? '' : 's'}`;
+  return c.finetuneBatchesPerEpoch === null ? `fine-tuned ${epochs}` : `fine-tuned ${epochs} of ${c.finetuneBatchesPerEpoch} batches`;
+}
+
 /** What card.json holds. Accuracies are fractions; `flopsFraction` = MACs / base MACs. */
 export interface ModelCard {
   readonly study: string;
@@ -49,6 +55,8 @@ export interface ModelCard {
   /** Test accuracy after fine-tuning (finalists only). */
   readonly finalAccuracy: number | null;
   readonly finetuneEpochs: number | null;
+  /** Fine-tuning stopped each epoch after this many batches (evaluation.finalists.batchesPerEpoch); null = whole epochs. */
+  readonly finetuneBatchesPerEpoch: number | null;
   readonly latencyMs: number | null;
   readonly base: {
     readonly checkpoint: string | null;
@@ -127,7 +135,7 @@ function cardMarkdown(c: ModelCard): string {
     row('MACs', `${mmacs(c.macs)} M (${pct(c.flopsFraction, 1)} of base, ${c.speedup.toFixed(2)}x fewer)`),
     row('params', `${c.params} (${pct(c.paramsFraction, 1)} of base)`),
     row('proxy accuracy (validation, after BN re-calibration)', pct(c.proxyAccuracy)),
-    row('fine-tuned test accuracy', c.finalAccuracy === null ? 'not a finalist' : `${pct(c.finalAccuracy)} (${c.finetuneEpochs ?? '?'} epochs${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`),
+    row('fine-tuned test accuracy', c.finalAccuracy === null ? 'not a finalist' : `${pct(c.finalAccuracy)} (${finetuneText(c)}${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`),
     row('latency', c.latencyMs === null ? 'not measured' : `${c.latencyMs.toFixed(3)} ms per image`),
     row('base model', `${c.base.checkpoint ?? '(none)'}: ${mmacs(c.base.macs)} MMACs, ${c.base.params} params, proxy ${pct(c.base.proxyAccuracy)}, test ${pct(c.base.testAccuracy)}`),
     row('channel importance', c.importance),
@@ -212,6 +220,7 @@ export const exportCommand: CommandModule<object, Args> = {
       proxyAccuracy: trial.metrics.proxyAccuracy ?? null,
       finalAccuracy: fin?.finalAccuracy ?? trial.metrics.finalAccuracy ?? null,
       finetuneEpochs: fin?.epochs ?? null,
+      finetuneBatchesPerEpoch: fin ? (cfg.evaluation.finalists.batchesPerEpoch ?? null) : null,
       latencyMs: fin?.latencyMs ?? trial.metrics.latencyMs ?? null,
       base: { checkpoint: cfg.model.checkpoint ?? null, macs: base.macs, params: base.params, proxyAccuracy: study.baseProxyAccuracy, testAccuracy: study.baseTestAccuracy },
       configHash: study.configHash,
