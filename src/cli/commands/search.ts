@@ -9,6 +9,7 @@ import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
+import { acquireStudyLock } from '../../study/lock.js';
 import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
 import { handler, info, isTty, note } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
@@ -69,6 +70,8 @@ export const searchCommand: CommandModule<object, Args> = {
     const base = await loadBaseModel(cfg);
     const analysis = analyzeModel(base);
     studySpace(cfg, analysis); // validates space.skip against the model's groups
+    const release = acquireStudyLock(cfg.run.store, cfg.name);
+    process.once('exit', release);
     const store = await openStore(cfg.run.store);
 
     const abort = new AbortController();
@@ -123,6 +126,7 @@ export const searchCommand: CommandModule<object, Args> = {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
       await store.close();
+      release();
     }
   }),
 };
