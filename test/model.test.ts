@@ -260,6 +260,29 @@ describe('group analysis on fixtures', () => {
     assert.ok(maxDiff(predict(model, x), predict(pruned, x)) < 1e-5);
   });
 
+  test('SeparableConv2D: its pointwise half produces a group; pruning keeps counts exact and keep-all logits identical', async () => {
+    const inp = tf.input({ shape: [10, 10, 3] });
+    let x = tf.layers.conv2d({ name: 'c1', filters: 6, kernelSize: 3, padding: 'same' }).apply(inp) as tf.SymbolicTensor;
+    x = tf.layers.separableConv2d({ name: 'sep', filters: 8, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.separableConv2d({ name: 'sep2', filters: 5, kernelSize: 3, strides: 2, depthMultiplier: 2 }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.dense({ name: 'fc', units: 3 }).apply(x) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: inp, outputs: x });
+    randomiseBn(model, 4);
+    const an = analyzeModel(model);
+    // sep2 has depth multiplier 2: its input channels (group `sep`) are fixed, so only c1 and sep2 remain.
+    assert.deepEqual(an.groups.map((g) => [g.id, g.channels]), [['c1', 6], ['sep2', 5]]);
+    // Hand count for c1 -> 4, sep2 -> 3: c1 10*10*9*3*4; sep 10*10*(9*4 + 4*8); sep2 4*4*(9*8*2 + 16*3); fc 3*3.
+    const cand = { channels: [4, 3] };
+    assert.equal(costOf(an, cand).macs, 100 * 9 * 3 * 4 + 100 * (9 * 4 + 4 * 8) + 16 * (9 * 8 * 2 + 16 * 3) + 3 * 3);
+    const { model: p } = await pruneModel(model, an, cand, 'l1');
+    assert.equal(p.countParams(), costOf(an, cand).params);
+    const { model: same } = await pruneModel(model, an, { channels: [6, 5] }, 'l1');
+    const xs = tf.randomNormal([2, 10, 10, 3], 0, 1, 'float32', 8);
+    assert.equal(maxDiff(predict(model, xs), predict(same, xs)), 0);
+  });
+
   test('an unsupported layer gives the coded error naming layer and class', () => {
     const inp = tf.input({ shape: [8, 8, 3] });
     const x = tf.layers.conv2d({ name: 'c', filters: 4, kernelSize: 3 }).apply(inp) as tf.SymbolicTensor;

@@ -13,7 +13,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import type { GroupSpec } from '../core/space.js';
-import { type Graph, type GraphNode, pair, parseTopology, type SerializedModel } from './topology.js';
+import { type Graph, type GraphNode, modelTopology, pair, parseTopology, type SerializedModel } from './topology.js';
 
 export interface Seg {
   /** Channel-set id. */
@@ -90,7 +90,7 @@ type OutputShape = (number | null)[];
 
 /** Analyse a built model. Shapes come from the model; channels from its topology. */
 export function analyzeModel(model: tf.LayersModel): Analysis {
-  const topology = model.toJSON(undefined, false) as unknown as SerializedModel;
+  const topology = modelTopology(model);
   const shapes = new Map<string, OutputShape>();
   for (const l of model.layers) shapes.set(l.name, l.outputShape as OutputShape);
   return analyzeTopology(topology, (name) => {

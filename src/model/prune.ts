@@ -9,7 +9,7 @@ import type { Rng } from '../core/rng.js';
 import { type Candidate, validateCandidate } from '../core/space.js';
 import type { Analysis, LayerInfo, LayerKind, TensorChannels } from './analysis.js';
 import { groupScores, type ImportanceName, topChannels } from './importance.js';
-import type { SerializedModel } from './topology.js';
+import { modelTopology } from './topology.js';
 
 export interface PruningPlan {
   /** Per group (same order as analysis.groups): the kept channel indices, ascending. */
@@ -88,7 +88,7 @@ export async function applyPlan(model: tf.LayersModel, a: Analysis, plan: Prunin
   if (plan.groups.length !== a.groups.length || plan.groups.some((g, i) => g.id !== a.groups[i].id)) {
     throw new AutopruneError(ErrorCodes.CANDIDATE_INVALID, `Pruning plan groups (${plan.groups.map((g) => g.id).join(', ')}) do not match the model's groups (${a.groups.map((g) => g.id).join(', ')})`);
   }
-  const topology = structuredClone(model.toJSON(undefined, false)) as unknown as SerializedModel;
+  const topology = modelTopology(model);
   const byName = new Map(a.layers.map((l) => [l.name, l]));
   const indices = new Map<string, SliceContext>();
   for (const l of a.layers) {

@@ -99,3 +99,19 @@ export function pair(v: unknown, fallback: number): [number, number] {
   if (typeof v === 'number') return [v, v];
   return [fallback, fallback];
 }
+
+/**
+ * The model's serialized topology, completed where tfjs-layers 4.22 drops a field: its
+ * SeparableConv2D.getConfig() omits `depth_multiplier` (a model rebuilt from that JSON would get
+ * multiplier 1 and no longer fit its weights), so it is restored from the live layer.
+ */
+export function modelTopology(model: { toJSON(a?: undefined, b?: boolean): unknown; layers: { name: string; getClassName(): string }[] }): SerializedModel {
+  const topology = structuredClone(model.toJSON(undefined, false)) as SerializedModel;
+  const live = new Map(model.layers.map((l) => [l.name, l]));
+  for (const l of topology.config.layers) {
+    if (l.class_name !== 'SeparableConv2D' || l.config.depth_multiplier !== undefined) continue;
+    const layer = live.get(String(l.config.name ?? l.name)) as unknown as { depthMultiplier?: number } | undefined;
+    if (layer?.depthMultiplier !== undefined) l.config.depth_multiplier = layer.depthMultiplier;
+  }
+  return topology;
+}
