@@ -1,0 +1,103 @@
+/**
+ * The search loop in-process (runStudy with the in-memory store and a stand-in evaluator), for
+ * what child-process tests cannot reach cheaply: the memo (a stored candidate is never evaluated
+ * again, even when a controller re-proposes it) and budget accounting across runs.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { candidateKey, type Candidate } from '../src/core/space.js';
+import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
+import { analyzeModel, type Analysis } from '../src/model/analysis.js';
+import { costOf } from '../src/model/flops.js';
+import { buildZooModel } from '../src/model/zoo.js';
+import { MemoryStore } from '../src/store/memory.js';
+import type { Json, Store } from '../src/store/types.js';
+import { runStudy } from '../src/study/run.js';
+
+let analysis: Analysis;
+let cfg: ResolvedConfig;
+
+before(async () => {
+  await tf.setBackend('cpu');
+  const m = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25 });
+  analysis = analyzeModel(m);
+  m.dispose();
+  cfg = resolveConfig({
+    name: 'loop',
+    data: { dataset: 'synthetic', validationSize: 64, synthetic: { train: 128, test: 32 } },
+    model: { zoo: 'plain-cnn', width: 0.25, checkpoint: '/unused/model.json' },
+    search: { targets: [0.5, 0.3], budget: { trials: 8 } },
+    evaluation: { finalists: { count: 0 } },
+    run: { store: ':memory:', workers: 'inline' },
+  });
+});
+
+/** Accuracy = a pure function of the candidate, so reruns are comparable; counts evaluations per key. */
+class FakeEvaluator implements Evaluator {
+  readonly capacity = 1;
+  readonly evaluated: string[] = [];
+  async evaluate(req: EvalRequest): Promise<EvalResult> {
+    this.evaluated.push(candidateKey(req.candidate));
+    const cost = costOf(analysis, req.candidate);
+    return { proxyAccuracy: cost.macs / costOf(analysis, null).macs, latencyMs: 1, cost, timings: {}, worker: 'fake' };
+  }
+  async close(): Promise<void> {}
+}
+
+/** A store that loses every controller snapshot: as if the process died before each one was written. */
+class ForgetfulStore extends MemoryStore {
+  override async saveSnapshot(_study: string, _told: number, _state: Json): Promise<void> {}
+}
+
+async function run(store: Store, ev: FakeEvaluator, trials: number) {
+  return runStudy({
+    cfg: { ...cfg, search: { ...cfg.search, budget: { ...cfg.search.budget, trials } } },
+    configHash: 'h',
+    store,
+    analysis,
+    baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
+    evaluator: async () => ev,
+    budget: { trials, deadline: null },
+    fresh: false,
+    signal: new AbortController().signal,
+    log: () => undefined,
+  });
+}
+
+test('memo: a controller that re-proposes stored candidates gets their results without re-evaluation', async () => {
+  const store = new ForgetfulStore();
+  const first = new FakeEvaluator();
+  await run(store, first, 5);
+  assert.equal(first.evaluated.length, 5);
+  // No snapshot survived: the controller restarts from its seed and proposes the same 5 first.
+  const second = new FakeEvaluator();
+  const summary = await run(store, second, 8);
+  const all = await store.listTrials('loop');
+  assert.deepEqual(all.map((t) => t.number), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(new Set(all.map((t) => t.key)).size, 8, 'every stored candidate is distinct');
+  assert.equal(second.evaluated.length, 3, 'only the 3 new candidates were evaluated');
+  assert.ok(second.evaluated.every((k) => !first.evaluated.includes(k)));
+  assert.equal(summary.evaluated, 3);
+});
+
+test('with snapshots kept, a resumed run continues the sequence an uninterrupted run would have produced', async () => {
+  const whole = new MemoryStore();
+  await run(whole, new FakeEvaluator(), 8);
+  const split = new MemoryStore();
+  await run(split, new FakeEvaluator(), 3);
+  const rest = new FakeEvaluator();
+  await run(split, rest, 8);
+  assert.equal(rest.evaluated.length, 5);
+  const keys = async (s: Store) => (await s.listTrials('loop')).map((t) => t.key);
+  assert.deepEqual(await keys(split), await keys(whole));
+  const baseline = (await whole.listTrials('loop')).slice(0, 2);
+  assert.deepEqual(baseline.map((t) => t.controller), ['uniform', 'uniform']);
+  assert.deepEqual(
+    baseline.map((t) => (t.meta as { target: number }).target),
+    [0.5, 0.3],
+  );
+  const c: Candidate = baseline[0].candidate;
+  assert.ok(Math.abs(costOf(analysis, c).macs / costOf(analysis, null).macs - 0.5) <= cfg.search.window);
+});
