@@ -173,6 +173,7 @@ describe('bad configs: one clear line, non-zero exit, store untouched', () => {
     ['ratio > 1', (c) => ({ ...c, space: { minKeepRatio: 1.3 } }), /`space\.minKeepRatio`.*\(0, 1\].*1\.3/],
     ['missing dataset', (c) => ({ ...c, data: { dataset: 'mnist', dir: join(dir, 'no-such-folder'), validationSize: 100 } }), /MNIST not found in .*no-such-folder/],
     ['unknown group in space.skip', (c) => ({ ...c, space: { skip: ['no.such.group'] } }), /`space\.skip` names group `no\.such\.group`.*expected one of: block1\.0\.conv/],
+    ['base model trained on other data', (c) => ({ ...c, data: { dataset: 'synthetic', validationSize: 128, synthetic: { shape: [32, 32, 3], classes: 10, train: 512, test: 256 } } }), /`model\.checkpoint` takes 28x28x1 images into 10 classes, but `data` \(synthetic\) has 32x32x3 images/],
     ['missing model file', (c) => ({ ...c, model: { zoo: 'plain-cnn', checkpoint: join(dir, 'nope', 'model.json') } }), /Model file .*nope\/model\.json.* not found/],
   ];
   for (const [name, mutate, message] of cases) {

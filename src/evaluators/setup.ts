@@ -50,12 +50,24 @@ export function buildBaseArchitecture(cfg: ResolvedConfig, splits: Pick<Splits, 
   return buildZooModel(cfg.model.zoo, { inputShape: splits.shape, numClasses: splits.numClasses, width: cfg.model.width, seed: cfg.run.seed, bnMomentum: cfg.train.bnMomentum });
 }
 
-/** The trained base model a search prunes. */
-export async function loadBaseModel(cfg: ResolvedConfig): Promise<tf.LayersModel> {
+/** The trained base model a search prunes; with `splits`, also checks that it fits the data. */
+export async function loadBaseModel(cfg: ResolvedConfig, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses'>): Promise<tf.LayersModel> {
   if (!cfg.model.checkpoint) {
     throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`);
   }
-  return loadModel(cfg.model.checkpoint);
+  const model = await loadModel(cfg.model.checkpoint);
+  if (splits) {
+    const input = model.inputs[0].shape.slice(1).join('x');
+    const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1];
+    if (input !== splits.shape.join('x') || classes !== splits.numClasses) {
+      model.dispose();
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `\`model.checkpoint\` takes ${input} images into ${classes} classes, but \`data\` (${splits.name}) has ${splits.shape.join('x')} images and ${splits.numClasses} classes; expected a base model trained on this data`,
+      );
+    }
+  }
+  return model;
 }
 
 /** The same splits in shared memory, for handing to worker threads without one copy each. */

@@ -67,7 +67,7 @@ export const searchCommand: CommandModule<object, Args> = {
     // Everything that can fail on bad input happens before the store is opened.
     const backend = await initBackend(cfg.run.backend);
     const splits = await loadSplits(cfg);
-    const base = await loadBaseModel(cfg);
+    const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
     studySpace(cfg, analysis); // validates space.skip against the model's groups
     const release = acquireStudyLock(cfg.run.store, cfg.name);
