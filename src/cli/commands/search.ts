@@ -7,11 +7,12 @@ import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { TfjsEvaluator } from '../../evaluators/tfjs.js';
 import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
+import { buildReportInfo } from '../../report/data.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
 import { acquireStudyLock } from '../../study/lock.js';
 import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
-import { handler, info, isTty, note } from '../output.js';
+import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
 
 interface Args extends BackendArg {
@@ -118,6 +119,12 @@ export const searchCommand: CommandModule<object, Args> = {
       });
       if (isTty) process.stderr.write('\n');
       const s = summary.study;
+      const r = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name));
+      const shown = r.candidates.filter((p) => p.finalist || p.onProxyFront);
+      if (shown.length) {
+        info(`\nproxy front and finalists (base: ${mmacs(r.base.macs)} MMACs, validation ${pct(r.base.proxyAccuracy)}, test ${pct(r.base.testAccuracy)}):`);
+        info(table(['trial', 'FLOPs', 'MMACs', 'proxy acc', 'fine-tuned test acc', 'controller'], shown.map((p) => [p.trial, pct(p.flopsFraction, 1), mmacs(p.macs), pct(p.proxyAccuracy), pct(p.finalAccuracy), p.controller])));
+      }
       info(`study \`${s.name}\` ${s.state} (${summary.reason}): ${summary.evaluated} trial(s) evaluated in this run, finalists: ${summary.finalists.join(', ') || 'none'}`);
       if (summary.reason === 'interrupted' || summary.reason === 'time') info(`resume with: autoprune search ${relative(process.cwd(), args.config)}`);
       info(`report: autoprune report ${s.name}${args.store ? ` --store ${args.store}` : ''}`);
