@@ -150,6 +150,21 @@ describe('search', () => {
   });
 });
 
+test('--time-budget stops asking when the time is spent; finalists still run; the study is resumable', async () => {
+  const db = join(dir, 'timed.db');
+  const started = Date.now();
+  const r = await cli('search', await writeConfig('timed', config('timed', { store: db, trials: 1000 })), '--time-budget', '3s');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /study `timed` stopped \(time\)/);
+  assert.match(r.stdout, /the time budget is spent/);
+  assert.match(r.stdout, /finalist trial \d+: test/);
+  assert.match(r.stdout, /resume with: autoprune search /);
+  const done = rows(db, 'timed');
+  assert.ok(done.length >= 2 && done.length < 1000, `${done.length} trials`);
+  assert.ok(done.every((t) => t.state === 'complete'));
+  assert.ok(Date.now() - started < 60_000);
+});
+
 test('resuming with another controller setup (baseline switched off) is refused in one line, trials kept', async () => {
   const db = join(dir, 'switched.db');
   const first = await cli('search', await writeConfig('switch-a', config('sw', { store: db, trials: 3 })));

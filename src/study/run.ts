@@ -266,7 +266,11 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     const chosen = chooseFinalists(trials, { count: cfg.evaluation.finalists.count, baseMacs: baseCost.macs, targets: cfg.search.targets, window: cfg.search.window });
     const have = new Set((await store.listFinals(name)).map((f) => f.trial));
     const todo = chosen.filter((n) => !have.has(n));
-    if (todo.length) log(`fine-tuning ${todo.length} finalist(s) (${cfg.evaluation.finalists.epochs} epoch(s) each): trial ${todo.join(', ')}`);
+    if (todo.length) {
+      log(`fine-tuning ${todo.length} finalist(s) (${cfg.evaluation.finalists.epochs} epoch(s) each): trial ${todo.join(', ')}`);
+      // The time budget bounds the search; finalists come after it. Say so when it ran out.
+      if (reason === 'time') log('the time budget is spent; Ctrl-C skips the finalists still to come (the study stays resumable)');
+    }
     const ev = await getEvaluator();
     await Promise.all(
       todo.map((n) =>
