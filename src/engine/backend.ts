@@ -31,6 +31,8 @@ export const TENSORFLOW_UNAVAILABLE_MESSAGE =
   '(npm i @tensorflow/tfjs-node) or use --backend wasm';
 
 let loadedBinding: NodeBinding | null | undefined;
+/** Why an installed binding failed to load (its native library, usually), for the error message. */
+let bindingFailure: string | null = null;
 
 /** Imports the first installed native binding (which registers backend `tensorflow`); null if none. */
 async function loadNodeBinding(): Promise<NodeBinding | null> {
@@ -43,8 +45,10 @@ async function loadNodeBinding(): Promise<NodeBinding | null> {
       await import(specifier);
       loadedBinding = pkg;
       break;
-    } catch {
-      // Not installed, or its native library failed to load: try the next one.
+    } catch (e) {
+      // Not installed: try the next one. Installed but broken: remember why, then try the next one.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') bindingFailure ??= `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`;
     }
   }
   return loadedBinding;
@@ -101,7 +105,7 @@ export async function initBackend(name: BackendName): Promise<BackendInfo> {
   switch (name) {
     case 'tensorflow': {
       const binding = await initTensorflow();
-      if (binding == null) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, TENSORFLOW_UNAVAILABLE_MESSAGE);
+      if (binding == null) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, bindingFailure ? `${bindingFailure}; use --backend wasm` : TENSORFLOW_UNAVAILABLE_MESSAGE);
       return { ...base, name: 'tensorflow', nodeBinding: binding };
     }
     case 'wasm': {
