@@ -13,7 +13,7 @@ export const doctorCommand: CommandModule<object, BackendArg & { dataDir?: strin
     info(`requested backend: ${b.requested}`);
     for (const [k, v] of Object.entries(await describeBackend())) info(`${k}: ${v}`);
     for (const d of await describeDatasets({ dataDir: args.dataDir })) {
-      info(`dataset ${d.name}: ${d.found ? `found in ${d.dir}` : `not found (searched ${d.searched.join(', ')}); ${d.hint}`}`);
+      info(`dataset ${d.name}: ${d.found ? (d.dir ? `found in ${d.dir}` : 'built in (generated from the seed)') : `not found (searched ${d.searched.join(', ')}); ${d.hint}`}`);
     }
   }),
 };
