@@ -22,8 +22,6 @@ export interface SpaceOptions {
   readonly skip: readonly string[];
 }
 
-export const DEFAULT_SPACE_OPTIONS: SpaceOptions = { minKeepRatio: 0.25, channelStep: 1, skip: [] };
-
 export interface SearchSpace {
   readonly groups: readonly GroupSpec[];
   readonly options: SpaceOptions;

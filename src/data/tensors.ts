@@ -22,9 +22,3 @@ export function toTensors(batch: Split, numClasses: number): TensorBatch {
   const ys = tf.tensor2d(oneHot(batch.labels.subarray(0, n), numClasses), [n, numClasses], 'float32');
   return { xs, ys };
 }
-
-/** A whole split as `{ x: [n,h,w,c], y: one-hot [n,numClasses] }` for `model.fit`. */
-export function splitToTensors(split: Split, numClasses: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
-  const { xs, ys } = toTensors(split, numClasses);
-  return { x: xs, y: ys };
-}

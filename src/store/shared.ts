@@ -9,7 +9,6 @@ import type { FinalRecord, Json, NewTrial, StudyRecord } from './types.js';
 export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'>;
 
 export const STUDY_STATES = ['running', 'stopped', 'complete'] as const;
-export const TRIAL_STATES = ['waiting', 'running', 'complete', 'failed'] as const;
 
 /** findTrialByKey: a complete trial wins, then one in flight, then a queued one; a failed one last. */
 export const KEY_PREFERENCE: Readonly<Record<TrialState, number>> = { complete: 0, running: 1, waiting: 2, failed: 3 };
