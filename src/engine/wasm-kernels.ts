@@ -514,6 +514,36 @@ function sumFast(args: KernelArgs, fallback: tf.KernelFunc): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused ops with a bias: tfjs-backend-wasm 4.22 validates the bias against the shape stored with
+// its *data* (`dataIdMap`), not the shape of the tensor handed in. Reshape and Gather on wasm share
+// the data of a differently shaped tensor (Gather builds a rank-4 result, then reshapes it), so a
+// bias sliced by the pruner, or any reshaped bias, fails with "only supports rank-1 bias but got
+// rank 4". Such an input gets its own rank-correct copy (a bias is C floats) before the built-in runs.
+
+const FUSED_SIDE_INPUTS = ['bias', 'preluActivationWeights'] as const;
+
+function withOwnSideInputs(args: KernelArgs, fallback: tf.KernelFunc): TensorInfo {
+  const { backend } = args;
+  const copies: TensorInfo[] = [];
+  const inputs = { ...args.inputs };
+  for (const key of FUSED_SIDE_INPUTS) {
+    const t = inputs[key];
+    if (t == null) continue;
+    const stored = backend.dataIdMap.get(t.dataId)?.shape;
+    if (stored && stored.length === t.shape.length && stored.every((d, i) => d === t.shape[i])) continue;
+    const copy = backend.makeOutput(t.shape, t.dtype);
+    (backend.typedArrayFromHeap(copy) as Float32Array).set(backend.typedArrayFromHeap(t) as Float32Array);
+    copies.push(copy);
+    inputs[key] = copy;
+  }
+  try {
+    return fallback({ ...args, inputs } as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
+  } finally {
+    for (const c of copies) backend.disposeData(c.dataId);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Names of the kernels this module registers or wraps on `wasm`. */
 export const WASM_TRAINING_KERNELS = [
@@ -524,6 +554,9 @@ export const WASM_TRAINING_KERNELS = [
   'MaxPoolGrad',
   'Sum',
   'Tile',
+  'FusedConv2D',
+  'FusedDepthwiseConv2D',
+  '_FusedMatMul',
 ] as const;
 
 let registered = false;
@@ -562,5 +595,6 @@ export function registerWasmTrainingKernels(): void {
   wrap('Conv2DBackpropInput', (fb) => (args) => conv2DBackpropInputFast(args, fb));
   wrap('Tile', (fb) => (args) => tileFast(args, fb));
   wrap('Sum', (fb) => (args) => sumFast(args, fb));
+  for (const fused of ['FusedConv2D', 'FusedDepthwiseConv2D', '_FusedMatMul']) wrap(fused, (fb) => (args) => withOwnSideInputs(args, fb));
   registered = true;
 }
