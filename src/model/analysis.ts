@@ -82,7 +82,6 @@ export const SUPPORTED_LAYERS = {
   ELU: 'passthrough',
   Softmax: 'passthrough',
   Dropout: 'passthrough',
-  SpatialDropout2D: 'passthrough',
   ZeroPadding2D: 'passthrough',
 } as const satisfies Record<string, LayerKind>;
 

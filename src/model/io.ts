@@ -7,10 +7,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
+import { modelTopology } from './topology.js';
 
-export function fileSaver(dir: string): tf.io.IOHandler {
+/** `topology`, when given, replaces the one tfjs serialised (see `saveModel`). */
+export function fileSaver(dir: string, topology?: object): tf.io.IOHandler {
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      if (topology) artifacts = { ...artifacts, modelTopology: topology };
       await mkdir(dir, { recursive: true });
       const weightData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
       const modelJson: tf.io.ModelJSON = {
@@ -60,8 +63,13 @@ export function fileLoader(modelJsonPath: string): tf.io.IOHandler {
   };
 }
 
+/**
+ * Saves with the completed topology of `modelTopology` (tfjs 4.22 drops SeparableConv2D's
+ * `depth_multiplier` from its own JSON, so a model saved by `model.save` alone would reload with
+ * multiplier 1 and no longer fit its weights).
+ */
 export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
-  await model.save(fileSaver(dir));
+  await model.save(fileSaver(dir, modelTopology(model)));
 }
 
 export async function loadModel(modelJsonPath: string): Promise<tf.LayersModel> {
