@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { AutopruneError } from '../src/core/errors.js';
 import { candidateKey, type Candidate } from '../src/core/space.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
 import { analyzeModel, type Analysis } from '../src/model/analysis.js';
@@ -49,6 +50,18 @@ class FakeEvaluator implements Evaluator {
 /** A store that loses every controller snapshot: as if the process died before each one was written. */
 class ForgetfulStore extends MemoryStore {
   override async saveSnapshot(_study: string, _told: number, _state: Json): Promise<void> {}
+}
+
+/** Every evaluation throws, as with a model the engine cannot run. */
+class BrokenEvaluator extends FakeEvaluator {
+  closed = 0;
+  override async evaluate(req: EvalRequest): Promise<EvalResult> {
+    this.evaluated.push(candidateKey(req.candidate));
+    throw new Error(`kernel X cannot run layer ${this.evaluated.length}\nstack line`);
+  }
+  override async close(): Promise<void> {
+    this.closed++;
+  }
 }
 
 async function run(store: Store, ev: FakeEvaluator, trials: number) {
@@ -100,4 +113,33 @@ test('with snapshots kept, a resumed run continues the sequence an uninterrupted
   );
   const c: Candidate = baseline[0].candidate;
   assert.ok(Math.abs(costOf(analysis, c).macs / costOf(analysis, null).macs - 0.5) <= cfg.search.window);
+});
+
+test('a run whose first trials all fail stops after 3, says why in one line, and keeps the failed trials', async () => {
+  const store = new MemoryStore();
+  const ev = new BrokenEvaluator();
+  await assert.rejects(run(store, ev, 8), (e: unknown) => {
+    assert.ok(e instanceof AutopruneError && e.code === 'TRIALS_FAILING');
+    assert.equal(e.message.split('\n').length, 1);
+    assert.match(e.message, /first 3 trials all failed \(last error: kernel X cannot run layer 3\)/);
+    return true;
+  });
+  assert.equal(ev.evaluated.length, 3, 'no trial beyond the third was started');
+  assert.equal(ev.closed, 1, 'the evaluator was closed');
+  const trials = await store.listTrials('loop');
+  assert.deepEqual(trials.map((t) => t.state), ['failed', 'failed', 'failed']);
+  assert.match(trials[2].error ?? '', /kernel X cannot run layer 3/);
+  assert.equal((await store.getStudy('loop'))!.state, 'stopped');
+});
+
+test('failures after a completed trial do not stop the run (issue 7 brings the full policy)', async () => {
+  let n = 0;
+  const flaky = new (class extends FakeEvaluator {
+    override async evaluate(req: EvalRequest): Promise<EvalResult> {
+      if (n++ % 2 === 1) throw new Error('flaky');
+      return super.evaluate(req);
+    }
+  })();
+  const summary = await run(new MemoryStore(), flaky, 8);
+  assert.equal(summary.evaluated, 8);
 });

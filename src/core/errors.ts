@@ -17,6 +17,7 @@ export const ErrorCodes = {
   TRIAL_NOT_FOUND: 'TRIAL_NOT_FOUND',
   TRIAL_IMMUTABLE: 'TRIAL_IMMUTABLE',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  TRIALS_FAILING: 'TRIALS_FAILING',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -9,7 +9,8 @@ export interface Budget {
   readonly deadline: number | null;
 }
 
-export type StopReason = 'trials' | 'time' | 'controller' | 'interrupted';
+/** `failing`: the run's first trials all failed (see runStudy). */
+export type StopReason = 'trials' | 'time' | 'controller' | 'interrupted' | 'failing';
 
 export function budgetLeft(b: Budget, usedTrials: number, nowMs: number): StopReason | null {
   if (usedTrials >= b.trials) return 'trials';

@@ -142,6 +142,11 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
   const queue: TrialRecord[] = trials.filter((t) => t.state === 'waiting');
   let total = trials.length;
   let evaluated = 0;
+  // Until one trial of this run completes, count failures: if the first ones all fail, every later
+  // trial would too (a model the engine cannot run), so the study stops and says why.
+  let completedThisRun = 0;
+  let lastError = '';
+  const firstFailuresLimit = Math.max(3, cfg.run.concurrency);
   const runStarted = now();
   const worker = `${hostname()}:${process.pid}`;
 
@@ -189,6 +194,9 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
   // One evaluator for the whole run, created on first use (concurrent first calls share it).
   let evaluator: Promise<Evaluator> | null = null;
   const getEvaluator = (): Promise<Evaluator> => (evaluator ??= o.evaluator());
+  const closeEvaluator = async (): Promise<void> => {
+    if (evaluator) await (await evaluator).close();
+  };
 
   const evaluateTrial = async (t: TrialRecord): Promise<void> => {
     const ev = await getEvaluator();
@@ -201,8 +209,10 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
         throw new Error(`pruned model has ${r.cost.macs} MACs / ${r.cost.params} params, predicted ${t.cost.macs} / ${t.cost.params} (a bug in the cost model)`);
       }
       done = await store.completeTrial(name, t.number, { proxyAccuracy: r.proxyAccuracy, latencyMs: r.latencyMs, timings: { ...r.timings, total: (now() - started) / 1000 } });
+      completedThisRun++;
       log(`trial ${t.number}: ${(100 * (t.cost.macs / baseCost.macs)).toFixed(1)}% FLOPs (${(t.cost.macs / 1e6).toFixed(2)} MMACs), proxy ${(100 * r.proxyAccuracy!).toFixed(2)}% in ${((now() - started) / 1000).toFixed(1)} s [${r.worker}]`);
     } catch (e) {
+      lastError = (e as Error).message.split('\n')[0];
       done = await store.failTrial(name, t.number, (e as Error).message);
       log(`trial ${t.number} failed: ${(e as Error).message}`);
     }
@@ -220,6 +230,10 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
   for (;;) {
     if (o.signal.aborted) {
       reason = 'interrupted';
+      break;
+    }
+    if (completedThisRun === 0 && evaluated >= firstFailuresLimit) {
+      reason = 'failing';
       break;
     }
     const timeUp = budgetLeft({ trials: Infinity, deadline: o.budget.deadline }, 0, now());
@@ -258,6 +272,15 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
   await refresh();
   progress(0);
 
+  if (reason === 'failing') {
+    await closeEvaluator();
+    await store.setStudyState(name, 'stopped');
+    throw new AutopruneError(
+      ErrorCodes.TRIALS_FAILING,
+      `Study \`${name}\` stopped: its first ${evaluated} trials all failed (last error: ${lastError}); check the model with \`autoprune inspect\` and a 2-trial search before a long run`,
+    );
+  }
+
   let finalists: number[] = [];
   if (!o.signal.aborted && cfg.evaluation.finalists.count > 0) {
     finalists = await runFinalists();
@@ -292,7 +315,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     return chosen;
   }
 
-  if (evaluator) await (await evaluator).close();
+  await closeEvaluator();
   if (o.signal.aborted) reason = 'interrupted';
   await store.setStudyState(name, reason === 'interrupted' || reason === 'time' ? 'stopped' : 'complete');
   return { study: (await store.getStudy(name))!, reason, evaluated, requeued, finalists };
