@@ -4,6 +4,7 @@ import { extname, resolve as resolvePath } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
+import { isFileLocation } from '../core/location.js';
 import { configSchema, syntheticSchema, type ParsedConfig, type ResolvedConfig } from './schema.js';
 
 export interface ResolveOptions {
@@ -68,7 +69,8 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
     },
     model: { ...c.model, ...(c.model.checkpoint !== undefined ? { checkpoint: abs(c.model.checkpoint) } : {}) },
     train: { ...c.train, out: abs(c.train.out ?? `experiments/${c.name}/base`) },
-    run: { ...c.run, store: abs(c.run.store) },
+    // A postgres:// URL is not a path.
+    run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store },
   };
   return deepFreeze(resolved);
 }

@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { MemoryStore } from './memory.js';
+import { isPostgresUrl, MEMORY_LOCATIONS } from '../core/location.js';
+import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store } from './types.js';
 
@@ -10,19 +12,25 @@ export { SNAPSHOTS_KEPT } from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+export { isPostgresUrl } from '../core/location.js';
+export { PostgresStore, redactUrl, type PostgresStoreOptions } from './postgres.js';
 
-/** Locations that mean "keep it in this process only". */
-const MEMORY_LOCATIONS: readonly string[] = [':memory:', 'memory:'];
+export type OpenStoreOptions = SqliteStoreOptions & PostgresStoreOptions;
 
 /**
  * Open the store at `location`: `:memory:` or `memory:` -> in-memory (gone when the process
- * exits); anything else is a SQLite file path (parent folders are created, the schema migrated).
+ * exits); `postgres://…` or `postgresql://…` -> a PostgreSQL database (schema migrated; never a
+ * file path); anything else is a SQLite file path (parent folders are created, the schema migrated).
  */
-export async function openStore(location: string, options: SqliteStoreOptions = {}): Promise<Store> {
+export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (typeof location !== 'string' || location.trim() === '') {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected a store location (a file path or \`:memory:\`), got ${quote(location)}`);
+    throw new AutopruneError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `Expected a store location (a file path, \`:memory:\` or a postgres:// URL), got ${quote(location)}`,
+    );
   }
   if (MEMORY_LOCATIONS.includes(location)) return new MemoryStore();
+  if (isPostgresUrl(location)) return PostgresStore.open(location, options);
   const path = resolve(location);
   try {
     mkdirSync(dirname(path), { recursive: true });

@@ -8,6 +8,7 @@ import { TfjsEvaluator } from '../../evaluators/tfjs.js';
 import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { buildReportInfo } from '../../report/data.js';
+import { isFileLocation } from '../../core/location.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
 import { acquireStudyLock } from '../../study/lock.js';
@@ -55,7 +56,7 @@ export const searchCommand: CommandModule<object, Args> = {
       .option('until', { type: 'string', describe: 'Stop asking at this local time, HH:MM' })
       .option('concurrency', { type: 'number', describe: 'Override run.concurrency' })
       .option('workers', { choices: ['threads', 'inline'] as const, describe: 'Override run.workers' })
-      .option('store', { type: 'string', describe: 'Override run.store (SQLite file)' })
+      .option('store', { type: 'string', describe: 'Override run.store (SQLite file or postgres:// URL)' })
       .option(...backendOption),
   handler: handler(async (args) => {
     const loaded = await loadConfig(args.config);
@@ -71,7 +72,8 @@ export const searchCommand: CommandModule<object, Args> = {
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
     studySpace(cfg, analysis); // validates space.skip against the model's groups
-    const release = acquireStudyLock(cfg.run.store, cfg.name);
+    // The lock file is for SQLite; a PostgreSQL study is guarded by the store's driver lease (issue 7).
+    const release = isFileLocation(cfg.run.store) ? acquireStudyLock(cfg.run.store, cfg.name) : () => undefined;
     process.once('exit', release);
     const store = await openStore(cfg.run.store);
 

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import { resolveConfig, type ResolvedConfig } from '../../config/index.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import { isFileLocation } from '../../core/location.js';
 import { openStore, type FinalRecord, type Store, type StudyRecord, type TrialRecord } from '../../store/index.js';
 
 export const DEFAULT_STORE = 'experiments/autoprune.db';
@@ -18,12 +19,12 @@ export interface StoreArg {
 
 export const storeOption = [
   'store',
-  { type: 'string', default: DEFAULT_STORE, describe: 'SQLite store of the studies (run.store of the config)' },
+  { type: 'string', default: DEFAULT_STORE, describe: 'Store of the studies: SQLite file or postgres:// URL (run.store of the config)' },
 ] as const;
 
 /** Open a store that must already exist (a typo in --store must not create an empty database). */
 export async function openExistingStore(location: string): Promise<Store> {
-  if (location !== ':memory:' && location !== 'memory:' && !existsSync(location)) {
+  if (isFileLocation(location) && !existsSync(location)) {
     throw new AutopruneError(
       ErrorCodes.STORE_ERROR,
       `No store at ${quote(location)}; expected the SQLite file of a search (run \`autoprune search <config>\` first, or pass --store <path>)`,

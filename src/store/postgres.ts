@@ -1,0 +1,572 @@
+/**
+ * PostgreSQL backend (the `pg` client): one database shared by the driver and workers on several
+ * hosts, as Optuna users share an RDB storage. Same tables and rules as the SQLite store
+ * (sqlite.ts); what differs is how concurrent writers are kept apart:
+ *  - trial numbers come from a per-study counter row (`studies.next_trial`) bumped in the inserting
+ *    transaction, so concurrent writers queue on that row and numbers stay dense and unique (a
+ *    rolled-back insert rolls the counter back too);
+ *  - every read-check-write locks the rows it checks (`SELECT ... FOR UPDATE`);
+ *  - finished trials are immutable by a trigger, as in SQLite.
+ * A connection lost before COMMIT (the database restarted, a network blip) is retried with backoff
+ * for up to `retryMs`; one lost during COMMIT is reported, since the write may or may not have landed.
+ */
+import pg from 'pg';
+import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
+import type { Candidate, SearchSpace } from '../core/space.js';
+import type { TrialMetrics, TrialState } from '../core/types.js';
+import { pgMigrate } from './postgres-migrations.js';
+import {
+  checkBaseAccuracy,
+  checkFinal,
+  checkMetrics,
+  checkNewStudy,
+  checkNewTrial,
+  checkStudyName,
+  checkStudyState,
+  checkTransition,
+  checkTrialNumber,
+  decodeJson,
+  deepFreeze,
+  encodeJson,
+  metricsOf,
+  nowIso,
+  storeErrors,
+  type NewStudy,
+} from './shared.js';
+import { SNAPSHOTS_KEPT } from './types.js';
+import type {
+  ControllerSnapshot,
+  FinalRecord,
+  Json,
+  NewTrial,
+  Store,
+  StudyRecord,
+  StudyState,
+  TrialRecord,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  /** How long to keep retrying while the database is unreachable, in ms. Default 60000. */
+  readonly retryMs?: number;
+  /** Connections this process keeps open at most. Default 4. */
+  readonly poolSize?: number;
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+interface StudyRow {
+  id: number;
+  name: string;
+  config: string;
+  config_hash: string;
+  space: string;
+  base_macs: number;
+  base_params: number;
+  base_proxy_accuracy: number | null;
+  base_test_accuracy: number | null;
+  state: StudyState;
+  created_at: string;
+  updated_at: string;
+}
+
+interface TrialRow {
+  number: number;
+  state: TrialState;
+  candidate: string;
+  key: string;
+  macs: number;
+  params: number;
+  controller: string;
+  meta: string | null;
+  proxy_accuracy: number | null;
+  final_accuracy: number | null;
+  latency_ms: number | null;
+  timings: string | null;
+  error: string | null;
+  worker: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface FinalRow {
+  trial: number;
+  final_accuracy: number;
+  latency_ms: number | null;
+  epochs: number;
+  model_path: string | null;
+  seconds: number;
+  created_at: string;
+}
+
+const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
+  latency_ms, timings, error, worker, created_at, started_at, finished_at`;
+
+const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
+  base_test_accuracy, state, created_at, updated_at`;
+
+/** Runs one statement on the connection of the current unit of work; returns its rows. */
+type Query = <R>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
+
+/** BIGINT (lease times in ms) as a JS number: every value the store writes is below 2^53. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+function studyFromRow(r: StudyRow): StudyRecord {
+  return deepFreeze({
+    name: r.name,
+    configHash: r.config_hash,
+    config: decodeJson(r.config),
+    space: decodeJson<SearchSpace>(r.space),
+    baseCost: { macs: r.base_macs, params: r.base_params },
+    baseProxyAccuracy: r.base_proxy_accuracy,
+    baseTestAccuracy: r.base_test_accuracy,
+    state: r.state,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  });
+}
+
+function trialFromRow(study: string, r: TrialRow): TrialRecord {
+  const rec: TrialRecord = {
+    study,
+    number: r.number,
+    state: r.state,
+    candidate: decodeJson<Candidate>(r.candidate),
+    key: r.key,
+    cost: { macs: r.macs, params: r.params },
+    controller: r.controller,
+    ...(r.meta === null ? {} : { meta: decodeJson(r.meta) }),
+    metrics: metricsOf(
+      r.proxy_accuracy,
+      r.final_accuracy,
+      r.latency_ms,
+      r.timings === null ? null : decodeJson<Record<string, number>>(r.timings),
+    ),
+    error: r.error,
+    worker: r.worker,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+  return deepFreeze(rec);
+}
+
+function finalFromRow(study: string, r: FinalRow): FinalRecord {
+  return deepFreeze({
+    study,
+    trial: r.trial,
+    finalAccuracy: r.final_accuracy,
+    latencyMs: r.latency_ms,
+    epochs: r.epochs,
+    modelPath: r.model_path,
+    seconds: r.seconds,
+    createdAt: r.created_at,
+  });
+}
+
+/** SQLSTATE classes and socket errors after which the transaction surely did not commit and can be retried. */
+const RETRY_SQLSTATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300']);
+const RETRY_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT']);
+
+/** True when `e` means "the database is (momentarily) unreachable or asked us to try again". */
+export function isTransient(e: unknown): boolean {
+  if (isAutopruneError(e)) return false;
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'string' && (RETRY_SQLSTATES.has(code) || RETRY_ERRNOS.has(code) || code.startsWith('08'))) return true;
+  const msg = e instanceof Error ? e.message : String(e);
+  return /Connection terminated|not queryable|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(msg);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class PostgresStore implements Store {
+  /** The database URL without its password. */
+  readonly label: string;
+  private readonly pool: pg.Pool;
+  private readonly retryMs: number;
+  private closed = false;
+
+  private constructor(pool: pg.Pool, label: string, retryMs: number) {
+    this.pool = pool;
+    this.label = label;
+    this.retryMs = retryMs;
+  }
+
+  /** Connect (retrying while the server starts) and migrate the schema. */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const label = redactUrl(url);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 4,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      types: TYPES,
+      application_name: 'autoprune',
+    });
+    // An idle connection that the server drops (restart) emits here; the next checkout reconnects.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool, label, options.retryMs ?? 60_000);
+    try {
+      await store.unit(false, async (_q, c) => {
+        await pgMigrate(c, label);
+      });
+      return store;
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw toStoreError(e, label);
+    }
+  }
+
+  /**
+   * One unit of work on one pooled connection, in a transaction when `write`. Retried with backoff
+   * (100 ms doubling to 2 s, for up to `retryMs`) while the failure surely left nothing committed.
+   */
+  private async unit<T>(write: boolean, f: (q: Query, c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw storeErrors.closed();
+      let client: pg.PoolClient | undefined;
+      let committing = false;
+      try {
+        client = await this.pool.connect();
+        client.on('error', ignore);
+        const c = client;
+        const q: Query = async <R>(sql: string, params?: readonly unknown[]) =>
+          (await c.query(sql, params as unknown[] | undefined)).rows as R[];
+        if (write) await c.query('BEGIN');
+        const out = await f(q, c);
+        if (write) {
+          committing = true;
+          await c.query('COMMIT');
+        }
+        c.off('error', ignore);
+        c.release();
+        return out;
+      } catch (e) {
+        if (client !== undefined) await discard(client, write && !committing, e);
+        const retry = isTransient(e) && !committing && !this.closed && Date.now() - started < this.retryMs;
+        if (!retry) throw toStoreError(e, this.label, committing);
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  private read<T>(f: (q: Query) => Promise<T>): Promise<T> {
+    return this.unit(false, f);
+  }
+
+  private write<T>(f: (q: Query) => Promise<T>): Promise<T> {
+    return this.unit(true, f);
+  }
+
+  private async studyId(q: Query, name: string, lock = false): Promise<number> {
+    checkStudyName(name);
+    const rows = await q<{ id: number }>(`SELECT id FROM studies WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name]);
+    if (rows.length === 0) throw storeErrors.studyNotFound(name);
+    return rows[0].id;
+  }
+
+  private async trialRow(q: Query, studyId: number, n: number, lock = false): Promise<TrialRow | undefined> {
+    const rows = await q<TrialRow>(
+      `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND number = $2${lock ? ' FOR UPDATE' : ''}`,
+      [studyId, n],
+    );
+    return rows[0];
+  }
+
+  private async existingTrial(q: Query, study: string, studyId: number, n: number, lock = false): Promise<TrialRow> {
+    checkTrialNumber(n);
+    const r = await this.trialRow(q, studyId, n, lock);
+    if (r === undefined) throw storeErrors.trialNotFound(study, n);
+    return r;
+  }
+
+  createStudy(s: NewStudy): Promise<StudyRecord> {
+    return this.write(async (q) => {
+      checkNewStudy(s);
+      const now = nowIso();
+      const rows = await q<StudyRow>(
+        `INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
+           base_test_accuracy, state, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $9)
+         ON CONFLICT (name) DO NOTHING RETURNING ${STUDY_COLUMNS}`,
+        [s.name, encodeJson(s.config), s.configHash, encodeJson(s.space), s.baseCost.macs, s.baseCost.params,
+          s.baseProxyAccuracy, s.baseTestAccuracy, now],
+      );
+      if (rows.length === 0) throw storeErrors.studyExists(s.name);
+      return studyFromRow(rows[0]);
+    });
+  }
+
+  getStudy(name: string): Promise<StudyRecord | null> {
+    return this.read(async (q) => {
+      const rows = await q<StudyRow>(`SELECT ${STUDY_COLUMNS} FROM studies WHERE name = $1`, [name]);
+      return rows.length === 0 ? null : studyFromRow(rows[0]);
+    });
+  }
+
+  listStudies(): Promise<StudyRecord[]> {
+    return this.read(async (q) => (await q<StudyRow>(`SELECT ${STUDY_COLUMNS} FROM studies ORDER BY id`)).map(studyFromRow));
+  }
+
+  setStudyState(name: string, state: StudyState): Promise<void> {
+    return this.write(async (q) => {
+      checkStudyState(state);
+      const id = await this.studyId(q, name);
+      await q('UPDATE studies SET state = $1, updated_at = $2 WHERE id = $3', [state, nowIso(), id]);
+    });
+  }
+
+  setBaseAccuracy(name: string, acc: { proxy?: number; test?: number }): Promise<void> {
+    return this.write(async (q) => {
+      checkBaseAccuracy(acc);
+      const id = await this.studyId(q, name);
+      await q(
+        `UPDATE studies SET base_proxy_accuracy = COALESCE($1, base_proxy_accuracy),
+           base_test_accuracy = COALESCE($2, base_test_accuracy), updated_at = $3 WHERE id = $4`,
+        [acc.proxy ?? null, acc.test ?? null, nowIso(), id],
+      );
+    });
+  }
+
+  deleteStudy(name: string): Promise<void> {
+    // Trials, finals, snapshots and the driver row go with it (ON DELETE CASCADE).
+    return this.write(async (q) => {
+      const id = await this.studyId(q, name);
+      await q('DELETE FROM studies WHERE id = $1', [id]);
+    });
+  }
+
+  /** Inserts one waiting trial with the next number from the study's counter; call inside a write. */
+  private async insertTrial(q: Query, study: string, t: NewTrial): Promise<TrialRecord> {
+    checkNewTrial(t);
+    checkStudyName(study);
+    // The counter row stays locked until COMMIT: concurrent inserts into one study queue here.
+    const bumped = await q<{ id: number; n: number }>(
+      'UPDATE studies SET next_trial = next_trial + 1 WHERE name = $1 RETURNING id, next_trial - 1 AS n',
+      [study],
+    );
+    if (bumped.length === 0) throw storeErrors.studyNotFound(study);
+    const { id, n } = bumped[0];
+    const rows = await q<TrialRow>(
+      `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at)
+       VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9) RETURNING ${TRIAL_COLUMNS}`,
+      [id, n, encodeJson({ channels: t.candidate.channels }), t.key, t.cost.macs, t.cost.params, t.controller,
+        t.meta === undefined ? null : encodeJson(t.meta), nowIso()],
+    );
+    return trialFromRow(study, rows[0]);
+  }
+
+  createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
+    return this.write((q) => this.insertTrial(q, study, t));
+  }
+
+  /** Locks the trial, checks the transition, applies `set` (SQL after SET; $1, $2 = study id, number). */
+  private transition(
+    study: string,
+    number: number,
+    to: 'running' | 'complete' | 'failed',
+    set: string,
+    params: readonly unknown[],
+  ): Promise<TrialRecord> {
+    return this.write(async (q) => {
+      const id = await this.studyId(q, study);
+      const cur = await this.existingTrial(q, study, id, number, true);
+      checkTransition(study, number, cur.state, to, cur.worker);
+      const rows = await q<TrialRow>(
+        `UPDATE trials SET ${set} WHERE study_id = $1 AND number = $2 RETURNING ${TRIAL_COLUMNS}`,
+        [id, number, ...params],
+      );
+      return trialFromRow(study, rows[0]);
+    });
+  }
+
+  startTrial(study: string, number: number, worker: string): Promise<TrialRecord> {
+    return this.transition(study, number, 'running', `state = 'running', worker = $3, started_at = $4`, [worker, nowIso()]);
+  }
+
+  completeTrial(study: string, number: number, metrics: TrialMetrics): Promise<TrialRecord> {
+    try {
+      checkMetrics(metrics);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.transition(
+      study,
+      number,
+      'complete',
+      `state = 'complete', proxy_accuracy = $3, final_accuracy = $4, latency_ms = $5, timings = $6, finished_at = $7`,
+      [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null,
+        metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso()],
+    );
+  }
+
+  failTrial(study: string, number: number, error: string): Promise<TrialRecord> {
+    return this.transition(study, number, 'failed', `state = 'failed', error = $3, finished_at = $4`, [String(error), nowIso()]);
+  }
+
+  requeueRunning(study: string): Promise<number[]> {
+    return this.write(async (q) => {
+      const id = await this.studyId(q, study);
+      const rows = await q<{ number: number }>(
+        `UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL
+         WHERE study_id = $1 AND state = 'running' RETURNING number`,
+        [id],
+      );
+      return rows.map((r) => r.number).sort((a, b) => a - b);
+    });
+  }
+
+  getTrial(study: string, number: number): Promise<TrialRecord | null> {
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      checkTrialNumber(number);
+      const r = await this.trialRow(q, id, number);
+      return r === undefined ? null : trialFromRow(study, r);
+    });
+  }
+
+  listTrials(study: string, filter: { state?: TrialState } = {}): Promise<TrialRecord[]> {
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      const rows = await q<TrialRow>(
+        `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND ($2::text IS NULL OR state = $2) ORDER BY number`,
+        [id, filter.state ?? null],
+      );
+      return rows.map((r) => trialFromRow(study, r));
+    });
+  }
+
+  findTrialByKey(study: string, key: string): Promise<TrialRecord | null> {
+    // Order must match KEY_PREFERENCE in shared.ts.
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      const rows = await q<TrialRow>(
+        `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND key = $2
+         ORDER BY CASE state WHEN 'complete' THEN 0 WHEN 'running' THEN 1 WHEN 'waiting' THEN 2 ELSE 3 END, number
+         LIMIT 1`,
+        [id, key],
+      );
+      return rows.length === 0 ? null : trialFromRow(study, rows[0]);
+    });
+  }
+
+  private async insertSnapshot(q: Query, id: number, told: number, state: Json): Promise<void> {
+    checkTrialNumber(told);
+    await q('INSERT INTO snapshots (study_id, told, state, created_at) VALUES ($1, $2, $3, $4)', [id, told, encodeJson(state), nowIso()]);
+    // One snapshot per ask and per tell would otherwise grow quadratically over a long study.
+    await q(
+      'DELETE FROM snapshots WHERE study_id = $1 AND id NOT IN (SELECT id FROM snapshots WHERE study_id = $1 ORDER BY id DESC LIMIT $2)',
+      [id, SNAPSHOTS_KEPT],
+    );
+  }
+
+  saveSnapshot(study: string, told: number, state: Json): Promise<void> {
+    return this.write(async (q) => {
+      // Locking the study orders concurrent snapshot writers, so "latest" is the last committed.
+      const id = await this.studyId(q, study, true);
+      await this.insertSnapshot(q, id, told, state);
+    });
+  }
+
+  latestSnapshot(study: string): Promise<ControllerSnapshot | null> {
+    // "Latest" is the last saved (highest id), not the highest `told` nor the clock.
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      const rows = await q<{ told: number; state: string; created_at: string }>(
+        'SELECT told, state, created_at FROM snapshots WHERE study_id = $1 ORDER BY id DESC LIMIT 1',
+        [id],
+      );
+      if (rows.length === 0) return null;
+      const r = rows[0];
+      return deepFreeze({ study, told: r.told, state: decodeJson(r.state), createdAt: r.created_at });
+    });
+  }
+
+  saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord> {
+    return this.write(async (q) => {
+      checkFinal(f);
+      const id = await this.studyId(q, f.study);
+      await this.existingTrial(q, f.study, id, f.trial);
+      // Saving a finalist again (re-run) replaces the earlier result.
+      const rows = await q<FinalRow>(
+        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
+           latency_ms = excluded.latency_ms, epochs = excluded.epochs, model_path = excluded.model_path,
+           seconds = excluded.seconds, created_at = excluded.created_at
+         RETURNING trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at`,
+        [id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso()],
+      );
+      return finalFromRow(f.study, rows[0]);
+    });
+  }
+
+  listFinals(study: string): Promise<FinalRecord[]> {
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      const rows = await q<FinalRow>(
+        'SELECT trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at FROM finals WHERE study_id = $1 ORDER BY trial',
+        [id],
+      );
+      return rows.map((r) => finalFromRow(study, r));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end().catch(() => undefined);
+  }
+}
+
+function ignore(): void {}
+
+/** Gives a connection back to the pool, rolled back; a broken one is destroyed instead. */
+async function discard(client: pg.PoolClient, rollback: boolean, cause: unknown): Promise<void> {
+  let broken = isTransient(cause);
+  if (rollback && !broken) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+  }
+  client.off('error', ignore);
+  client.release(broken ? (cause instanceof Error ? cause : new Error(String(cause))) : undefined);
+}
+
+/** Every failure leaves as an AutopruneError; the trigger's refusal keeps its own code. */
+function toStoreError(e: unknown, label: string, committing = false): AutopruneError {
+  if (isAutopruneError(e)) return e;
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (err.message.includes('TRIAL_IMMUTABLE')) {
+    return new AutopruneError(ErrorCodes.TRIAL_IMMUTABLE, err.message, { cause: e });
+  }
+  if (committing && isTransient(e)) {
+    return new AutopruneError(
+      ErrorCodes.STORE_ERROR,
+      `Database ${quote(label)}: the connection was lost during COMMIT, so this write may or may not have been applied: ${err.message}`,
+      { cause: e },
+    );
+  }
+  if (isTransient(e)) {
+    return new AutopruneError(ErrorCodes.STORE_ERROR, `Database ${quote(label)} is unreachable: ${err.message || String((e as { code?: unknown }).code)}`, { cause: e });
+  }
+  return new AutopruneError(ErrorCodes.STORE_ERROR, `Database ${quote(label)}: ${err.message}`, { cause: e });
+}

@@ -1,0 +1,78 @@
+/**
+ * PostgreSQL for tests: the server named by AUTOPRUNE_TEST_PG (default: the private loopback cluster
+ * of scripts/pg-local.sh). Each test database is created here and dropped when the file ends.
+ * Without a reachable server the PostgreSQL tests are skipped with a message, except under CI
+ * (CI=true), where .ci/run starts the server and a missing one is a failure.
+ */
+import pg from 'pg';
+
+export const ADMIN_URL = process.env.AUTOPRUNE_TEST_PG ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+
+/** Null when the server answers; else why not, with how to start it. */
+export async function pgUnavailable(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return null;
+  } catch (e) {
+    const why = `no PostgreSQL server at ${ADMIN_URL} (${(e as Error).message || (e as { code?: string }).code}); start one with \`bash scripts/pg-local.sh start\` or set AUTOPRUNE_TEST_PG`;
+    if (process.env.CI) throw new Error(`CI must run the PostgreSQL tests: ${why}`);
+    return why;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export async function admin<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await f(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** The URL of the same server with another database name. */
+export function dbUrl(db: string): string {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+/**
+ * One database per test file (created on first use, dropped by `dropAll`), and a fresh schema in it
+ * per store: the URL selects it with `options=-c search_path=...`. Schemas because CREATE/DROP
+ * DATABASE each take about a second (a checkpoint).
+ */
+export function testDatabases(prefix: string): { fresh: () => Promise<string>; dropAll: () => Promise<void> } {
+  const db = `${prefix}_${process.pid}`;
+  let created = false;
+  let n = 0;
+  return {
+    async fresh() {
+      if (!created) {
+        await admin((c) => c.query(`CREATE DATABASE ${db}`));
+        created = true;
+      }
+      const schema = `s${++n}`;
+      const url = dbUrl(db);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query(`CREATE SCHEMA ${schema}`);
+      } finally {
+        await c.end();
+      }
+      return `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    },
+    async dropAll() {
+      if (!created) return;
+      created = false;
+      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * The Store contract on PostgreSQL, plus what only a server backend has: concurrent writer
+ * processes, reconnection after the server drops connections, the trigger, migrations.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import { resolveConfig } from '../src/config/index.js';
+import { openStore, PostgresStore } from '../src/store/index.js';
+import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../src/store/postgres-migrations.js';
+import { admin, pgUnavailable, testDatabases } from './pg-helpers.js';
+import { newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+
+const unavailable = await pgUnavailable();
+const dbs = testDatabases('autoprune_test');
+after(() => dbs.dropAll());
+
+describe('store location', () => {
+  test('a postgres:// or postgresql:// run.store is kept as a URL, a file path is resolved', () => {
+    for (const url of ['postgres://u@127.0.0.1:5432/db', 'postgresql://127.0.0.1/db']) {
+      assert.equal(resolveConfig({ name: 'x', model: { zoo: 'plain-cnn' }, run: { store: url } }, { cwd: '/work' }).run.store, url);
+    }
+    assert.equal(resolveConfig({ name: 'x', model: { zoo: 'plain-cnn' }, run: { store: 'a/b.db' } }, { cwd: '/work' }).run.store, '/work/a/b.db');
+  });
+
+  test('an unreachable server gives STORE_ERROR naming the URL without its password', async () => {
+    // Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
+    await rejectsWith(
+      PostgresStore.open('postgres://u:secret@127.0.0.1:9/db', { retryMs: 300 }),
+      'STORE_ERROR',
+      /u:\*\*\*@127\.0\.0\.1:9\/db` is unreachable/,
+    );
+  });
+});
+
+if (unavailable !== null) {
+  test('PostgreSQL store', { skip: unavailable }, () => undefined);
+} else {
+  storeContract('postgres', async () => openStore(await dbs.fresh()));
+
+  describe('PostgreSQL store', () => {
+    test('data survives close and reopen; numbers are stored losslessly', async () => {
+      const url = await dbs.fresh();
+      const a = await openStore(url);
+      await a.createStudy(newStudy('s'));
+      await a.createTrial('s', newTrial([8, 16]));
+      const done = await a.completeTrial('s', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
+      await a.close();
+      const b = await openStore(url);
+      assert.deepEqual(await b.getTrial('s', 0), done);
+      assert.equal((await b.getTrial('s', 0))!.metrics.proxyAccuracy, 0.1 + 0.7);
+      assert.equal((await b.createTrial('s', newTrial([8, 8]))).number, 1);
+      await b.close();
+    });
+
+    test('concurrent writer processes never collide on trial numbers', async () => {
+      const url = await dbs.fresh();
+      const s = await openStore(url);
+      await s.createStudy(newStudy('s'));
+      const perWriter = 100;
+      const writers = 3;
+      const mod = new URL('../src/store/postgres.ts', import.meta.url).href;
+      const code = `
+        const { PostgresStore } = await import(${JSON.stringify(mod)});
+        const [url, id, n] = process.argv.slice(1);
+        const s = await PostgresStore.open(url);
+        // Several in flight at once from this process too (its pool has several connections).
+        await Promise.all([0, 1, 2, 3].map(async (lane) => {
+          for (let i = lane; i < Number(n); i += 4) {
+            const ch = [8, 1000 * Number(id) + i];
+            await s.createTrial('s', { candidate: { channels: ch }, key: ch.join(','), cost: { macs: 1, params: 1 }, controller: 'w' + id });
+          }
+        }));
+        await s.close();`;
+      const child = (id: number) =>
+        new Promise<void>((resolve, reject) => {
+          const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, url, String(id), String(perWriter)], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let err = '';
+          p.stderr.on('data', (d) => (err += String(d)));
+          p.once('error', reject);
+          p.once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`writer ${id} exited ${c}: ${err}`))));
+        });
+      const children = Promise.all([...Array(writers).keys()].map((i) => child(i + 1)));
+      let finished = false;
+      void children.then(() => (finished = true), () => (finished = true));
+      let mine = 0;
+      while (!finished && mine < 5000) {
+        await s.createTrial('s', newTrial([8, mine++]));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await children;
+      const trials = await s.listTrials('s');
+      assert.equal(trials.length, writers * perWriter + mine);
+      assert.deepEqual(trials.map((t) => t.number), [...Array(trials.length).keys()]);
+      for (let i = 1; i <= writers; i++) assert.equal(trials.filter((t) => t.controller === `w${i}`).length, perWriter);
+      assert.ok(mine > 0, 'this process wrote while the children did');
+      await s.close();
+    });
+
+    test('connections the server drops (as on a restart) are replaced and the next call succeeds', async () => {
+      const url = await dbs.fresh();
+      const s = await openStore(url);
+      await s.createStudy(newStudy('s'));
+      await s.createTrial('s', newTrial([8, 8]));
+      const db = new URL(url).pathname.slice(1);
+      // Every connection to the test database: the store's pooled ones among them.
+      const killed = await admin((c) =>
+        c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]),
+      );
+      assert.ok((killed.rowCount ?? 0) >= 1, 'the store had a pooled connection to drop');
+      assert.equal((await s.createTrial('s', newTrial([16, 8]))).number, 1);
+      assert.equal((await s.listTrials('s')).length, 2);
+      await s.close();
+    });
+
+    test('the trigger refuses a raw SQL UPDATE of a finished trial row', async () => {
+      const url = await dbs.fresh();
+      const s = await openStore(url);
+      await s.createStudy(newStudy('s'));
+      await s.createTrial('s', newTrial([8, 8]));
+      await s.createTrial('s', newTrial([16, 8]));
+      const done = await s.completeTrial('s', 0, { proxyAccuracy: 0.5 });
+      const raw = new pg.Client({ connectionString: url });
+      await raw.connect();
+      for (const sql of ["UPDATE trials SET proxy_accuracy = 0.99 WHERE number = 0", "UPDATE trials SET state = 'waiting' WHERE number = 0"]) {
+        await assert.rejects(raw.query(sql), /TRIAL_IMMUTABLE/, sql);
+      }
+      const ok = await raw.query("UPDATE trials SET worker = 'x' WHERE state = 'waiting'");
+      assert.equal(ok.rowCount, 1);
+      await raw.end();
+      assert.deepEqual(await s.getTrial('s', 0), done);
+      await s.close();
+    });
+
+    test('migrations: applied once by concurrent openers; a newer database is refused', async () => {
+      const url = await dbs.fresh();
+      const stores = await Promise.all([0, 1, 2].map(() => openStore(url)));
+      await Promise.all(stores.map((s) => s.close()));
+      const raw = new pg.Client({ connectionString: url });
+      await raw.connect();
+      const applied = (await raw.query<{ version: number }>('SELECT version FROM schema_version ORDER BY version')).rows.map((r) => r.version);
+      assert.deepEqual(applied, PG_MIGRATIONS.map((m) => m.version));
+      await raw.query('INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)', [PG_SCHEMA_VERSION + 5, 'x']);
+      await raw.end();
+      await rejectsWith(openStore(url), 'STORE_ERROR', new RegExp(`schema version ${PG_SCHEMA_VERSION + 5}.*upgrade autoprune`));
+    });
+  });
+}
