@@ -4,14 +4,36 @@
  * Without a reachable server the PostgreSQL tests are skipped with a message, except under CI
  * (CI=true), where .ci/run starts the server and a missing one is a failure.
  */
-import pg from 'pg';
+import type pg from 'pg';
 
 export const ADMIN_URL = process.env.AUTOPRUNE_TEST_PG ?? 'postgres://postgres@127.0.0.1:54329/postgres';
 
+/** The `pg` module, loaded on demand (a checkout whose node_modules predate it still runs the other tests). */
+async function pgModule(): Promise<typeof pg | null> {
+  try {
+    return (await import('pg')).default;
+  } catch {
+    return null;
+  }
+}
+
+/** A client (not yet connected) for `url`; errors of a dropped connection are ignored. */
+export async function pgClient(url: string, options: { connectionTimeoutMillis?: number } = {}): Promise<pg.Client> {
+  const m = await pgModule();
+  if (m === null) throw new Error('the npm package `pg` is not installed (run npm ci)');
+  const c = new m.Client({ connectionString: url, ...options });
+  c.on('error', () => undefined);
+  return c;
+}
+
 /** Null when the server answers; else why not, with how to start it. */
 export async function pgUnavailable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
-  c.on('error', () => undefined);
+  if ((await pgModule()) === null) {
+    const why = 'the npm package `pg` is not installed here (run npm ci)';
+    if (process.env.CI) throw new Error(`CI must run the PostgreSQL tests: ${why}`);
+    return why;
+  }
+  const c = await pgClient(ADMIN_URL, { connectionTimeoutMillis: 3000 });
   try {
     await c.connect();
     await c.query('SELECT 1');
@@ -26,8 +48,7 @@ export async function pgUnavailable(): Promise<string | null> {
 }
 
 export async function admin<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  c.on('error', () => undefined);
+  const c = await pgClient(ADMIN_URL);
   await c.connect();
   try {
     return await f(c);
@@ -60,7 +81,7 @@ export function testDatabases(prefix: string): { fresh: () => Promise<string>; d
       }
       const schema = `s${++n}`;
       const url = dbUrl(db);
-      const c = new pg.Client({ connectionString: url });
+      const c = await pgClient(url);
       await c.connect();
       try {
         await c.query(`CREATE SCHEMA ${schema}`);

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { MemoryStore } from './memory.js';
 import { isPostgresUrl, MEMORY_LOCATIONS } from '../core/location.js';
-import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+import type { PostgresStoreOptions } from './postgres.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { Store } from './types.js';
 
@@ -13,7 +13,7 @@ export { MemoryStore } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 export { isPostgresUrl } from '../core/location.js';
-export { PostgresStore, redactUrl, type PostgresStoreOptions } from './postgres.js';
+export type { PostgresStore, PostgresStoreOptions } from './postgres.js';
 
 export type OpenStoreOptions = SqliteStoreOptions & PostgresStoreOptions;
 
@@ -30,7 +30,11 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     );
   }
   if (MEMORY_LOCATIONS.includes(location)) return new MemoryStore();
-  if (isPostgresUrl(location)) return PostgresStore.open(location, options);
+  if (isPostgresUrl(location)) {
+    // Loaded on demand: the `pg` client is needed only by PostgreSQL users.
+    const { PostgresStore } = await import('./postgres.js');
+    return PostgresStore.open(location, options);
+  }
   const path = resolve(location);
   try {
     mkdirSync(dirname(path), { recursive: true });
