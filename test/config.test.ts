@@ -147,8 +147,8 @@ describe('config errors: one line with code, field path, bad value and expectati
     },
     {
       name: 'bad controller name',
-      patch: { search: { controller: { name: 'greedy' } } },
-      expect: /^x\.yaml: `search\.controller\.name` expected one of `random`, `uniform`, got `greedy`$/,
+      patch: { search: { controller: { name: 'netadapt' } } },
+      expect: /^x\.yaml: `search\.controller\.name` expected one of `random`, `uniform`, `greedy`, `evolutionary`, `rl`, `global`, got `netadapt`$/,
     },
     {
       name: 'bad duration',

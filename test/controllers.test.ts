@@ -279,7 +279,8 @@ describe('both controllers', () => {
   }
 
   test('registry: createController builds the named controller', () => {
-    assert.deepEqual(Object.keys(controllers), ['random', 'uniform']);
+    assert.deepEqual(Object.keys(controllers), ['random', 'uniform', 'greedy', 'evolutionary', 'rl', 'global']);
+    assert.throws(() => createController({ name: 'constructor' } as never, makeCtx()), /Unknown controller `constructor` \(expected one of: random, uniform, greedy/);
     assert.ok(createController({ name: 'random', perTarget: 2 }, makeCtx()) instanceof RandomController);
     assert.ok(createController({ name: 'uniform' }, makeCtx()) instanceof UniformController);
   });

@@ -17,7 +17,7 @@ export const OPTIMIZERS = ['adam', 'sgd'] as const;
 export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export const WORKER_MODES = ['threads', 'inline'] as const;
-export const CONTROLLER_NAMES = ['random', 'uniform'] as const;
+export const CONTROLLER_NAMES = ['random', 'uniform', 'greedy', 'evolutionary', 'rl', 'global'] as const;
 
 /** Training-set sizes of the real datasets, to check `data.validationSize` against. */
 const TRAIN_SIZES = { 'fashion-mnist': 60_000, mnist: 60_000, cifar10: 50_000 } as const;
@@ -128,6 +128,10 @@ const spaceSchema = z.strictObject({
   skip: z.array(z.string({ error: 'a group id' }), { error: 'a list of group ids' }).default([]),
 });
 
+const probability = (expect = 'a number in [0, 1]') => num(expect, (v) => v >= 0 && v <= 1);
+const unitOpen = (expect = 'a number in (0, 1)') => num(expect, (v) => v > 0 && v < 1);
+
+/** Controller specs: one entry per controller in src/controllers/registry.ts. Omitted options take the documented default. */
 const controllerSchema = z.discriminatedUnion(
   'name',
   [
@@ -142,6 +146,50 @@ const controllerSchema = z.discriminatedUnion(
       name: z.literal('uniform'),
       /** Extra evenly spaced ratios in [minKeepRatio, 1) besides one per target. Default 0. */
       steps: nonNegativeInt().optional(),
+    }),
+    z.strictObject({
+      /** NetAdapt (Yang et al., ECCV 2018): per iteration, one candidate per group, the best becomes the next start. */
+      name: z.literal('greedy'),
+      /** FLOPs cut of the first iteration, as a fraction of the base MACs. Default 0.05. */
+      initialReduction: unitOpen().optional(),
+      /** Each iteration's cut is the previous one's times this, in (0, 1]. Default 0.96. */
+      decay: ratio().optional(),
+      /** `off` ranks by adaptive BN; `chosen` short-fine-tunes the chosen model (an `adapt` trial); `candidates` every candidate (the paper). Default `off`. */
+      adapt: z.enum(['off', 'chosen', 'candidates']).optional(),
+    }),
+    z.strictObject({
+      /** NSGA-II (Deb et al. 2002) on the keep-ratio vector, each child repaired into a FLOPs window. */
+      name: z.literal('evolutionary'),
+      /** Individuals per generation, >= 4. Default 40. */
+      population: int('an integer >= 4', (v) => v >= 4).optional(),
+      /** Probability that a pair is recombined (SBX). Default 0.9. */
+      crossoverProbability: probability().optional(),
+      /** SBX distribution index. Default 15. */
+      crossoverEta: positiveNumber().optional(),
+      /** Polynomial-mutation distribution index. Default 20. */
+      mutationEta: positiveNumber().optional(),
+      /** Third objective, minimised, when observations carry it. Default: none (accuracy and FLOPs only). */
+      thirdObjective: z.enum(['latency', 'params']).optional(),
+    }),
+    z.strictObject({
+      /** AMC (He et al., ECCV 2018): DDPG agent choosing a keep ratio layer by layer. */
+      name: z.literal('rl'),
+      /** Episodes of random actions before the agent learns. Default 100 (AMC). */
+      warmup: nonNegativeInt().optional(),
+      /** Episodes after the warm-up, then done. Default 300. */
+      episodes: positiveInt().optional(),
+      /** `error` (AMC's FLOPs-constrained -error) or `error-log-flops` (-error * log FLOPs). Default `error`. */
+      reward: z.enum(['error', 'error-log-flops']).optional(),
+      /** Units of both hidden layers of the actor and the critic. Default 300 (AMC). */
+      hidden: positiveInt().optional(),
+      /** Seed-independent DDPG settings keep AMC's values: lr 1e-4/1e-3, batch 64, tau 0.01, noise 0.5 x 0.95^episode. */
+      batchSize: positiveInt().optional(),
+    }),
+    z.strictObject({
+      /** Torch-Pruning-style global threshold on per-group normalised channel importance. */
+      name: z.literal('global'),
+      /** How scores are normalised within a group: by their `mean`, `max` or `sum`. Default `mean`. */
+      normalize: z.enum(['mean', 'max', 'sum']).optional(),
     }),
   ],
 );

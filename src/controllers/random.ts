@@ -1,7 +1,7 @@
-import { Rng } from '../core/rng.js';
-import { candidateFromRatios, candidateKey, isSkipped, type Candidate } from '../core/space.js';
+import type { Rng } from '../core/rng.js';
+import { candidateKey, isSkipped, type Candidate } from '../core/space.js';
 import type { Json } from '../store/types.js';
-import { badSnapshot, macsFraction, ProposalLog, type BestOfTarget } from './common.js';
+import { ResultLog, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible, badSnapshot, type BestOfTarget } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
 export interface RandomOptions {
@@ -14,9 +14,6 @@ export interface RandomOptions {
 /** Why a target gets no more proposals. */
 type TargetStatus = 'open' | 'full' | 'infeasible' | 'saturated';
 
-/** Bisection steps on the common scale factor; 2^-40 of the range is far below one channel. */
-const SCALE_STEPS = 40;
-
 /**
  * Random search inside FLOPs windows, after EagleEye (Li et al., ECCV 2020): sample per-group keep
  * ratios at random, reject any candidate whose MACs fall outside `target ± window` *before* it is
@@ -26,31 +23,32 @@ const SCALE_STEPS = 40;
  * [0.25, 1] is a tail event), so one try here is:
  *  1. draw a *shape* u_i ~ U[minKeepRatio, 1] per prunable group (skipped groups stay 1);
  *  2. draw an *aim* uniformly inside the window, so accepted candidates spread over it;
- *  3. bisect a common scale s in [0, 1/minKeepRatio] on ratios clamp(s * u_i, minKeepRatio, 1):
- *     MACs grow monotonically with s, from all-minimum to the full model;
- *  4. of the rounded candidates met on the way, accept the one nearest the aim that lies in the
- *     window and was never proposed before.
- * The relative layer-to-layer pattern stays EagleEye's uniform draw; only its overall level is
- * steered. Targets are served round-robin. A target whose window cannot be reached even by the
- * all-minimum candidate is `infeasible`; one that yields no new candidate in `maxTries` tries is
- * `saturated` (its window is exhausted or unreachable by rounding). Either status is permanent and
- * kept in the snapshot, so `ask()` never spins; `done()` is true once no target is open.
+ *  3. scale the shape into the window (`steerToWindow`), taking the candidate nearest the aim that
+ *     was never proposed before.
+ * Targets are served round-robin. A target whose window cannot be reached even by the all-minimum
+ * candidate is `infeasible`; one that yields no new candidate in `maxTries` tries is `saturated`.
+ * Either status is permanent, so `ask()` never spins; `done()` is true once no target is open.
+ *
+ * Snapshot: the proposals depend on the seed alone (never on results), so the snapshot keeps the
+ * initial RNG state and the number of proposals; restore replays them. A few numbers, however long
+ * the study.
  */
 export class RandomController implements Controller {
   readonly name = 'random';
-  private rng: Rng;
-  private readonly log = new ProposalLog();
-  private cursor = 0;
-  private counts: number[];
-  private status: TargetStatus[];
+  private seed: Json;
+  private rng!: Rng;
+  private readonly log = new ResultLog();
+  private proposed!: Set<string>;
+  private cursor!: number;
+  private counts!: number[];
+  private status!: TargetStatus[];
 
   constructor(
     private readonly ctx: ControllerContext,
     private readonly options: RandomOptions = {},
   ) {
-    this.rng = ctx.rng;
-    this.counts = ctx.targets.map(() => 0);
-    this.status = ctx.targets.map(() => 'open');
+    this.seed = rngJson(ctx.rng);
+    this.reset(ctx.rng);
   }
 
   ask(n: number): Proposal[] {
@@ -60,7 +58,7 @@ export class RandomController implements Controller {
       if (t === undefined) break;
       this.cursor = (t + 1) % this.ctx.targets.length;
       const target = this.ctx.targets[t];
-      if (!this.feasible(target)) {
+      if (!targetFeasible(this.ctx, target)) {
         this.status[t] = 'infeasible';
         continue;
       }
@@ -69,10 +67,10 @@ export class RandomController implements Controller {
         this.status[t] = 'saturated';
         continue;
       }
-      this.log.proposed.add(candidateKey(candidate));
+      this.proposed.add(candidateKey(candidate));
       this.counts[t]++;
       if (this.options.perTarget !== undefined && this.counts[t] >= this.options.perTarget) this.status[t] = 'full';
-      out.push({ candidate, meta: { target } });
+      out.push({ candidate, meta: { target, controller: this.name, iteration: this.proposed.size } });
     }
     return out;
   }
@@ -96,36 +94,25 @@ export class RandomController implements Controller {
   }
 
   snapshot(): Json {
-    return {
-      version: 1,
-      rng: [...this.rng.snapshot().s],
-      targets: [...this.ctx.targets],
-      cursor: this.cursor,
-      counts: [...this.counts],
-      status: [...this.status],
-      ...this.log.toJson(),
-    };
+    return { version: 2, seed: this.seed, targets: [...this.ctx.targets], proposed: this.proposed.size, ...this.log.toJson() };
   }
 
   restore(state: Json): void {
-    if (state === null || typeof state !== 'object' || Array.isArray(state) || state.version !== 1) {
-      throw badSnapshot(this.name, 'expected a version 1 snapshot object');
-    }
-    const { rng, targets, cursor, counts, status } = state;
-    if (JSON.stringify(targets) !== JSON.stringify(this.ctx.targets)) {
-      throw badSnapshot(this.name, `its targets ${JSON.stringify(targets)} differ from the config's ${JSON.stringify(this.ctx.targets)}`);
-    }
-    if (!isNumbers(rng, 4) || typeof cursor !== 'number' || !isNumbers(counts, this.ctx.targets.length)) {
-      throw badSnapshot(this.name, 'malformed `rng`, `cursor` or `counts`');
-    }
-    if (!Array.isArray(status) || status.length !== this.ctx.targets.length) {
-      throw badSnapshot(this.name, 'malformed `status`');
-    }
-    this.log.load(state, this.name);
-    this.rng = new Rng({ s: [rng[0], rng[1], rng[2], rng[3]] });
-    this.cursor = cursor;
-    this.counts = [...counts];
-    this.status = status.map((s) => String(s) as TargetStatus);
+    const s = snapshotObject(state, this.name, 2);
+    sameTargets(s, this.ctx, this.name);
+    if (typeof s.proposed !== 'number') throw badSnapshot(this.name, 'malformed `proposed`');
+    this.log.load(s, this.name);
+    this.seed = rngJson(rngFromJson(s.seed, this.name));
+    this.reset(rngFromJson(s.seed, this.name));
+    if (this.ask(s.proposed).length !== s.proposed) throw badSnapshot(this.name, `cannot replay ${s.proposed} proposals`);
+  }
+
+  private reset(rng: Rng): void {
+    this.rng = rngFromJson(rngJson(rng), this.name);
+    this.proposed = new Set();
+    this.cursor = 0;
+    this.counts = this.ctx.targets.map(() => 0);
+    this.status = this.ctx.targets.map(() => 'open');
   }
 
   private nextOpenTarget(): number | undefined {
@@ -137,42 +124,16 @@ export class RandomController implements Controller {
     return undefined;
   }
 
-  /** Can any candidate land in the window? The cheapest one is all groups at their minimum. */
-  private feasible(target: number): boolean {
-    const cheapest = candidateFromRatios(this.ctx.space, this.ctx.space.groups.map(() => this.ctx.space.options.minKeepRatio));
-    return macsFraction(this.ctx, cheapest) <= target + this.ctx.window;
-  }
-
   private sample(target: number): Candidate | undefined {
     const { space, window } = this.ctx;
     const minKeep = space.options.minKeepRatio;
-    const maxTries = this.options.maxTries ?? 2000;
-    for (let tryNo = 0; tryNo < maxTries; tryNo++) {
+    const fresh = (c: Candidate): boolean => !this.proposed.has(candidateKey(c));
+    for (let tryNo = 0; tryNo < (this.options.maxTries ?? 2000); tryNo++) {
       const shape = space.groups.map((_, i) => (isSkipped(space, i) ? 1 : this.rng.uniform(minKeep, 1)));
       const aim = target + this.rng.uniform(-window, window);
-      let lo = 0;
-      let hi = 1 / minKeep;
-      let best: { c: Candidate; miss: number } | undefined;
-      for (let step = 0; step < SCALE_STEPS; step++) {
-        const s = (lo + hi) / 2;
-        const c = candidateFromRatios(
-          space,
-          shape.map((u) => Math.min(1, Math.max(minKeep, s * u))),
-        );
-        const f = macsFraction(this.ctx, c);
-        if (Math.abs(f - target) <= window && !this.log.proposed.has(candidateKey(c))) {
-          const miss = Math.abs(f - aim);
-          if (best === undefined || miss < best.miss) best = { c, miss };
-        }
-        if (f < aim) lo = s;
-        else hi = s;
-      }
-      if (best !== undefined) return best.c;
+      const c = steerToWindow(this.ctx, shape, target, aim, fresh);
+      if (c !== undefined) return c;
     }
     return undefined;
   }
-}
-
-function isNumbers(v: Json | undefined, length: number): v is number[] {
-  return Array.isArray(v) && v.length === length && v.every((x) => typeof x === 'number');
 }

@@ -1,19 +1,29 @@
 import type { ControllerSpec } from '../config/schema.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { WithBaseline } from './baseline.js';
+import { EvolutionaryController } from './evolutionary.js';
+import { GlobalController } from './global.js';
+import { GreedyController } from './greedy.js';
 import { RandomController } from './random.js';
+import { RlController } from './rl.js';
 import type { Controller, ControllerContext } from './types.js';
 import { UniformController } from './uniform.js';
 
 type SpecOf<N extends ControllerSpec['name']> = Extract<ControllerSpec, { readonly name: N }>;
+type Factories = { readonly [N in ControllerSpec['name']]: (ctx: ControllerContext, spec: SpecOf<N>) => Controller };
 
-/** Controller factories by config name (STYLE.md principle 6: registries are `as const` objects). */
+/**
+ * Controller factories by config name, one entry each (STYLE.md principle 6: registries are
+ * `as const` objects); the spec's options are the controller's options, minus `name`.
+ */
 export const controllers = {
-  random: (ctx: ControllerContext, spec: SpecOf<'random'>): Controller =>
-    new RandomController(ctx, { perTarget: spec.perTarget }),
-  uniform: (ctx: ControllerContext, spec: SpecOf<'uniform'>): Controller =>
-    new UniformController(ctx, { steps: spec.steps }),
-} as const;
+  random: (ctx, spec) => new RandomController(ctx, spec),
+  uniform: (ctx, spec) => new UniformController(ctx, spec),
+  greedy: (ctx, spec) => new GreedyController(ctx, spec),
+  evolutionary: (ctx, spec) => new EvolutionaryController(ctx, spec),
+  rl: (ctx, spec) => new RlController(ctx, spec),
+  global: (ctx, spec) => new GlobalController(ctx, spec),
+} as const satisfies Factories;
 
 export type ControllerName = keyof typeof controllers;
 
@@ -28,17 +38,12 @@ export function createStudyController(spec: ControllerSpec, ctx: ControllerConte
 
 /** Build the controller a resolved config asks for. */
 export function createController(spec: ControllerSpec, ctx: ControllerContext): Controller {
-  switch (spec.name) {
-    case 'random':
-      return controllers.random(ctx, spec);
-    case 'uniform':
-      return controllers.uniform(ctx, spec);
-    default: {
-      const unknown: never = spec;
-      throw new AutopruneError(
-        ErrorCodes.INVALID_ARGUMENT,
-        `Unknown controller ${quote((unknown as { name: unknown }).name)} (expected one of: ${Object.keys(controllers).join(', ')})`,
-      );
-    }
+  if (!Object.hasOwn(controllers, spec.name)) {
+    throw new AutopruneError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `Unknown controller ${quote(spec.name)} (expected one of: ${Object.keys(controllers).join(', ')})`,
+    );
   }
+  const make = controllers[spec.name] as (ctx: ControllerContext, spec: ControllerSpec) => Controller;
+  return make(ctx, spec);
 }

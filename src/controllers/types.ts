@@ -3,12 +3,34 @@ import type { Cost } from '../core/types.js';
 import type { Rng } from '../core/rng.js';
 import type { Json } from '../store/types.js';
 
+/** Where a trial sits in a lineage (DESIGN.md "Evaluator"): `proxy` = adaptive BN, `adapt` = short fine-tune. */
+export type ProposalStage = 'proxy' | 'adapt';
+
+/**
+ * A proposal's bookkeeping, stored with its trial. Every built-in controller sets `controller` and
+ * the step that produced it (`generation`, `iteration` or `episode`). `target` names the FLOPs target
+ * whose window the candidate lies in; `windowExempt` marks a candidate that walks toward a target
+ * without being inside any window (NetAdapt's intermediate steps). `stage` and `parent` (the
+ * candidate key of the trial whose weights to start from) ask the loop for lineage (issue 10).
+ */
+export interface ProposalMeta {
+  readonly target?: number;
+  readonly controller?: string;
+  readonly generation?: number;
+  readonly iteration?: number;
+  readonly episode?: number;
+  readonly windowExempt?: boolean;
+  readonly stage?: ProposalStage;
+  readonly parent?: string;
+  readonly [k: string]: Json | undefined;
+}
+
 /** What a controller proposes: a candidate plus its own bookkeeping (stored with the trial). */
 export interface Proposal {
   readonly candidate: Candidate;
   /** Which controller proposed it, when a composite controller delegates (stored with the trial). */
   readonly source?: string;
-  readonly meta: { readonly target?: number; readonly [k: string]: Json | undefined };
+  readonly meta: ProposalMeta;
 }
 
 /** What a controller is told after an evaluation. */
@@ -18,6 +40,30 @@ export interface Observation {
   readonly meta?: Json;
   /** Validation accuracy after BN re-calibration; null when the evaluation failed. */
   readonly proxyAccuracy: number | null;
+  /** Milliseconds per image, when the evaluator measured it. */
+  readonly latencyMs?: number;
+  /** Weights of the pruned model (also in `cost.params`; here when the loop reports it apart). */
+  readonly params?: number;
+  /** The stage that produced `proxyAccuracy`. Default `proxy`. */
+  readonly stage?: ProposalStage | 'finetune';
+}
+
+/**
+ * Per-group description for learning controllers (AMC's layer embedding), plain data derived from
+ * the model analysis by the caller (controllers never import src/model). One per search-space group,
+ * describing the group's first producer layer.
+ */
+export interface GroupDescriptor {
+  readonly kind: 'conv' | 'depthwise' | 'separable' | 'dense';
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly stride: number;
+  /** Kernel height × width. */
+  readonly kernel: number;
+  /** Weights of the group's layers (unpruned). */
+  readonly params: number;
+  /** MACs of the group's layers (unpruned). */
+  readonly macs: number;
 }
 
 /** Everything a controller may know of the world: pure data and pure functions, nothing that does IO. */
@@ -31,15 +77,24 @@ export interface ControllerContext {
   /** Half-width of the accepted FLOPs window around a target, as a fraction of base MACs (e.g. 0.03). */
   readonly window: number;
   readonly rng: Rng;
+  /** One descriptor per group (rl's state embedding); derived from costOf when absent. */
+  readonly groups?: readonly GroupDescriptor[];
+  /** Channel importance per group, `importance[g][i]` for channel i (global's threshold). */
+  readonly importance?: readonly (readonly number[])[];
 }
 
 /**
  * Ask/tell search controller (STYLE.md principle 1): never evaluates, never does IO, no clock.
  * Its state snapshots to JSON so a resumed study continues the same sequence.
+ *
+ * Contract with the loop: `ask(n)` may return fewer than `n` (none while a generation, iteration or
+ * episode waits for its results) without being `done()`. Controllers match observations to their
+ * proposals by candidate key, so a proposal whose candidate was evaluated before must be told
+ * again (with the stored result) or it is never resolved.
  */
 export interface Controller {
   readonly name: string;
-  /** Up to `n` new proposals; fewer (or none) when the controller is exhausted. */
+  /** Up to `n` new proposals; fewer (or none) when waiting for results or exhausted. */
   ask(n: number): Proposal[];
   tell(observations: readonly Observation[]): void;
   /** True when the controller has nothing more to propose (e.g. a finished uniform sweep). */

@@ -1,6 +1,6 @@
 import { candidateFromRatios, candidateKey, type Candidate } from '../core/space.js';
 import type { Json } from '../store/types.js';
-import { ProposalLog, badSnapshot, macsFraction, type BestOfTarget } from './common.js';
+import { ResultLog, badSnapshot, macsFraction, snapshotObject, type BestOfTarget } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
 export interface UniformOptions {
@@ -10,7 +10,7 @@ export interface UniformOptions {
 
 interface PlannedProposal {
   readonly candidate: Candidate;
-  readonly meta: { readonly target?: number; readonly ratio: number };
+  readonly meta: { readonly target?: number; readonly ratio: number; readonly windowExempt?: boolean };
 }
 
 /** Bisection steps on the ratio; 2^-50 is far below the gap between two rounding breakpoints. */
@@ -28,7 +28,8 @@ const RATIO_STEPS = 50;
 export class UniformController implements Controller {
   readonly name = 'uniform';
   private readonly plan: readonly PlannedProposal[];
-  private readonly log = new ProposalLog();
+  private readonly log = new ResultLog();
+  private readonly proposed = new Set<string>();
   private cursor = 0;
 
   constructor(
@@ -39,7 +40,10 @@ export class UniformController implements Controller {
     const steps = options.steps ?? 0;
     const perTarget = ctx.targets.map((target) => {
       const ratio = closestUniformRatio(ctx, target);
-      return { candidate: uniformCandidate(ctx, ratio), meta: { target, ratio } };
+      const candidate = uniformCandidate(ctx, ratio);
+      // The closest uniform candidate can miss a coarse window: then the proposal says so.
+      const exempt = Math.abs(macsFraction(ctx, candidate) - target) > ctx.window + 1e-12 ? { windowExempt: true } : {};
+      return { candidate, meta: { target, ratio, ...exempt } };
     });
     const swept = Array.from({ length: steps }, (_, j) => {
       const ratio = minKeep + ((1 - minKeep) * j) / steps;
@@ -53,9 +57,9 @@ export class UniformController implements Controller {
     while (out.length < n && this.cursor < this.plan.length) {
       const p = this.plan[this.cursor++];
       const key = candidateKey(p.candidate);
-      if (this.log.proposed.has(key)) continue;
-      this.log.proposed.add(key);
-      out.push({ candidate: p.candidate, meta: { ...p.meta } });
+      if (this.proposed.has(key)) continue;
+      this.proposed.add(key);
+      out.push({ candidate: p.candidate, meta: { ...p.meta, controller: this.name } });
     }
     return out;
   }
@@ -73,18 +77,19 @@ export class UniformController implements Controller {
   }
 
   snapshot(): Json {
-    return { version: 1, planLength: this.plan.length, cursor: this.cursor, ...this.log.toJson() };
+    return { version: 2, planLength: this.plan.length, cursor: this.cursor, ...this.log.toJson() };
   }
 
+  /** The plan is a pure function of the config, so the cursor alone restores which keys were proposed. */
   restore(state: Json): void {
-    if (state === null || typeof state !== 'object' || Array.isArray(state) || state.version !== 1) {
-      throw badSnapshot(this.name, 'expected a version 1 snapshot object');
+    const s = snapshotObject(state, this.name, 2);
+    if (s.planLength !== this.plan.length || typeof s.cursor !== 'number') {
+      throw badSnapshot(this.name, `its sweep had ${String(s.planLength)} steps, this config gives ${this.plan.length}`);
     }
-    if (state.planLength !== this.plan.length || typeof state.cursor !== 'number') {
-      throw badSnapshot(this.name, `its sweep had ${String(state.planLength)} steps, this config gives ${this.plan.length}`);
-    }
-    this.log.load(state, this.name);
-    this.cursor = state.cursor;
+    this.log.load(s, this.name);
+    this.proposed.clear();
+    for (const p of this.plan.slice(0, s.cursor)) this.proposed.add(candidateKey(p.candidate));
+    this.cursor = s.cursor;
   }
 }
 

@@ -110,3 +110,72 @@ export function hypervolume2d(
   }
   return area;
 }
+
+/** `a` dominates `b` when all objectives (minimised) are <= and one is <. */
+export function dominatesN(a: readonly number[], b: readonly number[]): boolean {
+  let strict = false;
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] > b[k]) return false;
+    if (a[k] < b[k]) strict = true;
+  }
+  return strict;
+}
+
+/**
+ * Fronts of points with any number of minimised objectives: Deb's fast non-dominated sort
+ * (NSGA-II, O(M N^2)), for the 3-objective case the 2-D sweep above does not cover. Same tie
+ * rules: equal points share a front. `fronts[k]` lists input indices in input order.
+ */
+export function nonDominatedSortN(objectives: readonly (readonly number[])[]): number[][] {
+  for (const o of objectives) {
+    if (o.some((v) => Number.isNaN(v))) {
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected objectives to be numbers, got ${quote(o)}`);
+    }
+  }
+  const n = objectives.length;
+  const dominated: number[][] = objectives.map(() => []);
+  const count = new Array<number>(n).fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      if (dominatesN(objectives[i], objectives[j])) {
+        dominated[i].push(j);
+        count[j]++;
+      } else if (dominatesN(objectives[j], objectives[i])) {
+        dominated[j].push(i);
+        count[i]++;
+      }
+    }
+  }
+  const fronts: number[][] = [];
+  let current = objectives.map((_, i) => i).filter((i) => count[i] === 0);
+  while (current.length) {
+    fronts.push(current);
+    const next: number[] = [];
+    for (const i of current) for (const j of dominated[i]) if (--count[j] === 0) next.push(j);
+    current = next.sort((a, b) => a - b);
+  }
+  return fronts;
+}
+
+/**
+ * NSGA-II crowding distance of each point of ONE front (Deb et al. 2002, §III-B): per objective,
+ * the boundary points get Infinity and every other point the gap between its two neighbours in
+ * sorted order, divided by the objective's range; summed over objectives. An objective with zero
+ * range adds nothing. Ties in sorting keep input order. Returned in input order.
+ */
+export function crowdingDistance(objectives: readonly (readonly number[])[]): number[] {
+  const n = objectives.length;
+  const d = new Array<number>(n).fill(0);
+  if (n === 0) return d;
+  const m = objectives[0].length;
+  for (let k = 0; k < m; k++) {
+    const order = objectives.map((_, i) => i).sort((i, j) => objectives[i][k] - objectives[j][k] || i - j);
+    const lo = objectives[order[0]][k];
+    const hi = objectives[order[n - 1]][k];
+    d[order[0]] = Infinity;
+    d[order[n - 1]] = Infinity;
+    if (hi === lo) continue;
+    for (let r = 1; r < n - 1; r++) d[order[r]] += (objectives[order[r + 1]][k] - objectives[order[r - 1]][k]) / (hi - lo);
+  }
+  return d;
+}

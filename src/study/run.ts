@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import type { ResolvedConfig } from '../config/index.js';
 import { createStudyController } from '../controllers/registry.js';
-import type { Controller, Observation } from '../controllers/types.js';
+import type { Controller, ControllerContext, Observation } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { type Candidate, candidateKey, type SearchSpace, withinTarget } from '../core/space.js';
@@ -47,6 +47,8 @@ export interface StudyRunOptions {
   readonly log: (line: string) => void;
   readonly onProgress?: (p: StudyProgress) => void;
   readonly now?: () => number;
+  /** Plain data some controllers learn from: group descriptors (rl), channel importance (global). */
+  readonly controllerData?: Pick<ControllerContext, 'groups' | 'importance'>;
 }
 
 export interface StudySummary {
@@ -109,6 +111,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     targets: cfg.search.targets,
     window: cfg.search.window,
     rng: new Rng(cfg.run.seed),
+    ...o.controllerData,
   }, cfg.search.baseline);
   const told = new Set<number>();
   const snap = await store.latestSnapshot(name);
@@ -178,8 +181,9 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
     const key = candidateKey(p.candidate);
     const existing = await store.findTrialByKey(name, key);
     if (existing) {
-      if ((existing.state === 'complete' || existing.state === 'failed') && !told.has(existing.number)) {
-        controller.tell([observation(existing)]);
+      // Told again even if told before: controllers match results to their proposals by key.
+      if (existing.state === 'complete' || existing.state === 'failed') {
+        controller.tell([{ ...observation(existing), meta: p.meta as Json }]);
         told.add(existing.number);
       }
       await saveSnapshot();

@@ -7,6 +7,9 @@ import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { TfjsEvaluator } from '../../evaluators/tfjs.js';
 import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
+import { groupDescriptors } from '../../model/descriptors.js';
+import { groupScores } from '../../model/importance.js';
+import { Rng } from '../../core/rng.js';
 import { buildReportInfo } from '../../report/data.js';
 import { isFileLocation } from '../../core/location.js';
 import { openStore } from '../../store/index.js';
@@ -102,6 +105,10 @@ export const searchCommand: CommandModule<object, Args> = {
         configHash: loaded.hash,
         store,
         analysis,
+        controllerData: {
+          groups: groupDescriptors(analysis),
+          importance: cfg.search.controller.name === 'global' ? groupScores(base, analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s]) : undefined,
+        },
         budget: { trials: cfg.search.budget.trials, deadline },
         fresh: args.fresh,
         signal: abort.signal,
