@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exactFront, makeProblem, type ProblemOptions } from '../bench/synthetic-problem.js';
 import type { ControllerSpec } from '../src/config/schema.js';
-import { inSpace, macsFraction } from '../src/controllers/common.js';
+import { channelLevels, inSpace, macsFraction } from '../src/controllers/common.js';
 import { controllers } from '../src/controllers/registry.js';
 import type { Proposal } from '../src/controllers/types.js';
 import { crowdingDistance, nonDominatedSort, nonDominatedSortN, paretoFront } from '../src/core/pareto.js';
@@ -95,8 +95,20 @@ describe('greedy (NetAdapt)', () => {
     const byIteration = new Map<number, Proposal[]>();
     for (const p of proposals) byIteration.set(p.meta.iteration!, [...(byIteration.get(p.meta.iteration!) ?? []), p]);
     let start = sess.ctx.space.groups.map((g) => g.channels);
+    const frac = (channels: number[]): number => macsFraction(sess.ctx, { channels });
     for (const [i, ps] of byIteration) {
-      for (const p of ps) assert.equal(p.candidate.channels.filter((n, g) => n !== start[g]).length, 1, 'one group changes per candidate');
+      const next = [0.6, 0.35].find((t) => frac(start) > t + 0.04 + 1e-12)!;
+      const goal = Math.max(frac(start) - 0.05 * 0.9 ** (i - 1), next);
+      for (const p of ps) {
+        const changed = p.candidate.channels.flatMap((n, g) => (n !== start[g] ? [g] : []));
+        assert.equal(changed.length, 1, 'one group changes per candidate');
+        const levels = channelLevels(sess.ctx.space, changed[0]);
+        const at = levels.indexOf(p.candidate.channels[changed[0]]);
+        assert.ok(frac([...p.candidate.channels]) <= goal + 1e-12 || at === 0, `iteration ${i}: above the goal ${goal} without reaching the minimum`);
+        const oneLess = [...p.candidate.channels];
+        oneLess[changed[0]] = levels[at + 1];
+        assert.ok(at + 1 === levels.indexOf(start[changed[0]]) || frac(oneLess) > goal, `iteration ${i}: cut more than needed`);
+      }
       const score = (q: Proposal): [number, number] => [sess.problem.accuracy(q.candidate), -macsFraction(sess.ctx, q.candidate)];
       const best = ps.reduce((a, b) => (score(b)[0] > score(a)[0] || (score(b)[0] === score(a)[0] && score(b)[1] > score(a)[1]) ? b : a));
       start = [...best.candidate.channels];
