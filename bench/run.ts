@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only <model>] [--json <file>]`
+ * `npm run bench [-- --quick] [--only <model>] [--section <name>] [--json <file>]`
  *
  * Runs the sections in `sections` in order and prints one Markdown report on stdout (progress goes
  * to stderr). Speeds are compared only within one run, side by side, because the host's load
@@ -9,6 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { poolSection } from './pool.js';
+import { proxyEnginesSection } from './proxy-engines.js';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend.js';
 import { isZooName, ZOO_NAMES, type ZooName } from '../src/model/zoo.js';
@@ -107,7 +108,7 @@ export const modelThroughputSection: BenchSection = {
 };
 
 /** The report's sections, in order. */
-export const sections: BenchSection[] = [modelThroughputSection, poolSection];
+export const sections: BenchSection[] = [modelThroughputSection, poolSection, proxyEnginesSection];
 
 export async function hostInfo(): Promise<HostInfo> {
   const wasm = await initBackend('wasm');
@@ -133,19 +134,21 @@ export function renderHost(h: HostInfo): string {
 interface CliOptions {
   readonly quick: boolean;
   readonly only: ZooName | null;
+  /** Run only this section (its `name`); null = all. */
+  readonly section: string | null;
   readonly json: string | null;
 }
 
 class UsageError extends Error {}
 
-const USAGE = 'usage: npm run bench -- [--quick] [--only <model>] [--json <file>]';
+const USAGE = 'usage: npm run bench -- [--quick] [--only <model>] [--section <name>] [--json <file>]';
 
 export function parseCli(argv: readonly string[]): CliOptions {
   let values;
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, section: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }));
   } catch (e) {
@@ -155,7 +158,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (values.only !== undefined && !isZooName(values.only)) {
     throw new UsageError(`Expected \`--only\` to be one of ${ZOO_NAMES.join(', ')}, got \`${values.only}\``);
   }
-  return { quick: values.quick ?? false, only: (values.only as ZooName | undefined) ?? null, json: values.json ?? null };
+  if (values.section !== undefined && !sections.some((s) => s.name === values.section)) {
+    throw new UsageError(`Expected \`--section\` to be one of ${sections.map((s) => s.name).join(', ')}, got \`${values.section}\``);
+  }
+  return { quick: values.quick ?? false, only: (values.only as ZooName | undefined) ?? null, section: values.section ?? null, json: values.json ?? null };
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -173,7 +179,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const out: string[] = [`# autoprune bench${cli.quick ? ' (--quick: smoke run, numbers are indicative only)' : ''}`, '', renderHost(host)];
   const data: Record<string, unknown> = {};
   const failures: string[] = [];
-  for (const section of sections) {
+  for (const section of sections.filter((s) => cli.section === null || s.name === cli.section)) {
     const r = await section.run(ctx);
     out.push('', `## ${section.title}`, '', r.markdown);
     data[section.name] = r.data;

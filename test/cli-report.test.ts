@@ -16,13 +16,15 @@ import { isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
 import { candidateFromRatios, candidateKey, type Candidate, type SearchSpace } from '../src/core/space.js';
 import { loadSplits } from '../src/evaluators/setup.js';
-import { recalibrateBatchNorm } from '../src/evaluators/train.js';
+import { sessionAccuracy } from '../src/evaluators/onnx-proxy.js';
+import { accuracy, recalibrateBatchNorm } from '../src/evaluators/train.js';
 import { analyzeModel, type Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { fileLoader, loadModel, saveModel } from '../src/model/io.js';
 import { applyPlan, makePlan } from '../src/model/prune.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { openStore, type Json, type Store } from '../src/store/index.js';
+import * as ort from 'onnxruntime-node';
 import { cli, oneLine } from './helpers.js';
 
 const SEED = 7;
@@ -273,6 +275,7 @@ describe('report and compare', () => {
 });
 
 interface Card {
+  files: string[];
   trial: number;
   weights: string;
   macs: number;
@@ -339,6 +342,24 @@ describe('export', () => {
     const ft = await loadModel(join(dir, 'finetuned-1', 'model.json'));
     assert.equal(maxDiff(model, ft), 0);
     for (const m of [model, ft]) m.dispose();
+  });
+
+  test('model.onnx loads in plain onnxruntime-node and scores the test split as the tfjs export does', async () => {
+    const out = join(dir, 'export-5-both');
+    const r = await cli('export', 'cnn-a', '--trial', '5', '--out', out, '--store', db, '--backend', 'cpu');
+    assert.equal(r.code, 0, r.stderr);
+    const { model, card } = await exported(out);
+    assert.deepEqual(card.files, ['model.json', 'weights.bin', 'model.onnx']);
+    const splits = await loadSplits(cfg);
+    const session = await ort.InferenceSession.create(join(out, 'model.onnx'));
+    const onnxTop1 = await sessionAccuracy(session, ort, splits.test);
+    await session.release();
+    assert.equal(onnxTop1, accuracy(model, splits.test));
+    model.dispose();
+    const only = await cli('export', 'cnn-a', '--trial', '5', '--out', join(dir, 'export-5-onnx'), '--store', db, '--format', 'onnx');
+    assert.equal(only.code, 0, only.stderr);
+    await stat(join(dir, 'export-5-onnx', 'model.onnx'));
+    await assert.rejects(stat(join(dir, 'export-5-onnx', 'model.json')));
   });
 
   test('a failed trial cannot be exported (one line)', async () => {

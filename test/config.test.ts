@@ -80,9 +80,19 @@ describe('resolveConfig', () => {
         seed: 0,
         store: '/work/project/experiments/autoprune.db',
         workers: 'threads',
+        engine: { proxy: 'auto', train: 'auto' },
       },
     };
     assert.deepEqual(resolveConfig(minimal, { cwd: CWD }), expected);
+  });
+
+  test('run.engine: one name sets every stage that engine runs; a mapping names each stage', () => {
+    const engine = (e: unknown) => resolveConfig({ name: 'e', model: { zoo: 'resnet-20' }, run: { engine: e } }, { cwd: CWD }).run.engine;
+    assert.deepEqual(engine('tfjs'), { proxy: 'tfjs', train: 'tfjs' });
+    assert.deepEqual(engine('onnxruntime'), { proxy: 'onnxruntime', train: 'auto' });
+    assert.deepEqual(engine({ proxy: 'tfjs' }), { proxy: 'tfjs', train: 'auto' });
+    assert.throws(() => engine('torch'), /`run\.engine` expected one of auto, onnxruntime, tfjs, or a mapping \{ proxy, train \}.*got `torch`/);
+    assert.throws(() => engine({ train: 'onnxruntime' }), /run\.engine/);
   });
 
   test('relative paths resolve against cwd; absolute ones stay', () => {

@@ -5,7 +5,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { isFileLocation } from '../core/location.js';
-import { configSchema, syntheticSchema, type ParsedConfig, type ResolvedConfig } from './schema.js';
+import { configSchema, engineStages, syntheticSchema, type ParsedConfig, type ResolvedConfig } from './schema.js';
 
 export interface ResolveOptions {
   /** Names the config in error messages (the file path as the user gave it). Default `config`. */
@@ -70,7 +70,7 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
     model: { ...c.model, ...(c.model.checkpoint !== undefined ? { checkpoint: abs(c.model.checkpoint) } : {}) },
     train: { ...c.train, out: abs(c.train.out ?? `experiments/${c.name}/base`) },
     // A postgres:// URL is not a path.
-    run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store },
+    run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store, engine: engineStages(c.run.engine) },
   };
   return deepFreeze(resolved);
 }

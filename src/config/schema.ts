@@ -17,6 +17,10 @@ export const OPTIMIZERS = ['adam', 'sgd'] as const;
 export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export const WORKER_MODES = ['threads', 'inline'] as const;
+/** Engines per stage: `auto` = the fastest that loads (onnxruntime for the proxy, else tfjs). */
+export const PROXY_ENGINES = ['auto', 'onnxruntime', 'tfjs'] as const;
+export const TRAIN_ENGINES = ['auto', 'tfjs'] as const;
+const ENGINE_EXPECTATION = `one of ${PROXY_ENGINES.join(', ')}, or a mapping { proxy, train } naming an engine per stage`;
 export const CONTROLLER_NAMES = ['random', 'uniform', 'greedy', 'evolutionary', 'rl', 'global'] as const;
 
 /** Training-set sizes of the real datasets, to check `data.validationSize` against. */
@@ -284,6 +288,20 @@ const runSchema = z.strictObject({
   seed: int('an integer in [0, 4294967295]', (v) => v >= 0 && v <= 0xffffffff).default(0),
   /** SQLite file holding all studies. Default `experiments/autoprune.db`. */
   store: pathString().default('experiments/autoprune.db'),
+  /**
+   * Which engine runs each stage: `proxy` (BN re-calibration, validation accuracy, latency) and
+   * `train` (base model, finalists). One name sets every stage that engine can run (onnxruntime does
+   * not train, so `onnxruntime` leaves `train` on `auto`). Default `auto` for both.
+   */
+  engine: z
+    .union(
+      [
+        z.enum(PROXY_ENGINES),
+        z.strictObject({ proxy: z.enum(PROXY_ENGINES, { error: `one of ${PROXY_ENGINES.join(', ')}` }).default('auto'), train: z.enum(TRAIN_ENGINES, { error: `one of ${TRAIN_ENGINES.join(', ')}` }).default('auto') }),
+      ],
+      { error: ENGINE_EXPECTATION },
+    )
+    .default('auto'),
   /** Evaluate in worker threads or in the main thread (debugging, tests). Default `threads`. */
   workers: z.enum(WORKER_MODES).default('threads'),
 });
@@ -322,7 +340,21 @@ export type DeepReadonly<T> = T extends readonly unknown[]
  * name, `data.synthetic` present exactly when `data.dataset` is `synthetic`. Deeply frozen.
  */
 export type ResolvedConfig = DeepReadonly<
-  Omit<ParsedConfig, 'train'> & { train: Omit<ParsedConfig['train'], 'out'> & { out: string } }
+  Omit<ParsedConfig, 'train' | 'run'> & {
+    train: Omit<ParsedConfig['train'], 'out'> & { out: string };
+    run: Omit<ParsedConfig['run'], 'engine'> & { engine: EngineStages };
+  }
 >;
+
+export interface EngineStages {
+  readonly proxy: (typeof PROXY_ENGINES)[number];
+  readonly train: (typeof TRAIN_ENGINES)[number];
+}
+
+/** `run.engine` as one name or per stage -> per stage. */
+export function engineStages(e: ParsedConfig['run']['engine']): EngineStages {
+  if (typeof e !== 'string') return e;
+  return { proxy: e, train: e === 'onnxruntime' ? 'auto' : e };
+}
 
 export type ControllerSpec = ResolvedConfig['search']['controller'];

@@ -11,7 +11,7 @@ import { saveModel } from '../model/io.js';
 import { prunedForTrial } from './plan-rng.js';
 import { loadBaseModel, loadSplits, type Splits } from './setup.js';
 import { accuracy, latencyMs, train } from './train.js';
-import type { EvalRequest, EvalResult, Evaluator } from './types.js';
+import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
 
 export class TfjsEvaluator implements Evaluator {
   readonly capacity = 1;
@@ -75,7 +75,7 @@ export class TfjsEvaluator implements Evaluator {
         }
       }
       const latency = latencyMs(model, splits.shape, ev.latency);
-      lap('latency');
+      lap(latencyTimingKey('tfjs'));
       const cost = costOf(analyzeModel(model), null);
       return { proxyAccuracy, finalAccuracy, latencyMs: latency, cost, timings, worker: this.worker, modelPath };
     } finally {

@@ -35,6 +35,22 @@ export interface EvalResult {
   readonly modelPath?: string;
 }
 
+/** Engines that run a stage. tfjs is the reference and the fallback. */
+export type EngineName = 'onnxruntime' | 'tfjs';
+
+/**
+ * The timings key of the latency phase names the engine that measured the latency
+ * (`latency@onnxruntime`), so a trial records its latency's engine without a store change; trials
+ * from before engines existed have a plain `latency` key and were measured on tfjs.
+ */
+export const latencyTimingKey = (engine: EngineName): string => `latency@${engine}`;
+
+export function latencyEngineOf(timings: Readonly<Record<string, number>> | undefined): string | null {
+  if (!timings) return null;
+  for (const k of Object.keys(timings)) if (k.startsWith('latency@')) return k.slice('latency@'.length);
+  return 'latency' in timings ? 'tfjs' : null;
+}
+
 export interface Evaluator {
   /** How many evaluations it can run at once. */
   readonly capacity: number;

@@ -1,17 +1,21 @@
 import type { CommandModule } from 'yargs';
 import { describeDatasets } from '../../data/index.js';
 import { describeBackend, initBackend } from '../../engine/backend.js';
+import { describeOnnxRuntime } from '../../engine/onnxruntime.js';
 import { handler, info } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
 
 export const doctorCommand: CommandModule<object, BackendArg & { dataDir?: string }> = {
   command: 'doctor',
-  describe: 'Print the tfjs backend, versions, threads and which datasets are found',
+  describe: 'Print the tfjs backend, onnxruntime and its execution providers, versions, threads and which datasets are found',
   builder: (y) => y.option(...backendOption).option('data-dir', { type: 'string', describe: 'Also look for datasets here' }),
   handler: handler(async (args) => {
     const b = await initBackend(args.backend ?? 'auto');
     info(`requested backend: ${b.requested}`);
     for (const [k, v] of Object.entries(await describeBackend())) info(`${k}: ${v}`);
+    const ort = await describeOnnxRuntime();
+    info(ort.available ? `onnxruntime: ${ort.version} (onnxruntime-node), execution providers: ${ort.providers.join(', ')}` : `onnxruntime: not available (${ort.reason}); the proxy runs on tfjs`);
+    info(`proxy engine (run.engine auto): ${ort.available ? 'onnxruntime' : 'tfjs'}`);
     for (const d of await describeDatasets({ dataDir: args.dataDir })) {
       info(`dataset ${d.name}: ${d.found ? (d.dir ? `found in ${d.dir}` : 'built in (generated from the seed)') : `not found (searched ${d.searched.join(', ')}); ${d.hint}`}`);
     }

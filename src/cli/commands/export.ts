@@ -4,7 +4,7 @@
  * any other complete trial is rebuilt exactly as its proxy evaluation built it (same channels, same
  * BN re-calibration, see evaluators/plan-rng.ts), so the exported model is the one that was scored.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { CommandModule } from 'yargs';
@@ -17,16 +17,22 @@ import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
 import { loadModel, saveModel } from '../../model/io.js';
+import { exportOnnxGraph } from '../../model/onnx.js';
+import { encodeOnnx } from '../../model/onnx-proto.js';
 import { escapeMarkdownCell } from '../../report/markdown.js';
 import type { FinalRecord, StudyRecord, TrialRecord } from '../../store/types.js';
 import { handler, info, mmacs, pct } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
 import { requireStudy, shortPath, storeOption, studyConfig, withStore, type StoreArg } from './store-args.js';
 
+export const EXPORT_FORMATS = ['onnx', 'tfjs'] as const;
+type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 interface Args extends StoreArg, BackendArg {
   study: string;
   trial: number;
   out?: string;
+  format?: ExportFormat[];
 }
 
 function finetuneText(c: ModelCard): string {
@@ -66,6 +72,8 @@ export interface ModelCard {
     readonly testAccuracy: number | null;
   };
   readonly configHash: string;
+  /** Files written: `model.json` (+ weights.bin, tfjs LayersModel) and/or `model.onnx` (NHWC input `input`, logits `output`). */
+  readonly files: readonly string[];
   /** Re-creates this folder. */
   readonly command: string;
   readonly createdAt: string;
@@ -117,7 +125,11 @@ async function buildModel(study: StudyRecord, cfg: ResolvedConfig, trial: TrialR
 
 function reproduce(args: Args, out: string): string {
   const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  return [`autoprune export ${q(args.study)} --trial ${args.trial} --out ${q(out)} --store ${q(args.store)}`, ...(args.backend ? [`--backend ${args.backend}`] : [])].join(' ');
+  return [
+    `autoprune export ${q(args.study)} --trial ${args.trial} --out ${q(out)} --store ${q(args.store)}`,
+    ...(args.format ? [`--format ${args.format.join(' ')}`] : []),
+    ...(args.backend ? [`--backend ${args.backend}`] : []),
+  ].join(' ');
 }
 
 function cardMarkdown(c: ModelCard): string {
@@ -151,9 +163,19 @@ function cardMarkdown(c: ModelCard): string {
     '',
     '## Use',
     '',
-    '```js',
-    "const model = await tf.loadLayersModel('file://path/to/this/folder/model.json'); // tfjs-node; a URL in the browser",
-    '```',
+    ...(c.files.includes('model.json')
+      ? ['```js', "const model = await tf.loadLayersModel('file://path/to/this/folder/model.json'); // tfjs-node; a URL in the browser", '```', '']
+      : []),
+    ...(c.files.includes('model.onnx')
+      ? [
+          '`model.onnx` takes NHWC images (`input`, [batch, H, W, C], float32, the same pixels as the tfjs model) and returns the logits (`output`):',
+          '',
+          '```js',
+          "const session = await ort.InferenceSession.create('path/to/this/folder/model.onnx'); // onnxruntime-node or onnxruntime-web",
+          "const { output } = await session.run({ input: new ort.Tensor('float32', pixels, [n, H, W, C]) });",
+          '```',
+        ]
+      : []),
     '',
     '## Reproduce',
     '',
@@ -166,12 +188,13 @@ function cardMarkdown(c: ModelCard): string {
 
 export const exportCommand: CommandModule<object, Args> = {
   command: 'export <study>',
-  describe: "Write a complete trial's pruned model (tfjs LayersModel: model.json + weights.bin) and its model card",
+  describe: "Write a complete trial's pruned model (ONNX model.onnx and/or tfjs LayersModel model.json + weights.bin) and its model card",
   builder: (y) =>
     y
       .positional('study', { type: 'string', demandOption: true, describe: 'Study name (see `autoprune list`)' })
       .option('trial', { type: 'number', demandOption: true, describe: 'Trial number (see `autoprune show` / `pick`)' })
       .option('out', { type: 'string', describe: 'Output folder (default exports/<study>/trial-<N>)' })
+      .option('format', { type: 'array', choices: EXPORT_FORMATS, string: true, describe: 'Formats to write (default: both): onnx = model.onnx, tfjs = model.json + weights.bin' })
       .option(...storeOption)
       .option(...backendOption),
   handler: handler(async (args) => {
@@ -197,10 +220,20 @@ export const exportCommand: CommandModule<object, Args> = {
     const cfg = studyConfig(study);
     await initBackend(args.backend ?? cfg.run.backend);
     const out = args.out ?? join('exports', study.name, `trial-${trial.number}`);
+    const formats = new Set<ExportFormat>(args.format?.length ? args.format : EXPORT_FORMATS);
     const { model, weights } = await buildModel(study, cfg, trial, fin);
+    const files: string[] = [];
     try {
       checkCost(study.name, trial, { macs: costOf(analyzeModel(model), null).macs, params: model.countParams() });
-      await saveModel(model, out);
+      if (formats.has('tfjs')) {
+        await saveModel(model, out);
+        files.push('model.json', 'weights.bin');
+      }
+      if (formats.has('onnx')) {
+        await mkdir(out, { recursive: true });
+        await writeFile(join(out, 'model.onnx'), encodeOnnx(exportOnnxGraph(model)));
+        files.push('model.onnx');
+      }
     } finally {
       model.dispose();
     }
@@ -224,12 +257,13 @@ export const exportCommand: CommandModule<object, Args> = {
       latencyMs: fin?.latencyMs ?? trial.metrics.latencyMs ?? null,
       base: { checkpoint: cfg.model.checkpoint ?? null, macs: base.macs, params: base.params, proxyAccuracy: study.baseProxyAccuracy, testAccuracy: study.baseTestAccuracy },
       configHash: study.configHash,
+      files,
       command: reproduce(args, out),
       createdAt: new Date().toISOString(),
     };
     await writeFile(join(out, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
     await writeFile(join(out, 'card.md'), cardMarkdown(card));
-    info(`wrote ${shortPath(join(out, 'model.json'))} (${weights === 'fine-tuned' ? 'fine-tuned finalist' : 'pruned + BN re-calibrated'}), weights.bin, card.json, card.md`);
+    info(`wrote ${files.map((f) => shortPath(join(out, f))).join(', ')} (${weights === 'fine-tuned' ? 'fine-tuned finalist' : 'pruned + BN re-calibrated'}), card.json, card.md`);
     info(`trial ${trial.number}: ${mmacs(card.macs)} MMACs (${pct(card.flopsFraction, 1)} of base, ${card.speedup.toFixed(2)}x), ${card.params} params, proxy acc ${pct(card.proxyAccuracy)}${card.finalAccuracy !== null ? `, fine-tuned test acc ${pct(card.finalAccuracy)}` : ''}`);
   }),
 };

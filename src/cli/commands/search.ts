@@ -1,10 +1,9 @@
 import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { deadlineFromUntil, loadConfig, parseDuration, type ResolvedConfig } from '../../config/index.js';
+import { deadlineFromUntil, engineStages, loadConfig, parseDuration, PROXY_ENGINES, type ResolvedConfig } from '../../config/index.js';
 import { initBackend } from '../../engine/backend.js';
-import { WorkerPool } from '../../evaluators/pool.js';
+import { createEvaluator, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
-import { TfjsEvaluator } from '../../evaluators/tfjs.js';
 import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { groupDescriptors } from '../../model/descriptors.js';
@@ -28,6 +27,7 @@ interface Args extends BackendArg {
   concurrency?: number;
   workers?: 'threads' | 'inline';
   store?: string;
+  engine?: (typeof PROXY_ENGINES)[number];
 }
 
 /** Command-line overrides go through the same resolved config the file produced. */
@@ -35,7 +35,7 @@ function withOverrides(cfg: ResolvedConfig, a: Args): ResolvedConfig {
   return {
     ...cfg,
     search: { ...cfg.search, budget: { ...cfg.search.budget, trials: a.trials ?? cfg.search.budget.trials, time: a.timeBudget ?? cfg.search.budget.time, until: a.until ?? cfg.search.budget.until } },
-    run: { ...cfg.run, concurrency: a.concurrency ?? cfg.run.concurrency, workers: a.workers ?? cfg.run.workers, backend: a.backend ?? cfg.run.backend, store: a.store ?? cfg.run.store },
+    run: { ...cfg.run, concurrency: a.concurrency ?? cfg.run.concurrency, workers: a.workers ?? cfg.run.workers, backend: a.backend ?? cfg.run.backend, store: a.store ?? cfg.run.store, engine: a.engine ? engineStages(a.engine) : cfg.run.engine },
   };
 }
 
@@ -60,6 +60,7 @@ export const searchCommand: CommandModule<object, Args> = {
       .option('concurrency', { type: 'number', describe: 'Override run.concurrency' })
       .option('workers', { choices: ['threads', 'inline'] as const, describe: 'Override run.workers' })
       .option('store', { type: 'string', describe: 'Override run.store (SQLite file or postgres:// URL)' })
+      .option('engine', { choices: PROXY_ENGINES, describe: 'Override run.engine (auto = onnxruntime for the proxy when it loads, else tfjs)' })
       .option(...backendOption),
   handler: handler(async (args) => {
     const loaded = await loadConfig(args.config);
@@ -71,6 +72,7 @@ export const searchCommand: CommandModule<object, Args> = {
     );
     // Everything that can fail on bad input happens before the store is opened.
     const backend = await initBackend(cfg.run.backend);
+    const engine = await proxyEngine(cfg);
     const splits = await loadSplits(cfg);
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
@@ -99,7 +101,7 @@ export const searchCommand: CommandModule<object, Args> = {
     process.on('SIGTERM', onSigint);
     let lastDraw = 0;
     try {
-      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), backend ${backend.name}, store ${relative(process.cwd(), cfg.run.store)}`);
+      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${engine === 'tfjs' ? cfg.run.workers : 'onnxruntime threads'}), proxy engine ${engine}, tfjs backend ${backend.name}, store ${relative(process.cwd(), cfg.run.store)}`);
       const summary = await runStudy({
         cfg,
         configHash: loaded.hash,
@@ -113,7 +115,7 @@ export const searchCommand: CommandModule<object, Args> = {
         fresh: args.fresh,
         signal: abort.signal,
         baseAccuracy: async () => ({ proxy: accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit }), test: accuracy(base, splits.test) }),
-        evaluator: async () => (cfg.run.workers === 'inline' ? TfjsEvaluator.create(cfg, { splits, base }) : WorkerPool.create(cfg, cfg.run.concurrency, { splits })),
+        evaluator: () => createEvaluator(cfg, { splits, base }),
         log: (line) => {
           if (isTty) process.stderr.write('\r\x1b[K');
           info(line);

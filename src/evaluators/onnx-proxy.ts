@@ -1,0 +1,149 @@
+/**
+ * The proxy stage on onnxruntime, as functions over an exported `OnnxGraph`: adaptive BN (EagleEye,
+ * Li et al. 2020) on a calibration session, then accuracy and latency on an evaluation session with
+ * the new statistics folded into the convs. Same semantics as the tfjs path (train.ts): the same
+ * seeded calibration batches in the same order, each BN normalising with its batch's own statistics,
+ * and the running statistics the plain mean of the batch statistics (momentum k/(k+1)).
+ */
+import { Rng } from '../core/rng.js';
+import { batches } from '../data/batch.js';
+import type { Split } from '../data/types.js';
+import { type OrtModule, type OrtSession, withSession } from '../engine/onnxruntime.js';
+import { type OnnxGraph, ONNX_INPUT, ONNX_OUTPUT } from '../model/onnx.js';
+import { batchNormNodes, type BnStatistics, calibrationGraph, foldBatchNorm, statOutputs, withStatistics } from '../model/onnx-bn.js';
+import { encodeOnnx } from '../model/onnx-proto.js';
+
+export interface CalibrationOptions {
+  readonly batches: number;
+  readonly batchSize: number;
+  readonly seed: number;
+}
+
+export interface OnnxProxyOptions {
+  readonly calibration: CalibrationOptions;
+  /** Score the first `limit` validation images (default all). */
+  readonly validationLimit?: number;
+  /** Images per evaluation run. Default 500. */
+  readonly evalBatchSize?: number;
+  /** Latency: batch size and timed runs (median). `runs: 0` skips it. */
+  readonly latency: { readonly batchSize: number; readonly runs: number };
+  /** Intra-op threads per session. */
+  readonly threads?: number;
+  /** Wraps the latency measurement (the evaluator runs it with no other session computing). */
+  readonly aloneForLatency?: (measure: () => Promise<number>) => Promise<number>;
+}
+
+export interface OnnxProxyResult {
+  readonly accuracy: number;
+  readonly latencyMs: number;
+  readonly statistics: BnStatistics;
+  /** Seconds per phase: export, session (creation of both), calibrate, evaluate, latency. */
+  readonly timings: Record<string, number>;
+}
+
+function input(ort: OrtModule, b: Split): Record<string, InstanceType<OrtModule['Tensor']>> {
+  return { [ONNX_INPUT]: new ort.Tensor('float32', b.images, [b.count, ...b.shape]) };
+}
+
+/** Runs the calibration graph over the seeded batches; returns the mean of each BN's batch statistics. */
+export async function calibrate(session: OrtSession, ort: OrtModule, graph: OnnxGraph, train: Split, o: CalibrationOptions): Promise<BnStatistics> {
+  const bns = batchNormNodes(graph).map((n) => ({ name: n.name, ...statOutputs(n.name) }));
+  const sums = new Map(bns.map((b) => [b.name, { mean: null as Float64Array | null, variance: null as Float64Array | null }]));
+  const fetches = bns.flatMap((b) => [b.mean, b.variance]);
+  let k = 0;
+  for (const batch of batches(train, o.batchSize, { shuffle: new Rng(o.seed), maxBatches: o.batches })) {
+    const out = await session.run(input(ort, batch), fetches);
+    for (const b of bns) {
+      const s = sums.get(b.name)!;
+      const m = out[b.mean].data as Float32Array;
+      const v = out[b.variance].data as Float32Array;
+      s.mean ??= new Float64Array(m.length);
+      s.variance ??= new Float64Array(v.length);
+      for (let i = 0; i < m.length; i++) {
+        s.mean[i] += m[i];
+        s.variance[i] += v[i];
+      }
+    }
+    for (const t of Object.values(out)) t.dispose();
+    k++;
+  }
+  const stats = new Map<string, { mean: Float32Array; variance: Float32Array }>();
+  if (k === 0) return stats;
+  for (const [name, s] of sums) stats.set(name, { mean: Float32Array.from(s.mean!, (x) => x / k), variance: Float32Array.from(s.variance!, (x) => x / k) });
+  return stats;
+}
+
+/** Top-1 accuracy of a session on (the first `limit` images of) a split. */
+export async function sessionAccuracy(session: OrtSession, ort: OrtModule, split: Split, o: { limit?: number; batchSize?: number } = {}): Promise<number> {
+  let correct = 0;
+  let total = 0;
+  for (const b of batches(split, o.batchSize ?? 500, { maxExamples: o.limit })) {
+    const out = await session.run(input(ort, b), [ONNX_OUTPUT]);
+    const logits = out[ONNX_OUTPUT].data as Float32Array;
+    const classes = logits.length / b.count;
+    for (let i = 0; i < b.count; i++) {
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+      if (best === b.labels[i]) correct++;
+    }
+    out[ONNX_OUTPUT].dispose();
+    total += b.count;
+  }
+  return total === 0 ? NaN : correct / total;
+}
+
+/** Milliseconds per image for batched inference: median of `runs` after one warm-up. */
+export async function sessionLatencyMs(session: OrtSession, ort: OrtModule, shape: readonly [number, number, number], o: { batchSize: number; runs: number }): Promise<number> {
+  const x = { [ONNX_INPUT]: new ort.Tensor('float32', new Float32Array(o.batchSize * shape[0] * shape[1] * shape[2]), [o.batchSize, ...shape]) };
+  const run = async () => (await session.run(x, [ONNX_OUTPUT]))[ONNX_OUTPUT].dispose();
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] / o.batchSize;
+}
+
+/** The graph a proxy evaluation scores: averaged statistics in, BNs folded into the convs. */
+export function evaluationGraph(graph: OnnxGraph, stats: BnStatistics): OnnxGraph {
+  return foldBatchNorm(withStatistics(graph, stats));
+}
+
+/** Adaptive BN, then validation accuracy and latency, all on onnxruntime; sessions are released. */
+export async function onnxProxy(graph: OnnxGraph, data: { train: Split; validation: Split }, o: OnnxProxyOptions): Promise<OnnxProxyResult> {
+  const timings: Record<string, number> = { session: 0 };
+  let t = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = (timings[name] ?? 0) + Math.round(now - t) / 1000;
+    t = now;
+  };
+  const sessionOptions = { threads: o.threads };
+  const calibBytes = encodeOnnx(calibrationGraph(graph));
+  lap('export');
+  const statistics = await withSession(calibBytes, sessionOptions, async (s, ort) => {
+    lap('session');
+    return calibrate(s, ort, graph, data.train, o.calibration);
+  });
+  lap('calibrate');
+  const evalBytes = encodeOnnx(evaluationGraph(graph, statistics));
+  lap('export');
+  let latencyMs = NaN;
+  const accuracy = await withSession(evalBytes, sessionOptions, async (s, ort) => {
+    lap('session');
+    const acc = await sessionAccuracy(s, ort, data.validation, { limit: o.validationLimit, batchSize: o.evalBatchSize });
+    lap('evaluate');
+    if (o.latency.runs > 0) {
+      const shape = data.validation.shape as [number, number, number];
+      const measure = () => sessionLatencyMs(s, ort, shape, o.latency);
+      latencyMs = await (o.aloneForLatency ? o.aloneForLatency(measure) : measure());
+      lap('latency');
+    }
+    return acc;
+  });
+  lap('session');
+  return { accuracy, latencyMs, statistics, timings };
+}

@@ -1,0 +1,125 @@
+/**
+ * The onnxruntime evaluator: the proxy stage on onnxruntime (prune with tfjs -> export -> adaptive BN,
+ * accuracy and latency in onnxruntime sessions, see onnx-proxy.ts); the finetune stage trains, which
+ * onnxruntime does not, so it goes to the tfjs evaluator.
+ *
+ * It runs in the calling thread. onnxruntime-node's `session.run` blocks that thread while it
+ * computes (measured: no event-loop tick during a 0.5 s run), so evaluations that overlap here
+ * take turns; each session therefore gets every core as intra-op threads (workers × threads ≤ cores
+ * with one worker), and `capacity` is 1.
+ */
+import { availableParallelism } from 'node:os';
+import type * as tf from '@tensorflow/tfjs';
+import type { ResolvedConfig } from '../config/index.js';
+import type { Cost } from '../core/types.js';
+import { type Analysis, analyzeModel } from '../model/analysis.js';
+import { costOf } from '../model/flops.js';
+import { exportOnnxGraph, type OnnxGraph } from '../model/onnx.js';
+import { pruneModel } from '../model/prune.js';
+import { onnxProxy } from './onnx-proxy.js';
+import { pruningRng } from './plan-rng.js';
+import type { Splits } from './setup.js';
+import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
+
+/** Intra-op threads per session when `capacity` evaluations share the cores. */
+export function threadsPerEvaluation(capacity: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, capacity)));
+}
+
+/**
+ * Latency is measured with no other session computing beside it: evaluations take turns through
+ * this gate (many proxy phases at once, or one latency measurement alone).
+ */
+class LatencyGate {
+  private shared = 0;
+  private exclusive: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+
+  async enter(): Promise<void> {
+    while (this.exclusive) await this.exclusive;
+    this.shared++;
+  }
+  leave(): void {
+    this.shared--;
+    if (this.shared === 0) this.drained?.();
+  }
+  async alone<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive) await this.exclusive;
+    let release!: () => void;
+    this.exclusive = new Promise((r) => (release = r));
+    if (this.shared > 0) await new Promise<void>((r) => (this.drained = r));
+    this.drained = null;
+    try {
+      return await fn();
+    } finally {
+      this.exclusive = null;
+      release();
+    }
+  }
+}
+
+export class OnnxEvaluator implements Evaluator {
+  private readonly gate = new LatencyGate();
+  private finetuner: Promise<Evaluator> | null = null;
+
+  private constructor(
+    private readonly cfg: ResolvedConfig,
+    private readonly base: tf.LayersModel,
+    private readonly analysis: Analysis,
+    private readonly splits: Splits,
+    /** Builds the evaluator of the finetune stage (tfjs), on first use. */
+    private readonly makeFinetuner: () => Promise<Evaluator>,
+    readonly capacity: number,
+  ) {}
+
+  /** `base` and `splits` are the caller's (not disposed by close()); tfjs must be initialised. */
+  static create(cfg: ResolvedConfig, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator> }): OnnxEvaluator {
+    return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, 1);
+  }
+
+  async evaluate(req: EvalRequest): Promise<EvalResult> {
+    if (req.stage !== 'proxy') {
+      this.finetuner ??= this.makeFinetuner();
+      return (await this.finetuner).evaluate(req);
+    }
+    const { cfg, splits } = this;
+    const ev = cfg.evaluation;
+    const t0 = performance.now();
+    const { model } = await pruneModel(this.base, this.analysis, req.candidate, ev.importance, pruningRng(cfg, req.trial));
+    let graph: OnnxGraph;
+    let cost: Cost;
+    try {
+      cost = costOf(analyzeModel(model), null);
+      graph = exportOnnxGraph(model);
+    } finally {
+      model.dispose();
+    }
+    const pruneSeconds = Math.round(performance.now() - t0) / 1000;
+    await this.gate.enter();
+    try {
+      const r = await onnxProxy(graph, splits, {
+        calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed },
+        validationLimit: ev.validation.limit,
+        latency: { batchSize: ev.latency.batchSize, runs: ev.latency.runs },
+        threads: threadsPerEvaluation(this.capacity),
+        aloneForLatency: async (measure) => {
+          this.gate.leave();
+          try {
+            return await this.gate.alone(measure);
+          } finally {
+            await this.gate.enter();
+          }
+        },
+      });
+      const { latency, ...rest } = r.timings;
+      const timings = { prune: pruneSeconds, ...rest, [latencyTimingKey('onnxruntime')]: latency ?? 0 };
+      return { proxyAccuracy: r.accuracy, latencyMs: r.latencyMs, cost, timings, worker: 'onnxruntime' };
+    } finally {
+      this.gate.leave();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.finetuner) await (await this.finetuner).close();
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * BatchNorm rewrites of an exported `OnnxGraph`, for adaptive BN on onnxruntime (EagleEye's proxy):
+ *
+ * - `calibrationGraph`: every BN normalises with its input batch's own statistics (tfjs training
+ *   mode: biased variance) and emits them as extra outputs. The statistics are ReduceMean(x) and
+ *   ReduceSumSquare(x) / count - mean², read in two passes without materialising x²; normalising
+ *   is one BatchNormalization node fed with them (cheaper than Sub/Div/Mul/Add element-wise ops).
+ * - `withStatistics` + `foldBatchNorm`: the evaluation graph with the averaged statistics, each BN
+ *   that directly follows a Conv folded into that Conv's weights and bias (constant initializers,
+ *   which onnxruntime pre-packs).
+ */
+import type { OnnxGraph, OnnxInitializer, OnnxNode } from './onnx.js';
+
+/** Per BN node name (the tfjs layer's name): its running mean and (biased) variance, one value per channel. */
+export type BnStatistics = ReadonlyMap<string, { readonly mean: Float32Array; readonly variance: Float32Array }>;
+
+const isBn = (n: OnnxNode): boolean => n.op === 'BatchNormalization';
+
+/** Output names the calibration graph gives each BN's batch statistics. */
+export const statOutputs = (bn: string): { mean: string; variance: string } => ({ mean: `${bn}#mean`, variance: `${bn}#var` });
+
+function initializerMap(g: OnnxGraph): Map<string, OnnxInitializer> {
+  return new Map(g.initializers.map((i) => [i.name, i]));
+}
+
+export function batchNormNodes(g: OnnxGraph): OnnxNode[] {
+  return g.nodes.filter(isBn);
+}
+
+export function calibrationGraph(g: OnnxGraph): OnnxGraph {
+  const init = initializerMap(g);
+  const nodes: OnnxNode[] = [];
+  const initializers = [...g.initializers];
+  const outputs = [...g.outputs];
+  /** The running statistics, which the calibration graph does not read. */
+  const running = new Set<string>();
+  for (const n of g.nodes) {
+    if (!isBn(n)) {
+      nodes.push(n);
+      continue;
+    }
+    const [x, scale, bias] = n.inputs;
+    const channels = init.get(scale)!.data.length;
+    // [N, C, H, W] or [N, C] viewed as [N, C, rest]: statistics over axes 0 and 2 for either rank.
+    const axes = { ints: [0, 2] };
+    const { mean, variance } = statOutputs(n.name);
+    const t = (s: string) => `${n.name}#${s}`;
+    initializers.push({ name: t('channels'), dims: [], data: Float32Array.of(channels) }, { name: t('shape'), dims: [3], data: BigInt64Array.of(0n, BigInt(channels), -1n) });
+    nodes.push(
+      { op: 'Reshape', name: t('Reshape'), inputs: [x, t('shape')], outputs: [t('x3')] },
+      { op: 'ReduceMean', name: t('ReduceMean'), inputs: [t('x3')], outputs: [mean], attrs: { axes, keepdims: { i: 0 } } },
+      { op: 'ReduceSumSquare', name: t('ReduceSumSquare'), inputs: [t('x3')], outputs: [t('sumsq')], attrs: { axes, keepdims: { i: 0 } } },
+      // count per channel = Size(x) / channels (Size is read from the shape, not the data).
+      { op: 'Size', name: t('Size'), inputs: [x], outputs: [t('size')] },
+      { op: 'Cast', name: t('Cast'), inputs: [t('size')], outputs: [t('sizef')], attrs: { to: { i: 1 } } },
+      { op: 'Div', name: t('count'), inputs: [t('sizef'), t('channels')], outputs: [t('count')] },
+      { op: 'Div', name: t('meansq'), inputs: [t('sumsq'), t('count')], outputs: [t('meansq')] },
+      { op: 'Mul', name: t('mean2'), inputs: [mean, mean], outputs: [t('mean2')] },
+      { op: 'Sub', name: t('Sub'), inputs: [t('meansq'), t('mean2')], outputs: [variance] },
+      { ...n, inputs: [x, scale, bias, mean, variance] },
+    );
+    outputs.push({ name: mean, shape: [channels] }, { name: variance, shape: [channels] });
+    running.add(n.inputs[3]).add(n.inputs[4]);
+  }
+  return { ...g, nodes, initializers: initializers.filter((i) => !running.has(i.name)), outputs };
+}
+
+/** The graph with each BN's running statistics replaced (BNs missing from `stats` keep theirs). */
+export function withStatistics(g: OnnxGraph, stats: BnStatistics): OnnxGraph {
+  const replace = new Map<string, Float32Array>();
+  for (const n of batchNormNodes(g)) {
+    const s = stats.get(n.name);
+    if (!s) continue;
+    replace.set(n.inputs[3], s.mean);
+    replace.set(n.inputs[4], s.variance);
+  }
+  return { ...g, initializers: g.initializers.map((i) => (replace.has(i.name) ? { ...i, data: replace.get(i.name)! } : i)) };
+}
+
+/**
+ * Folds every BN whose input is a Conv output read by nothing else into that Conv:
+ * w' = w · γ/√(σ²+ε) per output channel, b' = (b − μ) · γ/√(σ²+ε) + β.
+ */
+export function foldBatchNorm(g: OnnxGraph): OnnxGraph {
+  const init = initializerMap(g);
+  const readers = new Map<string, number>();
+  for (const n of g.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const graphOutputs = new Set(g.outputs.map((o) => o.name));
+  const producer = new Map<string, OnnxNode>();
+  for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
+
+  const folded = new Map<OnnxNode, OnnxNode>();
+  const dropped = new Set<OnnxNode>();
+  const newInit = new Map<string, OnnxInitializer>();
+  const unused = new Set<string>();
+  for (const bn of batchNormNodes(g)) {
+    const conv = producer.get(bn.inputs[0]);
+    if (!conv || conv.op !== 'Conv' || readers.get(bn.inputs[0]) !== 1 || graphOutputs.has(bn.inputs[0]) || folded.has(conv)) continue;
+    const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((n) => init.get(n)?.data as Float32Array | undefined);
+    const weight = init.get(conv.inputs[1]);
+    if (!gamma || !beta || !mean || !variance || !weight) continue;
+    const eps = bn.attrs?.epsilon && 'f' in bn.attrs.epsilon ? bn.attrs.epsilon.f : 1e-5;
+    const co = gamma.length;
+    const w = weight.data as Float32Array;
+    const per = w.length / co;
+    const oldBias = conv.inputs[2] ? (init.get(conv.inputs[2])!.data as Float32Array) : new Float32Array(co);
+    const wOut = new Float32Array(w.length);
+    const bOut = new Float32Array(co);
+    for (let o = 0; o < co; o++) {
+      const a = gamma[o] / Math.sqrt(variance[o] + eps);
+      for (let k = 0; k < per; k++) wOut[o * per + k] = w[o * per + k] * a;
+      bOut[o] = (oldBias[o] - mean[o]) * a + beta[o];
+    }
+    const wName = `${conv.inputs[1]}#folded`;
+    const bName = `${conv.inputs[1]}#folded_bias`;
+    newInit.set(wName, { name: wName, dims: weight.dims, data: wOut });
+    newInit.set(bName, { name: bName, dims: [co], data: bOut });
+    folded.set(conv, { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: bn.outputs });
+    dropped.add(bn);
+    for (const i of [...bn.inputs.slice(1), ...conv.inputs.slice(1)]) unused.add(i);
+  }
+  const nodes = g.nodes.filter((n) => !dropped.has(n)).map((n) => folded.get(n) ?? n);
+  const stillRead = new Set(nodes.flatMap((n) => n.inputs));
+  const initializers = [...g.initializers.filter((i) => !unused.has(i.name) || stillRead.has(i.name)), ...newInit.values()];
+  return { ...g, nodes, initializers };
+}
