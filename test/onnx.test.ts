@@ -15,6 +15,7 @@ import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { oneLatencyEngine } from '../src/cli/commands/pick.js';
 import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
 import { Rng } from '../src/core/rng.js';
 import { candidateFromRatios } from '../src/core/space.js';
@@ -36,6 +37,8 @@ import { calibrationGraph, foldBatchNorm, statOutputs } from '../src/model/onnx-
 import { decodeOnnx, encodeOnnx } from '../src/model/onnx-proto.js';
 import { pruneModel } from '../src/model/prune.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
+import type { FinalRecord, TrialRecord } from '../src/store/types.js';
+import { userFixtures } from './fixtures/user-models.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -97,7 +100,6 @@ function userStyleModel(): tf.LayersModel {
   const a = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw', depthwiseInitializer: seed() }).apply(x) as tf.SymbolicTensor;
   const a2 = tf.layers.reLU({ maxValue: 6, name: 'relu6' }).apply(tf.layers.batchNormalization({ name: 'dw.bn' }).apply(a)) as tf.SymbolicTensor;
   const b = tf.layers.separableConv2d({ filters: 10, kernelSize: 3, depthMultiplier: 2, padding: 'same', name: 'sep', depthwiseInitializer: seed(), pointwiseInitializer: seed() }).apply(x) as tf.SymbolicTensor;
-  // (an in-layer activation on SeparableConv2D trips tfjs-wasm's FusedConv2D, so it is a layer here)
   const b2 = tf.layers.activation({ activation: 'tanh', name: 'sep.tanh' }).apply(b) as tf.SymbolicTensor;
   x = tf.layers.concatenate({ name: 'cat' }).apply([a2, b2]) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'mp' }).apply(x) as tf.SymbolicTensor;
@@ -122,17 +124,12 @@ function randomCandidate(model: tf.LayersModel, seed: number) {
 }
 
 describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
-  // The user-style model runs its tfjs reference on the `cpu` backend: on wasm, its pruned 1x1 conv
-  // (18 -> 10 channels after a concat) fails inside tfjs-wasm's FusedConv2D ("rank-1 bias"), which
-  // the cpu backend computes fine.
-  const models: [string, () => tf.LayersModel, string][] = [
-    ...ZOO_NAMES.map((n): [string, () => tf.LayersModel, string] => [n, () => buildZooModel(n, { inputShape: [28, 28, 1], numClasses: 10, width: 0.5, seed: 1 }), 'wasm']),
-    ['user-style (Flatten -> Dense, Concat, separable, same pooling)', userStyleModel, 'cpu'],
+  const models: [string, () => tf.LayersModel][] = [
+    ...ZOO_NAMES.map((n): [string, () => tf.LayersModel] => [n, () => buildZooModel(n, { inputShape: [28, 28, 1], numClasses: 10, width: 0.5, seed: 1 })]),
+    ['user-style (Flatten -> Dense, Concat, separable, same pooling)', userStyleModel],
   ];
-  for (const [name, build, backend] of models) {
-    test(`${name}: keep-all and a random pruned candidate`, async (t) => {
-      await tf.setBackend(backend);
-      t.after(() => tf.setBackend('wasm'));
+  for (const [name, build] of models) {
+    test(`${name}: keep-all and a random pruned candidate`, async () => {
       const model = build();
       randomizeBatchNorm(model, 3);
       await assertSameLogits(model, 11);
@@ -140,6 +137,20 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
       const { model: pruned } = await pruneModel(model, a, c, 'l1');
       assert.ok(c.channels.some((n, i) => n < a.groups[i].channels), 'the candidate prunes something');
       await assertSameLogits(pruned, 12);
+      pruned.dispose();
+      model.dispose();
+    });
+  }
+
+  // The user-style fixture family of issue 4 (test/fixtures/user-models.ts): Flatten -> Dense and
+  // Concatenate are where NHWC vs NCHW order would show.
+  for (const [i, fx] of userFixtures().entries()) {
+    test(`fixture ${fx.name}: keep-all and a random pruned candidate`, async () => {
+      const model = fx.build(i + 1);
+      await assertSameLogits(model, 13);
+      const { a, c } = randomCandidate(model, 100 + i);
+      const { model: pruned } = await pruneModel(model, a, c, 'l1');
+      await assertSameLogits(pruned, 14);
       pruned.dispose();
       model.dispose();
     });
@@ -314,4 +325,17 @@ describe('OnnxEvaluator', () => {
     assert.ok(mib('rss') < 40 && mib('heapUsed') < 16, `over 180 evaluations rss grew ${mib('rss').toFixed(1)} MiB, heap ${mib('heapUsed').toFixed(1)} MiB`);
     await ev.close();
   });
+});
+
+test('pick --max-latency never mixes engines: trials keep the latency of the chosen engine only', () => {
+  const trial = (number: number, timings: Record<string, number>) => ({ number, state: 'complete', metrics: { latencyMs: 1, timings } }) as unknown as TrialRecord;
+  const trials = [trial(0, { 'latency@onnxruntime': 0.1 }), trial(1, { 'latency@onnxruntime': 0.1 }), trial(2, { 'latency@tfjs': 0.2 }), trial(3, { latency: 0.2 })];
+  const finals = [{ trial: 0, latencyMs: 3 }] as unknown as FinalRecord[];
+  const auto = oneLatencyEngine(trials, finals);
+  assert.equal(auto.engine, 'onnxruntime');
+  assert.deepEqual(auto.trials.map((t) => t.number), [0, 1]);
+  assert.equal(auto.finals[0].latencyMs, null, "a finalist's tfjs latency does not stand in for onnxruntime's");
+  const tfjs = oneLatencyEngine(trials, finals, 'tfjs');
+  assert.deepEqual(tfjs.trials.map((t) => t.number), [2, 3], 'a plain `latency` key is from before engines: tfjs');
+  assert.equal(tfjs.finals[0].latencyMs, 3);
 });

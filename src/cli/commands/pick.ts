@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import { latencyEngineOf } from '../../evaluators/types.js';
 import { buildReportInfo, pickCandidates, type PickConstraints, type PickRow } from '../../report/data.js';
+import type { FinalRecord, TrialRecord } from '../../store/types.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { loadStudyData, storeOption, withStore, type StoreArg } from './store-args.js';
 
@@ -9,6 +11,7 @@ interface Args extends StoreArg {
   maxFlops?: string;
   maxParams?: string;
   maxLatency?: string;
+  latencyEngine?: string;
   minAcc?: string;
   top: number;
   json: boolean;
@@ -64,6 +67,26 @@ export function pickConstraints(a: Pick<Args, 'maxFlops' | 'maxParams' | 'maxLat
   };
 }
 
+/**
+ * Latencies are comparable only within one engine: keep the trials whose latency `engine` measured
+ * (default: the engine that measured most of them; onnxruntime on a tie). Finalists' latencies come
+ * from their fine-tuning engine (tfjs), so they count only when that is the chosen engine.
+ */
+export function oneLatencyEngine(
+  trials: readonly TrialRecord[],
+  finals: readonly FinalRecord[],
+  wanted?: string,
+): { engine: string | null; trials: TrialRecord[]; finals: FinalRecord[]; dropped: number } {
+  const counts = new Map<string, number>();
+  for (const t of trials) {
+    const e = t.state === 'complete' ? latencyEngineOf(t.metrics.timings) : null;
+    if (e) counts.set(e, (counts.get(e) ?? 0) + 1);
+  }
+  const engine = wanted ?? [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] === 'onnxruntime' ? -1 : b[0] === 'onnxruntime' ? 1 : 0))[0]?.[0] ?? null;
+  const kept = trials.filter((t) => t.state !== 'complete' || latencyEngineOf(t.metrics.timings) === engine);
+  return { engine, trials: kept, finals: engine === 'tfjs' ? [...finals] : finals.map((f) => ({ ...f, latencyMs: null })), dropped: trials.length - kept.length };
+}
+
 /** One ranked candidate, as `--json` prints it. */
 export interface PickedCandidate {
   readonly rank: number;
@@ -109,6 +132,7 @@ export const pickCommand: CommandModule<object, Args> = {
       .option('max-flops', { type: 'string', describe: 'Max MACs as a fraction of the base model: 50% or 0.5' })
       .option('max-params', { type: 'string', describe: 'Max parameters: 120000, 120k or 1.2M' })
       .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
+      .option('latency-engine', { type: 'string', describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)' })
       .option('min-acc', { type: 'string', describe: 'Min accuracy: 0.9 or 90%' })
       .option('top', { type: 'number', default: 10, describe: 'Show at most this many' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array (for scripts)' })
@@ -116,7 +140,15 @@ export const pickCommand: CommandModule<object, Args> = {
   handler: handler(async (args) => {
     const constraints = pickConstraints(args);
     if (!(Number.isInteger(args.top) && args.top >= 1)) throw bad('top', String(args.top), 'an integer >= 1');
-    const { study, trials, finals } = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const data = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const { study } = data;
+    let { trials, finals } = data;
+    let latencyNote = '';
+    if (constraints.maxLatencyMs !== undefined) {
+      const one = oneLatencyEngine(trials, finals, args.latencyEngine);
+      ({ trials, finals } = one);
+      latencyNote = ` (latencies measured on ${one.engine ?? 'no engine'}${one.dropped ? `; ${one.dropped} trial(s) measured on another engine left out` : ''})`;
+    }
     const r = buildReportInfo(study, trials, finals);
     const all = pickCandidates(r, constraints);
     const rows = all.slice(0, args.top).map(picked);
@@ -124,7 +156,7 @@ export const pickCommand: CommandModule<object, Args> = {
       info(JSON.stringify(rows, null, 2));
       return;
     }
-    info(`${all.length} of ${r.counts.complete} complete trials of ${study.name} meet the constraints${all.length > rows.length ? ` (showing the top ${rows.length})` : ''}`);
+    info(`${all.length} of ${r.counts.complete} complete trials of ${study.name} meet the constraints${latencyNote}${all.length > rows.length ? ` (showing the top ${rows.length})` : ''}`);
     if (rows.length === 0) return;
     info(
       table(
