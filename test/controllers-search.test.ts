@@ -25,6 +25,7 @@ const SPECS: ControllerSpec[] = [
   { name: 'greedy', initialReduction: 0.1, adapt: 'chosen' },
   { name: 'evolutionary', population: 6 },
   { name: 'evolutionary', population: 5, thirdObjective: 'params' },
+  { name: 'evolutionary', population: 5, thirdObjective: 'latency' },
   { name: 'rl', warmup: 4, episodes: 30, hidden: 8, batchSize: 8 },
   { name: 'global', normalize: 'max' },
 ];

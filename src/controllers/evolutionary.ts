@@ -122,7 +122,8 @@ export class EvolutionaryController implements Controller {
   private objectives(o: Observation): number[] {
     const objs = [-accuracyOf(o), o.cost.macs / this.ctx.baseCost.macs];
     const third = this.options.thirdObjective;
-    if (third === 'latency') objs.push(o.latencyMs ?? Infinity);
+    // A missing latency ranks worst; MAX_VALUE rather than Infinity, which JSON cannot carry.
+    if (third === 'latency') objs.push(o.latencyMs ?? Number.MAX_VALUE);
     if (third === 'params') objs.push(o.params ?? o.cost.params);
     return objs;
   }
