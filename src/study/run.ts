@@ -132,7 +132,7 @@ export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
   const requeued = await store.requeueRunning(name);
   if (requeued.length) log(`re-queued trial(s) ${requeued.join(', ')}: they were running when the previous process stopped`);
 
-  const observation = (t: TrialRecord): Observation => ({ candidate: t.candidate, cost: t.cost, meta: t.meta ?? null, proxyAccuracy: t.state === 'complete' ? (t.metrics.proxyAccuracy ?? null) : null, latencyMs: t.metrics.latencyMs, params: t.cost.params });
+  const observation = (t: TrialRecord): Observation => ({ candidate: t.candidate, cost: t.cost, meta: t.meta ?? null, proxyAccuracy: t.state === 'complete' ? (t.metrics.proxyAccuracy ?? null) : null, latencyMs: t.metrics?.latencyMs, params: t.cost.params });
   const saveSnapshot = () => store.saveSnapshot(name, told.size, { controller: controller.snapshot(), told: [...told].sort((a, b) => a - b) });
 
   let trials = await store.listTrials(name);
