@@ -12,6 +12,7 @@ interface Args extends StoreArg {
   maxParams?: string;
   maxLatency?: string;
   latencyEngine?: string;
+  latencyHost?: string;
   minAcc?: string;
   top: number;
   json: boolean;
@@ -68,23 +69,39 @@ export function pickConstraints(a: Pick<Args, 'maxFlops' | 'maxParams' | 'maxLat
 }
 
 /**
- * Latencies are comparable only within one engine: keep the trials whose latency `engine` measured
- * (default: the engine that measured most of them; onnxruntime on a tie). Finalists' latencies come
+ * The host that measured a trial: worker names are `host:pid[:slot]` (`autoprune worker` on any
+ * host, or a search's own workers); null for names without a host (older studies: one machine).
+ */
+export function measuringHost(t: Pick<TrialRecord, 'worker'>): string | null {
+  return typeof t.worker === 'string' && t.worker.includes(':') ? t.worker.slice(0, t.worker.indexOf(':')) : null;
+}
+
+/**
+ * Latencies are comparable only when one engine on one host measured them (a study shared by
+ * several hosts mixes machines): keep the trials whose latency `engine` measured on `host`
+ * (default: the pair that measured most of them; onnxruntime on a tie). Finalists' latencies come
  * from their fine-tuning engine (tfjs), so they count only when that is the chosen engine.
  */
 export function oneLatencyEngine(
   trials: readonly TrialRecord[],
   finals: readonly FinalRecord[],
   wanted?: string,
-): { engine: string | null; trials: TrialRecord[]; finals: FinalRecord[]; dropped: number } {
-  const counts = new Map<string, number>();
+  wantedHost?: string,
+): { engine: string | null; host: string | null; trials: TrialRecord[]; finals: FinalRecord[]; dropped: number } {
+  const sourceOf = (t: TrialRecord) => (t.state === 'complete' ? latencyEngineOf(t.metrics.timings) : null);
+  const counts = new Map<string, { engine: string; host: string | null; n: number }>();
   for (const t of trials) {
-    const e = t.state === 'complete' ? latencyEngineOf(t.metrics.timings) : null;
-    if (e) counts.set(e, (counts.get(e) ?? 0) + 1);
+    const engine = sourceOf(t);
+    const host = measuringHost(t);
+    if (!engine || (wanted !== undefined && engine !== wanted) || (wantedHost !== undefined && host !== wantedHost)) continue;
+    const k = `${engine}\u0000${host ?? ''}`;
+    counts.set(k, { engine, host, n: (counts.get(k)?.n ?? 0) + 1 });
   }
-  const engine = wanted ?? [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] === 'onnxruntime' ? -1 : b[0] === 'onnxruntime' ? 1 : 0))[0]?.[0] ?? null;
-  const kept = trials.filter((t) => t.state !== 'complete' || latencyEngineOf(t.metrics.timings) === engine);
-  return { engine, trials: kept, finals: engine === 'tfjs' ? [...finals] : finals.map((f) => ({ ...f, latencyMs: null })), dropped: trials.length - kept.length };
+  const best = [...counts.values()].sort((a, b) => b.n - a.n || (a.engine === 'onnxruntime' ? -1 : b.engine === 'onnxruntime' ? 1 : 0))[0];
+  const engine = best?.engine ?? wanted ?? null;
+  const host = best?.host ?? wantedHost ?? null;
+  const kept = trials.filter((t) => t.state !== 'complete' || (sourceOf(t) === engine && measuringHost(t) === host));
+  return { engine, host, trials: kept, finals: engine === 'tfjs' ? [...finals] : finals.map((f) => ({ ...f, latencyMs: null })), dropped: trials.length - kept.length };
 }
 
 /** One ranked candidate, as `--json` prints it. */
@@ -133,6 +150,7 @@ export const pickCommand: CommandModule<object, Args> = {
       .option('max-params', { type: 'string', describe: 'Max parameters: 120000, 120k or 1.2M' })
       .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
       .option('latency-engine', { type: 'string', describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)' })
+      .option('latency-host', { type: 'string', describe: 'With --max-latency: the host whose latencies count, for studies evaluated on several hosts (default: the one that measured most trials)' })
       .option('min-acc', { type: 'string', describe: 'Min accuracy: 0.9 or 90%' })
       .option('top', { type: 'number', default: 10, describe: 'Show at most this many' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array (for scripts)' })
@@ -145,9 +163,10 @@ export const pickCommand: CommandModule<object, Args> = {
     let { trials, finals } = data;
     let latencyNote = '';
     if (constraints.maxLatencyMs !== undefined) {
-      const one = oneLatencyEngine(trials, finals, args.latencyEngine);
+      const one = oneLatencyEngine(trials, finals, args.latencyEngine, args.latencyHost);
       ({ trials, finals } = one);
-      latencyNote = ` (latencies measured on ${one.engine ?? 'no engine'}${one.dropped ? `; ${one.dropped} trial(s) measured on another engine left out` : ''})`;
+      const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}`;
+      latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine or host left out` : ''})`;
     }
     const r = buildReportInfo(study, trials, finals);
     const all = pickCandidates(r, constraints);
