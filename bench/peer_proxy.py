@@ -1,11 +1,13 @@
 """PyTorch CPU peer of the adaptive-BN proxy protocol (bench/proxy-engines.ts runs it side by side).
 
 Usage: /usr/bin/python3 bench/peer_proxy.py '<json spec>'
-spec: {"widths": {conv layer name: output channels} of a (pruned) zoo ResNet-20, "evals": N,
+spec: {"widths": {conv layer name: output channels} of a (pruned) zoo ResNet-20,
        "calibration": [batches, batch_size], "validation": images, "eval_batch": images per forward,
        "threads": intra-op threads}
-Prints one JSON line: evaluations/min and seconds per phase (mean over the timed evaluations), or
-{"skipped": reason} when torch is not installed. One evaluation = build the pruned model (the
+Serves evaluations so the bench can interleave them with its own (the host's load changes by the
+minute): after one warm-up it prints {"ready": ...}; then each line read from stdin runs one
+evaluation and prints its seconds per phase as one JSON line. Prints {"skipped": reason} and exits
+when torch is not installed. One evaluation = build the pruned model (the
 analogue of cutting the weights), reset BN and re-estimate its statistics with momentum=None (the
 cumulative mean, as autoprune does) in train mode under no_grad, then top-1 on the validation
 images in eval mode. Data are random tensors of the protocol's shapes: speed does not depend on them.
@@ -82,9 +84,9 @@ def main():
         return {"build": t1 - t0, "calibrate": t2 - t1, "evaluate": t3 - t2, "total": t3 - t0}
 
     evaluate()  # warm-up
-    runs = [evaluate() for _ in range(spec["evals"])]
-    mean = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "evalsPerMin": 60 / mean["total"], "seconds": mean}))
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for _ in sys.stdin:
+        print(json.dumps(evaluate()), flush=True)
 
 
 main()

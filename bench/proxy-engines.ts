@@ -6,12 +6,15 @@
  * The candidate is the uniform keep ratio (searched in steps of 0.005) whose MACs come closest to
  * 48% after rounding to the channel step; the base model is the zoo's resnet-20 with seed 0 and
  * importance l1. Its channels are printed. Data are synthetic (seed 0): speed does not depend on them.
- * - onnxruntime: the search's own OnnxEvaluator, one evaluation at a time, 2 intra-op threads.
+ * - onnxruntime: the search's own OnnxEvaluator, one evaluation at a time, every core as intra-op threads.
  * - tfjs-wasm: the search's worker pool with 2 workers (wasm runs single-threaded per worker).
- * - PyTorch: bench/peer_proxy.py with /usr/bin/python3 (Debian's python3-torch), 2 threads;
- *   skipped with a message when torch is not there.
+ * - PyTorch: bench/peer_proxy.py with /usr/bin/python3 (Debian's python3-torch), 2 threads,
+ *   OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep, as onnxruntime's do with spinning off: on a
+ *   shared host, spinning threads wait for descheduled peers); skipped with a message when torch
+ *   is not there. Its evaluations interleave with the other engines' so both see the same load.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -25,7 +28,7 @@ import { OnnxEvaluator } from '../src/evaluators/onnx.js';
 import { WorkerPool } from '../src/evaluators/pool.js';
 import { loadSplits } from '../src/evaluators/setup.js';
 import { TfjsEvaluator } from '../src/evaluators/tfjs.js';
-import type { EvalResult, Evaluator } from '../src/evaluators/types.js';
+import type { Evaluator } from '../src/evaluators/types.js';
 import { type Analysis, analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { loadModel, saveModel } from '../src/model/io.js';
@@ -51,7 +54,8 @@ async function pin(base: tf.LayersModel, a: Analysis, step: number): Promise<Pin
   const full = costOf(a, null).macs;
   const space = { groups: a.groups, options: { minKeepRatio: 0.05, channelStep: step, skip: [] } };
   let best: { c: Candidate; f: number; r: number } | null = null;
-  for (let r = 0.3; r <= 1.0001; r += 0.005) {
+  for (let k = 60; k <= 200; k++) {
+    const r = k / 200;
     const c = candidateFromRatios(space, a.groups.map(() => r));
     const f = costOf(a, c).macs / full;
     if (!best || Math.abs(f - TARGET) < Math.abs(best.f - TARGET)) best = { c, f, r };
@@ -66,37 +70,89 @@ interface EngineRun {
   readonly engine: string;
   readonly step: number;
   readonly evalsPerMin: number | null;
+  /** PyTorch's rate in the evaluations interleaved with this engine's (same minutes of host load). */
+  readonly torchPerMin: number | null;
   /** Mean seconds per phase of one evaluation. */
   readonly phases: Record<string, number>;
+  readonly torchPhases: Record<string, number>;
   readonly note?: string;
 }
 
-function meanPhases(results: readonly EvalResult[]): Record<string, number> {
+function mean(rows: readonly Readonly<Record<string, number>>[]): Record<string, number> {
   const sum: Record<string, number> = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.timings)) sum[k] = (sum[k] ?? 0) + v;
-  return Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, v / results.length]));
+  for (const r of rows) for (const [k, v] of Object.entries(r)) sum[k] = (sum[k] ?? 0) + v;
+  return Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, v / Math.max(1, rows.length)]));
 }
 
-async function timed(ev: Evaluator, candidate: Candidate, count: number, parallel: number): Promise<{ perMin: number; results: EvalResult[] }> {
-  await ev.evaluate({ trial: 1000, candidate, stage: 'proxy' }); // warm-up
+/** bench/peer_proxy.py as a server: one evaluation per request, so its runs interleave with ours. */
+class TorchPeer {
+  private readonly lines: string[] = [];
+  private waiting: ((line: string) => void) | null = null;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = null;
+        w(l);
+      } else this.lines.push(l);
+    });
+    child.on('exit', () => this.waiting?.('{"skipped": "the PyTorch peer exited"}'));
+  }
+  private next(): Promise<string> {
+    const l = this.lines.shift();
+    return l !== undefined ? Promise.resolve(l) : new Promise((r) => (this.waiting = r));
+  }
+  static async start(p: Pinned): Promise<TorchPeer | { skipped: string }> {
+    if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
+    const spec = { widths: p.widths, calibration: [PROTOCOL.calibration.batches, PROTOCOL.calibration.batchSize], validation: PROTOCOL.validation, eval_batch: 500, threads: 2 };
+    const child = spawn(PYTHON, [join(import.meta.dirname, 'peer_proxy.py'), JSON.stringify(spec)], { env: { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' } });
+    const peer = new TorchPeer(child);
+    const first = JSON.parse(await peer.next()) as { skipped?: string; torch?: string };
+    if (first.skipped) return { skipped: first.skipped };
+    peer.version = first.torch ?? '?';
+    return peer;
+  }
+  version = '?';
+  async evaluate(): Promise<Record<string, number>> {
+    this.child.stdin.write('run\n');
+    return JSON.parse(await this.next()) as Record<string, number>;
+  }
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+/**
+ * `rounds` rounds of: one round of the engine (`round()` returns its evaluations' timings and how
+ * many it ran), then one PyTorch evaluation. Rates are evaluations per wall-clock minute.
+ */
+async function interleaved(engine: string, step: number, rounds: number, round: () => Promise<{ timings: Record<string, number>[]; seconds: number }>, torch: TorchPeer | { skipped: string }): Promise<EngineRun> {
+  await round(); // warm-up
+  const ours: Record<string, number>[] = [];
+  const theirs: Record<string, number>[] = [];
+  let seconds = 0;
+  for (let i = 0; i < rounds; i++) {
+    const r = await round();
+    ours.push(...r.timings);
+    seconds += r.seconds;
+    if (torch instanceof TorchPeer) theirs.push(await torch.evaluate());
+  }
+  const torchSeconds = theirs.reduce((a, t) => a + t.total, 0);
+  return {
+    engine,
+    step,
+    evalsPerMin: (60 * ours.length) / seconds,
+    torchPerMin: theirs.length ? (60 * theirs.length) / torchSeconds : null,
+    phases: mean(ours),
+    torchPhases: mean(theirs),
+    note: torch instanceof TorchPeer ? undefined : `PyTorch skipped: ${torch.skipped}`,
+  };
+}
+
+async function evaluations(ev: Evaluator, candidate: Candidate, parallel: number): Promise<{ timings: Record<string, number>[]; seconds: number }> {
   const t0 = performance.now();
-  const results: EvalResult[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < count) results.push(await ev.evaluate({ trial: next++, candidate, stage: 'proxy' }));
-    }),
-  );
-  return { perMin: (60 * count) / ((performance.now() - t0) / 1000), results };
-}
-
-function pytorch(p: Pinned, evals: number): EngineRun {
-  if (!existsSync(PYTHON)) return { engine: 'pytorch', step: p.step, evalsPerMin: null, phases: {}, note: `${PYTHON} not found` };
-  const spec = { widths: p.widths, evals, calibration: [PROTOCOL.calibration.batches, PROTOCOL.calibration.batchSize], validation: PROTOCOL.validation, eval_batch: 500, threads: 2 };
-  const out = execFileSync(PYTHON, [join(import.meta.dirname, 'peer_proxy.py'), JSON.stringify(spec)], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
-  const r = JSON.parse(out.trim().split('\n').at(-1)!) as { skipped?: string; evalsPerMin?: number; seconds?: Record<string, number>; torch?: string };
-  if (r.skipped) return { engine: 'pytorch', step: p.step, evalsPerMin: null, phases: {}, note: r.skipped };
-  return { engine: `pytorch ${r.torch}`, step: p.step, evalsPerMin: r.evalsPerMin!, phases: r.seconds! };
+  const rs = await Promise.all(Array.from({ length: parallel }, (_, i) => ev.evaluate({ trial: i, candidate, stage: 'proxy' })));
+  return { timings: rs.map((r) => r.timings), seconds: (performance.now() - t0) / 1000 };
 }
 
 function config(dir: string, extra: { concurrency: number }): ResolvedConfig {
@@ -127,53 +183,49 @@ export const proxyEnginesSection: BenchSection = {
       const pinned: Pinned[] = [];
       for (const s of steps) pinned.push(await pin(base, a, s));
       base.dispose();
-      const evals = ctx.quick ? 2 : 4;
+      const rounds = ctx.quick ? 2 : 4;
       const cfg1 = config(dir, { concurrency: 1 });
       const splits = await loadSplits(cfg1);
       const ortLoaded = await loadOnnxRuntime();
       for (const p of pinned) {
         ctx.log(`step ${p.step}: channels ${p.candidate.channels.join(',')} (${(100 * p.macsFraction).toFixed(1)}% MACs)`);
+        const torch = await TorchPeer.start(p);
+        const torchName = torch instanceof TorchPeer ? `PyTorch ${torch.version}` : 'PyTorch';
         if (ortLoaded) {
           const baseModel = await loadModel(cfg1.model.checkpoint!);
           const ev = OnnxEvaluator.create(cfg1, { base: baseModel, splits, finetuner: () => TfjsEvaluator.create(cfg1, { splits }) });
-          const r = await timed(ev, p.candidate, evals, 1);
+          runs.push(await interleaved(`onnxruntime (1 evaluation at a time, ${availableParallelism()} threads)`, p.step, rounds, () => evaluations(ev, p.candidate, 1), torch));
           await ev.close();
           baseModel.dispose();
-          runs.push({ engine: `onnxruntime (1 evaluation at a time, ${availableParallelism()} threads)`, step: p.step, evalsPerMin: r.perMin, phases: meanPhases(r.results) });
         } else {
-          runs.push({ engine: 'onnxruntime', step: p.step, evalsPerMin: null, phases: {}, note: 'onnxruntime-node did not load' });
+          runs.push({ engine: 'onnxruntime', step: p.step, evalsPerMin: null, torchPerMin: null, phases: {}, torchPhases: {}, note: 'onnxruntime-node did not load' });
         }
-        ctx.log(`  onnxruntime: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min`);
+        ctx.log(`  onnxruntime: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min; ${torchName} interleaved: ${fmt(runs.at(-1)!.torchPerMin)}`);
         if (p.step === 1) {
           const pool = await WorkerPool.create(config(dir, { concurrency: 2 }), 2, { splits });
-          const r = await timed(pool, p.candidate, ctx.quick ? 2 : 4, 2);
+          runs.push(await interleaved('tfjs-wasm (2 workers)', p.step, ctx.quick ? 1 : 2, () => evaluations(pool, p.candidate, 2), torch));
           await pool.close();
-          runs.push({ engine: 'tfjs-wasm (2 workers)', step: p.step, evalsPerMin: r.perMin, phases: meanPhases(r.results) });
-          ctx.log(`  tfjs-wasm: ${fmt(r.perMin)} evals/min`);
+          ctx.log(`  tfjs-wasm: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min; ${torchName} interleaved: ${fmt(runs.at(-1)!.torchPerMin)}`);
         }
-        runs.push(pytorch(p, evals));
-        ctx.log(`  pytorch: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min ${runs.at(-1)!.note ?? ''}`);
+        if (torch instanceof TorchPeer) torch.close();
       }
-      const torchOf = (step: number) => runs.find((r) => r.step === step && r.engine.startsWith('pytorch'))?.evalsPerMin ?? null;
-      const ratio = (r: EngineRun) => {
-        const t = torchOf(r.step);
-        return r.evalsPerMin !== null && t ? `${(r.evalsPerMin / t).toFixed(2)}×` : '-';
-      };
+      const ratio = (r: EngineRun) => (r.evalsPerMin !== null && r.torchPerMin ? `${(r.evalsPerMin / r.torchPerMin).toFixed(2)}×` : '-');
       const phaseText = (ph: Record<string, number>) =>
         Object.entries(ph)
           .filter(([k]) => k !== 'total')
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
           .join(', ');
       const markdown = [
-        '| channel step | channels per group | MACs | engine | evaluations/min | vs PyTorch | seconds per phase (mean of one evaluation) |',
-        '|---|---|---|---|---|---|---|',
+        '| channel step | channels per group | MACs | engine | evaluations/min | PyTorch evaluations/min (interleaved) | ratio | seconds per phase (mean of one evaluation) | PyTorch seconds per phase |',
+        '|---|---|---|---|---|---|---|---|---|',
         ...runs.map((r) => {
           const p = pinned.find((x) => x.step === r.step)!;
-          return `| ${r.step} | ${p.candidate.channels.join(',')} | ${fmt(p.mmacs, 2)} M (${(100 * p.macsFraction).toFixed(1)}%) | ${r.engine} | ${fmt(r.evalsPerMin)}${r.note ? ` (${r.note})` : ''} | ${ratio(r)} | ${phaseText(r.phases)} |`;
+          return `| ${r.step} | ${p.candidate.channels.join(',')} | ${fmt(p.mmacs, 2)} M (${(100 * p.macsFraction).toFixed(1)}%) | ${r.engine} | ${fmt(r.evalsPerMin)}${r.note ? ` (${r.note})` : ''} | ${fmt(r.torchPerMin)} | ${ratio(r)} | ${phaseText(r.phases)} | ${phaseText(r.torchPhases)} |`;
         }),
         '',
         `Protocol: base = zoo resnet-20 width 1, seed 0, 28x28x1, 10 classes; channels chosen by l1; candidate = the uniform keep ratio nearest ${TARGET * 100}% MACs after rounding to the step; ` +
-          `${PROTOCOL.calibration.batches}x${PROTOCOL.calibration.batchSize} calibration images, ${PROTOCOL.validation} validation images, synthetic data; ${evals} timed evaluations after one warm-up per engine and step. ` +
+          `${PROTOCOL.calibration.batches}x${PROTOCOL.calibration.batchSize} calibration images, ${PROTOCOL.validation} validation images, synthetic data. ` +
+          `Each engine runs ${rounds} timed rounds after a warm-up round, and after each of its rounds the PyTorch peer (bench/peer_proxy.py, 2 threads, a persistent process) runs one evaluation, so both rates come from the same minutes of host load. ` +
           'onnxruntime phases: prune (tfjs l1 cut + ONNX export), export (protobuf encoding), session (creation + release of the calibration and evaluation sessions), calibrate, evaluate, latency@onnxruntime. ' +
           'PyTorch phases: build (the pruned module), calibrate, evaluate.',
       ].join('\n');

@@ -7,7 +7,7 @@
  * - proxy accuracy on onnxruntime = tfjs proxy accuracy on the same candidate and batches.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -37,8 +37,10 @@ import { calibrationGraph, foldBatchNorm, statOutputs } from '../src/model/onnx-
 import { decodeOnnx, encodeOnnx } from '../src/model/onnx-proto.js';
 import { pruneModel } from '../src/model/prune.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
+import { openStore } from '../src/store/index.js';
 import type { FinalRecord, TrialRecord } from '../src/store/types.js';
 import { userFixtures } from './fixtures/user-models.js';
+import { cli } from './helpers.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -338,4 +340,39 @@ test('pick --max-latency never mixes engines: trials keep the latency of the cho
   const tfjs = oneLatencyEngine(trials, finals, 'tfjs');
   assert.deepEqual(tfjs.trials.map((t) => t.number), [2, 3], 'a plain `latency` key is from before engines: tfjs');
   assert.equal(tfjs.finals[0].latencyMs, 3);
+});
+
+test('a search runs its proxy on onnxruntime by default and on tfjs with --engine tfjs; same candidates, one engine each', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'autoprune-engine-'));
+  const checkpoint = join(dir, 'base', 'model.json');
+  const user = (name: string) => ({
+    name,
+    data: { dataset: 'synthetic', validationSize: 64, synthetic: { shape: [28, 28, 1], classes: 10, train: 256, test: 64 } },
+    model: { zoo: 'plain-cnn', width: 0.25, checkpoint },
+    search: { targets: [0.5], budget: { trials: 3 } },
+    evaluation: { calibration: { batches: 2, batchSize: 32 }, finalists: { count: 0 }, latency: { batchSize: 4, runs: 1 } },
+    run: { workers: 'inline', store: join(dir, 'studies.db') },
+  });
+  const base = buildBaseArchitecture(resolveConfig(user('x')), { shape: [28, 28, 1], numClasses: 10 });
+  await saveModel(base, join(dir, 'base'));
+  base.dispose();
+  const path = async (name: string) => {
+    const p = join(dir, `${name}.json`);
+    await writeFile(p, JSON.stringify(user(name)));
+    return p;
+  };
+  const auto = await cli('search', await path('auto'));
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.match(auto.stdout, /proxy engine: onnxruntime/);
+  const tfjs = await cli('search', await path('tfjs'), '--engine', 'tfjs');
+  assert.equal(tfjs.code, 0, tfjs.stderr);
+  assert.match(tfjs.stdout, /proxy engine: tfjs/);
+  const store = await openStore(join(dir, 'studies.db'));
+  const [a, b] = [await store.listTrials('auto'), await store.listTrials('tfjs')];
+  await store.close();
+  assert.equal(a.length, 3);
+  assert.deepEqual(a.map((t) => t.candidate), b.map((t) => t.candidate));
+  assert.deepEqual(a.map((t) => latencyEngineOf(t.metrics.timings)), ['onnxruntime', 'onnxruntime', 'onnxruntime']);
+  assert.deepEqual(b.map((t) => latencyEngineOf(t.metrics.timings)), ['tfjs', 'tfjs', 'tfjs']);
+  a.forEach((t, i) => assert.ok(Math.abs(t.metrics.proxyAccuracy! - b[i].metrics.proxyAccuracy!) <= 0.005, `trial ${i}: ${t.metrics.proxyAccuracy} vs ${b[i].metrics.proxyAccuracy}`));
 });

@@ -72,7 +72,6 @@ export const searchCommand: CommandModule<object, Args> = {
     );
     // Everything that can fail on bad input happens before the store is opened.
     const backend = await initBackend(cfg.run.backend);
-    const engine = await proxyEngine(cfg);
     const splits = await loadSplits(cfg);
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
@@ -101,7 +100,7 @@ export const searchCommand: CommandModule<object, Args> = {
     process.on('SIGTERM', onSigint);
     let lastDraw = 0;
     try {
-      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${engine === 'tfjs' ? cfg.run.workers : 'onnxruntime threads'}), proxy engine ${engine}, tfjs backend ${backend.name}, store ${relative(process.cwd(), cfg.run.store)}`);
+      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${relative(process.cwd(), cfg.run.store)}`);
       const summary = await runStudy({
         cfg,
         configHash: loaded.hash,
@@ -115,7 +114,11 @@ export const searchCommand: CommandModule<object, Args> = {
         fresh: args.fresh,
         signal: abort.signal,
         baseAccuracy: async () => ({ proxy: accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit }), test: accuracy(base, splits.test) }),
-        evaluator: () => createEvaluator(cfg, { splits, base }),
+        // The engine is chosen (onnxruntime loaded) when the first trial needs it, not before the budget's clock.
+        evaluator: async () => {
+          info(`proxy engine: ${await proxyEngine(cfg)}`);
+          return createEvaluator(cfg, { splits, base });
+        },
         log: (line) => {
           if (isTty) process.stderr.write('\r\x1b[K');
           info(line);
