@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { poolSection } from './pool.js';
 import { proxyEnginesSection } from './proxy-engines.js';
+import { trainEnginesSection } from './train-engines.js';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend.js';
 import { isZooName, ZOO_NAMES, type ZooName } from '../src/model/zoo.js';
@@ -108,7 +109,7 @@ export const modelThroughputSection: BenchSection = {
 };
 
 /** The report's sections, in order. */
-export const sections: BenchSection[] = [modelThroughputSection, poolSection, proxyEnginesSection];
+export const sections: BenchSection[] = [modelThroughputSection, poolSection, proxyEnginesSection, trainEnginesSection];
 
 export async function hostInfo(): Promise<HostInfo> {
   const wasm = await initBackend('wasm');

@@ -24,3 +24,31 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+
+# The libtorch engine (optional): Debian's libtorch-dev, then the binding in native/torch. A failed
+# install or build is not fatal: autoprune then trains on tfjs, and `autoprune doctor` says why.
+# AUTOPRUNE_SKIP_TORCH=1 skips this part.
+if [ "${AUTOPRUNE_SKIP_TORCH:-0}" != "1" ]; then
+  if [ ! -f /usr/include/torch/csrc/api/include/torch/torch.h ] && command -v apt-get >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "setup: installing Debian's libtorch-dev (apt-get; ~1 GB)"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libtorch-dev >/dev/null; } ||
+      echo "setup: libtorch-dev could not be installed; training will use tfjs"
+  fi
+  addon=native/torch/build/Release/autoprune_torch.node
+  tstamp=native/torch/build/.sources
+  sources="$(cat native/torch/binding.gyp native/torch/binding.cc | sha256sum)"
+  if [ -f /usr/include/torch/csrc/api/include/torch/torch.h ] && { [ ! -f "$addon" ] || [ "$(cat "$tstamp" 2>/dev/null)" != "$sources" ]; }; then
+    echo "setup: building the libtorch binding (~30 s)"
+    # Node's own headers when its package ships them (Debian, NodeSource); else node-gyp downloads them.
+    nodedir="$(dirname "$(dirname "$(command -v node)")")"
+    [ -f "$nodedir/include/node/node_api.h" ] && export npm_config_nodedir="$nodedir"
+    if npm run --silent build:torch >native/torch-build.log 2>&1; then
+      echo "$sources" >"$tstamp"
+      rm -f native/torch-build.log
+    else
+      echo "setup: the libtorch binding did not build (see native/torch-build.log); training will use tfjs"
+    fi
+  fi
+fi

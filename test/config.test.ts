@@ -56,6 +56,7 @@ describe('resolveConfig', () => {
         optimizer: 'adam',
         momentum: 0.9,
         bnMomentum: 0.9,
+        weightDecay: 0,
         augment: false,
         out: '/work/project/experiments/tiny/base',
       },

@@ -19,7 +19,8 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export const WORKER_MODES = ['threads', 'inline'] as const;
 /** Engines per stage: `auto` = the fastest that loads (onnxruntime for the proxy, else tfjs). */
 export const PROXY_ENGINES = ['auto', 'onnxruntime', 'tfjs'] as const;
-export const TRAIN_ENGINES = ['auto', 'tfjs'] as const;
+/** `auto` trains on libtorch when its binding loaded, else on tfjs. */
+export const TRAIN_ENGINES = ['auto', 'libtorch', 'tfjs'] as const;
 const ENGINE_EXPECTATION = `one of ${PROXY_ENGINES.join(', ')}, or a mapping { proxy, train } naming an engine per stage`;
 export const CONTROLLER_NAMES = ['random', 'uniform', 'greedy', 'evolutionary', 'rl', 'global'] as const;
 
@@ -117,7 +118,9 @@ const trainSchema = z.strictObject({
   momentum: num('a number in [0, 1)', (v) => v >= 0 && v < 1).default(0.9),
   /** BatchNorm moving-average momentum, in (0, 1). Default 0.9 (Keras' 0.99 looks bad after short training). */
   bnMomentum: num('a number in (0, 1)', (v) => v > 0 && v < 1).default(0.9),
-  /** Random shifts/flips while training. Default false. */
+  /** Coupled L2 weight decay on kernels (not biases or BN), >= 0. Default 0. */
+  weightDecay: num('a number >= 0', (v) => v >= 0).default(0),
+  /** Random crop (zero padding of height/8 pixels) + horizontal flip while training. Default false. */
   augment: flag().default(false),
   /** Where the trained model is saved. Default `experiments/<name>/base`. */
   out: pathString().optional(),

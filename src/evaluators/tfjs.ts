@@ -10,7 +10,8 @@ import { costOf } from '../model/flops.js';
 import { saveModel } from '../model/io.js';
 import { prunedForTrial } from './plan-rng.js';
 import { loadBaseModel, loadSplits, type Splits } from './setup.js';
-import { accuracy, latencyMs, train } from './train.js';
+import { fit } from './fit.js';
+import { accuracy, latencyMs } from './train.js';
 import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
 
 export class TfjsEvaluator implements Evaluator {
@@ -48,24 +49,33 @@ export class TfjsEvaluator implements Evaluator {
       let proxyAccuracy: number | undefined;
       let finalAccuracy: number | undefined;
       let modelPath: string | undefined;
+      let trainEngine: string | undefined;
       if (req.stage === 'proxy') {
         proxyAccuracy = accuracy(model, splits.validation, { limit: ev.validation.limit });
         lap('validate');
       } else {
         const f = ev.finalists;
         if (f.epochs > 0) {
-          await train(model, splits.train, {
-            epochs: f.epochs,
-            batchSize: f.batchSize,
-            learningRate: f.learningRate,
-            optimizer: cfg.train.optimizer,
-            momentum: cfg.train.momentum,
-            numClasses: splits.numClasses,
-            seed: cfg.run.seed + req.trial,
-            augment: cfg.train.augment,
-            maxBatchesPerEpoch: f.batchesPerEpoch,
-          });
+          // libtorch when built (run.engine train: auto), the weights written back into `model`.
+          const r = await fit(
+            model,
+            splits.train,
+            {
+              epochs: f.epochs,
+              batchSize: f.batchSize,
+              learningRate: f.learningRate,
+              optimizer: cfg.train.optimizer,
+              momentum: cfg.train.momentum,
+              weightDecay: cfg.train.weightDecay,
+              numClasses: splits.numClasses,
+              seed: cfg.run.seed + req.trial,
+              augment: cfg.train.augment,
+              maxBatchesPerEpoch: f.batchesPerEpoch,
+            },
+            { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
+          );
           lap('finetune');
+          trainEngine = r.engine;
         }
         finalAccuracy = accuracy(model, splits.test);
         lap('test');
@@ -77,7 +87,7 @@ export class TfjsEvaluator implements Evaluator {
       const latency = latencyMs(model, splits.shape, ev.latency);
       lap(latencyTimingKey('tfjs'));
       const cost = costOf(analyzeModel(model), null);
-      return { proxyAccuracy, finalAccuracy, latencyMs: latency, cost, timings, worker: this.worker, modelPath };
+      return { proxyAccuracy, finalAccuracy, latencyMs: latency, cost, timings, worker: this.worker, modelPath, trainEngine };
     } finally {
       model.dispose();
     }

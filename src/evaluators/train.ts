@@ -1,58 +1,31 @@
 /**
  * Training, fine-tuning, adaptive BN re-calibration, accuracy and latency on whichever tfjs backend
  * is active. A hand-written loop over `optimizer.minimize` rather than `model.fit`, so that the
- * learning-rate schedule, progress reporting and batch order (seeded) are ours.
+ * recipe (recipe.ts: schedule, batches, augmentation, weight decay) is the one libtorch follows.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import { toTensors } from '../data/tensors.js';
 import type { Split } from '../data/types.js';
+import { epochBatches, isDecayed, learningRateAt, stepsPerEpoch, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
 
-export interface TrainOptions {
-  readonly epochs: number;
-  readonly batchSize: number;
-  /** Peak learning rate; decays to 0 on a cosine over all steps (SGDR without restarts). */
-  readonly learningRate: number;
-  readonly optimizer: 'adam' | 'sgd';
-  /** SGD momentum (ignored by adam). */
-  readonly momentum: number;
-  readonly numClasses: number;
-  /** Seeds the batch order (and augmentation). */
-  readonly seed: number;
-  /** Random horizontal flips (sensible for clothing and CIFAR, not for digits). Default false. */
-  readonly augment?: boolean;
-  /** Stop an epoch after this many batches (fine-tuning on a budget). Default: whole epoch. */
-  readonly maxBatchesPerEpoch?: number;
-  readonly onProgress?: (p: TrainProgress) => void;
-}
-
-export interface TrainProgress {
-  readonly epoch: number;
-  readonly step: number;
-  readonly steps: number;
-  /** Mean loss over the epoch so far. */
-  readonly loss: number;
-  readonly imagesPerSecond: number;
-}
-
-export interface TrainResult {
-  readonly epochs: number;
-  readonly steps: number;
-  readonly seconds: number;
-  readonly finalLoss: number;
-  readonly imagesPerSecond: number;
-}
+export type { TrainOptions, TrainProgress, TrainResult } from './recipe.js';
 
 function makeOptimizer(o: TrainOptions): tf.Optimizer {
   switch (o.optimizer) {
     case 'adam':
-      return tf.train.adam(o.learningRate);
+      return tf.train.adam(o.learningRate, 0.9, 0.999, ADAM_EPSILON);
     case 'sgd':
       return tf.train.momentum(o.learningRate, o.momentum);
   }
 }
+
+/** Adam's epsilon on every engine (tfjs's default; libtorch's would be 1e-8). */
+export const ADAM_EPSILON = 1e-7;
 
 /** Logits-based cross entropy (the zoo models output logits). */
 export function lossFn(model: tf.LayersModel, xs: tf.Tensor, ys: tf.Tensor, training: boolean): tf.Scalar {
@@ -60,55 +33,92 @@ export function lossFn(model: tf.LayersModel, xs: tf.Tensor, ys: tf.Tensor, trai
   return tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
 }
 
-function flipHalf(xs: tf.Tensor4D, rng: Rng): tf.Tensor4D {
-  return tf.tidy(() => {
-    const n = xs.shape[0];
-    const mask = tf.tensor1d(Array.from({ length: n }, () => (rng.next() < 0.5 ? 1 : 0)), 'bool');
-    return tf.where(mask.reshape([n, 1, 1, 1]).tile([1, xs.shape[1], xs.shape[2], xs.shape[3]]), tf.image.flipLeftRight(xs), xs) as tf.Tensor4D;
-  });
+/** Coupled L2: (decay / 2) * sum of squared kernels, whose gradient is decay * kernel (libtorch's weight_decay). */
+function l2Penalty(vars: readonly tf.Variable[], decay: number): tf.Scalar {
+  return tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.square(v)))).mul(decay / 2) as tf.Scalar);
 }
 
+/** Trains on the active tfjs backend, following the shared recipe (recipe.ts). */
 export async function train(model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
-  if (!(o.epochs >= 0) || !(o.batchSize >= 1) || !(o.learningRate > 0)) {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected epochs >= 0, batchSize >= 1, learningRate > 0; got ${quote({ epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate })}`);
-  }
+  validateTrainOptions(o);
   const optimizer = makeOptimizer(o);
-  const rng = new Rng(o.seed);
-  const perEpoch = Math.min(Math.ceil(data.count / o.batchSize), o.maxBatchesPerEpoch ?? Infinity);
+  const perEpoch = stepsPerEpoch(data.count, o);
   const steps = perEpoch * o.epochs;
+  const first = o.startEpoch ?? 0;
   const started = performance.now();
-  let step = 0;
+  let step = perEpoch * first;
   let images = 0;
   let finalLoss = NaN;
-  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    let lossSum = 0;
-    let seen = 0;
-    for (const batch of batches(data, o.batchSize, { shuffle: rng, maxBatches: perEpoch })) {
-      // Cosine decay: lr_t = lr * 0.5 * (1 + cos(pi * t / T)). tfjs optimizers read the field per step.
-      (optimizer as unknown as { learningRate: number }).learningRate = 0.5 * o.learningRate * (1 + Math.cos((Math.PI * step) / steps));
-      const loss = tf.tidy(() => {
-        const { xs, ys } = toTensors(batch, o.numClasses);
-        const input = o.augment ? flipHalf(xs, rng) : xs;
-        const l = optimizer.minimize(() => lossFn(model, input, ys, true), true, vars);
-        return l!.dataSync()[0];
-      });
-      step++;
-      images += batch.count;
-      lossSum += loss * batch.count;
-      seen += batch.count;
-      finalLoss = lossSum / seen;
-      o.onProgress?.({ epoch, step, steps, loss: finalLoss, imagesPerSecond: images / ((performance.now() - started) / 1000) });
-      if (!Number.isFinite(loss)) {
-        optimizer.dispose();
-        throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Training diverged at step ${step} (loss ${loss}); lower the learning rate (got ${o.learningRate})`);
+  const weights = model.trainableWeights;
+  const vars = weights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const decayed = weights.filter((w) => isDecayed(w.originalName)).map((w) => (w as unknown as { val: tf.Variable }).val);
+  const decay = o.weightDecay ?? 0;
+  if (o.resumeFrom) await loadTfjsOptimizer(optimizer, o.resumeFrom);
+  try {
+    for (let epoch = first; epoch < o.epochs; epoch++) {
+      let lossSum = 0;
+      let seen = 0;
+      for (const batch of epochBatches(data, o, epoch)) {
+        // tfjs optimizers read the field on every step.
+        (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(o.learningRate, step, steps);
+        const loss = tf.tidy(() => {
+          const { xs, ys } = toTensors(batch, o.numClasses);
+          const l = optimizer.minimize(() => {
+            const ce = lossFn(model, xs, ys, true);
+            return decay > 0 && decayed.length > 0 ? (ce.add(l2Penalty(decayed, decay)) as tf.Scalar) : ce;
+          }, true, vars);
+          return l!.dataSync()[0];
+        });
+        step++;
+        images += batch.count;
+        lossSum += loss * batch.count;
+        seen += batch.count;
+        finalLoss = lossSum / seen;
+        o.onProgress?.({ epoch, step, steps, loss: finalLoss, imagesPerSecond: images / ((performance.now() - started) / 1000) });
+        if (!Number.isFinite(loss)) throw diverged(step, loss, o);
+        await new Promise<void>((r) => setImmediate(r)); // a macrotask: signal handlers and output run between steps
       }
-      await new Promise<void>((r) => setImmediate(r)); // a macrotask: signal handlers and output run between steps
+      await o.onEpochEnd?.(epoch, (dir) => saveTfjsOptimizer(optimizer, dir));
     }
+  } finally {
+    optimizer.dispose();
   }
-  optimizer.dispose();
   const seconds = (performance.now() - started) / 1000;
-  return { epochs: o.epochs, steps: step, seconds, finalLoss, imagesPerSecond: images / Math.max(seconds, 1e-9) };
+  return { epochs: o.epochs, steps: step, seconds, finalLoss, imagesPerSecond: images / Math.max(seconds, 1e-9), engine: tf.getBackend() };
+}
+
+export function diverged(step: number, loss: number, o: TrainOptions): AutopruneError {
+  return new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Training diverged at step ${step} (loss ${loss}); lower the learning rate (got ${o.learningRate})`);
+}
+
+/** Optimizer slots (momentum, Adam moments) as tfjs weights files in `dir`, for resume. */
+async function saveTfjsOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const named = await optimizer.getWeights();
+  const specs = named.map((n) => ({ name: n.name, shape: n.tensor.shape }));
+  const parts = await Promise.all(named.map(async (n) => new Float32Array(await n.tensor.data())));
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const all = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  await writeFile(join(dir, 'optimizer.json'), JSON.stringify(specs));
+  await writeFile(join(dir, 'optimizer.bin'), new Uint8Array(all.buffer));
+}
+
+async function loadTfjsOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const specs = JSON.parse(await readFile(join(dir, 'optimizer.json'), 'utf8')) as { name: string; shape: number[] }[];
+  const buf = await readFile(join(dir, 'optimizer.bin'));
+  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  let at = 0;
+  const named = specs.map((s) => {
+    const n = s.shape.reduce((a, d) => a * d, 1);
+    const tensor = tf.tensor(all.subarray(at, at + n), s.shape, 'float32');
+    at += n;
+    return { name: s.name, tensor };
+  });
+  await optimizer.setWeights(named);
 }
 
 /** Top-1 accuracy on (the first `limit` examples of) a split. */

@@ -33,6 +33,8 @@ export interface EvalResult {
   /** Which worker ran it (`main`, `worker-0`, ...). */
   readonly worker: string;
   readonly modelPath?: string;
+  /** finetune only: the engine that fine-tuned (`libtorch` or a tfjs backend name). */
+  readonly trainEngine?: string;
 }
 
 /** Engines that run a stage. tfjs is the reference and the fallback. */

@@ -1,0 +1,111 @@
+/**
+ * Training on libtorch, following the shared recipe (recipe.ts) step for step like the tfjs
+ * trainer: same batches, augmentation, schedule and coupled weight decay; libtorch's autograd and
+ * torch::optim do the arithmetic. The trained weights are written back into the tfjs model.
+ */
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { batches } from '../data/batch.js';
+import type { Split } from '../data/types.js';
+import type { TorchBinding, TorchOptimizer } from '../engine/torch.js';
+import { epochBatches, learningRateAt, stepsPerEpoch, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
+import { TensorScope, TorchModel } from './torch-model.js';
+import { ADAM_EPSILON, diverged } from './train.js';
+
+export function makeTorchOptimizer(torch: TorchBinding, model: TorchModel, o: TrainOptions): TorchOptimizer {
+  const { decayed, other } = model.parameterGroups();
+  const groups = [
+    { params: decayed, weightDecay: o.weightDecay ?? 0 },
+    { params: other, weightDecay: 0 },
+  ].filter((g) => g.params.length > 0);
+  return new torch.Optimizer(o.optimizer, groups, { lr: o.learningRate, momentum: o.momentum, epsilon: ADAM_EPSILON });
+}
+
+/** One optimizer step on a batch; returns the batch's mean loss. */
+export function torchStep(model: TorchModel, optimizer: TorchOptimizer, batch: Split, lr: number): number {
+  const s = new TensorScope(model.torch);
+  try {
+    const loss = torchLoss(s, model, batch, true);
+    optimizer.zeroGrad();
+    loss.backward();
+    optimizer.step(lr);
+    return loss.item();
+  } finally {
+    s.dispose();
+  }
+}
+
+/** Mean cross entropy of a batch (owned by `s`). */
+export function torchLoss(s: TensorScope, model: TorchModel, batch: Split, training: boolean): ReturnType<TensorScope['op']> {
+  const [h, w, c] = batch.shape;
+  const n = batch.count;
+  const x = model.input(s, batch.images.subarray(0, n * h * w * c), [n, h, w, c]);
+  const y = s.keep(model.torch.fromData(Int32Array.from(batch.labels.subarray(0, n)), [n]));
+  return s.op('cross_entropy', [model.forward(s, x, training), y]);
+}
+
+export async function trainTorch(torch: TorchBinding, model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
+  validateTrainOptions(o);
+  const tm = TorchModel.fromLayersModel(torch, model);
+  const optimizer = makeTorchOptimizer(torch, tm, o);
+  const perEpoch = stepsPerEpoch(data.count, o);
+  const steps = perEpoch * o.epochs;
+  const first = o.startEpoch ?? 0;
+  if (o.resumeFrom) optimizer.load(join(o.resumeFrom, 'optimizer.pt'));
+  const started = performance.now();
+  let step = perEpoch * first;
+  let images = 0;
+  let finalLoss = NaN;
+  try {
+    for (let epoch = first; epoch < o.epochs; epoch++) {
+      let lossSum = 0;
+      let seen = 0;
+      for (const batch of epochBatches(data, o, epoch)) {
+        const loss = torchStep(tm, optimizer, batch, learningRateAt(o.learningRate, step, steps));
+        step++;
+        images += batch.count;
+        lossSum += loss * batch.count;
+        seen += batch.count;
+        finalLoss = lossSum / seen;
+        o.onProgress?.({ epoch, step, steps, loss: finalLoss, imagesPerSecond: images / ((performance.now() - started) / 1000) });
+        if (!Number.isFinite(loss)) throw diverged(step, loss, o);
+        await new Promise<void>((r) => setImmediate(r)); // a macrotask: signal handlers and output run between steps
+      }
+      if (o.onEpochEnd) {
+        tm.writeBack();
+        await o.onEpochEnd(epoch, async (dir) => optimizer.save(join(dir, 'optimizer.pt')));
+      }
+    }
+    tm.writeBack();
+  } finally {
+    tm.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { epochs: o.epochs, steps: step, seconds, finalLoss, imagesPerSecond: images / Math.max(seconds, 1e-9), engine: 'libtorch' };
+}
+
+/** Top-1 accuracy on libtorch (inference mode: BN uses its moving statistics). */
+export function accuracyTorch(torch: TorchBinding, model: tf.LayersModel, split: Split, options: { batchSize?: number; limit?: number } = {}): number {
+  const tm = TorchModel.fromLayersModel(torch, model);
+  torch.setGradEnabled(false);
+  let correct = 0;
+  let total = 0;
+  try {
+    for (const batch of batches(split, options.batchSize ?? 256, { maxExamples: options.limit })) {
+      const s = new TensorScope(torch);
+      try {
+        const [h, w, c] = batch.shape;
+        const x = tm.input(s, batch.images, [batch.count, h, w, c]);
+        const pred = s.op('argmax', [tm.forward(s, x, false)], { dim: 1 }).data();
+        for (let i = 0; i < batch.count; i++) if (pred[i] === batch.labels[i]) correct++;
+        total += batch.count;
+      } finally {
+        s.dispose();
+      }
+    }
+  } finally {
+    torch.setGradEnabled(true);
+    tm.dispose();
+  }
+  return total === 0 ? NaN : correct / total;
+}
