@@ -268,8 +268,10 @@ describe('loadConfig', () => {
 
   test('shipped configs say what the brief asks', async () => {
     const q = (await loadConfig('configs/quickstart.yaml')).resolved;
-    assert.deepEqual(q.search.targets, [0.7, 0.5]);
+    assert.deepEqual(q.search.targets, [0.5, 0.3]);
     assert.equal(q.evaluation.validation.limit, 2000);
+    // Finalists fine-tune one full epoch each (no batch cap).
+    assert.deepEqual([q.evaluation.finalists.epochs, q.evaluation.finalists.batchesPerEpoch], [1, undefined]);
     assert.equal(q.run.concurrency, 2);
     const o = (await loadConfig('configs/overnight.yaml')).resolved;
     assert.equal(o.search.budget.time, '8h');
