@@ -79,9 +79,9 @@ async function addStudy(store: Store, config: ResolvedConfig, plan: readonly Pla
       controller: p.target === undefined ? 'uniform' : 'random',
       meta: p.target === undefined ? {} : { target: p.target },
     });
-    await store.startTrial(config.name, t.number, 'main');
-    if (p.fail) await store.failTrial(config.name, t.number, p.fail);
-    else await store.completeTrial(config.name, t.number, { proxyAccuracy: p.proxy, latencyMs: 0.1 + p.ratio });
+    const claim = (await store.claimTrial(config.name, 'main', { leaseMs: 600_000, number: t.number }))!;
+    if (p.fail) await store.failTrial(claim, p.fail);
+    else await store.completeTrial(claim, { proxyAccuracy: p.proxy, latencyMs: 0.1 + p.ratio });
   }
   return cands;
 }
@@ -175,10 +175,20 @@ describe('list and show', () => {
     assert.match(line, /cnn-a, cnn-b/);
   });
 
-  test('a store path that does not exist is an error, not a new empty store', async () => {
+  test('a store path that does not exist is an error for show, not a new empty store', async () => {
     const missing = join(dir, 'missing.db');
-    const line = oneLine(await cli('list', '--store', missing));
+    const line = oneLine(await cli('show', 'cnn-a', '--store', missing));
     assert.match(line, /missing\.db/);
+    await assert.rejects(stat(missing));
+  });
+
+  test('list with no store yet says there are no studies and exits 0, creating nothing', async () => {
+    const missing = join(dir, 'not-yet.db');
+    const r = await cli('list', '--store', missing);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /no studies yet \(no store at .*not-yet\.db/);
+    const j = await cli('list', '--json', '--store', missing);
+    assert.deepEqual(JSON.parse(j.stdout), []);
     await assert.rejects(stat(missing));
   });
 });

@@ -73,6 +73,7 @@ describe('resolveConfig', () => {
         calibration: { batches: 20, batchSize: 64 },
         validation: {},
         finalists: { count: 3, epochs: 1, batchSize: 64, learningRate: 0.0005 },
+        adapt: { epochs: 1, batchesPerEpoch: 20, batchSize: 64, learningRate: 0.0005 },
         latency: { batchSize: 32, runs: 5 },
       },
       run: {
@@ -82,6 +83,9 @@ describe('resolveConfig', () => {
         store: '/work/project/experiments/autoprune.db',
         workers: 'threads',
         engine: { proxy: 'auto', train: 'auto' },
+        maxConsecutiveFailures: 5,
+        leaseSeconds: 60,
+        maxAttempts: 3,
       },
     };
     assert.deepEqual(resolveConfig(minimal, { cwd: CWD }), expected);
@@ -94,6 +98,12 @@ describe('resolveConfig', () => {
     assert.deepEqual(engine({ proxy: 'tfjs' }), { proxy: 'tfjs', train: 'auto' });
     assert.throws(() => engine('torch'), /`run\.engine` expected one of auto, onnxruntime, tfjs, or a mapping \{ proxy, train \}.*got `torch`/);
     assert.throws(() => engine({ train: 'onnxruntime' }), /run\.engine/);
+  });
+
+  test('a `:memory:` store is kept as is, not made a path', () => {
+    for (const store of [':memory:', 'memory:']) {
+      assert.equal(resolveConfig({ ...minimal, run: { store } }, { cwd: CWD }).run.store, store);
+    }
   });
 
   test('relative paths resolve against cwd; absolute ones stay', () => {

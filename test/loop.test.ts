@@ -14,7 +14,7 @@ import { analyzeModel, type Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { MemoryStore } from '../src/store/memory.js';
-import type { Json, Store } from '../src/store/types.js';
+import type { Store } from '../src/store/types.js';
 import { runStudy } from '../src/study/run.js';
 
 let analysis: Analysis;
@@ -49,7 +49,9 @@ class FakeEvaluator implements Evaluator {
 
 /** A store that loses every controller snapshot: as if the process died before each one was written. */
 class ForgetfulStore extends MemoryStore {
-  override async saveSnapshot(_study: string, _told: number, _state: Json): Promise<void> {}
+  override async latestSnapshot(): Promise<null> {
+    return null;
+  }
 }
 
 /** Every evaluation throws, as with a model the engine cannot run. */

@@ -79,6 +79,9 @@ function trial(t: T, studyName = 'cnn-a'): TrialRecord {
     controller: t.controller,
     meta,
     state,
+    stage: 'proxy',
+    parent: null,
+    attempts: 1,
     metrics:
       state === 'complete'
         ? { proxyAccuracy: t.proxy, ...(t.latencyMs === undefined ? {} : { latencyMs: t.latencyMs }) }

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isAutopruneError, type ErrorCode } from '../src/core/errors.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
-import type { NewTrial, Store, StudyRecord } from '../src/store/types.js';
+import type { TrialMetrics } from '../src/core/types.js';
+import type { NewTrial, Store, StoreOptions, StudyRecord, TrialRecord } from '../src/store/types.js';
 
 export const SPACE: SearchSpace = {
   groups: [
@@ -52,13 +53,47 @@ export async function rejectsWith(p: Promise<unknown>, code: ErrorCode, pattern?
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-export function storeContract(name: string, make: () => Promise<Store>): void {
+/** A lease long enough that no test's wall clock runs past it. */
+export const LEASE = 600_000;
+
+/** Claim trial `n` and complete it (what a worker does). */
+export async function complete(s: Store, study: string, n: number, metrics: TrialMetrics): Promise<TrialRecord> {
+  const c = await s.claimTrial(study, 'test-worker', { leaseMs: LEASE, number: n });
+  assert.ok(c, `trial ${n} of ${study} is not waiting`);
+  return s.completeTrial(c, metrics);
+}
+
+export async function fail(s: Store, study: string, n: number, error = 'x'): Promise<TrialRecord> {
+  const c = await s.claimTrial(study, 'test-worker', { leaseMs: LEASE, number: n });
+  assert.ok(c, `trial ${n} of ${study} is not waiting`);
+  return s.failTrial(c, error);
+}
+
+/** A fake store clock (ms) the test moves by hand. */
+export interface FakeClock {
+  t: number;
+}
+
+export function storeContract(name: string, make: (o?: StoreOptions) => Promise<Store>): void {
   /** A fresh store per test, closed afterwards even when the test fails (tests stay independent). */
   function withStore(title: string, body: (s: Store) => Promise<void>): void {
     test(title, async () => {
       const s = await make();
       try {
         await body(s);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  /** Like withStore, with the store's lease clock in the test's hands. */
+  function clocked(title: string, body: (s: Store, clock: FakeClock) => Promise<void>): void {
+    test(title, async () => {
+      const clock = { t: 1_700_000_000_000 };
+      const s = await make({ clock: () => clock.t });
+      try {
+        await body(s, clock);
       } finally {
         await s.close();
       }
@@ -134,6 +169,9 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
           study: 'a',
           number: 0,
           state: 'waiting',
+          stage: 'proxy',
+          parent: null,
+          attempts: 0,
           metrics: {},
           error: null,
           worker: null,
@@ -150,56 +188,61 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       await rejectsWith(s.createTrial('zz', input), 'STUDY_NOT_FOUND');
     });
 
-    withStore('state transitions: waiting -> running -> complete, and -> failed', async (s) => {
+    withStore('state transitions: waiting -> running (claimed) -> complete, and -> failed', async (s) => {
       await s.createStudy(newStudy('a'));
       await s.createTrial('a', newTrial([8, 8]));
       await s.createTrial('a', newTrial([16, 8]));
-      const running = await s.startTrial('a', 0, 'worker-1');
-      assert.equal(running.state, 'running');
-      assert.equal(running.worker, 'worker-1');
+      const c0 = (await s.claimTrial('a', 'worker-1', { leaseMs: LEASE }))!;
+      const running = c0.trial;
+      assert.deepEqual([c0.number, running.state, running.worker, running.attempts], [0, 'running', 'worker-1', 1]);
       assert.match(running.startedAt!, ISO);
       const metrics = { proxyAccuracy: 0.8125, latencyMs: 1.25, timings: { prune: 0.1, calibrate: 2.3 } };
-      const done = await s.completeTrial('a', 0, metrics);
+      const done = await s.completeTrial(c0, metrics);
       assert.equal(done.state, 'complete');
       assert.deepEqual(done.metrics, metrics);
       assert.match(done.finishedAt!, ISO);
       assert.equal(done.worker, 'worker-1');
       assert.deepEqual(await s.getTrial('a', 0), done);
 
-      await s.startTrial('a', 1, 'worker-2');
-      const failed = await s.failTrial('a', 1, 'out of memory');
+      const c1 = (await s.claimTrial('a', 'worker-2', { leaseMs: LEASE }))!;
+      const failed = await s.failTrial(c1, 'out of memory');
       assert.equal(failed.state, 'failed');
       assert.equal(failed.error, 'out of memory');
       assert.deepEqual(failed.metrics, {});
       assert.match(failed.finishedAt!, ISO);
+      assert.equal(await s.claimTrial('a', 'worker-3', { leaseMs: LEASE }), null, 'nothing left to claim');
     });
 
-    withStore('a waiting trial may complete or fail without a start; a running one cannot be claimed again', async (s) => {
+    withStore('claims take the lowest waiting trial, never one twice; a named trial only if it waits', async (s) => {
       await s.createStudy(newStudy('a'));
       for (let i = 0; i < 3; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
-      const c = await s.completeTrial('a', 0, { proxyAccuracy: 0.5 });
-      assert.deepEqual([c.state, c.startedAt], ['complete', null]);
-      assert.equal((await s.failTrial('a', 1, 'bad')).state, 'failed');
-      await s.startTrial('a', 2, 'w1');
-      await rejectsWith(s.startTrial('a', 2, 'w2'), 'STORE_ERROR', /already running on worker `w1`/);
+      const two = (await s.claimTrial('a', 'w1', { leaseMs: LEASE, number: 2 }))!;
+      assert.equal(two.number, 2);
+      assert.equal(await s.claimTrial('a', 'w2', { leaseMs: LEASE, number: 2 }), null, 'a running trial cannot be claimed again');
+      const claims = await Promise.all([0, 1, 2].map((i) => s.claimTrial('a', `w${i}`, { leaseMs: LEASE })));
+      assert.deepEqual(claims.map((c) => c?.number ?? null), [0, 1, null]);
       assert.equal((await s.getTrial('a', 2))!.worker, 'w1');
+      await rejectsWith(s.claimTrial('a', '', { leaseMs: LEASE }), 'INVALID_ARGUMENT');
+      await rejectsWith(s.claimTrial('a', 'w', { leaseMs: 0 }), 'INVALID_ARGUMENT', /0/);
     });
 
     withStore('finished trials are immutable: every write throws TRIAL_IMMUTABLE and changes nothing', async (s) => {
       await s.createStudy(newStudy('a'));
       await s.createTrial('a', newTrial([8, 8]));
       await s.createTrial('a', newTrial([16, 8]));
-      await s.startTrial('a', 0, 'w');
-      const done = await s.completeTrial('a', 0, { proxyAccuracy: 0.7 });
-      const failed = await s.failTrial('a', 1, 'boom');
+      const c0 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
+      const c1 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
+      const done = await s.completeTrial(c0, { proxyAccuracy: 0.7 });
+      const failed = await s.failTrial(c1, 'boom');
 
-      await rejectsWith(s.completeTrial('a', 0, { proxyAccuracy: 0.99 }), 'TRIAL_IMMUTABLE', /`complete`/);
-      await rejectsWith(s.failTrial('a', 0, 'late'), 'TRIAL_IMMUTABLE');
-      await rejectsWith(s.startTrial('a', 0, 'w2'), 'TRIAL_IMMUTABLE');
-      await rejectsWith(s.completeTrial('a', 1, { proxyAccuracy: 0.99 }), 'TRIAL_IMMUTABLE', /`failed`/);
-      await rejectsWith(s.failTrial('a', 1, 'again'), 'TRIAL_IMMUTABLE');
-      await rejectsWith(s.startTrial('a', 1, 'w2'), 'TRIAL_IMMUTABLE');
-      assert.deepEqual(await s.requeueRunning('a'), []);
+      await rejectsWith(s.completeTrial(c0, { proxyAccuracy: 0.99 }), 'TRIAL_IMMUTABLE', /`complete`/);
+      await rejectsWith(s.failTrial(c0, 'late'), 'TRIAL_IMMUTABLE');
+      await rejectsWith(s.heartbeat(c0, LEASE), 'TRIAL_IMMUTABLE');
+      await rejectsWith(s.releaseTrial(c0), 'TRIAL_IMMUTABLE');
+      await rejectsWith(s.completeTrial(c1, { proxyAccuracy: 0.99 }), 'TRIAL_IMMUTABLE', /`failed`/);
+      await rejectsWith(s.failTrial(c1, 'again'), 'TRIAL_IMMUTABLE');
+      assert.equal(await s.claimTrial('a', 'w2', { leaseMs: LEASE, number: 0 }), null);
+      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 3 }), { requeued: [], failed: [] });
 
       assert.deepEqual(await s.getTrial('a', 0), done);
       assert.deepEqual(await s.getTrial('a', 1), failed);
@@ -208,39 +251,135 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     withStore('unknown study -> STUDY_NOT_FOUND, unknown trial -> TRIAL_NOT_FOUND (getTrial -> null)', async (s) => {
       await s.createStudy(newStudy('a'));
       await s.createTrial('a', newTrial([8, 8]));
-      await rejectsWith(s.startTrial('zz', 0, 'w'), 'STUDY_NOT_FOUND', /`zz`/);
+      await rejectsWith(s.claimTrial('zz', 'w', { leaseMs: LEASE }), 'STUDY_NOT_FOUND', /`zz`/);
       await rejectsWith(s.listTrials('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.getTrial('zz', 0), 'STUDY_NOT_FOUND');
       await rejectsWith(s.findTrialByKey('zz', 'k'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.latestSnapshot('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.listFinals('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.deleteStudy('zz'), 'STUDY_NOT_FOUND');
-      await rejectsWith(s.startTrial('a', 7, 'w'), 'TRIAL_NOT_FOUND', /7/);
-      await rejectsWith(s.completeTrial('a', 7, {}), 'TRIAL_NOT_FOUND');
-      await rejectsWith(s.failTrial('a', 7, 'x'), 'TRIAL_NOT_FOUND');
+      await rejectsWith(s.acquireDriver('zz', 'd', LEASE), 'STUDY_NOT_FOUND');
+      await rejectsWith(s.completeTrial({ study: 'a', number: 7, token: 1 }, {}), 'TRIAL_NOT_FOUND', /7/);
+      await rejectsWith(s.failTrial({ study: 'a', number: 7, token: 1 }, 'x'), 'TRIAL_NOT_FOUND');
       assert.equal(await s.getTrial('a', 7), null);
     });
 
-    withStore('requeueRunning moves only running trials back to waiting and returns their numbers', async (s) => {
+    clocked('fencing: a worker whose lease expired cannot heartbeat, complete or fail late', async (s, clock) => {
+      await s.createStudy(newStudy('a'));
+      await s.createTrial('a', newTrial([8, 8]));
+      const c = (await s.claimTrial('a', 'slow', { leaseMs: 1000 }))!;
+      clock.t += 900;
+      await s.heartbeat(c, 1000); // renewed: now expires at +1900
+      clock.t += 999;
+      await s.heartbeat(c, 1000);
+      clock.t += 1001;
+      await rejectsWith(s.heartbeat(c, 1000), 'LEASE_LOST', /expired 1 ms ago/);
+      await rejectsWith(s.completeTrial(c, { proxyAccuracy: 0.5 }), 'LEASE_LOST');
+      await rejectsWith(s.failTrial(c, 'late'), 'LEASE_LOST');
+      assert.equal((await s.getTrial('a', 0))!.state, 'running', 'an expired lease alone changes nothing until it is reaped');
+      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 3 }), { requeued: [0], failed: [] });
+      const again = (await s.claimTrial('a', 'fast', { leaseMs: 1000 }))!;
+      assert.notEqual(again.token, c.token, 'every claim gets a new fencing token');
+      assert.equal(again.trial.attempts, 2);
+      clock.t += 10;
+      await rejectsWith(s.completeTrial(c, { proxyAccuracy: 0.1 }), 'LEASE_LOST', /claimed again/);
+      const done = await s.completeTrial(again, { proxyAccuracy: 0.9 });
+      assert.deepEqual([done.state, done.metrics.proxyAccuracy, done.worker], ['complete', 0.9, 'fast']);
+      await rejectsWith(s.completeTrial(c, { proxyAccuracy: 0.1 }), 'TRIAL_IMMUTABLE');
+      assert.equal((await s.getTrial('a', 0))!.metrics.proxyAccuracy, 0.9, 'completed once, by the live lease');
+    });
+
+    clocked('reapExpired re-queues expired leases up to maxAttempts, then fails them with the reason', async (s, clock) => {
       await s.createStudy(newStudy('a'));
       await s.createStudy(newStudy('b'));
-      for (let i = 0; i < 5; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
+      for (let i = 0; i < 3; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
       await s.createTrial('b', newTrial([8, 8]));
-      await s.startTrial('a', 1, 'w');
-      await s.startTrial('a', 2, 'w');
-      await s.startTrial('a', 3, 'w');
-      await s.completeTrial('a', 2, { proxyAccuracy: 0.5 });
-      await s.startTrial('b', 0, 'w');
-      assert.deepEqual(await s.requeueRunning('a'), [1, 3]);
-      assert.deepEqual(
-        (await s.listTrials('a')).map((t) => t.state),
-        ['waiting', 'waiting', 'complete', 'waiting', 'waiting'],
-      );
-      const requeued = (await s.getTrial('a', 1))!;
-      assert.deepEqual([requeued.worker, requeued.startedAt], [null, null]);
+      const c0 = (await s.claimTrial('a', 'w0', { leaseMs: 100 }))!;
+      await s.claimTrial('a', 'w1', { leaseMs: 5000 });
+      await s.claimTrial('b', 'w', { leaseMs: 100 });
+      clock.t += 101;
+      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 2 }), { requeued: [0], failed: [] });
+      const t0 = (await s.getTrial('a', 0))!;
+      assert.deepEqual([t0.state, t0.worker, t0.startedAt, t0.attempts], ['waiting', null, null, 1]);
+      assert.equal((await s.getTrial('a', 1))!.state, 'running', 'a live lease is kept');
       assert.equal((await s.getTrial('b', 0))!.state, 'running', 'other studies are untouched');
-      assert.deepEqual(await s.requeueRunning('a'), []);
-      assert.equal((await s.startTrial('a', 1, 'w2')).state, 'running', 'a requeued trial can be claimed again');
+      await rejectsWith(s.heartbeat(c0, 100), 'LEASE_LOST');
+      await s.claimTrial('a', 'w2', { leaseMs: 100, number: 0 });
+      clock.t += 101;
+      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 2 }), { requeued: [], failed: [0] });
+      const dead = (await s.getTrial('a', 0))!;
+      assert.equal(dead.state, 'failed');
+      assert.match(dead.error!, /lease expired 2 time\(s\), last on worker w2/);
+      const c2 = (await s.claimTrial('a', 'w3', { leaseMs: 100 }))!;
+      assert.equal(c2.number, 2);
+      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 2, gone: ['w3'] }), { requeued: [2], failed: [] }, 'a worker known gone loses its trial before its lease runs out');
+      assert.equal((await s.claimTrial('a', 'w3', { leaseMs: 100, number: 2 }))!.token, c2.token + 1);
+      await rejectsWith(s.heartbeat(c2, 100), 'LEASE_LOST');
+      const c2b = { study: 'a', number: 2, token: c2.token + 1 };
+      await s.releaseTrial(c2b);
+      const back = (await s.getTrial('a', 2))!;
+      assert.deepEqual([back.state, back.attempts], ['waiting', 2]);
+      await rejectsWith(s.completeTrial(c2b, {}), 'LEASE_LOST', /re-queued/);
+    });
+
+    clocked('driver lease: one live driver per study; an expired one is taken over and fenced out', async (s, clock) => {
+      await s.createStudy(newStudy('a'));
+      await s.createStudy(newStudy('b'));
+      const d1 = await s.acquireDriver('a', 'host:1', 1000);
+      await rejectsWith(s.acquireDriver('a', 'host:2', 1000), 'STUDY_BUSY', /`host:1`/);
+      const other = await s.acquireDriver('b', 'host:2', 1000);
+      assert.equal(other.study, 'b', 'studies are independent');
+      clock.t += 800;
+      await s.renewDriver(d1, 1000);
+      clock.t += 800;
+      await rejectsWith(s.acquireDriver('a', 'host:2', 1000), 'STUDY_BUSY');
+      clock.t += 201;
+      const d2 = await s.acquireDriver('a', 'host:2', 1000);
+      assert.ok(d2.token > d1.token);
+      await rejectsWith(s.renewDriver(d1, 1000), 'LEASE_LOST', /`host:2` holds it/);
+      await rejectsWith(s.enqueueTrials(d1, [newTrial([8, 8])], { told: 0, state: { from: 'd1' } }), 'LEASE_LOST');
+      await rejectsWith(s.saveSnapshot('a', 0, { from: 'd1' }, d1), 'LEASE_LOST');
+      assert.deepEqual(await s.listTrials('a'), [], 'the fenced-out driver wrote nothing');
+      assert.equal(await s.latestSnapshot('a'), null);
+      await s.releaseDriver(d1); // a stale release does not free the new holder's study
+      await rejectsWith(s.acquireDriver('a', 'host:3', 1000), 'STUDY_BUSY');
+      await s.releaseDriver(d2);
+      const d3 = await s.acquireDriver('a', 'host:3', 1000);
+      assert.ok(d3.token > d2.token, 'tokens are never reused');
+      const seen: string[] = [];
+      const d4 = await s.acquireDriver('a', 'host:4', 1000, { stale: (h) => (seen.push(h), h === 'host:3') });
+      assert.deepEqual([seen, d4.owner], [['host:3'], 'host:4'], 'a holder known dead is taken over at once');
+      await rejectsWith(s.renewDriver(d3, 1000), 'LEASE_LOST');
+    });
+
+    withStore('enqueueTrials writes the trials and the controller snapshot together, with dense numbers', async (s) => {
+      await s.createStudy(newStudy('a'));
+      const d = await s.acquireDriver('a', 'drv', LEASE);
+      const first = await s.enqueueTrials(d, [newTrial([8, 8]), newTrial([16, 8])], { told: 0, state: { rng: 1 } });
+      assert.deepEqual(first.map((t) => [t.number, t.state, t.stage, t.parent, t.attempts]), [[0, 'waiting', 'proxy', null, 0], [1, 'waiting', 'proxy', null, 0]]);
+      assert.deepEqual((await s.latestSnapshot('a'))!.state, { rng: 1 });
+      const bad = { ...newTrial([24, 8]), cost: { macs: Number.NaN, params: 1 } };
+      await rejectsWith(s.enqueueTrials(d, [newTrial([32, 8]), bad], { told: 2, state: { rng: 2 } }), 'INVALID_ARGUMENT', /macs/);
+      assert.equal((await s.listTrials('a')).length, 2, 'a refused batch adds no trial');
+      assert.deepEqual((await s.latestSnapshot('a'))!.state, { rng: 1 }, 'nor its snapshot');
+      const child = await s.enqueueTrials(d, [newTrial([8, 8], { stage: 'adapt', parent: 1, key: 'adapt:1:8,8' })], { told: 2, state: { rng: 3 } });
+      assert.deepEqual([child[0].number, child[0].stage, child[0].parent], [2, 'adapt', 1]);
+      await rejectsWith(s.enqueueTrials(d, [newTrial([8, 8], { parent: 9 })], { told: 2, state: {} }), 'INVALID_ARGUMENT', /Parent trial 9/);
+      await rejectsWith(s.createTrial('a', newTrial([8, 8], { stage: 'bogus' as never })), 'INVALID_ARGUMENT', /`bogus`/);
+    });
+
+    withStore('a child trial is claimed only once its parent has finished', async (s) => {
+      await s.createStudy(newStudy('a'));
+      await s.createTrial('a', newTrial([32, 32], { stage: 'adapt', key: 'adapt:base:32,32' })); // 0
+      await s.createTrial('a', newTrial([16, 16], { stage: 'adapt', parent: 0, key: 'adapt:0:16,16' })); // 1
+      await s.createTrial('a', newTrial([8, 8])); // 2
+      const p = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
+      assert.equal(p.number, 0);
+      assert.equal((await s.claimTrial('a', 'w', { leaseMs: LEASE }))!.number, 2, 'the child is skipped while its parent runs');
+      assert.equal(await s.claimTrial('a', 'w', { leaseMs: LEASE }), null);
+      assert.equal(await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 1 }), null);
+      await s.completeTrial(p, { proxyAccuracy: 0.5 });
+      assert.equal((await s.claimTrial('a', 'w', { leaseMs: LEASE }))!.number, 1);
     });
 
     withStore('findTrialByKey prefers a complete trial, else any other, else null', async (s) => {
@@ -249,19 +388,19 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       await s.createTrial('a', k); // 0: failed
       await s.createTrial('a', k); // 1: complete
       await s.createTrial('a', k); // 2: waiting
-      await s.failTrial('a', 0, 'x');
-      await s.completeTrial('a', 1, { proxyAccuracy: 0.6 });
+      await fail(s, 'a', 0);
+      await complete(s, 'a', 1, { proxyAccuracy: 0.6 });
       const hit = await s.findTrialByKey('a', k.key);
       assert.deepEqual([hit?.number, hit?.state], [1, 'complete']);
 
       const other = newTrial([24, 8]);
       await s.createTrial('a', other); // 3: failed
       await s.createTrial('a', other); // 4: waiting
-      await s.failTrial('a', 3, 'x');
+      await fail(s, 'a', 3);
       assert.equal((await s.findTrialByKey('a', other.key))?.number, 4, 'a live trial beats a failed one');
       const onlyFailed = newTrial([32, 8]);
       await s.createTrial('a', onlyFailed); // 5
-      await s.failTrial('a', 5, 'x');
+      await fail(s, 'a', 5);
       assert.equal((await s.findTrialByKey('a', onlyFailed.key))?.state, 'failed');
       assert.equal(await s.findTrialByKey('a', 'no-such-key'), null);
     });
@@ -309,7 +448,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
         await s.createStudy(newStudy(name));
         await s.createTrial(name, newTrial([8, 8]));
         await s.createTrial(name, newTrial([16, 8]));
-        await s.completeTrial(name, 0, { proxyAccuracy: 0.5 });
+        await complete(s, name, 0, { proxyAccuracy: 0.5 });
         await s.saveSnapshot(name, 1, { name });
         await s.saveFinal({ study: name, trial: 0, finalAccuracy: 0.6, latencyMs: null, epochs: 1, modelPath: null, seconds: 1 });
       }
@@ -332,11 +471,11 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
     withStore('listTrials filters by state', async (s) => {
       await s.createStudy(newStudy('a'));
       for (let i = 0; i < 6; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
-      await s.startTrial('a', 1, 'w');
-      await s.startTrial('a', 4, 'w');
-      await s.completeTrial('a', 2, { proxyAccuracy: 0.1 });
-      await s.completeTrial('a', 5, { proxyAccuracy: 0.2 });
-      await s.failTrial('a', 3, 'x');
+      await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 1 });
+      await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 4 });
+      await complete(s, 'a', 2, { proxyAccuracy: 0.1 });
+      await complete(s, 'a', 5, { proxyAccuracy: 0.2 });
+      await fail(s, 'a', 3);
       const nums = async (state: 'waiting' | 'running' | 'complete' | 'failed') =>
         (await s.listTrials('a', { state })).map((t) => t.number);
       assert.deepEqual(await nums('waiting'), [0]);
@@ -376,10 +515,11 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       await rejectsWith(s.createStudy({ ...newStudy('a'), baseCost: { macs: Number.NaN, params: 1 } }), 'INVALID_ARGUMENT', /macs/);
       await s.createStudy(newStudy('a'));
       await s.createTrial('a', newTrial([8, 8]));
-      await rejectsWith(s.completeTrial('a', 0, { proxyAccuracy: Number.NaN }), 'INVALID_ARGUMENT', /proxyAccuracy/);
-      await rejectsWith(s.completeTrial('a', 0, { timings: { eval: Infinity } }), 'INVALID_ARGUMENT', /timings\.eval/);
+      const c = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
+      await rejectsWith(s.completeTrial(c, { proxyAccuracy: Number.NaN }), 'INVALID_ARGUMENT', /proxyAccuracy/);
+      await rejectsWith(s.completeTrial(c, { timings: { eval: Infinity } }), 'INVALID_ARGUMENT', /timings\.eval/);
       await rejectsWith(s.getTrial('a', 1.5), 'INVALID_ARGUMENT', /1\.5/);
-      assert.equal((await s.getTrial('a', 0))!.state, 'waiting', 'a refused write changes nothing');
+      assert.equal((await s.getTrial('a', 0))!.state, 'running', 'a refused write changes nothing');
     });
 
     test('a closed store refuses calls with STORE_ERROR; closing twice is fine', async () => {

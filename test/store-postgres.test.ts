@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { resolveConfig } from '../src/config/index.js';
 import { openStore } from '../src/store/index.js';
 import { admin, pgClient, pgUnavailable, testDatabases } from './pg-helpers.js';
-import { newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+import { complete, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
 
 const unavailable = await pgUnavailable();
 const dbs = testDatabases('autoprune_test');
@@ -36,7 +36,7 @@ if (unavailable !== null) {
   test('PostgreSQL store', { skip: unavailable }, () => undefined);
 } else {
   const { PG_MIGRATIONS, PG_SCHEMA_VERSION } = await import('../src/store/postgres-migrations.js');
-  storeContract('postgres', async () => openStore(await dbs.fresh()));
+  storeContract('postgres', async (o) => openStore(await dbs.fresh(), o));
 
   describe('PostgreSQL store', () => {
     test('data survives close and reopen; numbers are stored losslessly', async () => {
@@ -44,7 +44,7 @@ if (unavailable !== null) {
       const a = await openStore(url);
       await a.createStudy(newStudy('s'));
       await a.createTrial('s', newTrial([8, 16]));
-      const done = await a.completeTrial('s', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
+      const done = await complete(a, 's', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
       await a.close();
       const b = await openStore(url);
       assert.deepEqual(await b.getTrial('s', 0), done);
@@ -121,7 +121,7 @@ if (unavailable !== null) {
       await s.createStudy(newStudy('s'));
       await s.createTrial('s', newTrial([8, 8]));
       await s.createTrial('s', newTrial([16, 8]));
-      const done = await s.completeTrial('s', 0, { proxyAccuracy: 0.5 });
+      const done = await complete(s, 's', 0, { proxyAccuracy: 0.5 });
       const raw = await pgClient(url);
       await raw.connect();
       for (const sql of ["UPDATE trials SET proxy_accuracy = 0.99 WHERE number = 0", "UPDATE trials SET state = 'waiting' WHERE number = 0"]) {

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { MemoryStore, openStore, SNAPSHOTS_KEPT, SqliteStore } from '../src/store/index.js';
 import { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from '../src/store/migrations.js';
-import { newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+import { complete, fail, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'autoprune-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -19,8 +19,8 @@ function freshPath(): string {
   return join(dir, 'studies.db');
 }
 
-storeContract('memory', () => openStore(':memory:'));
-storeContract('sqlite', () => openStore(freshPath()));
+storeContract('memory', (o) => openStore(':memory:', o));
+storeContract('sqlite', (o) => openStore(freshPath(), o));
 
 describe('openStore', () => {
   test('memory locations give a MemoryStore, a path gives a SqliteStore with its folder created', async () => {
@@ -50,7 +50,7 @@ describe('SQLite store', () => {
     const a = await openStore(path);
     await a.createStudy(newStudy('s'));
     await a.createTrial('s', newTrial([8, 16]));
-    const done = await a.completeTrial('s', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
+    const done = await complete(a, 's', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
     await a.saveSnapshot('s', 1, { x: [1, 2, 3] });
     const study = await a.getStudy('s');
     await a.close();
@@ -145,7 +145,7 @@ describe('SQLite store', () => {
     assert.deepEqual(await reader.listTrials('s'), []);
     await writer.createTrial('s', newTrial([8, 8]));
     await writer.createTrial('s', newTrial([16, 8]));
-    await writer.completeTrial('s', 1, { proxyAccuracy: 0.75 });
+    await complete(writer, 's', 1, { proxyAccuracy: 0.75 });
     const seen = await reader.listTrials('s');
     assert.deepEqual(
       seen.map((t) => [t.number, t.state]),
@@ -175,8 +175,8 @@ describe('SQLite store', () => {
     await s.createStudy(newStudy('s'));
     await s.createTrial('s', newTrial([8, 8]));
     await s.createTrial('s', newTrial([16, 8]));
-    const done = await s.completeTrial('s', 0, { proxyAccuracy: 0.5 });
-    const failed = await s.failTrial('s', 1, 'boom');
+    const done = await complete(s, 's', 0, { proxyAccuracy: 0.5 });
+    const failed = await fail(s, 's', 1, 'boom');
 
     const raw = new Database(path); // another "process" that bypasses the Store
     for (const sql of [
@@ -202,7 +202,7 @@ describe('SQLite store', () => {
     const s = SqliteStore.open(path);
     assert.equal(schemaVersion(s.connection), SCHEMA_VERSION);
     const tables = (s.connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-    assert.deepEqual(tables, ['finals', 'schema_version', 'snapshots', 'studies', 'trials']);
+    assert.deepEqual(tables, ['drivers', 'finals', 'schema_version', 'snapshots', 'studies', 'trials']);
     const applied = (s.connection.prepare('SELECT version FROM schema_version ORDER BY version').all() as { version: number }[]).map((r) => r.version);
     assert.deepEqual(applied, MIGRATIONS.map((m) => m.version));
     await s.close();
@@ -223,7 +223,8 @@ describe('SQLite store', () => {
     const s = SqliteStore.open(path);
     assert.equal(schemaVersion(s.connection), SCHEMA_VERSION);
     assert.equal((await s.getTrial('old', 0))!.state, 'complete');
-    await rejectsWith(s.completeTrial('old', 0, { proxyAccuracy: 1 }), 'TRIAL_IMMUTABLE');
+    await rejectsWith(s.completeTrial({ study: 'old', number: 0, token: 0 }, { proxyAccuracy: 1 }), 'TRIAL_IMMUTABLE');
+    assert.deepEqual([(await s.getTrial('old', 0))!.stage, (await s.getTrial('old', 0))!.parent], ['proxy', null], 'v3 defaults for old rows');
     assert.throws(() => s.connection.prepare("UPDATE trials SET key = 'x'").run(), /TRIAL_IMMUTABLE/, 'v2 trigger installed');
     await s.close();
   });

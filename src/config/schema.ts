@@ -271,6 +271,22 @@ const evaluationSchema = z.strictObject({
       batchesPerEpoch: positiveInt().optional(),
     })
     .prefault({}),
+  /**
+   * Stage `adapt` (NetAdapt's short fine-tune, scored on validation), for controllers that ask for
+   * it; the adapted weights are kept so child trials can start from them.
+   */
+  adapt: z
+    .strictObject({
+      /** Default 1. */
+      epochs: positiveInt().default(1),
+      /** Batches per epoch. Default 20. */
+      batchesPerEpoch: positiveInt().default(20),
+      /** Default 64. */
+      batchSize: positiveInt().default(64),
+      /** Default 0.0005. */
+      learningRate: positiveNumber().default(0.0005),
+    })
+    .prefault({}),
   /** Inference latency measurement. */
   latency: z
     .strictObject({
@@ -307,6 +323,15 @@ const runSchema = z.strictObject({
     .default('auto'),
   /** Evaluate in worker threads or in the main thread (debugging, tests). Default `threads`. */
   workers: z.enum(WORKER_MODES).default('threads'),
+  /** Stop the study when this many trials in a row failed (the last error is shown). Default 5. */
+  maxConsecutiveFailures: positiveInt().default(5),
+  /**
+   * A worker holds a trial by a lease it renews every third of this; a worker silent this long
+   * (dead, hung, partitioned) loses the trial, which is re-queued. Seconds, >= 1. Default 60.
+   */
+  leaseSeconds: int('an integer number of seconds >= 1', (v) => v >= 1).default(60),
+  /** Claims per trial before a trial whose lease keeps expiring is failed. Default 3. */
+  maxAttempts: positiveInt().default(3),
 });
 
 export const configSchema = z.strictObject(

@@ -46,6 +46,10 @@ export interface Observation {
   readonly params?: number;
   /** The stage that produced `proxyAccuracy`. Default `proxy`. */
   readonly stage?: ProposalStage | 'finetune';
+  /** The trial's number in the store. */
+  readonly trial?: number;
+  /** The trial whose weights it started from (null: the base model). */
+  readonly parent?: number | null;
 }
 
 /**

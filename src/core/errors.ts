@@ -17,6 +17,11 @@ export const ErrorCodes = {
   TRIAL_NOT_FOUND: 'TRIAL_NOT_FOUND',
   TRIAL_IMMUTABLE: 'TRIAL_IMMUTABLE',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** A worker's or driver's lease expired or was taken over: its late write is refused (fencing). */
+  LEASE_LOST: 'LEASE_LOST',
+  /** Another live driver holds the study. */
+  STUDY_BUSY: 'STUDY_BUSY',
+  /** The failure policy stopped a study (its trials keep failing). */
   TRIALS_FAILING: 'TRIALS_FAILING',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,3 +1,6 @@
+/** JSON-serialisable value (what crosses the store boundary and controller snapshots). */
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
 /** Cost of a model or candidate, a pure function of topology + candidate (src/model/flops.ts). */
 export interface Cost {
   /** Multiply-accumulates of conv/dense layers for one image (see docs/flops.md). */
@@ -7,6 +10,14 @@ export interface Cost {
 }
 
 export type TrialState = 'waiting' | 'running' | 'complete' | 'failed';
+
+/**
+ * What a trial evaluates (DESIGN.md "Evaluator"): `proxy` = prune + BN re-calibration, scored on
+ * validation (EagleEye); `adapt` = prune + short fine-tune, scored on validation (NetAdapt), its
+ * weights kept as an artifact so children can start from them; `finetune` = finalist, scored on test.
+ */
+export type TrialStage = 'proxy' | 'adapt' | 'finetune';
+export const TRIAL_STAGES: readonly TrialStage[] = ['proxy', 'adapt', 'finetune'];
 
 /** Metrics an evaluator reports. Accuracies are fractions in [0, 1]. */
 export interface TrialMetrics {

@@ -78,7 +78,8 @@ export class OnnxEvaluator implements Evaluator {
   }
 
   async evaluate(req: EvalRequest): Promise<EvalResult> {
-    if (req.stage !== 'proxy') {
+    // Training stages, and proxies that start from a parent trial's adapted weights, run on tfjs.
+    if (req.stage !== 'proxy' || req.parent) {
       this.finetuner ??= this.makeFinetuner();
       return (await this.finetuner).evaluate(req);
     }

@@ -1,13 +1,15 @@
 /**
  * The in-process tfjs evaluator: base model and data loaded once, then per candidate:
  * plan (importance) -> physically smaller model -> BN re-calibration -> [fine-tune] -> metrics.
+ * Stages: proxy (validation), adapt (short fine-tune, validation, weights saved), finetune (test).
  */
+import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { initBackend } from '../engine/backend.js';
 import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
-import { saveModel } from '../model/io.js';
+import { loadModel, saveModel } from '../model/io.js';
 import { prunedForTrial } from './plan-rng.js';
 import { loadBaseModel, loadSplits, type Splits } from './setup.js';
 import { fit } from './fit.js';
@@ -34,8 +36,6 @@ export class TfjsEvaluator implements Evaluator {
   }
 
   async evaluate(req: EvalRequest): Promise<EvalResult> {
-    const { cfg, splits } = this;
-    const ev = cfg.evaluation;
     const timings: Record<string, number> = {};
     let t = performance.now();
     const lap = (name: string) => {
@@ -43,54 +43,88 @@ export class TfjsEvaluator implements Evaluator {
       timings[name] = Math.round(now - t) / 1000;
       t = now;
     };
-    const { model } = await prunedForTrial(cfg, this.base, this.analysis, req.candidate, req.trial, splits.train);
+    const { model } = await this.pruned(req);
     lap('prune+calibrate');
     try {
-      let proxyAccuracy: number | undefined;
-      let finalAccuracy: number | undefined;
-      let modelPath: string | undefined;
-      let trainEngine: string | undefined;
-      if (req.stage === 'proxy') {
-        proxyAccuracy = accuracy(model, splits.validation, { limit: ev.validation.limit });
-        lap('validate');
-      } else {
-        const f = ev.finalists;
-        if (f.epochs > 0) {
-          // libtorch when built (run.engine train: auto), the weights written back into `model`.
-          const r = await fit(
-            model,
-            splits.train,
-            {
-              epochs: f.epochs,
-              batchSize: f.batchSize,
-              learningRate: f.learningRate,
-              optimizer: cfg.train.optimizer,
-              momentum: cfg.train.momentum,
-              weightDecay: cfg.train.weightDecay,
-              numClasses: splits.numClasses,
-              seed: cfg.run.seed + req.trial,
-              augment: cfg.train.augment,
-              maxBatchesPerEpoch: f.batchesPerEpoch,
-            },
-            { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
-          );
-          lap('finetune');
-          trainEngine = r.engine;
-        }
-        finalAccuracy = accuracy(model, splits.test);
-        lap('test');
-        if (req.saveTo) {
-          await saveModel(model, req.saveTo);
-          modelPath = req.saveTo;
-        }
-      }
-      const latency = latencyMs(model, splits.shape, ev.latency);
+      const scored = await this.score(model, req, lap);
+      const latency = latencyMs(model, this.splits.shape, this.cfg.evaluation.latency);
       lap(latencyTimingKey('tfjs'));
       const cost = costOf(analyzeModel(model), null);
-      return { proxyAccuracy, finalAccuracy, latencyMs: latency, cost, timings, worker: this.worker, modelPath, trainEngine };
+      return { ...scored, latencyMs: latency, cost, timings, worker: this.worker };
     } finally {
       model.dispose();
     }
+  }
+
+  /** The candidate cut from the base model, or from its parent trial's adapted weights (NetAdapt's chain). */
+  private async pruned(req: EvalRequest): Promise<{ model: tf.LayersModel }> {
+    if (!req.parent) return prunedForTrial(this.cfg, this.base, this.analysis, req.candidate, req.trial, this.splits.train);
+    const parent = await loadModel(join(req.parent.modelDir, 'model.json'));
+    try {
+      return await prunedForTrial(this.cfg, parent, analyzeModel(parent), req.candidate, req.trial, this.splits.train);
+    } finally {
+      parent.dispose();
+    }
+  }
+
+  private async score(model: tf.LayersModel, req: EvalRequest, lap: (phase: string) => void): Promise<Pick<EvalResult, 'proxyAccuracy' | 'finalAccuracy' | 'modelPath' | 'trainEngine'>> {
+    const { cfg, splits } = this;
+    switch (req.stage) {
+      case 'proxy': {
+        const proxyAccuracy = accuracy(model, splits.validation, { limit: cfg.evaluation.validation.limit });
+        lap('validate');
+        return { proxyAccuracy };
+      }
+      case 'adapt': {
+        // NetAdapt's short-term fine-tune, scored on validation; its weights seed the trial's children.
+        const a = cfg.evaluation.adapt;
+        const trainEngine = await this.tune(model, req.trial, { epochs: a.epochs, batchSize: a.batchSize, learningRate: a.learningRate, batchesPerEpoch: a.batchesPerEpoch });
+        lap('adapt');
+        const proxyAccuracy = accuracy(model, splits.validation, { limit: cfg.evaluation.validation.limit });
+        lap('validate');
+        return { proxyAccuracy, modelPath: await this.save(model, req.saveTo), trainEngine };
+      }
+      case 'finetune': {
+        const f = cfg.evaluation.finalists;
+        let trainEngine: string | undefined;
+        if (f.epochs > 0) {
+          trainEngine = await this.tune(model, req.trial, { epochs: f.epochs, batchSize: f.batchSize, learningRate: f.learningRate, batchesPerEpoch: f.batchesPerEpoch });
+          lap('finetune');
+        }
+        const finalAccuracy = accuracy(model, splits.test);
+        lap('test');
+        return { finalAccuracy, modelPath: await this.save(model, req.saveTo), trainEngine };
+      }
+    }
+  }
+
+  /** libtorch when built (run.engine train: auto), the weights written back into `model`; returns the engine. */
+  private async tune(model: tf.LayersModel, trial: number, o: { epochs: number; batchSize: number; learningRate: number; batchesPerEpoch?: number }): Promise<string> {
+    const { cfg, splits } = this;
+    const r = await fit(
+      model,
+      splits.train,
+      {
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        optimizer: cfg.train.optimizer,
+        momentum: cfg.train.momentum,
+        weightDecay: cfg.train.weightDecay,
+        numClasses: splits.numClasses,
+        seed: cfg.run.seed + trial,
+        augment: cfg.train.augment,
+        maxBatchesPerEpoch: o.batchesPerEpoch,
+      },
+      { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
+    );
+    return r.engine;
+  }
+
+  private async save(model: tf.LayersModel, dir: string | undefined): Promise<string | undefined> {
+    if (!dir) return undefined;
+    await saveModel(model, dir);
+    return dir;
   }
 
   async close(): Promise<void> {

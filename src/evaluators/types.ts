@@ -4,24 +4,30 @@
  * onnxruntime proxy and remote workers.
  */
 import type { Candidate } from '../core/space.js';
-import type { Cost } from '../core/types.js';
+import type { Cost, TrialStage } from '../core/types.js';
 
 /**
  * `proxy`: prune + BN re-calibration + accuracy on the validation split (EagleEye's proxy).
- * `finetune`: prune + short fine-tune + accuracy on the test split (finalists only).
+ * `adapt`: prune + BN re-calibration + short fine-tune + accuracy on the validation split (NetAdapt).
+ * `finetune`: prune + fine-tune + accuracy on the test split (finalists only).
  */
-export type Stage = 'proxy' | 'finetune';
+export type Stage = TrialStage;
 
 export interface EvalRequest {
   readonly trial: number;
   readonly candidate: Candidate;
   readonly stage: Stage;
-  /** finetune only: save the fine-tuned model (tfjs LayersModel) into this folder. */
+  /** adapt/finetune: save the tuned model (tfjs LayersModel) into this folder. */
   readonly saveTo?: string;
+  /**
+   * Start from this trial's adapted weights (a tfjs LayersModel folder in the study's artifacts)
+   * instead of the base model; the candidate's channels are then cut from that model.
+   */
+  readonly parent?: { readonly trial: number; readonly modelDir: string };
 }
 
 export interface EvalResult {
-  /** Validation accuracy after BN re-calibration (proxy stage). */
+  /** Validation accuracy: after BN re-calibration (proxy stage) or after the short fine-tune (adapt stage). */
   readonly proxyAccuracy?: number;
   /** Test accuracy after fine-tuning (finetune stage). */
   readonly finalAccuracy?: number;

@@ -29,7 +29,7 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
       `Expected a store location (a file path, \`:memory:\` or a postgres:// URL), got ${quote(location)}`,
     );
   }
-  if (MEMORY_LOCATIONS.includes(location)) return new MemoryStore();
+  if (MEMORY_LOCATIONS.includes(location)) return new MemoryStore(options);
   if (isPostgresUrl(location)) {
     // Loaded on demand: the `pg` client is needed only by PostgreSQL users.
     const { PostgresStore } = await import('./postgres.js');

@@ -3,9 +3,19 @@
  * throw-away runs. Everything is copied in through the canonical JSON encoding and copied out as
  * fresh frozen records, so a caller can never reach the store's state through an object it holds.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TrialMetrics, TrialState } from '../core/types.js';
 import {
   KEY_PREFERENCE,
+  checkDriver,
+  checkLease,
+  checkLeaseMs,
+  checkParent,
+  checkText,
+  expiredReason,
+  isFinished,
+  stageOf,
   checkBaseAccuracy,
   checkFinal,
   checkMetrics,
@@ -13,7 +23,6 @@ import {
   checkNewTrial,
   checkStudyName,
   checkStudyState,
-  checkTransition,
   checkTrialNumber,
   copyJson,
   deepFreeze,
@@ -24,13 +33,18 @@ import {
 } from './shared.js';
 import { SNAPSHOTS_KEPT } from './types.js';
 import type {
+  Claim,
   ControllerSnapshot,
+  DriverLease,
   FinalRecord,
   Json,
   NewTrial,
+  Reaped,
   Store,
+  StoreOptions,
   StudyRecord,
   StudyState,
+  TrialLease,
   TrialRecord,
 } from './types.js';
 
@@ -40,6 +54,9 @@ interface StudyData {
   trials: TrialRecord[]; // index === number (dense)
   snapshots: ControllerSnapshot[]; // in save order
   finals: Map<number, FinalRecord>;
+  /** Lease columns by trial number (token 0 = never claimed). */
+  leases: Map<number, { token: number; expiresMs: number | null }>;
+  driver: { owner: string; token: number; expiresMs: number } | null;
 }
 
 function out<T>(v: T): T {
@@ -49,6 +66,13 @@ function out<T>(v: T): T {
 export class MemoryStore implements Store {
   private readonly studies = new Map<string, StudyData>();
   private closed = false;
+  private readonly clock: () => number;
+  /** Artifacts of an in-memory store live in a per-process temporary folder. */
+  private readonly artifacts = join(tmpdir(), `autoprune-memory-${process.pid}-${Math.floor(performance.timeOrigin)}`);
+
+  constructor(options: StoreOptions = {}) {
+    this.clock = options.clock ?? Date.now;
+  }
 
   private run<T>(f: () => T): Promise<T> {
     try {
@@ -91,7 +115,7 @@ export class MemoryStore implements Store {
         createdAt: now,
         updatedAt: now,
       };
-      this.studies.set(s.name, { study, trials: [], snapshots: [], finals: new Map() });
+      this.studies.set(s.name, { study, trials: [], snapshots: [], finals: new Map(), leases: new Map(), driver: null });
       return out(study);
     });
   }
@@ -135,85 +159,167 @@ export class MemoryStore implements Store {
     });
   }
 
+  private insertTrial(study: string, d: StudyData, t: NewTrial): TrialRecord {
+    checkNewTrial(t);
+    const number = d.trials.length;
+    checkParent(study, t, number, (p) => d.trials[p] !== undefined);
+    const rec: TrialRecord = {
+      study,
+      number,
+      state: 'waiting',
+      candidate: { channels: copyJson(t.candidate.channels) },
+      key: t.key,
+      cost: { macs: t.cost.macs, params: t.cost.params },
+      controller: t.controller,
+      ...(t.meta === undefined ? {} : { meta: copyJson(t.meta) }),
+      stage: stageOf(t),
+      parent: t.parent ?? null,
+      attempts: 0,
+      metrics: {},
+      error: null,
+      worker: null,
+      createdAt: nowIso(),
+      startedAt: null,
+      finishedAt: null,
+    };
+    d.trials.push(rec);
+    return out(rec);
+  }
+
   createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
+    return this.run(() => this.insertTrial(study, this.data(study), t));
+  }
+
+  enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.run(() => {
-      checkNewTrial(t);
+      const d = this.data(driver.study);
+      checkDriver(driver, d.driver, this.clock());
+      checkTrialNumber(snapshot.told);
+      trials.forEach(checkNewTrial); // all or nothing, like the SQLite transaction
+      const recs = trials.map((t) => this.insertTrial(driver.study, d, t));
+      this.pushSnapshot(d, driver.study, snapshot.told, snapshot.state);
+      return recs;
+    });
+  }
+
+  claimTrial(study: string, worker: string, o: { leaseMs: number; number?: number }): Promise<Claim | null> {
+    return this.run(() => {
+      checkLeaseMs(o.leaseMs);
+      checkText('worker name', worker);
       const d = this.data(study);
-      const rec: TrialRecord = {
-        study,
-        number: d.trials.length,
-        state: 'waiting',
-        candidate: { channels: copyJson(t.candidate.channels) },
-        key: t.key,
-        cost: { macs: t.cost.macs, params: t.cost.params },
-        controller: t.controller,
-        ...(t.meta === undefined ? {} : { meta: copyJson(t.meta) }),
-        metrics: {},
-        error: null,
-        worker: null,
-        createdAt: nowIso(),
-        startedAt: null,
-        finishedAt: null,
-      };
-      d.trials.push(rec);
-      return out(rec);
+      if (o.number !== undefined) checkTrialNumber(o.number);
+      const ready = (x: TrialRecord) => x.parent === null || isFinished(d.trials[x.parent].state);
+      const t = d.trials.find((x) => x.state === 'waiting' && (o.number === undefined || x.number === o.number) && ready(x));
+      if (t === undefined) return null;
+      const token = (d.leases.get(t.number)?.token ?? 0) + 1;
+      d.leases.set(t.number, { token, expiresMs: this.clock() + o.leaseMs });
+      d.trials[t.number] = { ...t, state: 'running', worker, startedAt: nowIso(), attempts: t.attempts + 1 };
+      return out({ study, number: t.number, token, trial: d.trials[t.number] });
     });
   }
 
-  private update(
-    study: string,
-    n: number,
-    to: 'running' | 'complete' | 'failed',
-    patch: (t: TrialRecord) => TrialRecord,
-  ): Promise<TrialRecord> {
+  private leased(l: TrialLease, action: string): { d: StudyData; t: TrialRecord } {
+    const { d, t } = this.trial(l.study, l.number);
+    const lease = d.leases.get(l.number) ?? { token: 0, expiresMs: null };
+    checkLease(l, { state: t.state, token: lease.token, expiresMs: lease.expiresMs }, this.clock(), action);
+    return { d, t };
+  }
+
+  heartbeat(l: TrialLease, leaseMs: number): Promise<void> {
     return this.run(() => {
-      const { d, t } = this.trial(study, n);
-      checkTransition(study, n, t.state, to, t.worker);
-      d.trials[n] = patch(t);
-      return out(d.trials[n]);
+      checkLeaseMs(leaseMs);
+      const { d } = this.leased(l, 'heartbeat');
+      d.leases.set(l.number, { token: l.token, expiresMs: this.clock() + leaseMs });
     });
   }
 
-  startTrial(study: string, number: number, worker: string): Promise<TrialRecord> {
-    return this.update(study, number, 'running', (t) => ({ ...t, state: 'running', worker, startedAt: nowIso() }));
+  completeTrial(l: TrialLease, metrics: TrialMetrics): Promise<TrialRecord> {
+    return this.run(() => {
+      checkMetrics(metrics);
+      const { d, t } = this.leased(l, 'complete');
+      const timings = metrics.timings === undefined ? undefined : copyJson(metrics.timings);
+      d.trials[l.number] = { ...t, state: 'complete', metrics: metricsOf(metrics.proxyAccuracy, metrics.finalAccuracy, metrics.latencyMs, timings), finishedAt: nowIso() };
+      d.leases.set(l.number, { token: l.token, expiresMs: null });
+      return out(d.trials[l.number]);
+    });
   }
 
-  completeTrial(study: string, number: number, metrics: TrialMetrics): Promise<TrialRecord> {
-    return this.run(() => checkMetrics(metrics)).then(() =>
-      this.update(study, number, 'complete', (t) => ({
-        ...t,
-        state: 'complete',
-        metrics: metricsOf(
-          metrics.proxyAccuracy,
-          metrics.finalAccuracy,
-          metrics.latencyMs,
-          metrics.timings === undefined ? undefined : copyJson(metrics.timings),
-        ),
-        finishedAt: nowIso(),
-      })),
-    );
+  failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
+    return this.run(() => {
+      const { d, t } = this.leased(l, 'fail');
+      return out(this.finish(d, t, String(error)));
+    });
   }
 
-  failTrial(study: string, number: number, error: string): Promise<TrialRecord> {
-    return this.update(study, number, 'failed', (t) => ({
-      ...t,
-      state: 'failed',
-      error: String(error),
-      finishedAt: nowIso(),
-    }));
+  private finish(d: StudyData, t: TrialRecord, error: string): TrialRecord {
+    d.trials[t.number] = { ...t, state: 'failed', error, finishedAt: nowIso() };
+    d.leases.set(t.number, { token: d.leases.get(t.number)?.token ?? 0, expiresMs: null });
+    return d.trials[t.number];
   }
 
-  requeueRunning(study: string): Promise<number[]> {
+  private requeue(d: StudyData, t: TrialRecord): void {
+    d.trials[t.number] = { ...t, state: 'waiting', worker: null, startedAt: null };
+    d.leases.set(t.number, { token: d.leases.get(t.number)?.token ?? 0, expiresMs: null });
+  }
+
+  releaseTrial(l: TrialLease): Promise<void> {
+    return this.run(() => {
+      const { d, t } = this.leased(l, 'release');
+      this.requeue(d, t);
+    });
+  }
+
+  reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
     return this.run(() => {
       const d = this.data(study);
-      const moved: number[] = [];
-      d.trials = d.trials.map((t) => {
-        if (t.state !== 'running') return t;
-        moved.push(t.number);
-        return { ...t, state: 'waiting', worker: null, startedAt: null };
-      });
-      return moved;
+      const now = this.clock();
+      const reaped = { requeued: [] as number[], failed: [] as number[] };
+      for (const t of d.trials) {
+        const expired = (d.leases.get(t.number)?.expiresMs ?? 0) < now || (t.worker !== null && (o.gone ?? []).includes(t.worker));
+        if (t.state !== 'running' || !expired) continue;
+        if (t.attempts >= o.maxAttempts) {
+          this.finish(d, t, expiredReason(t.attempts, t.worker));
+          reaped.failed.push(t.number);
+        } else {
+          this.requeue(d, t);
+          reaped.requeued.push(t.number);
+        }
+      }
+      return reaped;
     });
+  }
+
+  acquireDriver(study: string, owner: string, leaseMs: number, o: { stale?: (holder: string) => boolean } = {}): Promise<DriverLease> {
+    return this.run(() => {
+      checkLeaseMs(leaseMs);
+      checkText('driver owner', owner);
+      const d = this.data(study);
+      const now = this.clock();
+      if (d.driver !== null && d.driver.expiresMs >= now && !o.stale?.(d.driver.owner)) throw storeErrors.busy(study, d.driver.owner, d.driver.expiresMs, now);
+      d.driver = { owner, token: (d.driver?.token ?? 0) + 1, expiresMs: now + leaseMs };
+      return out({ study, owner, token: d.driver.token });
+    });
+  }
+
+  renewDriver(l: DriverLease, leaseMs: number): Promise<void> {
+    return this.run(() => {
+      checkLeaseMs(leaseMs);
+      const d = this.data(l.study);
+      checkDriver(l, d.driver, this.clock());
+      d.driver = { ...d.driver!, expiresMs: this.clock() + leaseMs };
+    });
+  }
+
+  releaseDriver(l: DriverLease): Promise<void> {
+    return this.run(() => {
+      const d = this.data(l.study);
+      if (d.driver !== null && d.driver.token === l.token) d.driver = { ...d.driver, expiresMs: 0 };
+    });
+  }
+
+  artifactDir(study: string): string {
+    checkStudyName(study);
+    return join(this.artifacts, study);
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {
@@ -243,13 +349,18 @@ export class MemoryStore implements Store {
     });
   }
 
-  saveSnapshot(study: string, told: number, state: Json): Promise<void> {
+  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
     return this.run(() => {
+      const d = this.data(study);
+      if (driver !== undefined) checkDriver(driver, d.driver, this.clock());
       checkTrialNumber(told);
-      const snapshots = this.data(study).snapshots;
-      snapshots.push({ study, told, state: copyJson(state), createdAt: nowIso() });
-      if (snapshots.length > SNAPSHOTS_KEPT) snapshots.splice(0, snapshots.length - SNAPSHOTS_KEPT);
+      this.pushSnapshot(d, study, told, state);
     });
+  }
+
+  private pushSnapshot(d: StudyData, study: string, told: number, state: Json): void {
+    d.snapshots.push({ study, told, state: copyJson(state), createdAt: nowIso() });
+    if (d.snapshots.length > SNAPSHOTS_KEPT) d.snapshots.splice(0, d.snapshots.length - SNAPSHOTS_KEPT);
   }
 
   latestSnapshot(study: string): Promise<ControllerSnapshot | null> {

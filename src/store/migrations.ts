@@ -90,6 +90,24 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 3,
+    description: 'the store is the queue: trial stage, parent, attempts and lease; one driver lease per study',
+    sql: `
+      ALTER TABLE trials ADD COLUMN stage TEXT NOT NULL DEFAULT 'proxy' CHECK (stage IN ('proxy', 'adapt', 'finetune'));
+      ALTER TABLE trials ADD COLUMN parent INTEGER;                        -- trial number whose weights it starts from
+      ALTER TABLE trials ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;   -- claims so far
+      ALTER TABLE trials ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0; -- fencing token, +1 per claim
+      ALTER TABLE trials ADD COLUMN lease_expires_ms INTEGER;              -- store clock, ms since epoch
+      CREATE INDEX trials_queue ON trials (study_id, state, number);
+      CREATE TABLE drivers (
+        study_id   INTEGER PRIMARY KEY REFERENCES studies (id) ON DELETE CASCADE,
+        owner      TEXT NOT NULL,
+        token      INTEGER NOT NULL,                   -- +1 per acquisition, never reused
+        expires_ms INTEGER NOT NULL                    -- 0 once released
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -10,10 +10,11 @@
  * A connection lost before COMMIT (the database restarted, a network blip) is retried with backoff
  * for up to `retryMs`; one lost during COMMIT is reported, since the write may or may not have landed.
  */
+import { join } from 'node:path';
 import pg from 'pg';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import type { Candidate, SearchSpace } from '../core/space.js';
-import type { TrialMetrics, TrialState } from '../core/types.js';
+import type { TrialMetrics, TrialStage, TrialState } from '../core/types.js';
 import { pgMigrate } from './postgres-migrations.js';
 import {
   checkBaseAccuracy,
@@ -23,8 +24,14 @@ import {
   checkNewTrial,
   checkStudyName,
   checkStudyState,
-  checkTransition,
+  checkDriver,
+  checkLease,
+  checkLeaseMs,
+  checkParent,
+  checkText,
   checkTrialNumber,
+  expiredReason,
+  stageOf,
   decodeJson,
   deepFreeze,
   encodeJson,
@@ -35,17 +42,27 @@ import {
 } from './shared.js';
 import { SNAPSHOTS_KEPT } from './types.js';
 import type {
+  Claim,
   ControllerSnapshot,
+  DriverLease,
   FinalRecord,
   Json,
   NewTrial,
+  Reaped,
   Store,
+  StoreOptions,
   StudyRecord,
   StudyState,
+  TrialLease,
   TrialRecord,
 } from './types.js';
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends StoreOptions {
+  /**
+   * Folder of the studies' artifacts (adapted weights, finalist models): one every host of the
+   * study can read (a shared mount). Default `experiments/artifacts/<database>` under the cwd.
+   */
+  readonly artifactRoot?: string;
   /** How long to keep retrying while the database is unreachable, in ms. Default 60000. */
   readonly retryMs?: number;
   /** Connections this process keeps open at most. Default 4. */
@@ -96,6 +113,11 @@ interface TrialRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  stage: TrialStage;
+  parent: number | null;
+  attempts: number;
+  lease_token: number;
+  lease_expires_ms: number | null;
 }
 
 interface FinalRow {
@@ -109,7 +131,7 @@ interface FinalRow {
 }
 
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
-  latency_ms, timings, error, worker, created_at, started_at, finished_at`;
+  latency_ms, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
 
 const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
   base_test_accuracy, state, created_at, updated_at`;
@@ -148,6 +170,9 @@ function trialFromRow(study: string, r: TrialRow): TrialRecord {
     cost: { macs: r.macs, params: r.params },
     controller: r.controller,
     ...(r.meta === null ? {} : { meta: decodeJson(r.meta) }),
+    stage: r.stage,
+    parent: r.parent,
+    attempts: r.attempts,
     metrics: metricsOf(
       r.proxy_accuracy,
       r.final_accuracy,
@@ -199,11 +224,16 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly retryMs: number;
   private closed = false;
+  /** Lease clock: this process's (injectable). Hosts of one study need synchronised clocks (NTP); leases are tens of seconds. */
+  private readonly clock: () => number;
+  private readonly artifactRoot: string;
 
-  private constructor(pool: pg.Pool, label: string, retryMs: number) {
+  private constructor(pool: pg.Pool, label: string, retryMs: number, options: PostgresStoreOptions, database: string) {
     this.pool = pool;
     this.label = label;
     this.retryMs = retryMs;
+    this.clock = options.clock ?? Date.now;
+    this.artifactRoot = options.artifactRoot ?? join(process.cwd(), 'experiments', 'artifacts', database);
   }
 
   /** Connect (retrying while the server starts) and migrate the schema. */
@@ -220,7 +250,14 @@ export class PostgresStore implements Store {
     });
     // An idle connection that the server drops (restart) emits here; the next checkout reconnects.
     pool.on('error', () => undefined);
-    const store = new PostgresStore(pool, label, options.retryMs ?? 60_000);
+    const database = (() => {
+      try {
+        return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
+      } catch {
+        return 'postgres';
+      }
+    })();
+    const store = new PostgresStore(pool, label, options.retryMs ?? 60_000, options, database);
     try {
       await store.unit(false, async (_q, c) => {
         await pgMigrate(c, label);
@@ -363,11 +400,13 @@ export class PostgresStore implements Store {
     );
     if (bumped.length === 0) throw storeErrors.studyNotFound(study);
     const { id, n } = bumped[0];
+    const parentExists = t.parent == null || t.parent >= n || (await this.trialRow(q, id, t.parent)) !== undefined;
+    checkParent(study, t, n, () => parentExists);
     const rows = await q<TrialRow>(
-      `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at)
-       VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9) RETURNING ${TRIAL_COLUMNS}`,
+      `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at, stage, parent)
+       VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${TRIAL_COLUMNS}`,
       [id, n, encodeJson({ channels: t.candidate.channels }), t.key, t.cost.macs, t.cost.params, t.controller,
-        t.meta === undefined ? null : encodeJson(t.meta), nowIso()],
+        t.meta === undefined ? null : encodeJson(t.meta), nowIso(), stageOf(t), t.parent ?? null],
     );
     return trialFromRow(study, rows[0]);
   }
@@ -376,60 +415,150 @@ export class PostgresStore implements Store {
     return this.write((q) => this.insertTrial(q, study, t));
   }
 
-  /** Locks the trial, checks the transition, applies `set` (SQL after SET; $1, $2 = study id, number). */
-  private transition(
-    study: string,
-    number: number,
-    to: 'running' | 'complete' | 'failed',
-    set: string,
-    params: readonly unknown[],
-  ): Promise<TrialRecord> {
+  enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.write(async (q) => {
+      const id = await this.studyId(q, driver.study, true);
+      checkDriver(driver, await this.driverRow(q, id, true), this.clock());
+      const out: TrialRecord[] = [];
+      for (const t of trials) out.push(await this.insertTrial(q, driver.study, t));
+      await this.insertSnapshot(q, id, snapshot.told, snapshot.state);
+      return out;
+    });
+  }
+
+  claimTrial(study: string, worker: string, o: { leaseMs: number; number?: number }): Promise<Claim | null> {
+    return this.write(async (q) => {
+      checkLeaseMs(o.leaseMs);
+      checkText('worker name', worker);
+      if (o.number !== undefined) checkTrialNumber(o.number);
       const id = await this.studyId(q, study);
-      const cur = await this.existingTrial(q, study, id, number, true);
-      checkTransition(study, number, cur.state, to, cur.worker);
+      // SKIP LOCKED: concurrent claimers each take a different waiting row instead of queueing on one.
       const rows = await q<TrialRow>(
-        `UPDATE trials SET ${set} WHERE study_id = $1 AND number = $2 RETURNING ${TRIAL_COLUMNS}`,
-        [id, number, ...params],
+        `UPDATE trials SET state = 'running', worker = $3, started_at = $4, attempts = attempts + 1,
+           lease_token = lease_token + 1, lease_expires_ms = $5
+         WHERE id = (SELECT t.id FROM trials t WHERE t.study_id = $1 AND t.state = 'waiting' AND ($2::int IS NULL OR t.number = $2)
+             AND (t.parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id AND p.number = t.parent AND p.state IN ('complete', 'failed')))
+           ORDER BY t.number LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING ${TRIAL_COLUMNS}`,
+        [id, o.number ?? null, worker, nowIso(), this.clock() + o.leaseMs],
       );
-      return trialFromRow(study, rows[0]);
+      if (rows.length === 0) return null;
+      const r = rows[0];
+      return deepFreeze({ study, number: r.number, token: r.lease_token, trial: trialFromRow(study, r) });
     });
   }
 
-  startTrial(study: string, number: number, worker: string): Promise<TrialRecord> {
-    return this.transition(study, number, 'running', `state = 'running', worker = $3, started_at = $4`, [worker, nowIso()]);
+  /** Locks the trial row and applies the fencing check; call inside a write. */
+  private async leased(q: Query, l: TrialLease, action: string): Promise<number> {
+    const id = await this.studyId(q, l.study);
+    const row = await this.existingTrial(q, l.study, id, l.number, true);
+    checkLease(l, { state: row.state, token: row.lease_token, expiresMs: row.lease_expires_ms }, this.clock(), action);
+    return id;
   }
 
-  completeTrial(study: string, number: number, metrics: TrialMetrics): Promise<TrialRecord> {
-    try {
+  private async updateTrial(q: Query, study: string, id: number, n: number, set: string, params: readonly unknown[]): Promise<TrialRecord> {
+    const rows = await q<TrialRow>(`UPDATE trials SET ${set} WHERE study_id = $1 AND number = $2 RETURNING ${TRIAL_COLUMNS}`, [id, n, ...params]);
+    return trialFromRow(study, rows[0]);
+  }
+
+  heartbeat(l: TrialLease, leaseMs: number): Promise<void> {
+    return this.write(async (q) => {
+      checkLeaseMs(leaseMs);
+      const id = await this.leased(q, l, 'heartbeat');
+      await this.updateTrial(q, l.study, id, l.number, 'lease_expires_ms = $3', [this.clock() + leaseMs]);
+    });
+  }
+
+  completeTrial(l: TrialLease, metrics: TrialMetrics): Promise<TrialRecord> {
+    return this.write(async (q) => {
       checkMetrics(metrics);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.transition(
-      study,
-      number,
-      'complete',
-      `state = 'complete', proxy_accuracy = $3, final_accuracy = $4, latency_ms = $5, timings = $6, finished_at = $7`,
-      [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null,
-        metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso()],
-    );
+      const id = await this.leased(q, l, 'complete');
+      return this.updateTrial(
+        q,
+        l.study,
+        id,
+        l.number,
+        `state = 'complete', proxy_accuracy = $3, final_accuracy = $4, latency_ms = $5, timings = $6, finished_at = $7, lease_expires_ms = NULL`,
+        [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null, metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso()],
+      );
+    });
   }
 
-  failTrial(study: string, number: number, error: string): Promise<TrialRecord> {
-    return this.transition(study, number, 'failed', `state = 'failed', error = $3, finished_at = $4`, [String(error), nowIso()]);
+  failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
+    return this.write(async (q) => {
+      const id = await this.leased(q, l, 'fail');
+      return this.updateTrial(q, l.study, id, l.number, FAIL_SET, [String(error), nowIso()]);
+    });
   }
 
-  requeueRunning(study: string): Promise<number[]> {
+  releaseTrial(l: TrialLease): Promise<void> {
+    return this.write(async (q) => {
+      const id = await this.leased(q, l, 'release');
+      await this.updateTrial(q, l.study, id, l.number, REQUEUE_SET, []);
+    });
+  }
+
+  reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
     return this.write(async (q) => {
       const id = await this.studyId(q, study);
-      const rows = await q<{ number: number }>(
-        `UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL
-         WHERE study_id = $1 AND state = 'running' RETURNING number`,
-        [id],
+      const rows = await q<{ number: number; attempts: number; worker: string | null }>(
+        `SELECT number, attempts, worker FROM trials WHERE study_id = $1 AND state = 'running'
+           AND (COALESCE(lease_expires_ms, 0) < $2 OR worker = ANY($3::text[])) ORDER BY number FOR UPDATE SKIP LOCKED`,
+        [id, this.clock(), [...(o.gone ?? [])]],
       );
-      return rows.map((r) => r.number).sort((a, b) => a - b);
+      const reaped = { requeued: [] as number[], failed: [] as number[] };
+      for (const r of rows) {
+        const fail = r.attempts >= o.maxAttempts;
+        await this.updateTrial(q, study, id, r.number, fail ? FAIL_SET : REQUEUE_SET, fail ? [expiredReason(r.attempts, r.worker), nowIso()] : []);
+        (fail ? reaped.failed : reaped.requeued).push(r.number);
+      }
+      return reaped;
     });
+  }
+
+  private async driverRow(q: Query, id: number, lock = false): Promise<{ owner: string; token: number; expiresMs: number } | null> {
+    const rows = await q<{ owner: string; token: number; expires_ms: number }>(`SELECT owner, token, expires_ms FROM drivers WHERE study_id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+    return rows.length === 0 ? null : { owner: rows[0].owner, token: rows[0].token, expiresMs: rows[0].expires_ms };
+  }
+
+  acquireDriver(study: string, owner: string, leaseMs: number, o: { stale?: (holder: string) => boolean } = {}): Promise<DriverLease> {
+    return this.write(async (q) => {
+      checkLeaseMs(leaseMs);
+      checkText('driver owner', owner);
+      // Locking the study row serialises acquirers even before the study's first driver row exists.
+      const id = await this.studyId(q, study, true);
+      const cur = await this.driverRow(q, id, true);
+      const now = this.clock();
+      if (cur !== null && cur.expiresMs >= now && !o.stale?.(cur.owner)) throw storeErrors.busy(study, cur.owner, cur.expiresMs, now);
+      const token = (cur?.token ?? 0) + 1;
+      await q(
+        `INSERT INTO drivers (study_id, owner, token, expires_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (study_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_ms = excluded.expires_ms`,
+        [id, owner, token, now + leaseMs],
+      );
+      return deepFreeze({ study, owner, token });
+    });
+  }
+
+  renewDriver(l: DriverLease, leaseMs: number): Promise<void> {
+    return this.write(async (q) => {
+      checkLeaseMs(leaseMs);
+      const id = await this.studyId(q, l.study);
+      checkDriver(l, await this.driverRow(q, id, true), this.clock());
+      await q('UPDATE drivers SET expires_ms = $1 WHERE study_id = $2', [this.clock() + leaseMs, id]);
+    });
+  }
+
+  releaseDriver(l: DriverLease): Promise<void> {
+    return this.write(async (q) => {
+      const id = await this.studyId(q, l.study);
+      await q('UPDATE drivers SET expires_ms = 0 WHERE study_id = $1 AND token = $2', [id, l.token]);
+    });
+  }
+
+  artifactDir(study: string): string {
+    checkStudyName(study);
+    return join(this.artifactRoot, study);
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {
@@ -476,10 +605,11 @@ export class PostgresStore implements Store {
     );
   }
 
-  saveSnapshot(study: string, told: number, state: Json): Promise<void> {
+  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
     return this.write(async (q) => {
       // Locking the study orders concurrent snapshot writers, so "latest" is the last committed.
       const id = await this.studyId(q, study, true);
+      if (driver !== undefined) checkDriver(driver, await this.driverRow(q, id, true), this.clock());
       await this.insertSnapshot(q, id, told, state);
     });
   }
@@ -534,6 +664,9 @@ export class PostgresStore implements Store {
     await this.pool.end().catch(() => undefined);
   }
 }
+
+const FAIL_SET = `state = 'failed', error = $3, finished_at = $4, lease_expires_ms = NULL`;
+const REQUEUE_SET = `state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL`;
 
 function ignore(): void {}
 

@@ -3,8 +3,8 @@
  * that the memory and SQLite backends cannot drift apart. Backends only do the storage.
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import type { Cost, TrialMetrics, TrialState } from '../core/types.js';
-import type { FinalRecord, Json, NewTrial, StudyRecord } from './types.js';
+import { TRIAL_STAGES, type Cost, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';
+import type { DriverLease, FinalRecord, Json, NewTrial, StudyRecord, TrialLease } from './types.js';
 
 export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'>;
 
@@ -37,7 +37,50 @@ export const storeErrors = {
       `Cannot ${action} trial ${quote(n)} of study ${quote(study)}: it is already ${quote(state)} and finished trials are immutable`,
     ),
   closed: () => new AutopruneError(ErrorCodes.STORE_ERROR, 'The store is closed'),
+  leaseLost: (l: TrialLease, why: string) =>
+    new AutopruneError(ErrorCodes.LEASE_LOST, `Lease ${l.token} on trial ${quote(l.number)} of study ${quote(l.study)} is lost: ${why}`),
+  driverLost: (l: DriverLease, why: string) =>
+    new AutopruneError(ErrorCodes.LEASE_LOST, `Driver ${quote(l.owner)} no longer holds study ${quote(l.study)}: ${why}`),
+  busy: (study: string, owner: string, expiresMs: number, now: number) =>
+    new AutopruneError(
+      ErrorCodes.STUDY_BUSY,
+      `Study ${quote(study)} is being searched by ${quote(owner)} (its lease runs ${Math.ceil((expiresMs - now) / 1000)} s more and is renewed while it lives); stop that search first, or wait for its lease to expire if it died`,
+    ),
 };
+
+/** The lease columns of a trial, as both backends keep them. */
+export interface LeaseState {
+  readonly state: TrialState;
+  readonly token: number;
+  readonly expiresMs: number | null;
+}
+
+/**
+ * Fencing: a holder's write is accepted only while the trial runs under its token and the lease has
+ * not run out (`now` = the store's clock). A finished trial stays TRIAL_IMMUTABLE.
+ */
+export function checkLease(l: TrialLease, cur: LeaseState, now: number, action: string): void {
+  if (isFinished(cur.state)) throw storeErrors.immutable(l.study, l.number, cur.state, action);
+  if (cur.state !== 'running' || cur.token !== l.token) throw storeErrors.leaseLost(l, `the trial was re-queued or claimed again (now ${cur.state}, token ${cur.token})`);
+  if (cur.expiresMs === null || cur.expiresMs < now) throw storeErrors.leaseLost(l, `it expired ${now - (cur.expiresMs ?? now)} ms ago`);
+}
+
+/** The driver's lease: `cur` is the study's driver row (null when none was ever taken). */
+export function checkDriver(l: DriverLease, cur: { owner: string; token: number; expiresMs: number } | null, now: number): void {
+  if (cur === null || cur.token !== l.token || cur.owner !== l.owner) throw storeErrors.driverLost(l, `${cur ? quote(cur.owner) : 'nobody'} holds it now`);
+  if (cur.expiresMs < now) throw storeErrors.driverLost(l, `its lease expired ${now - cur.expiresMs} ms ago`);
+}
+
+export function checkLeaseMs(ms: unknown): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected a lease duration in ms > 0, got ${quote(ms)}`);
+  }
+}
+
+/** Why a trial failed after its last lease ran out (stored as the trial's error). */
+export function expiredReason(attempts: number, worker: string | null): string {
+  return `lease expired ${attempts} time(s), last on worker ${worker ?? '?'} (the worker died or hung); not retried`;
+}
 
 /**
  * The one transition table: waiting -> running (a worker claims it), waiting|running -> complete|failed.
@@ -67,7 +110,7 @@ function checkFinite(what: string, v: unknown): void {
   }
 }
 
-function checkText(what: string, v: unknown): void {
+export function checkText(what: string, v: unknown): void {
   if (typeof v !== 'string' || v.length === 0) {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected ${what} to be a non-empty string, got ${quote(v)}`);
   }
@@ -131,7 +174,23 @@ export function checkNewTrial(t: NewTrial): void {
   t.candidate.channels.forEach((c, i) => checkFinite(`candidate.channels[${i}]`, c));
   checkText('trial key', t.key);
   checkText('controller name', t.controller);
+  if (t.stage !== undefined && !(TRIAL_STAGES as readonly unknown[]).includes(t.stage)) {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected trial stage to be one of ${TRIAL_STAGES.join(', ')}, got ${quote(t.stage)}`);
+  }
+  if (t.parent !== undefined && t.parent !== null) checkTrialNumber(t.parent);
   checkCost('trial cost', t.cost);
+}
+
+export function stageOf(t: NewTrial): TrialStage {
+  return t.stage ?? 'proxy';
+}
+
+/** A parent must be an earlier trial of the same study (so lineage has no cycles). */
+export function checkParent(study: string, t: NewTrial, number: number, exists: (n: number) => boolean): void {
+  if (t.parent === undefined || t.parent === null) return;
+  if (t.parent >= number || !exists(t.parent)) {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Parent trial ${quote(t.parent)} of new trial ${number} is not an earlier trial of study ${quote(study)}`);
+  }
 }
 
 export function checkMetrics(m: TrialMetrics): void {

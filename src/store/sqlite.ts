@@ -6,20 +6,27 @@
  * also a trigger (migrations.ts), so a writer that bypasses this class cannot change them either.
  * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
  */
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import type { Candidate, SearchSpace } from '../core/space.js';
-import type { TrialMetrics, TrialState } from '../core/types.js';
+import type { TrialMetrics, TrialStage, TrialState } from '../core/types.js';
 import { migrate } from './migrations.js';
 import {
+  checkDriver,
+  checkLease,
+  checkLeaseMs,
+  checkParent,
+  expiredReason,
+  stageOf,
   checkBaseAccuracy,
   checkFinal,
   checkMetrics,
   checkNewStudy,
   checkNewTrial,
   checkStudyName,
+  checkText,
   checkStudyState,
-  checkTransition,
   checkTrialNumber,
   decodeJson,
   deepFreeze,
@@ -31,17 +38,22 @@ import {
 } from './shared.js';
 import { SNAPSHOTS_KEPT } from './types.js';
 import type {
+  Claim,
   ControllerSnapshot,
+  DriverLease,
   FinalRecord,
   Json,
   NewTrial,
+  Reaped,
   Store,
+  StoreOptions,
   StudyRecord,
   StudyState,
+  TrialLease,
   TrialRecord,
 } from './types.js';
 
-export interface SqliteStoreOptions {
+export interface SqliteStoreOptions extends StoreOptions {
   /** How long a writer waits for another process's write lock before failing, in ms. Default 10000. */
   readonly busyTimeoutMs?: number;
 }
@@ -79,6 +91,11 @@ interface TrialRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  stage: TrialStage;
+  parent: number | null;
+  attempts: number;
+  lease_token: number;
+  lease_expires_ms: number | null;
 }
 
 interface FinalRow {
@@ -98,7 +115,7 @@ interface SnapshotRow {
 }
 
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
-  latency_ms, timings, error, worker, created_at, started_at, finished_at`;
+  latency_ms, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
 
 function studyFromRow(r: StudyRow): StudyRecord {
   return deepFreeze({
@@ -125,6 +142,9 @@ function trialFromRow(study: string, r: TrialRow): TrialRecord {
     cost: { macs: r.macs, params: r.params },
     controller: r.controller,
     ...(r.meta === null ? {} : { meta: decodeJson(r.meta) }),
+    stage: r.stage,
+    parent: r.parent,
+    attempts: r.attempts,
     metrics: metricsOf(
       r.proxy_accuracy,
       r.final_accuracy,
@@ -147,9 +167,12 @@ export class SqliteStore implements Store {
   /** Runs its argument inside BEGIN IMMEDIATE ... COMMIT (rolled back if it throws). */
   private readonly tx: { immediate: (f: () => unknown) => unknown };
 
-  private constructor(path: string, db: Database.Database) {
+  private readonly clock: () => number;
+
+  private constructor(path: string, db: Database.Database, clock: () => number) {
     this.path = path;
     this.db = db;
+    this.clock = clock;
     this.tx = db.transaction((f: () => unknown) => f());
   }
 
@@ -165,7 +188,7 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, path);
-      return new SqliteStore(path, db);
+      return new SqliteStore(path, db, options.clock ?? Date.now);
     } catch (e) {
       db?.close();
       throw toStoreError(e, path);
@@ -280,56 +303,97 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Inserts one waiting trial with the next number; call inside a write transaction. */
+  private insertTrial(study: string, id: number, t: NewTrial): TrialRecord {
+    checkNewTrial(t);
+    // MAX+1 inside the write transaction: no other connection can insert in between.
+    const { n } = this.db.prepare('SELECT COALESCE(MAX(number) + 1, 0) AS n FROM trials WHERE study_id = ?').get(id) as { n: number };
+    checkParent(study, t, n, (p) => this.trialRow(id, p) !== undefined);
+    this.db
+      .prepare(
+        `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at, stage, parent)
+         VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        id,
+        n,
+        encodeJson({ channels: t.candidate.channels }),
+        t.key,
+        t.cost.macs,
+        t.cost.params,
+        t.controller,
+        t.meta === undefined ? null : encodeJson(t.meta),
+        nowIso(),
+        stageOf(t),
+        t.parent ?? null,
+      );
+    return trialFromRow(study, this.trialRow(id, n)!);
+  }
+
   createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
+    return this.write(() => this.insertTrial(study, this.studyId(study), t));
+  }
+
+  enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.write(() => {
-      checkNewTrial(t);
+      const id = this.studyId(driver.study);
+      this.checkDriverRow(id, driver);
+      const out = trials.map((t) => this.insertTrial(driver.study, id, t));
+      this.insertSnapshot(id, snapshot.told, snapshot.state);
+      return out;
+    });
+  }
+
+  claimTrial(study: string, worker: string, o: { leaseMs: number; number?: number }): Promise<Claim | null> {
+    return this.write(() => {
+      checkLeaseMs(o.leaseMs);
+      checkText('worker name', worker);
       const id = this.studyId(study);
-      // MAX+1 inside the write transaction: no other connection can insert in between.
-      const { n } = this.db
-        .prepare('SELECT COALESCE(MAX(number) + 1, 0) AS n FROM trials WHERE study_id = ?')
-        .get(id) as { n: number };
+      if (o.number !== undefined) checkTrialNumber(o.number);
+      const pick = this.db
+        .prepare(
+          `SELECT number FROM trials t WHERE study_id = ? AND state = 'waiting' AND (? IS NULL OR number = ?)
+             AND (parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id AND p.number = t.parent AND p.state IN ('complete', 'failed')))
+           ORDER BY number LIMIT 1`,
+        )
+        .get(id, o.number ?? null, o.number ?? null) as { number: number } | undefined;
+      if (pick === undefined) return null;
       this.db
         .prepare(
-          `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at)
-           VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)`,
+          `UPDATE trials SET state = 'running', worker = ?, started_at = ?, attempts = attempts + 1,
+             lease_token = lease_token + 1, lease_expires_ms = ? WHERE study_id = ? AND number = ?`,
         )
-        .run(
-          id,
-          n,
-          encodeJson({ channels: t.candidate.channels }),
-          t.key,
-          t.cost.macs,
-          t.cost.params,
-          t.controller,
-          t.meta === undefined ? null : encodeJson(t.meta),
-          nowIso(),
-        );
-      return trialFromRow(study, this.trialRow(id, n)!);
+        .run(worker, nowIso(), this.clock() + o.leaseMs, id, pick.number);
+      const trial = trialFromRow(study, this.trialRow(id, pick.number)!);
+      const { lease_token } = this.trialRow(id, pick.number)!;
+      return deepFreeze({ study, number: pick.number, token: lease_token, trial });
     });
   }
 
-  startTrial(study: string, number: number, worker: string): Promise<TrialRecord> {
+  /** The trial's row after the fencing check (inside a write transaction). */
+  private leased(l: TrialLease, action: string): { id: number; row: TrialRow } {
+    const id = this.studyId(l.study);
+    const row = this.existingTrial(l.study, id, l.number);
+    checkLease(l, { state: row.state, token: row.lease_token, expiresMs: row.lease_expires_ms }, this.clock(), action);
+    return { id, row };
+  }
+
+  heartbeat(l: TrialLease, leaseMs: number): Promise<void> {
     return this.write(() => {
-      const id = this.studyId(study);
-      const cur = this.existingTrial(study, id, number);
-      checkTransition(study, number, cur.state, 'running', cur.worker);
-      this.db
-        .prepare(`UPDATE trials SET state = 'running', worker = ?, started_at = ? WHERE study_id = ? AND number = ?`)
-        .run(worker, nowIso(), id, number);
-      return trialFromRow(study, this.trialRow(id, number)!);
+      checkLeaseMs(leaseMs);
+      const { id } = this.leased(l, 'heartbeat');
+      this.db.prepare('UPDATE trials SET lease_expires_ms = ? WHERE study_id = ? AND number = ?').run(this.clock() + leaseMs, id, l.number);
     });
   }
 
-  completeTrial(study: string, number: number, metrics: TrialMetrics): Promise<TrialRecord> {
+  completeTrial(l: TrialLease, metrics: TrialMetrics): Promise<TrialRecord> {
     return this.write(() => {
       checkMetrics(metrics);
-      const id = this.studyId(study);
-      const cur = this.existingTrial(study, id, number);
-      checkTransition(study, number, cur.state, 'complete', cur.worker);
+      const { id } = this.leased(l, 'complete');
       this.db
         .prepare(
           `UPDATE trials SET state = 'complete', proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, timings = ?,
-             finished_at = ? WHERE study_id = ? AND number = ?`,
+             finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
         )
         .run(
           metrics.proxyAccuracy ?? null,
@@ -338,35 +402,105 @@ export class SqliteStore implements Store {
           metrics.timings === undefined ? null : encodeJson(metrics.timings),
           nowIso(),
           id,
-          number,
+          l.number,
         );
-      return trialFromRow(study, this.trialRow(id, number)!);
+      return trialFromRow(l.study, this.trialRow(id, l.number)!);
     });
   }
 
-  failTrial(study: string, number: number, error: string): Promise<TrialRecord> {
+  failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
+    return this.write(() => {
+      const { id } = this.leased(l, 'fail');
+      this.finish(id, l.number, String(error));
+      return trialFromRow(l.study, this.trialRow(id, l.number)!);
+    });
+  }
+
+  private finish(id: number, n: number, error: string): void {
+    this.db
+      .prepare(`UPDATE trials SET state = 'failed', error = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .run(error, nowIso(), id, n);
+  }
+
+  private requeue(id: number, n: number): void {
+    this.db.prepare(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`).run(id, n);
+  }
+
+  releaseTrial(l: TrialLease): Promise<void> {
+    return this.write(() => {
+      const { id } = this.leased(l, 'release');
+      this.requeue(id, l.number);
+    });
+  }
+
+  reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
     return this.write(() => {
       const id = this.studyId(study);
-      const cur = this.existingTrial(study, id, number);
-      checkTransition(study, number, cur.state, 'failed', cur.worker);
+      const gone = new Set(o.gone ?? []);
+      const rows = (
+        this.db
+          .prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number`)
+          .all(id) as { number: number; attempts: number; worker: string | null; lease_expires_ms: number | null }[]
+      ).filter((r) => (r.lease_expires_ms ?? 0) < this.clock() || (r.worker !== null && gone.has(r.worker)));
+      const reaped = { requeued: [] as number[], failed: [] as number[] };
+      for (const r of rows) {
+        if (r.attempts >= o.maxAttempts) {
+          this.finish(id, r.number, expiredReason(r.attempts, r.worker));
+          reaped.failed.push(r.number);
+        } else {
+          this.requeue(id, r.number);
+          reaped.requeued.push(r.number);
+        }
+      }
+      return reaped;
+    });
+  }
+
+  private driverRow(id: number): { owner: string; token: number; expiresMs: number } | null {
+    const r = this.db.prepare('SELECT owner, token, expires_ms FROM drivers WHERE study_id = ?').get(id) as { owner: string; token: number; expires_ms: number } | undefined;
+    return r === undefined ? null : { owner: r.owner, token: r.token, expiresMs: r.expires_ms };
+  }
+
+  private checkDriverRow(id: number, l: DriverLease): void {
+    checkDriver(l, this.driverRow(id), this.clock());
+  }
+
+  acquireDriver(study: string, owner: string, leaseMs: number, o: { stale?: (holder: string) => boolean } = {}): Promise<DriverLease> {
+    return this.write(() => {
+      checkLeaseMs(leaseMs);
+      checkText('driver owner', owner);
+      const id = this.studyId(study);
+      const cur = this.driverRow(id);
+      const now = this.clock();
+      if (cur !== null && cur.expiresMs >= now && !o.stale?.(cur.owner)) throw storeErrors.busy(study, cur.owner, cur.expiresMs, now);
+      const token = (cur?.token ?? 0) + 1;
       this.db
-        .prepare(`UPDATE trials SET state = 'failed', error = ?, finished_at = ? WHERE study_id = ? AND number = ?`)
-        .run(String(error), nowIso(), id, number);
-      return trialFromRow(study, this.trialRow(id, number)!);
+        .prepare('INSERT INTO drivers (study_id, owner, token, expires_ms) VALUES (?, ?, ?, ?) ON CONFLICT (study_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_ms = excluded.expires_ms')
+        .run(id, owner, token, now + leaseMs);
+      return deepFreeze({ study, owner, token });
     });
   }
 
-  requeueRunning(study: string): Promise<number[]> {
+  renewDriver(l: DriverLease, leaseMs: number): Promise<void> {
     return this.write(() => {
-      const id = this.studyId(study);
-      const rows = this.db
-        .prepare(
-          `UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL
-           WHERE study_id = ? AND state = 'running' RETURNING number`,
-        )
-        .all(id) as { number: number }[];
-      return rows.map((r) => r.number).sort((a, b) => a - b);
+      checkLeaseMs(leaseMs);
+      const id = this.studyId(l.study);
+      this.checkDriverRow(id, l);
+      this.db.prepare('UPDATE drivers SET expires_ms = ? WHERE study_id = ?').run(this.clock() + leaseMs, id);
     });
+  }
+
+  releaseDriver(l: DriverLease): Promise<void> {
+    return this.write(() => {
+      const id = this.studyId(l.study);
+      const cur = this.driverRow(id);
+      if (cur !== null && cur.token === l.token) this.db.prepare('UPDATE drivers SET expires_ms = 0 WHERE study_id = ?').run(id);
+    });
+  }
+
+  artifactDir(study: string): string {
+    checkStudyName(study);
+    return join(dirname(this.path), `${basename(this.path)}.artifacts`, study);
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {
@@ -407,18 +541,21 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveSnapshot(study: string, told: number, state: Json): Promise<void> {
+  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
     return this.write(() => {
-      checkTrialNumber(told);
       const id = this.studyId(study);
-      this.db
-        .prepare('INSERT INTO snapshots (study_id, told, state, created_at) VALUES (?, ?, ?, ?)')
-        .run(id, told, encodeJson(state), nowIso());
-      // One snapshot per ask and per tell would otherwise grow quadratically over a long study.
-      this.db
-        .prepare('DELETE FROM snapshots WHERE study_id = ? AND id NOT IN (SELECT id FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT ?)')
-        .run(id, id, SNAPSHOTS_KEPT);
+      if (driver !== undefined) this.checkDriverRow(id, driver);
+      this.insertSnapshot(id, told, state);
     });
+  }
+
+  private insertSnapshot(id: number, told: number, state: Json): void {
+    checkTrialNumber(told);
+    this.db.prepare('INSERT INTO snapshots (study_id, told, state, created_at) VALUES (?, ?, ?, ?)').run(id, told, encodeJson(state), nowIso());
+    // One snapshot per ask and per tell would otherwise grow quadratically over a long study.
+    this.db
+      .prepare('DELETE FROM snapshots WHERE study_id = ? AND id NOT IN (SELECT id FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT ?)')
+      .run(id, id, SNAPSHOTS_KEPT);
   }
 
   latestSnapshot(study: string): Promise<ControllerSnapshot | null> {

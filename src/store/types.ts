@@ -1,8 +1,7 @@
 import type { Candidate, SearchSpace } from '../core/space.js';
-import type { Cost, TrialMetrics, TrialState } from '../core/types.js';
+import type { Cost, Json, TrialMetrics, TrialStage, TrialState } from '../core/types.js';
 
-/** JSON-serialisable value (what crosses the store boundary). */
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type { Json } from '../core/types.js';
 
 export type StudyState = 'running' | 'stopped' | 'complete';
 
@@ -31,6 +30,10 @@ export interface NewTrial {
   readonly controller: string;
   /** Controller-specific data (e.g. { target: 0.5 }). */
   readonly meta?: Json;
+  /** What the trial evaluates. Default `proxy`. */
+  readonly stage?: TrialStage;
+  /** The trial whose weights this one starts from (an `adapt` trial); null/absent = the base model. */
+  readonly parent?: number | null;
 }
 
 export interface TrialRecord extends NewTrial {
@@ -38,6 +41,10 @@ export interface TrialRecord extends NewTrial {
   /** 0-based, dense, unique within a study. */
   readonly number: number;
   readonly state: TrialState;
+  readonly stage: TrialStage;
+  readonly parent: number | null;
+  /** How many times a worker claimed it (a lease that expired counts; see `reapExpired`). */
+  readonly attempts: number;
   readonly metrics: TrialMetrics;
   readonly error: string | null;
   readonly worker: string | null;
@@ -67,14 +74,63 @@ export interface ControllerSnapshot {
   readonly createdAt: string;
 }
 
+/**
+ * A worker's hold on a running trial. `token` is the fencing token: it changes on every claim, and
+ * every write of the holder names it, so a worker whose lease expired (and whose trial may have been
+ * claimed again) cannot complete it late (Kleppmann's fencing tokens).
+ */
+export interface TrialLease {
+  readonly study: string;
+  readonly number: number;
+  readonly token: number;
+}
+
+export interface Claim extends TrialLease {
+  readonly trial: TrialRecord;
+}
+
+/** The driver's hold on a study: one live driver per study; its writes (enqueue, snapshots) are fenced too. */
+export interface DriverLease {
+  readonly study: string;
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** What `reapExpired` did: trials whose lease ran out went back to `waiting`, or failed after the retry limit. */
+export interface Reaped {
+  readonly requeued: number[];
+  readonly failed: number[];
+}
+
 /** Controller snapshots kept per study: resume needs only the latest; a few more help debugging. */
 export const SNAPSHOTS_KEPT = 3;
 
 /**
- * The source of truth of a search (STYLE.md principle 2). Async so that a remote backend
- * (PostgreSQL) can implement it; the SQLite backend resolves synchronously underneath.
+ * The source of truth of a search (STYLE.md principle 2), and its work queue. Async so that a
+ * remote backend (PostgreSQL) can implement it; the SQLite backend resolves synchronously underneath.
  * Finished trials (complete/failed) are immutable: any write to them throws TRIAL_IMMUTABLE.
+ *
+ * Queue contract (every backend; test/store-contract.ts checks it):
+ *  - `enqueueTrials` appends waiting trials with dense numbers AND saves the controller snapshot
+ *    in one transaction, fenced by the driver's lease: a crash leaves both or neither.
+ *  - `claimTrial` moves the lowest-numbered waiting trial whose parent (if any) has finished to
+ *    running atomically (two workers never get the same one; a child never starts before the weights
+ *    it starts from exist), gives it a new fencing token and a lease until `now + leaseMs`.
+ *    PostgreSQL: `UPDATE trials SET ... WHERE id = (SELECT id FROM trials WHERE study_id = $1 AND
+ *    state = 'waiting' ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *`.
+ *  - `heartbeat`, `completeTrial`, `failTrial`, `releaseTrial` succeed only while the trial is running
+ *    under that token and its lease has not expired; otherwise LEASE_LOST (or TRIAL_IMMUTABLE when
+ *    it is already finished). PostgreSQL: one `UPDATE ... WHERE state = 'running' AND lease_token = $t
+ *    AND lease_expires_ms >= $now`, checking the row count.
+ *  - `reapExpired` moves running trials whose lease ran out back to waiting, or fails them with the
+ *    reason once they were claimed `maxAttempts` times.
+ *  - The clock of leases is the store's (`StoreOptions.clock`, injectable for tests).
  */
+export interface StoreOptions {
+  /** Milliseconds since the epoch, for leases. Default Date.now (tests inject a fake clock). */
+  readonly clock?: () => number;
+}
+
 export interface Store {
   createStudy(s: Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'>): Promise<StudyRecord>;
   getStudy(name: string): Promise<StudyRecord | null>;
@@ -86,18 +142,45 @@ export interface Store {
 
   /** Adds a trial in state `waiting` with the next trial number (atomic). */
   createTrial(study: string, t: NewTrial): Promise<TrialRecord>;
-  startTrial(study: string, number: number, worker: string): Promise<TrialRecord>;
-  completeTrial(study: string, number: number, metrics: TrialMetrics): Promise<TrialRecord>;
-  failTrial(study: string, number: number, error: string): Promise<TrialRecord>;
-  /** Moves `running` trials back to `waiting` (a process died while evaluating them). Returns their numbers. */
-  requeueRunning(study: string): Promise<number[]>;
+  /** Waiting trials and the controller snapshot that proposed them, in one transaction (fenced by `driver`). */
+  enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]>;
+  /** The lowest waiting trial (or trial `number`, if it is waiting), now running under a new lease; null when none waits. */
+  claimTrial(study: string, worker: string, o: { leaseMs: number; number?: number }): Promise<Claim | null>;
+  /** Extends the lease to now + leaseMs; LEASE_LOST when it already expired or was taken over. */
+  heartbeat(lease: TrialLease, leaseMs: number): Promise<void>;
+  completeTrial(lease: TrialLease, metrics: TrialMetrics): Promise<TrialRecord>;
+  failTrial(lease: TrialLease, error: string): Promise<TrialRecord>;
+  /** Gives the trial back (state `waiting`), e.g. on a hard stop; the attempt still counts. */
+  releaseTrial(lease: TrialLease): Promise<void>;
+  /**
+   * Running trials whose lease expired, or whose worker is in `gone` (known dead, e.g. a process of
+   * this host that no longer exists): back to waiting, or failed once claimed `maxAttempts` times.
+   */
+  reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped>;
+
+  /**
+   * Takes the study for one driver until now + leaseMs; STUDY_BUSY when another driver holds an
+   * unexpired lease, unless `stale(owner)` says that holder is known dead (checked in the transaction).
+   */
+  acquireDriver(study: string, owner: string, leaseMs: number, o?: { stale?: (holder: string) => boolean }): Promise<DriverLease>;
+  /** Extends the driver's lease; LEASE_LOST when it expired and another driver took the study. */
+  renewDriver(lease: DriverLease, leaseMs: number): Promise<void>;
+  releaseDriver(lease: DriverLease): Promise<void>;
+  /**
+   * Where the study's artifacts live (base model copy, adapted weights, finalist models): a folder
+   * every worker of this store can read, beside the SQLite file; PostgreSQL will give a shared URL.
+   */
+  artifactDir(study: string): string;
   getTrial(study: string, number: number): Promise<TrialRecord | null>;
   listTrials(study: string, filter?: { state?: TrialState }): Promise<TrialRecord[]>;
   /** A trial with this candidate key, if any (complete first, then others). */
   findTrialByKey(study: string, key: string): Promise<TrialRecord | null>;
 
-  /** Saves a controller snapshot; only the latest few (SNAPSHOTS_KEPT) are kept, older ones are dropped. */
-  saveSnapshot(study: string, told: number, state: Json): Promise<void>;
+  /**
+   * Saves a controller snapshot; only the latest few (SNAPSHOTS_KEPT) are kept, older ones are dropped.
+   * With `driver`, refused (LEASE_LOST) unless that lease still holds the study.
+   */
+  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void>;
   latestSnapshot(study: string): Promise<ControllerSnapshot | null>;
 
   saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord>;

@@ -9,8 +9,8 @@ export interface Budget {
   readonly deadline: number | null;
 }
 
-/** `failing`: the run's first trials all failed (see runStudy). */
-export type StopReason = 'trials' | 'time' | 'controller' | 'interrupted' | 'failing';
+/** A study whose trials keep failing does not stop with a reason: it throws TRIALS_FAILING (policy.ts). */
+export type StopReason = 'trials' | 'time' | 'controller' | 'interrupted';
 
 export function budgetLeft(b: Budget, usedTrials: number, nowMs: number): StopReason | null {
   if (usedTrials >= b.trials) return 'trials';

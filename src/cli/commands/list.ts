@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { buildReportInfo } from '../../report/data.js';
 import { handler, info, pct, table } from '../output.js';
-import { lastUpdate, storeOption, withStore, type StoreArg } from './store-args.js';
+import { lastUpdate, storeExists, storeOption, withStore, type StoreArg } from './store-args.js';
 
 interface Args extends StoreArg {
   json: boolean;
@@ -27,6 +27,11 @@ export const listCommand: CommandModule<object, Args> = {
   describe: 'List the studies of a store: state, trials, best proxy accuracy per FLOPs target, last update',
   builder: (y) => y.option(...storeOption).option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' }),
   handler: handler(async (args) => {
+    if (!storeExists(args.store)) {
+      // Nothing searched yet is not an error: there are simply no studies.
+      info(args.json ? '[]' : `no studies yet (no store at ${args.store}; \`autoprune search <config>\` creates it)`);
+      return;
+    }
     const summaries = await withStore(args.store, async (store) => {
       const out: StudySummary[] = [];
       for (const study of await store.listStudies()) {

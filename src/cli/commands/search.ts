@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { deadlineFromUntil, engineStages, loadConfig, parseDuration, PROXY_ENGINES, type ResolvedConfig } from '../../config/index.js';
+import { configHash, deadlineFromUntil, loadConfig, parseDuration, PROXY_ENGINES, resolveConfig, type LoadedConfig } from '../../config/index.js';
 import { initBackend } from '../../engine/backend.js';
 import { createEvaluator, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
@@ -10,10 +10,8 @@ import { groupDescriptors } from '../../model/descriptors.js';
 import { groupScores } from '../../model/importance.js';
 import { Rng } from '../../core/rng.js';
 import { buildReportInfo } from '../../report/data.js';
-import { isFileLocation } from '../../core/location.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
-import { acquireStudyLock } from '../../study/lock.js';
 import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
@@ -30,13 +28,23 @@ interface Args extends BackendArg {
   engine?: (typeof PROXY_ENGINES)[number];
 }
 
-/** Command-line overrides go through the same resolved config the file produced. */
-function withOverrides(cfg: ResolvedConfig, a: Args): ResolvedConfig {
-  return {
-    ...cfg,
-    search: { ...cfg.search, budget: { ...cfg.search.budget, trials: a.trials ?? cfg.search.budget.trials, time: a.timeBudget ?? cfg.search.budget.time, until: a.until ?? cfg.search.budget.until } },
-    run: { ...cfg.run, concurrency: a.concurrency ?? cfg.run.concurrency, workers: a.workers ?? cfg.run.workers, backend: a.backend ?? cfg.run.backend, store: a.store ?? cfg.run.store, engine: a.engine ? engineStages(a.engine) : cfg.run.engine },
-  };
+type Mapping = Record<string, unknown>;
+const section = (v: unknown): Mapping => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Mapping) : {});
+const defined = (o: Mapping): Mapping => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/**
+ * Command-line overrides are written into the user's config and validated by the same schema
+ * (`--concurrency 100` is refused like `run.concurrency: 100` in the file would be).
+ */
+export function withOverrides(loaded: LoadedConfig, a: Partial<Args>, source: string): LoadedConfig {
+  const budget = defined({ trials: a.trials, time: a.timeBudget, until: a.until });
+  const run = defined({ concurrency: a.concurrency, workers: a.workers, backend: a.backend, store: a.store, engine: a.engine });
+  if (Object.keys(budget).length === 0 && Object.keys(run).length === 0) return loaded;
+  const u = section(loaded.user);
+  const search = section(u.search);
+  const user = { ...u, search: { ...search, budget: { ...section(search.budget), ...budget } }, run: { ...section(u.run), ...run } };
+  const resolved = resolveConfig(user, { source: `${source} with command-line options` });
+  return { user, resolved, hash: configHash(resolved) };
 }
 
 function progressLine(p: StudyProgress): string {
@@ -63,8 +71,8 @@ export const searchCommand: CommandModule<object, Args> = {
       .option('engine', { choices: PROXY_ENGINES, describe: 'Override run.engine (auto = onnxruntime for the proxy when it loads, else tfjs)' })
       .option(...backendOption),
   handler: handler(async (args) => {
-    const loaded = await loadConfig(args.config);
-    const cfg = withOverrides(loaded.resolved, args);
+    const loaded = withOverrides(await loadConfig(args.config), args, args.config);
+    const cfg = loaded.resolved;
     const started = Date.now();
     const deadline = earliest(
       cfg.search.budget.time ? started + parseDuration(cfg.search.budget.time) : null,
@@ -76,9 +84,6 @@ export const searchCommand: CommandModule<object, Args> = {
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
     studySpace(cfg, analysis); // validates space.skip against the model's groups
-    // The lock file is for SQLite; a PostgreSQL study is guarded by the store's driver lease (issue 7).
-    const release = isFileLocation(cfg.run.store) ? acquireStudyLock(cfg.run.store, cfg.name) : () => undefined;
-    process.once('exit', release);
     const store = await openStore(cfg.run.store);
 
     const abort = new AbortController();
@@ -90,17 +95,16 @@ export const searchCommand: CommandModule<object, Args> = {
         abort.abort();
         return;
       }
-      void store.requeueRunning(cfg.name).finally(async () => {
-        await store.close();
-        note(`stopped; running trials were re-queued. Resume with: autoprune search ${relative(process.cwd(), args.config)}`);
-        process.exit(130);
-      });
+      // The trials this process held are re-queued by the next search at once (their worker is gone).
+      note(`stopped; running trials will be re-queued. Resume with: autoprune search ${relative(process.cwd(), args.config)}`);
+      process.exit(130);
     };
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigint);
     let lastDraw = 0;
     try {
       info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${relative(process.cwd(), cfg.run.store)}`);
+      const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
       const summary = await runStudy({
         cfg,
         configHash: loaded.hash,
@@ -119,6 +123,10 @@ export const searchCommand: CommandModule<object, Args> = {
           info(`proxy engine: ${await proxyEngine(cfg)}`);
           return createEvaluator(cfg, { splits, base });
         },
+        // Leases are trusted only when the engine runs off the main thread (see runStudy); the
+        // engine is not known yet, so inline tfjs is assumed unless onnxruntime was named.
+        localWorkers: inlineTfjs ? 1 : cfg.run.concurrency,
+        engineOnMainThread: inlineTfjs,
         log: (line) => {
           if (isTty) process.stderr.write('\r\x1b[K');
           info(line);
@@ -147,7 +155,6 @@ export const searchCommand: CommandModule<object, Args> = {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
       await store.close();
-      release();
     }
   }),
 };

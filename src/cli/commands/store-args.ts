@@ -22,9 +22,14 @@ export const storeOption = [
   { type: 'string', default: DEFAULT_STORE, describe: 'Store of the studies: SQLite file or postgres:// URL (run.store of the config)' },
 ] as const;
 
+/** In-memory and database-URL stores always "exist"; a file store only once a search made it. */
+export function storeExists(location: string): boolean {
+  return !isFileLocation(location) || existsSync(location);
+}
+
 /** Open a store that must already exist (a typo in --store must not create an empty database). */
 export async function openExistingStore(location: string): Promise<Store> {
-  if (isFileLocation(location) && !existsSync(location)) {
+  if (!storeExists(location)) {
     throw new AutopruneError(
       ErrorCodes.STORE_ERROR,
       `No store at ${quote(location)}; expected the SQLite file of a search (run \`autoprune search <config>\` first, or pass --store <path>)`,

@@ -1,0 +1,155 @@
+/**
+ * The driver (Optuna's ask/tell, with the store as the queue): it asks the controller, writes the
+ * proposals as waiting trials together with the controller snapshot in one transaction, and tells
+ * the controller what finished. It never evaluates anything; workers do.
+ */
+import type { Controller, Observation, Proposal } from '../controllers/types.js';
+import { type Candidate, candidateKey } from '../core/space.js';
+import type { Cost, Json } from '../core/types.js';
+import type { DriverLease, NewTrial, Store, TrialRecord } from '../store/types.js';
+import { trialKey } from './lineage.js';
+import { FailurePolicy } from './policy.js';
+
+export interface DriverOptions {
+  readonly store: Store;
+  readonly lease: DriverLease;
+  readonly controller: Controller;
+  /** Trial numbers the controller has already been told (from the snapshot). */
+  readonly told: Iterable<number>;
+  readonly costOf: (c: Candidate) => Cost;
+  readonly policy: FailurePolicy;
+  /** Claims per trial before an expiring lease fails it (store.reapExpired). */
+  readonly maxAttempts: number;
+  /** For log lines: FLOPs as a fraction of the base model's. */
+  readonly baseMacs: number;
+  readonly log?: (line: string) => void;
+}
+
+/** What the controller snapshot holds besides the controller's own state. */
+export interface SnapshotState {
+  readonly controller: Json;
+  readonly told: number[];
+}
+
+export function observation(t: TrialRecord): Observation {
+  const ok = t.state === 'complete';
+  return {
+    candidate: t.candidate,
+    cost: t.cost,
+    meta: t.meta ?? null,
+    proxyAccuracy: ok ? (t.metrics.proxyAccuracy ?? null) : null,
+    ...(ok && t.metrics.latencyMs !== undefined ? { latencyMs: t.metrics.latencyMs } : {}),
+    params: t.cost.params,
+    stage: t.stage,
+    trial: t.number,
+    parent: t.parent,
+  };
+}
+
+/**
+ * A proposal names its parent by candidate key (controllers know candidates, not trial numbers):
+ * the latest `adapt` trial with those channels, a complete one first. None: the base model.
+ */
+export function parentByKey(trials: readonly TrialRecord[], key: string): number | null {
+  const adapted = trials.filter((t) => t.stage === 'adapt' && candidateKey(t.candidate) === key && t.state !== 'failed');
+  const best = adapted.filter((t) => t.state === 'complete').at(-1) ?? adapted.at(-1);
+  return best?.number ?? null;
+}
+
+const isFinished = (t: TrialRecord) => t.state === 'complete' || t.state === 'failed';
+const byFinish = (a: TrialRecord, b: TrialRecord) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.number - b.number;
+
+export class Driver {
+  private readonly told: Set<number>;
+  /** Trials told in this run (for the ETA). */
+  toldThisRun = 0;
+
+  constructor(private readonly o: DriverOptions) {
+    this.told = new Set(o.told);
+  }
+
+  private get study(): string {
+    return this.o.lease.study;
+  }
+
+  snapshotState(): SnapshotState {
+    return { controller: this.o.controller.snapshot(), told: [...this.told].sort((a, b) => a - b) };
+  }
+
+  private async saveSnapshot(): Promise<void> {
+    await this.o.store.saveSnapshot(this.study, this.told.size, this.snapshotState() as unknown as Json, this.o.lease);
+  }
+
+  /** Tells the controller every finished trial it has not heard of (in finishing order); applies the failure policy. */
+  async sync(): Promise<TrialRecord[]> {
+    const reaped = await this.o.store.reapExpired(this.study, { maxAttempts: this.o.maxAttempts });
+    if (reaped.requeued.length) this.o.log?.(`re-queued trial(s) ${reaped.requeued.join(', ')}: their worker stopped renewing its lease`);
+    if (reaped.failed.length) this.o.log?.(`trial(s) ${reaped.failed.join(', ')} failed: their lease expired ${this.o.maxAttempts} time(s)`);
+    const trials = await this.o.store.listTrials(this.study);
+    const fresh = trials.filter((t) => isFinished(t) && !this.told.has(t.number)).sort(byFinish);
+    if (fresh.length) {
+      this.o.controller.tell(fresh.map(observation));
+      fresh.forEach((t) => (this.told.add(t.number), this.o.log?.(this.describe(t))));
+      this.toldThisRun += fresh.length;
+      await this.saveSnapshot();
+      this.o.policy.observe(fresh);
+    }
+    return trials;
+  }
+
+  /**
+   * Asks for up to `slots` new trials and enqueues them with the snapshot. A proposal already in the
+   * store (same key: candidate, stage, parent) is not enqueued again; its result, if finished, is
+   * told. Returns how many were enqueued, or 'exhausted' when the controller has nothing more.
+   */
+  async fill(trials: readonly TrialRecord[], slots: number): Promise<number | 'exhausted'> {
+    const byKey = new Map(trials.map((t) => [t.key, t]));
+    const fresh: NewTrial[] = [];
+    let asked = 0;
+    // Controllers guarantee progress (a saturated target is closed), so this ends.
+    while (fresh.length < slots) {
+      if (this.o.controller.done()) break;
+      const [p] = this.o.controller.ask(1);
+      if (!p) break;
+      asked++;
+      const t = this.newTrial(p, trials);
+      const known = byKey.get(t.key) ?? (fresh.some((f) => f.key === t.key) ? ({} as TrialRecord) : undefined);
+      if (known === undefined) fresh.push(t);
+      else this.tellKnown(known, p);
+    }
+    if (fresh.length || asked) {
+      await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
+    }
+    return fresh.length === 0 ? 'exhausted' : fresh.length;
+  }
+
+  /** One log line per finished trial, whichever worker (thread or process) ran it. */
+  private describe(t: TrialRecord): string {
+    const what = `trial ${t.number}${t.stage === 'proxy' ? '' : ` (${t.stage}${t.parent === null ? '' : ` from trial ${t.parent}`})`}`;
+    if (t.state === 'failed') return `${what} failed: ${t.error}`;
+    const secs = t.metrics.timings?.total;
+    const where = `${secs === undefined ? '' : ` in ${secs.toFixed(1)} s`} [${t.worker ?? '?'}]`;
+    return `${what}: ${(100 * (t.cost.macs / this.o.baseMacs)).toFixed(1)}% FLOPs (${(t.cost.macs / 1e6).toFixed(2)} MMACs), proxy ${(100 * (t.metrics.proxyAccuracy ?? NaN)).toFixed(2)}%${where}`;
+  }
+
+  /** A re-proposed finished trial is told again, with the new proposal's meta: controllers match results to proposals. */
+  private tellKnown(t: TrialRecord, p: Proposal): void {
+    if (t.number === undefined || !isFinished(t)) return;
+    this.o.controller.tell([{ ...observation(t), meta: p.meta as Json }]);
+    this.told.add(t.number);
+  }
+
+  private newTrial(p: Proposal, trials: readonly TrialRecord[]): NewTrial {
+    const stage = p.meta.stage ?? 'proxy';
+    const parent = p.meta.parent === undefined ? null : parentByKey(trials, p.meta.parent);
+    return {
+      candidate: p.candidate,
+      key: trialKey(p.candidate, stage, parent),
+      cost: this.o.costOf(p.candidate),
+      controller: p.source ?? this.o.controller.name,
+      meta: p.meta as Json,
+      stage,
+      parent,
+    };
+  }
+}

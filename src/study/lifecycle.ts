@@ -1,0 +1,98 @@
+/**
+ * Study lifecycle: create or resume the study (refusing a changed model/space), measure the base
+ * once, rebuild the controller from its latest snapshot, and the final state.
+ */
+import type { ResolvedConfig } from '../config/index.js';
+import { createStudyController } from '../controllers/registry.js';
+import type { Controller, ControllerContext } from '../controllers/types.js';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import type { Candidate, SearchSpace } from '../core/space.js';
+import type { Cost, Json } from '../core/types.js';
+import type { Analysis } from '../model/analysis.js';
+import { costOf } from '../model/flops.js';
+import type { Store, StudyRecord, StudyState } from '../store/types.js';
+import type { StopReason } from './budget.js';
+import type { SnapshotState } from './driver.js';
+
+export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace {
+  const ids = new Set(analysis.groups.map((g) => g.id));
+  for (const s of cfg.space.skip) {
+    if (!ids.has(s)) {
+      throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`space.skip\` names group \`${s}\`, which the model does not have; expected one of: ${[...ids].join(', ')}`);
+    }
+  }
+  return { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [...cfg.space.skip] } };
+}
+
+export interface OpenStudyOptions {
+  readonly cfg: ResolvedConfig;
+  readonly configHash: string;
+  readonly store: Store;
+  readonly analysis: Analysis;
+  readonly baseAccuracy: () => Promise<{ proxy: number; test: number }>;
+  readonly log: (line: string) => void;
+}
+
+/** The existing study (checked against this config) or a new one with its base measured. */
+export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
+  const { cfg, store, log } = o;
+  const space = studySpace(cfg, o.analysis);
+  const existing = await store.getStudy(cfg.name);
+  if (existing) {
+    if (JSON.stringify(existing.space) !== JSON.stringify(space)) {
+      throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `Study \`${cfg.name}\` was started with a different model or search space; rerun with --fresh to start over, or give the study another name`);
+    }
+    if (existing.configHash !== o.configHash) log(`note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`);
+    if (existing.baseProxyAccuracy === null) await store.setBaseAccuracy(cfg.name, await o.baseAccuracy()); // a crash right after creation
+    return (await store.getStudy(cfg.name))!;
+  }
+  const baseCost = costOf(o.analysis, null);
+  await store.createStudy({ name: cfg.name, configHash: o.configHash, config: cfg as unknown as Json, space, baseCost, baseProxyAccuracy: null, baseTestAccuracy: null });
+  const acc = await o.baseAccuracy();
+  await store.setBaseAccuracy(cfg.name, acc);
+  log(`study \`${cfg.name}\`: ${space.groups.length} groups, base ${(baseCost.macs / 1e6).toFixed(2)} MMACs, validation ${(100 * acc.proxy).toFixed(2)}%, test ${(100 * acc.test).toFixed(2)}%`);
+  return (await store.getStudy(cfg.name))!;
+}
+
+/** The configured controller, restored from the study's latest snapshot when there is one. */
+export interface ControllerSetup {
+  /** A decorator around the configured controller (tests, the torture's stage mix). */
+  readonly wrap?: (c: Controller) => Controller;
+  /** Plain data some controllers learn from: group descriptors (rl), channel importance (global). */
+  readonly data?: Pick<ControllerContext, 'groups' | 'importance'>;
+}
+
+export async function restoreController(cfg: ResolvedConfig, study: StudyRecord, store: Store, analysis: Analysis, setup: ControllerSetup = {}): Promise<{ controller: Controller; told: number[] }> {
+  const wrap = setup.wrap ?? ((c: Controller) => c);
+  const controller = wrap(createStudyController(
+    cfg.search.controller,
+    {
+      space: study.space,
+      costOf: (c: Candidate): Cost => costOf(analysis, c),
+      baseCost: study.baseCost,
+      targets: cfg.search.targets,
+      window: cfg.search.window,
+      rng: new Rng(cfg.run.seed),
+      ...setup.data,
+    },
+    cfg.search.baseline,
+  ));
+  const snap = await store.latestSnapshot(study.name);
+  if (!snap) return { controller, told: [] };
+  const s = snap.state as unknown as SnapshotState;
+  try {
+    controller.restore(s.controller);
+  } catch (e) {
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `Study \`${study.name}\` was searched with another controller setup than this config's (${(e as Error).message}); rerun with --fresh to start over, or give the study another name`,
+    );
+  }
+  return { controller, told: [...s.told] };
+}
+
+/** The study's state after a run: resumable (`stopped`) unless the search ran to its end. */
+export function finalState(reason: StopReason): StudyState {
+  return reason === 'trials' || reason === 'controller' ? 'complete' : 'stopped';
+}

@@ -1,0 +1,60 @@
+/**
+ * The driver's loop: tell what finished, stop when a budget says so, keep the queue as full as the
+ * workers are many, then sleep until a worker finishes (or `pollMs`, for other processes' workers).
+ */
+import type { Budget, StopReason } from './budget.js';
+import { budgetLeft } from './budget.js';
+import type { Driver } from './driver.js';
+import type { Wakeup } from './signals.js';
+import type { TrialRecord } from '../store/types.js';
+
+export interface DriverLoopOptions {
+  readonly driver: Driver;
+  readonly budget: Budget;
+  /** Trials kept waiting or running at once (the workers' number). */
+  readonly capacity: number;
+  /** Notified when trials were enqueued. */
+  readonly work: Wakeup;
+  /** Notified when a worker finished a trial. */
+  readonly finished: Wakeup;
+  /** A worker's fatal (store) error, which ends the loop. */
+  readonly workerError: () => Error | null;
+  readonly pollMs?: number;
+  readonly now?: () => number;
+  readonly onProgress?: (trials: readonly TrialRecord[], finishedThisRun: number, seconds: number) => void;
+}
+
+const live = (t: TrialRecord) => t.state === 'waiting' || t.state === 'running';
+
+export class DriverLoop {
+  private exhausted = false;
+  /** Set when the deadline passed: nothing more is asked, what is in flight is finished. */
+  private timeUp: StopReason | null = null;
+
+  constructor(private readonly o: DriverLoopOptions) {}
+
+  /** Runs until the budget, the controller or `stop` ends the search; returns why. */
+  async run(stop: AbortSignal): Promise<StopReason> {
+    const now = this.o.now ?? Date.now;
+    const started = now();
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r)); // let timers and signals run (see worker.ts)
+      const err = this.o.workerError();
+      if (err) throw err;
+      const trials = await this.o.driver.sync();
+      this.o.onProgress?.(trials, this.o.driver.toldThisRun, (now() - started) / 1000);
+      if (stop.aborted) return 'interrupted';
+      this.timeUp ??= budgetLeft({ trials: Infinity, deadline: this.o.budget.deadline }, 0, now());
+      const inFlight = trials.filter(live).length;
+      const room = Math.min(this.o.capacity - inFlight, this.o.budget.trials - trials.length);
+      if (room > 0 && !this.exhausted && !this.timeUp) {
+        const added = await this.o.driver.fill(trials, room);
+        if (added === 'exhausted') this.exhausted = true;
+        else if (added > 0) this.o.work.notify();
+        continue; // re-read: the enqueued trials are live now
+      }
+      if (inFlight === 0) return this.timeUp ?? (this.exhausted ? 'controller' : 'trials');
+      await this.o.finished.wait(this.o.pollMs ?? 1000, stop);
+    }
+  }
+}

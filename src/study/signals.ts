@@ -1,0 +1,50 @@
+/** Small async building blocks of the driver and workers: a wake-up and a periodic keep-alive. */
+
+/** Wakes every waiter; a waiter also returns after `ms` (polling for other processes' writes). */
+export class Wakeup {
+  private waiters: (() => void)[] = [];
+
+  notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    w.forEach((f) => f());
+  }
+
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.waiters.push(done);
+    });
+  }
+}
+
+/**
+ * Calls `beat` every `everyMs` on this (the main) thread until stopped; the first failure stops it
+ * and is reported to `onLost`. Engines run in worker threads, so a long synchronous evaluation
+ * never delays a heartbeat.
+ */
+export function keepAlive(beat: () => Promise<void>, everyMs: number, onLost: (e: Error) => void): { stop: () => void } {
+  let stopped = false;
+  const timer = setInterval(() => {
+    beat().catch((e: Error) => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      onLost(e);
+    });
+  }, everyMs);
+  timer.unref();
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * A worker: claim a waiting trial -> evaluate it while a heartbeat holds the lease -> complete or
+ * fail it with the lease's fencing token. The worker threads of `autoprune search` are workers like
+ * any other: each loop here runs on the main thread and hands the engine work to an Evaluator (a
+ * pool of threads), so the heartbeat never waits on a synchronous engine call.
+ */
+import { isAutopruneError } from '../core/errors.js';
+import { ErrorCodes } from '../core/errors.js';
+import type { EvalRequest, EvalResult, Evaluator } from '../evaluators/types.js';
+import type { Claim, Store, TrialRecord } from '../store/types.js';
+import { artifactPaths } from './lineage.js';
+import { keepAlive, type Wakeup } from './signals.js';
+
+export interface WorkerOptions {
+  readonly store: Store;
+  readonly study: string;
+  /** Unique among the study's workers, e.g. `host:pid:0`. */
+  readonly name: string;
+  readonly evaluator: Evaluator;
+  readonly leaseMs: number;
+  /** Default leaseMs / 3. */
+  readonly heartbeatMs?: number;
+  /** Stop claiming new trials (the one in hand finishes). */
+  readonly stop: AbortSignal;
+  /** Wakes the worker when trials are enqueued; it also polls every `pollMs` (default 1000). */
+  readonly work?: Wakeup;
+  readonly pollMs?: number;
+  /** Told after every trial this worker finished (or whose lease it lost: `null`). */
+  readonly onFinished?: (t: TrialRecord | null) => void;
+  readonly log?: (line: string) => void;
+  readonly now?: () => number;
+}
+
+/** Claims and evaluates until `stop` is aborted; store errors other than a lost lease end it (rethrown). */
+export async function runWorker(o: WorkerOptions): Promise<void> {
+  while (!o.stop.aborted) {
+    const claim = await o.store.claimTrial(o.study, o.name, { leaseMs: o.leaseMs });
+    if (claim === null) {
+      await (o.work?.wait(o.pollMs ?? 1000, o.stop) ?? new Promise((r) => setTimeout(r, o.pollMs ?? 1000)));
+      continue;
+    }
+    o.onFinished?.(await evaluateClaim(o, claim));
+    // A macrotask between trials: an in-process engine and SQLite resolve without one, and timers
+    // (heartbeats), signals (Ctrl-C) and worker messages must get their turn.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+/** The request a claimed trial makes of the evaluator, with artifacts addressed through the store. */
+export function evalRequest(store: Store, t: TrialRecord): EvalRequest {
+  const dir = store.artifactDir(t.study);
+  return {
+    trial: t.number,
+    candidate: t.candidate,
+    stage: t.stage,
+    ...(t.parent === null ? {} : { parent: { trial: t.parent, modelDir: artifactPaths.trialModel(dir, t.parent) } }),
+    ...(t.stage === 'adapt' ? { saveTo: artifactPaths.trialModel(dir, t.number) } : {}),
+    ...(t.stage === 'finetune' ? { saveTo: artifactPaths.finalistModel(dir, t.number) } : {}),
+  };
+}
+
+/**
+ * Evaluates one claimed trial and writes its result under the claim's token. Returns the finished
+ * trial, or null when the lease was lost (the result is dropped: another worker owns the trial now).
+ */
+export async function evaluateClaim(o: WorkerOptions, claim: Claim): Promise<TrialRecord | null> {
+  const now = o.now ?? Date.now;
+  let lost: Error | null = null;
+  const beat = keepAlive(() => o.store.heartbeat(claim, o.leaseMs), o.heartbeatMs ?? Math.max(1, Math.floor(o.leaseMs / 3)), (e) => (lost = e));
+  const started = now();
+  let outcome: { result: EvalResult } | { error: Error };
+  try {
+    outcome = { result: checked(claim.trial, await o.evaluator.evaluate(evalRequest(o.store, claim.trial))) };
+  } catch (e) {
+    outcome = { error: e as Error };
+  } finally {
+    beat.stop();
+  }
+  try {
+    if (lost) throw lost;
+    if ('error' in outcome) {
+      return await o.store.failTrial(claim, outcome.error.message);
+    }
+    const r = outcome.result;
+    const metrics = { proxyAccuracy: r.proxyAccuracy, finalAccuracy: r.finalAccuracy, latencyMs: r.latencyMs, timings: { ...r.timings, total: (now() - started) / 1000 } };
+    return await o.store.completeTrial(claim, metrics);
+  } catch (e) {
+    if (isAutopruneError(e) && e.code === ErrorCodes.LEASE_LOST) {
+      o.log?.(`trial ${claim.number}: result dropped, the lease was lost (${e.message})`);
+      return null;
+    }
+    throw e;
+  }
+}
+
+/** The pruned model must cost what the cost model predicted: otherwise the search is steering blind. */
+function checked(t: TrialRecord, r: EvalResult): EvalResult {
+  if (r.cost.macs !== t.cost.macs || r.cost.params !== t.cost.params) {
+    throw new Error(`pruned model has ${r.cost.macs} MACs / ${r.cost.params} params, predicted ${t.cost.macs} / ${t.cost.params} (a bug in the cost model)`);
+  }
+  return r;
+}
