@@ -4,11 +4,12 @@
  * the controller what finished. It never evaluates anything; workers do.
  */
 import type { Controller, Observation, Proposal } from '../controllers/types.js';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { type Candidate, candidateKey } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
 import type { DriverLease, NewTrial, Store, TrialRecord } from '../store/types.js';
 import { trialKey } from './lineage.js';
-import { FailurePolicy } from './policy.js';
+import { FailurePolicy, firstLine } from './policy.js';
 
 export interface DriverOptions {
   readonly store: Store;
@@ -105,6 +106,9 @@ export class Driver {
   async fill(trials: readonly TrialRecord[], slots: number): Promise<number | 'exhausted'> {
     const byKey = new Map(trials.map((t) => [t.key, t]));
     const fresh: NewTrial[] = [];
+    // Trials of this batch as they will be numbered (the driver lease makes this the only writer),
+    // so a proposal may name a parent proposed just before it.
+    const planned: TrialRecord[] = [...trials];
     let asked = 0;
     // Controllers guarantee progress (a saturated target is closed), so this ends.
     while (fresh.length < slots) {
@@ -112,13 +116,20 @@ export class Driver {
       const [p] = this.o.controller.ask(1);
       if (!p) break;
       asked++;
-      const t = this.newTrial(p, trials);
+      const t = this.newTrial(p, planned);
       const known = byKey.get(t.key) ?? (fresh.some((f) => f.key === t.key) ? ({} as TrialRecord) : undefined);
-      if (known === undefined) fresh.push(t);
-      else this.tellKnown(known, p);
+      if (known !== undefined) {
+        this.tellKnown(known, p);
+        continue;
+      }
+      fresh.push(t);
+      planned.push({ ...t, number: planned.length, state: 'waiting', stage: t.stage ?? 'proxy' } as TrialRecord);
     }
     if (fresh.length || asked) {
-      await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
+      const added = await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
+      if (added.some((t, i) => t.number !== trials.length + i)) {
+        throw new AutopruneError(ErrorCodes.STORE_ERROR, `Trials of study \`${this.study}\` were added by another writer while this driver held it; stop it and resume`);
+      }
     }
     return fresh.length === 0 ? 'exhausted' : fresh.length;
   }
@@ -126,7 +137,7 @@ export class Driver {
   /** One log line per finished trial, whichever worker (thread or process) ran it. */
   private describe(t: TrialRecord): string {
     const what = `trial ${t.number}${t.stage === 'proxy' ? '' : ` (${t.stage}${t.parent === null ? '' : ` from trial ${t.parent}`})`}`;
-    if (t.state === 'failed') return `${what} failed: ${t.error}`;
+    if (t.state === 'failed') return `${what} failed: ${firstLine(t.error ?? 'unknown error')}`;
     const secs = t.metrics.timings?.total;
     const where = `${secs === undefined ? '' : ` in ${secs.toFixed(1)} s`} [${t.worker ?? '?'}]`;
     return `${what}: ${(100 * (t.cost.macs / this.o.baseMacs)).toFixed(1)}% FLOPs (${(t.cost.macs / 1e6).toFixed(2)} MMACs), proxy ${(100 * (t.metrics.proxyAccuracy ?? NaN)).toFixed(2)}%${where}`;
