@@ -83,6 +83,7 @@ describe('resolveConfig', () => {
         store: '/work/project/experiments/autoprune.db',
         workers: 'threads',
         engine: { proxy: 'auto', train: 'auto' },
+        remoteWorkers: 0,
         maxConsecutiveFailures: 5,
         leaseSeconds: 60,
         maxAttempts: 3,

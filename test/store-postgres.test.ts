@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { resolveConfig } from '../src/config/index.js';
 import { openStore } from '../src/store/index.js';
 import { admin, pgClient, pgUnavailable, testDatabases } from './pg-helpers.js';
-import { complete, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+import { complete, LEASE, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
 
 const unavailable = await pgUnavailable();
 const dbs = testDatabases('autoprune_test');
@@ -97,6 +97,56 @@ if (unavailable !== null) {
       for (let i = 1; i <= writers; i++) assert.equal(trials.filter((t) => t.controller === `w${i}`).length, perWriter);
       assert.ok(mine > 0, 'this process wrote while the children did');
       await s.close();
+    });
+
+    test('claimers in several processes never get the same trial (FOR UPDATE SKIP LOCKED); leases use the server clock', async () => {
+      const url = await dbs.fresh();
+      const s = await openStore(url);
+      await s.createStudy(newStudy('s'));
+      const total = 240;
+      for (let i = 0; i < total; i++) await s.createTrial('s', newTrial([8, i]));
+      const mod = new URL('../src/store/postgres.ts', import.meta.url).href;
+      const code = `
+        const { PostgresStore } = await import(${JSON.stringify(mod)});
+        const [url, id] = process.argv.slice(1);
+        const s = await PostgresStore.open(url);
+        const mine = [];
+        await Promise.all([0, 1, 2, 3].map(async (lane) => {
+          for (;;) {
+            const c = await s.claimTrial('s', 'w' + id + ':' + lane, { leaseMs: ${LEASE} });
+            if (c === null) break;
+            await s.completeTrial(c, { proxyAccuracy: 0.5 });
+            mine.push(c.number);
+          }
+        }));
+        await s.close();
+        process.stdout.write(JSON.stringify(mine));`;
+      const child = (id: number) =>
+        new Promise<number[]>((resolve, reject) => {
+          const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, url, String(id)], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          p.stdout.on('data', (d) => (out += String(d)));
+          p.stderr.on('data', (d) => (err += String(d)));
+          p.once('error', reject);
+          p.once('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`claimer ${id} exited ${c}: ${err}`))));
+        });
+      const got = (await Promise.all([1, 2, 3].map(child))).flat();
+      assert.deepEqual([...got].sort((a, b) => a - b), [...Array(total).keys()], 'every trial claimed and completed exactly once');
+      const trials = await s.listTrials('s');
+      assert.ok(trials.every((t) => t.state === 'complete' && t.attempts === 1));
+      assert.ok(new Set(trials.map((t) => t.worker)).size > 3, 'several claimers took part');
+      // No injected clock: a lease's expiry is the server's now + leaseMs.
+      await s.createTrial('s', newTrial([16, 16]));
+      const before = Date.now();
+      const c = (await s.claimTrial('s', 'w', { leaseMs: 5000 }))!;
+      await s.heartbeat(c, 5000);
+      await s.close();
+      const raw = await pgClient(url);
+      await raw.connect();
+      const [row] = (await raw.query<{ e: number }>('SELECT lease_expires_ms::float8 AS e FROM trials WHERE number = $1', [total])).rows;
+      await raw.end();
+      assert.ok(Math.abs(row.e - (before + 5000)) < 2000, `lease expiry ${row.e} is about now + 5 s (${before + 5000})`);
     });
 
     test('connections the server drops (as on a restart) are replaced and the next call succeeds', async () => {

@@ -16,7 +16,7 @@ export const ZOO_MODELS = ['plain-cnn', 'resnet-20', 'mobilenet-v2-tiny'] as con
 export const OPTIMIZERS = ['adam', 'sgd'] as const;
 export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export const WORKER_MODES = ['threads', 'inline'] as const;
+export const WORKER_MODES = ['threads', 'inline', 'none'] as const;
 /** Engines per stage: `auto` = the fastest that loads (onnxruntime for the proxy, else tfjs). */
 export const PROXY_ENGINES = ['auto', 'onnxruntime', 'tfjs'] as const;
 /** `auto` trains on libtorch when its binding loaded, else on tfjs. */
@@ -305,7 +305,7 @@ const runSchema = z.strictObject({
   backend: z.enum(BACKENDS).default('auto'),
   /** Seed of every random choice (controller, data order, synthetic data). Default 0. */
   seed: int('an integer in [0, 4294967295]', (v) => v >= 0 && v <= 0xffffffff).default(0),
-  /** SQLite file holding all studies. Default `experiments/autoprune.db`. */
+  /** SQLite file holding all studies, or a postgres:// URL (studies shared by several hosts). Default `experiments/autoprune.db`. */
   store: pathString().default('experiments/autoprune.db'),
   /**
    * Which engine runs each stage: `proxy` (BN re-calibration, validation accuracy, latency) and
@@ -321,8 +321,16 @@ const runSchema = z.strictObject({
       { error: ENGINE_EXPECTATION },
     )
     .default('auto'),
-  /** Evaluate in worker threads or in the main thread (debugging, tests). Default `threads`. */
+  /**
+   * Evaluate in worker threads, in the main thread (debugging, tests), or `none`: this process only
+   * drives, `autoprune worker` processes evaluate. Default `threads`.
+   */
   workers: z.enum(WORKER_MODES).default('threads'),
+  /**
+   * `autoprune worker` processes (any host) expected to work for this study: the driver keeps this
+   * many more trials queued than its own workers take. Default 0.
+   */
+  remoteWorkers: int('an integer in [0, 1024]', (v) => v >= 0 && v <= 1024).default(0),
   /** Stop the study when this many trials in a row failed (the last error is shown). Default 5. */
   maxConsecutiveFailures: positiveInt().default(5),
   /**

@@ -15,3 +15,14 @@ export const MEMORY_LOCATIONS: readonly string[] = [':memory:', 'memory:'];
 export function isFileLocation(location: string): boolean {
   return !MEMORY_LOCATIONS.includes(location) && !isPostgresUrl(location);
 }
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}

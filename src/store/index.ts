@@ -12,7 +12,7 @@ export { SNAPSHOTS_KEPT } from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-export { isPostgresUrl } from '../core/location.js';
+export { isPostgresUrl, redactUrl } from '../core/location.js';
 export type { PostgresStore, PostgresStoreOptions } from './postgres.js';
 
 export type OpenStoreOptions = SqliteStoreOptions & PostgresStoreOptions;

@@ -10,13 +10,22 @@
  * A connection lost before COMMIT (the database restarted, a network blip) is retried with backoff
  * for up to `retryMs`; one lost during COMMIT is reported, since the write may or may not have landed.
  */
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
+import { redactUrl } from '../core/location.js';
 import type { Candidate, SearchSpace } from '../core/space.js';
 import type { TrialMetrics, TrialStage, TrialState } from '../core/types.js';
 import { pgMigrate } from './postgres-migrations.js';
 import {
+  checkDriver,
+  checkLease,
+  checkLeaseMs,
+  checkParent,
+  checkText,
+  expiredReason,
+  stageOf,
   checkBaseAccuracy,
   checkFinal,
   checkMetrics,
@@ -24,14 +33,7 @@ import {
   checkNewTrial,
   checkStudyName,
   checkStudyState,
-  checkDriver,
-  checkLease,
-  checkLeaseMs,
-  checkParent,
-  checkText,
   checkTrialNumber,
-  expiredReason,
-  stageOf,
   decodeJson,
   deepFreeze,
   encodeJson,
@@ -59,25 +61,15 @@ import type {
 
 export interface PostgresStoreOptions extends StoreOptions {
   /**
-   * Folder of the studies' artifacts (adapted weights, finalist models): one every host of the
-   * study can read (a shared mount). Default `experiments/artifacts/<database>` under the cwd.
+   * The folder of the studies' artifacts (adapted weights, finalist models). Every host must see
+   * the same files there (a shared mount); default $AUTOPRUNE_ARTIFACTS, else
+   * ~/.cache/autoprune/artifacts/<host>_<port>_<database>, which only this host sees.
    */
-  readonly artifactRoot?: string;
+  readonly artifacts?: string;
   /** How long to keep retrying while the database is unreachable, in ms. Default 60000. */
   readonly retryMs?: number;
   /** Connections this process keeps open at most. Default 4. */
   readonly poolSize?: number;
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
 }
 
 interface StudyRow {
@@ -135,6 +127,11 @@ const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, 
 
 const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
   base_test_accuracy, state, created_at, updated_at`;
+
+/** The lease clock in SQL: parameter $k if given (an injected clock), else the server's now, in ms. */
+const nowSql = (k: number): string => `COALESCE($${k}::bigint, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)`;
+const NOW1 = nowSql(1);
+const NOW4 = nowSql(4);
 
 /** Runs one statement on the connection of the current unit of work; returns its rows. */
 type Query = <R>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
@@ -223,17 +220,19 @@ export class PostgresStore implements Store {
   readonly label: string;
   private readonly pool: pg.Pool;
   private readonly retryMs: number;
+  /** The injected lease clock (tests); undefined = the database server's clock. */
+  private readonly clock: (() => number) | undefined;
+  private readonly artifacts: string;
+  /** The tail of this process's claims (see claimTrial). */
+  private claims: Promise<unknown> = Promise.resolve();
   private closed = false;
-  /** Lease clock: this process's (injectable). Hosts of one study need synchronised clocks (NTP); leases are tens of seconds. */
-  private readonly clock: () => number;
-  private readonly artifactRoot: string;
 
-  private constructor(pool: pg.Pool, label: string, retryMs: number, options: PostgresStoreOptions, database: string) {
+  private constructor(pool: pg.Pool, label: string, o: { retryMs: number; clock?: () => number; artifacts: string }) {
     this.pool = pool;
     this.label = label;
-    this.retryMs = retryMs;
-    this.clock = options.clock ?? Date.now;
-    this.artifactRoot = options.artifactRoot ?? join(process.cwd(), 'experiments', 'artifacts', database);
+    this.retryMs = o.retryMs;
+    this.clock = o.clock;
+    this.artifacts = o.artifacts;
   }
 
   /** Connect (retrying while the server starts) and migrate the schema. */
@@ -250,16 +249,13 @@ export class PostgresStore implements Store {
     });
     // An idle connection that the server drops (restart) emits here; the next checkout reconnects.
     pool.on('error', () => undefined);
-    const database = (() => {
-      try {
-        return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
-      } catch {
-        return 'postgres';
-      }
-    })();
-    const store = new PostgresStore(pool, label, options.retryMs ?? 60_000, options, database);
+    const store = new PostgresStore(pool, label, {
+      retryMs: options.retryMs ?? 60_000,
+      clock: options.clock,
+      artifacts: options.artifacts ?? process.env.AUTOPRUNE_ARTIFACTS ?? defaultArtifacts(url),
+    });
     try {
-      await store.unit(false, async (_q, c) => {
+      await store.unit('read', async (_q, c) => {
         await pgMigrate(c, label);
       });
       return store;
@@ -270,10 +266,12 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One unit of work on one pooled connection, in a transaction when `write`. Retried with backoff
-   * (100 ms doubling to 2 s, for up to `retryMs`) while the failure surely left nothing committed.
+   * One unit of work on one pooled connection: `read` (no transaction), `tx` (BEGIN ... COMMIT) or
+   * `statement` (one autocommitted write, then only reads). Retried with backoff (100 ms doubling to
+   * 2 s, for up to `retryMs`) while the failure surely left nothing committed: a lost connection
+   * during COMMIT, or during a `statement`, is reported instead.
    */
-  private async unit<T>(write: boolean, f: (q: Query, c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async unit<T>(mode: 'read' | 'tx' | 'statement', f: (q: Query, c: pg.PoolClient) => Promise<T>): Promise<T> {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw storeErrors.closed();
@@ -285,9 +283,10 @@ export class PostgresStore implements Store {
         const c = client;
         const q: Query = async <R>(sql: string, params?: readonly unknown[]) =>
           (await c.query(sql, params as unknown[] | undefined)).rows as R[];
-        if (write) await c.query('BEGIN');
+        if (mode === 'tx') await c.query('BEGIN');
+        committing = mode === 'statement';
         const out = await f(q, c);
-        if (write) {
+        if (mode === 'tx') {
           committing = true;
           await c.query('COMMIT');
         }
@@ -295,7 +294,7 @@ export class PostgresStore implements Store {
         c.release();
         return out;
       } catch (e) {
-        if (client !== undefined) await discard(client, write && !committing, e);
+        if (client !== undefined) await discard(client, mode === 'tx' && !committing, e);
         const retry = isTransient(e) && !committing && !this.closed && Date.now() - started < this.retryMs;
         if (!retry) throw toStoreError(e, this.label, committing);
         await sleep(Math.min(2000, 100 * 2 ** attempt));
@@ -304,11 +303,15 @@ export class PostgresStore implements Store {
   }
 
   private read<T>(f: (q: Query) => Promise<T>): Promise<T> {
-    return this.unit(false, f);
+    return this.unit('read', f);
   }
 
   private write<T>(f: (q: Query) => Promise<T>): Promise<T> {
-    return this.unit(true, f);
+    return this.unit('tx', f);
+  }
+
+  private nowParam(): number | null {
+    return this.clock === undefined ? null : this.clock();
   }
 
   private async studyId(q: Query, name: string, lock = false): Promise<number> {
@@ -400,8 +403,8 @@ export class PostgresStore implements Store {
     );
     if (bumped.length === 0) throw storeErrors.studyNotFound(study);
     const { id, n } = bumped[0];
-    const parentExists = t.parent == null || t.parent >= n || (await this.trialRow(q, id, t.parent)) !== undefined;
-    checkParent(study, t, n, () => parentExists);
+    // Numbers are dense and trials are only deleted with their study: every number below n exists.
+    checkParent(study, t, n, (p) => p < n);
     const rows = await q<TrialRow>(
       `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at, stage, parent)
        VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${TRIAL_COLUMNS}`,
@@ -415,10 +418,17 @@ export class PostgresStore implements Store {
     return this.write((q) => this.insertTrial(q, study, t));
   }
 
+  /** The store's clock in ms: the injected one (tests), else the database server's, shared by every host. */
+  private async now(q: Query): Promise<number> {
+    if (this.clock !== undefined) return this.clock();
+    const rows = await q<{ now: number }>(`SELECT ${NOW1} AS now`, [null]);
+    return rows[0].now;
+  }
+
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.write(async (q) => {
-      const id = await this.studyId(q, driver.study, true);
-      checkDriver(driver, await this.driverRow(q, id, true), this.clock());
+      const id = await this.studyId(q, driver.study);
+      await this.checkDriverRow(q, id, driver);
       const out: TrialRecord[] = [];
       for (const t of trials) out.push(await this.insertTrial(q, driver.study, t));
       await this.insertSnapshot(q, id, snapshot.told, snapshot.state);
@@ -426,109 +436,141 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * Claims of this process run one at a time, in call order (as in SQLite); claims of other
+   * processes and hosts pass each other by FOR UPDATE SKIP LOCKED.
+   */
   claimTrial(study: string, worker: string, o: { leaseMs: number; number?: number }): Promise<Claim | null> {
-    return this.write(async (q) => {
-      checkLeaseMs(o.leaseMs);
-      checkText('worker name', worker);
-      if (o.number !== undefined) checkTrialNumber(o.number);
-      const id = await this.studyId(q, study);
-      // SKIP LOCKED: concurrent claimers each take a different waiting row instead of queueing on one.
+    const next = this.claims.then(() => this.claimNow(study, worker, o));
+    this.claims = next.catch(() => undefined);
+    return next;
+  }
+
+  private async claimNow(study: string, worker: string, o: { leaseMs: number; number?: number }): Promise<Claim | null> {
+    checkStudyName(study);
+    checkLeaseMs(o.leaseMs);
+    checkText('worker name', worker);
+    if (o.number !== undefined) checkTrialNumber(o.number);
+    // The queue pop, in one round trip: concurrent claimers skip each other's locked rows instead
+    // of waiting on them; a child waits until its parent has finished.
+    const claimed = await this.unit('statement', async (q) => {
       const rows = await q<TrialRow>(
         `UPDATE trials SET state = 'running', worker = $3, started_at = $4, attempts = attempts + 1,
-           lease_token = lease_token + 1, lease_expires_ms = $5
-         WHERE id = (SELECT t.id FROM trials t WHERE t.study_id = $1 AND t.state = 'waiting' AND ($2::int IS NULL OR t.number = $2)
-             AND (t.parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id AND p.number = t.parent AND p.state IN ('complete', 'failed')))
-           ORDER BY t.number LIMIT 1 FOR UPDATE SKIP LOCKED)
+           lease_token = lease_token + 1, lease_expires_ms = ${nowSql(5)} + $6
+         WHERE id = (SELECT t.id FROM trials t JOIN studies s ON s.id = t.study_id
+                     WHERE s.name = $1 AND t.state = 'waiting' AND ($2::integer IS NULL OR t.number = $2)
+                       AND (t.parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id
+                                                        AND p.number = t.parent AND p.state IN ('complete', 'failed')))
+                     ORDER BY t.number LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
          RETURNING ${TRIAL_COLUMNS}`,
-        [id, o.number ?? null, worker, nowIso(), this.clock() + o.leaseMs],
+        [study, o.number ?? null, worker, nowIso(), this.nowParam(), o.leaseMs],
       );
-      if (rows.length === 0) return null;
-      const r = rows[0];
-      return deepFreeze({ study, number: r.number, token: r.lease_token, trial: trialFromRow(study, r) });
+      return rows[0];
+    });
+    if (claimed === undefined) {
+      await this.read((q) => this.studyId(q, study)); // STUDY_NOT_FOUND, or simply nothing waits
+      return null;
+    }
+    return deepFreeze({ study, number: claimed.number, token: claimed.lease_token, trial: trialFromRow(study, claimed) });
+  }
+
+  /**
+   * Applies `set` to the leased trial only while the lease holds: one fenced UPDATE, autocommitted.
+   * When it matches nothing, reads the row to say why (LEASE_LOST, TRIAL_IMMUTABLE, TRIAL_NOT_FOUND).
+   * $1..$4 are taken ($4 = the lease clock's parameter; use NOW4 for its value).
+   */
+  private async fenced(l: TrialLease, action: string, set: string, params: readonly unknown[]): Promise<TrialRecord> {
+    checkStudyName(l.study);
+    checkTrialNumber(l.number);
+    const rows = await this.unit('statement', (q) =>
+      q<TrialRow>(
+        `UPDATE trials SET ${set} WHERE study_id = (SELECT id FROM studies WHERE name = $1) AND number = $2
+           AND state = 'running' AND lease_token = $3 AND lease_expires_ms >= ${NOW4} RETURNING ${TRIAL_COLUMNS}`,
+        [l.study, l.number, l.token, this.nowParam(), ...params],
+      ),
+    );
+    if (rows.length === 1) return trialFromRow(l.study, rows[0]);
+    return this.read(async (q) => {
+      const id = await this.studyId(q, l.study);
+      const cur = await this.existingTrial(q, l.study, id, l.number);
+      const [{ now }] = await q<{ now: number }>(`SELECT ${NOW1} AS now`, [this.nowParam()]);
+      checkLease(l, { state: cur.state, token: cur.lease_token, expiresMs: cur.lease_expires_ms }, now, action);
+      throw storeErrors.leaseLost(l, 'it changed while being written');
     });
   }
 
-  /** Locks the trial row and applies the fencing check; call inside a write. */
-  private async leased(q: Query, l: TrialLease, action: string): Promise<number> {
-    const id = await this.studyId(q, l.study);
-    const row = await this.existingTrial(q, l.study, id, l.number, true);
-    checkLease(l, { state: row.state, token: row.lease_token, expiresMs: row.lease_expires_ms }, this.clock(), action);
-    return id;
-  }
-
-  private async updateTrial(q: Query, study: string, id: number, n: number, set: string, params: readonly unknown[]): Promise<TrialRecord> {
-    const rows = await q<TrialRow>(`UPDATE trials SET ${set} WHERE study_id = $1 AND number = $2 RETURNING ${TRIAL_COLUMNS}`, [id, n, ...params]);
-    return trialFromRow(study, rows[0]);
-  }
-
-  heartbeat(l: TrialLease, leaseMs: number): Promise<void> {
-    return this.write(async (q) => {
-      checkLeaseMs(leaseMs);
-      const id = await this.leased(q, l, 'heartbeat');
-      await this.updateTrial(q, l.study, id, l.number, 'lease_expires_ms = $3', [this.clock() + leaseMs]);
-    });
+  async heartbeat(l: TrialLease, leaseMs: number): Promise<void> {
+    checkLeaseMs(leaseMs);
+    await this.fenced(l, 'heartbeat', `lease_expires_ms = ${NOW4} + $5`, [leaseMs]);
   }
 
   completeTrial(l: TrialLease, metrics: TrialMetrics): Promise<TrialRecord> {
-    return this.write(async (q) => {
+    try {
       checkMetrics(metrics);
-      const id = await this.leased(q, l, 'complete');
-      return this.updateTrial(
-        q,
-        l.study,
-        id,
-        l.number,
-        `state = 'complete', proxy_accuracy = $3, final_accuracy = $4, latency_ms = $5, timings = $6, finished_at = $7, lease_expires_ms = NULL`,
-        [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null, metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso()],
-      );
-    });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.fenced(
+      l,
+      'complete',
+      `state = 'complete', proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL`,
+      [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null,
+        metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso()],
+    );
   }
 
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
-    return this.write(async (q) => {
-      const id = await this.leased(q, l, 'fail');
-      return this.updateTrial(q, l.study, id, l.number, FAIL_SET, [String(error), nowIso()]);
-    });
+    return this.fenced(l, 'fail', `state = 'failed', error = $5, finished_at = $6, lease_expires_ms = NULL`, [String(error), nowIso()]);
   }
 
-  releaseTrial(l: TrialLease): Promise<void> {
-    return this.write(async (q) => {
-      const id = await this.leased(q, l, 'release');
-      await this.updateTrial(q, l.study, id, l.number, REQUEUE_SET, []);
-    });
+  async releaseTrial(l: TrialLease): Promise<void> {
+    await this.fenced(l, 'release', `state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL`, []);
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
     return this.write(async (q) => {
       const id = await this.studyId(q, study);
+      const now = await this.now(q);
       const rows = await q<{ number: number; attempts: number; worker: string | null }>(
         `SELECT number, attempts, worker FROM trials WHERE study_id = $1 AND state = 'running'
-           AND (COALESCE(lease_expires_ms, 0) < $2 OR worker = ANY($3::text[])) ORDER BY number FOR UPDATE SKIP LOCKED`,
-        [id, this.clock(), [...(o.gone ?? [])]],
+           AND (COALESCE(lease_expires_ms, 0) < $2 OR worker = ANY($3::text[])) ORDER BY number FOR UPDATE`,
+        [id, now, [...(o.gone ?? [])]],
       );
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
-        const fail = r.attempts >= o.maxAttempts;
-        await this.updateTrial(q, study, id, r.number, fail ? FAIL_SET : REQUEUE_SET, fail ? [expiredReason(r.attempts, r.worker), nowIso()] : []);
-        (fail ? reaped.failed : reaped.requeued).push(r.number);
+        if (r.attempts >= o.maxAttempts) {
+          await q(`UPDATE trials SET state = 'failed', error = $3, finished_at = $4, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`,
+            [id, r.number, expiredReason(r.attempts, r.worker), nowIso()]);
+          reaped.failed.push(r.number);
+        } else {
+          await q(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`,
+            [id, r.number]);
+          reaped.requeued.push(r.number);
+        }
       }
       return reaped;
     });
   }
 
   private async driverRow(q: Query, id: number, lock = false): Promise<{ owner: string; token: number; expiresMs: number } | null> {
-    const rows = await q<{ owner: string; token: number; expires_ms: number }>(`SELECT owner, token, expires_ms FROM drivers WHERE study_id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+    const rows = await q<{ owner: string; token: number; expires_ms: number }>(
+      `SELECT owner, token, expires_ms FROM drivers WHERE study_id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
     return rows.length === 0 ? null : { owner: rows[0].owner, token: rows[0].token, expiresMs: rows[0].expires_ms };
+  }
+
+  /** Fences a driver write: the driver row stays locked until COMMIT, so a takeover waits for it. */
+  private async checkDriverRow(q: Query, id: number, l: DriverLease): Promise<void> {
+    checkDriver(l, await this.driverRow(q, id, true), await this.now(q));
   }
 
   acquireDriver(study: string, owner: string, leaseMs: number, o: { stale?: (holder: string) => boolean } = {}): Promise<DriverLease> {
     return this.write(async (q) => {
       checkLeaseMs(leaseMs);
       checkText('driver owner', owner);
-      // Locking the study row serialises acquirers even before the study's first driver row exists.
+      // Locking the study row serialises acquirers, also when no driver row exists yet.
       const id = await this.studyId(q, study, true);
       const cur = await this.driverRow(q, id, true);
-      const now = this.clock();
+      const now = await this.now(q);
       if (cur !== null && cur.expiresMs >= now && !o.stale?.(cur.owner)) throw storeErrors.busy(study, cur.owner, cur.expiresMs, now);
       const token = (cur?.token ?? 0) + 1;
       await q(
@@ -544,8 +586,8 @@ export class PostgresStore implements Store {
     return this.write(async (q) => {
       checkLeaseMs(leaseMs);
       const id = await this.studyId(q, l.study);
-      checkDriver(l, await this.driverRow(q, id, true), this.clock());
-      await q('UPDATE drivers SET expires_ms = $1 WHERE study_id = $2', [this.clock() + leaseMs, id]);
+      await this.checkDriverRow(q, id, l);
+      await q('UPDATE drivers SET expires_ms = $2 WHERE study_id = $1', [id, (await this.now(q)) + leaseMs]);
     });
   }
 
@@ -558,7 +600,7 @@ export class PostgresStore implements Store {
 
   artifactDir(study: string): string {
     checkStudyName(study);
-    return join(this.artifactRoot, study);
+    return join(this.artifacts, study);
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {
@@ -609,7 +651,7 @@ export class PostgresStore implements Store {
     return this.write(async (q) => {
       // Locking the study orders concurrent snapshot writers, so "latest" is the last committed.
       const id = await this.studyId(q, study, true);
-      if (driver !== undefined) checkDriver(driver, await this.driverRow(q, id, true), this.clock());
+      if (driver !== undefined) await this.checkDriverRow(q, id, driver);
       await this.insertSnapshot(q, id, told, state);
     });
   }
@@ -665,10 +707,19 @@ export class PostgresStore implements Store {
   }
 }
 
-const FAIL_SET = `state = 'failed', error = $3, finished_at = $4, lease_expires_ms = NULL`;
-const REQUEUE_SET = `state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL`;
-
 function ignore(): void {}
+
+/** A per-host default for artifacts, one folder per database (see PostgresStoreOptions.artifacts). */
+function defaultArtifacts(url: string): string {
+  let key = 'db';
+  try {
+    const u = new URL(url);
+    key = `${u.hostname}_${u.port || '5432'}_${u.pathname.slice(1) || 'postgres'}`;
+  } catch {
+    // keep the generic name
+  }
+  return join(homedir(), '.cache', 'autoprune', 'artifacts', key.replace(/[^\w.-]/g, '_'));
+}
 
 /** Gives a connection back to the pool, rolled back; a broken one is destroyed instead. */
 async function discard(client: pg.PoolClient, rollback: boolean, cause: unknown): Promise<void> {
@@ -694,7 +745,7 @@ function toStoreError(e: unknown, label: string, committing = false): AutopruneE
   if (committing && isTransient(e)) {
     return new AutopruneError(
       ErrorCodes.STORE_ERROR,
-      `Database ${quote(label)}: the connection was lost during COMMIT, so this write may or may not have been applied: ${err.message}`,
+      `Database ${quote(label)}: the connection was lost while a write was committing, so it may or may not have been applied: ${err.message}`,
       { cause: e },
     );
   }

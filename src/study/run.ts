@@ -124,12 +124,17 @@ async function driveStudy(o: StudyRunOptions, study: StudyRecord, lease: DriverL
   return { study: (await store.getStudy(study.name))!, reason: final, evaluated, requeued: reaped.requeued, finalists };
 }
 
+/** Claim loops of this process: none when `autoprune worker` processes do all the evaluating. */
+export function localWorkersOf(cfg: ResolvedConfig): number {
+  return cfg.run.workers === 'none' ? 0 : cfg.run.workers === 'inline' ? 1 : cfg.run.concurrency;
+}
+
 /** Local workers and the driver loop, until the driver stops; then the workers finish what they hold. */
 async function searchLoop(o: StudyRunOptions, study: StudyRecord, driver: Driver, evaluator: () => Promise<Evaluator>, stop: AbortSignal) {
   const stopClaiming = new AbortController();
   const work = new Wakeup();
   const finished = new Wakeup();
-  const n = Math.max(1, o.localWorkers ?? o.cfg.run.concurrency);
+  const n = o.localWorkers ?? localWorkersOf(o.cfg);
   let evaluated = 0;
   let workerError: Error | null = null;
   const workers = Array.from({ length: n }, (_, i) =>
@@ -138,7 +143,7 @@ async function searchLoop(o: StudyRunOptions, study: StudyRecord, driver: Driver
       finished.notify();
     }),
   );
-  const loop = new DriverLoop({ driver, budget: o.budget, capacity: n, work, finished, workerError: () => workerError, pollMs: o.pollMs, now: o.now, onProgress: o.onProgress && progressOf(o, study) });
+  const loop = new DriverLoop({ driver, budget: o.budget, capacity: Math.max(1, n + o.cfg.run.remoteWorkers), work, finished, workerError: () => workerError, pollMs: o.pollMs, now: o.now, onProgress: o.onProgress && progressOf(o, study) });
   let reason: StopReason;
   try {
     reason = await loop.run(stop);

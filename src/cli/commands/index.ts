@@ -10,6 +10,7 @@ import { compareCommand } from './compare.js';
 import { pickCommand } from './pick.js';
 import { exportCommand } from './export.js';
 import { configCommand } from './config-show.js';
+import { workerCommand } from './worker.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [trainCommand, searchCommand, inspectCommand, doctorCommand, listCommand, showCommand, reportCommand, compareCommand, pickCommand, exportCommand, configCommand];
+export const commands: CommandModule<any, any>[] = [trainCommand, searchCommand, inspectCommand, doctorCommand, listCommand, showCommand, reportCommand, compareCommand, pickCommand, exportCommand, configCommand, workerCommand];

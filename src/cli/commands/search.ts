@@ -10,6 +10,7 @@ import { groupDescriptors } from '../../model/descriptors.js';
 import { groupScores } from '../../model/importance.js';
 import { Rng } from '../../core/rng.js';
 import { buildReportInfo } from '../../report/data.js';
+import { isFileLocation, redactUrl } from '../../core/location.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
 import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
@@ -23,7 +24,7 @@ interface Args extends BackendArg {
   timeBudget?: string;
   until?: string;
   concurrency?: number;
-  workers?: 'threads' | 'inline';
+  workers?: 'threads' | 'inline' | 'none';
   store?: string;
   engine?: (typeof PROXY_ENGINES)[number];
 }
@@ -66,7 +67,7 @@ export const searchCommand: CommandModule<object, Args> = {
       .option('time-budget', { type: 'string', describe: 'Stop asking after this long, e.g. 8h, 90m' })
       .option('until', { type: 'string', describe: 'Stop asking at this local time, HH:MM' })
       .option('concurrency', { type: 'number', describe: 'Override run.concurrency' })
-      .option('workers', { choices: ['threads', 'inline'] as const, describe: 'Override run.workers' })
+      .option('workers', { choices: ['threads', 'inline', 'none'] as const, describe: 'Override run.workers (none: only drive; `autoprune worker` processes evaluate)' })
       .option('store', { type: 'string', describe: 'Override run.store (SQLite file or postgres:// URL)' })
       .option('engine', { choices: PROXY_ENGINES, describe: 'Override run.engine (auto = onnxruntime for the proxy when it loads, else tfjs)' })
       .option(...backendOption),
@@ -103,7 +104,7 @@ export const searchCommand: CommandModule<object, Args> = {
     process.on('SIGTERM', onSigint);
     let lastDraw = 0;
     try {
-      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${relative(process.cwd(), cfg.run.store)}`);
+      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`);
       const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
       const summary = await runStudy({
         cfg,
@@ -125,7 +126,9 @@ export const searchCommand: CommandModule<object, Args> = {
         },
         // Leases are trusted only when the engine runs off the main thread (see runStudy); the
         // engine is not known yet, so inline tfjs is assumed unless onnxruntime was named.
-        localWorkers: inlineTfjs ? 1 : cfg.run.concurrency,
+        localWorkers: cfg.run.workers === 'none' ? 0 : inlineTfjs ? 1 : cfg.run.concurrency,
+        // Other processes' results are seen by polling: poll faster when they do the work.
+        pollMs: cfg.run.remoteWorkers > 0 ? 250 : undefined,
         engineOnMainThread: inlineTfjs,
         log: (line) => {
           if (isTty) process.stderr.write('\r\x1b[K');
