@@ -75,7 +75,9 @@ function config(dir: string, name: string, trials: number, store: string): strin
     train: { epochs: 1, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
     search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials } },
     evaluation: { calibration: { batches: 2, batchSize: 64 }, adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 }, finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 }, latency: { batchSize: 8, runs: 1 } },
-    run: { concurrency: 2, workers: 'threads', store, leaseSeconds: 5 },
+    // Kills come faster than trials finish, so one trial may be in flight at many kills; the retry
+    // limit (run.maxAttempts, which would fail it) is tested in the store contract, not here.
+    run: { concurrency: 2, workers: 'threads', store, leaseSeconds: 5, maxAttempts: 1000 },
   };
   const path = join(dir, `${name}-${store.endsWith('ref.db') ? 'ref' : 'run'}.json`);
   writeFileSync(path, JSON.stringify(cfg));
