@@ -1,0 +1,245 @@
+/**
+ * `node --import tsx bench/controllers-real.ts [--config configs/quickstart.yaml] [--budget 96]
+ *   [--finetune-epochs 1] [--finetune-batches N] [--controllers uniform,global,...] [--out experiments/controllers-real]`
+ *
+ * The controllers on a real model (issue 8's experiment): every controller gets the same budget of
+ * proxy evaluations (onnxruntime, the config's calibration and validation settings) on the
+ * config's base model at its FLOPs targets; uniform and global are the baselines. Then, for the best
+ * candidate of each controller at each target: validation proxy accuracy, test accuracy after the
+ * same BN re-calibration, and test accuracy after the same fine-tune (recipe.ts on the fastest
+ * training engine). Over every fine-tuned candidate (the bests plus extra points spread over the
+ * fronts, at least 15), the rank correlation (Spearman and Kendall) between proxy and fine-tuned
+ * accuracy. Writes `results.json` and prints Markdown tables.
+ *
+ * Each controller runs as a real study (`autoprune search` on a config derived from `--config`,
+ * written to `--out`, one SQLite store), so `autoprune compare ctrl-uniform ctrl-global ...
+ * --store <out>/controllers.db` reports them side by side. The uniform baseline sweep is off in
+ * the derived configs: uniform is its own study.
+ */
+import { spawnSync } from 'node:child_process';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { loadConfig, type ResolvedConfig } from '../src/config/index.js';
+import type { ControllerSpec } from '../src/config/schema.js';
+import { type Candidate, withinTarget } from '../src/core/space.js';
+import { initBackend } from '../src/engine/backend.js';
+import { withSession } from '../src/engine/onnxruntime.js';
+import { fit } from '../src/evaluators/fit.js';
+import { onnxProxy, sessionAccuracy } from '../src/evaluators/onnx-proxy.js';
+import { prunedForTrial, pruningRng } from '../src/evaluators/plan-rng.js';
+import { loadBaseModel, loadSplits, type Splits } from '../src/evaluators/setup.js';
+import { type Analysis, analyzeModel } from '../src/model/analysis.js';
+import { costOf } from '../src/model/flops.js';
+import { exportOnnxGraph } from '../src/model/onnx.js';
+import { encodeOnnx } from '../src/model/onnx-proto.js';
+import { pruneModel } from '../src/model/prune.js';
+import { openStore } from '../src/store/index.js';
+import { parse as parseYaml } from 'yaml';
+
+interface Point {
+  readonly controller: string;
+  readonly trial: number;
+  readonly candidate: Candidate;
+  readonly flops: number;
+  readonly proxy: number;
+}
+
+interface Scored extends Point {
+  readonly target: number | null;
+  testAfterBn?: number;
+  finetuned?: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: 'configs/quickstart.yaml' },
+    budget: { type: 'string', default: '96' },
+    'finetune-epochs': { type: 'string', default: '1' },
+    'finetune-lr': { type: 'string', default: '0.01' },
+    'min-correlation-points': { type: 'string', default: '16' },
+    'finetune-batches': { type: 'string' },
+    controllers: { type: 'string', default: 'uniform,global,random,greedy,evolutionary,rl' },
+    out: { type: 'string', default: 'experiments/controllers-real' },
+  },
+});
+const budget = Number(values.budget);
+
+/** The searching controllers (same budget) and the two baselines (their own few points). */
+function specs(): ControllerSpec[] {
+  return [
+    { name: 'uniform' },
+    { name: 'global' },
+    { name: 'random' },
+    // NetAdapt's schedule sized so that its iterations reach the smallest target within the budget.
+    { name: 'greedy', initialReduction: 0.1, decay: 0.96 },
+    // A smaller population than the default 40, so that the budget holds several generations.
+    { name: 'evolutionary', population: 16 },
+    // AMC's agent; with ~100 episodes the warm-up is shortened to a third of the budget (AMC: 100 of 400).
+    { name: 'rl', warmup: Math.round(budget / 3) },
+  ] as ControllerSpec[];
+}
+
+/** Runs one controller as a study through the CLI; returns its complete trials as points. */
+async function search(userConfig: Record<string, unknown>, spec: ControllerSpec, baseMacs: number): Promise<Point[]> {
+  const name = `ctrl-${spec.name}`;
+  const store = join(values.out!, 'controllers.db');
+  const cfg = {
+    ...userConfig,
+    name,
+    search: { ...(userConfig.search as object), controller: spec, baseline: false, budget: { trials: budget } },
+    evaluation: { ...(userConfig.evaluation as object), finalists: { count: 0 } },
+    run: { ...(userConfig.run as object), store },
+  };
+  const path = join(values.out!, `${name}.json`);
+  await writeFile(path, JSON.stringify(cfg, null, 1));
+  const t0 = Date.now();
+  // No --fresh: running the bench again resumes each study (a finished one returns at once).
+  const r = spawnSync(process.execPath, ['bin/autoprune.js', 'search', path], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`search ${name} exited ${r.status}`);
+  const s = await openStore(store);
+  const trials = await s.listTrials(name, { state: 'complete' });
+  await s.close();
+  process.stderr.write(`${name}: ${trials.length} complete trials in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  return trials.map((t) => ({ controller: spec.name, trial: t.number, candidate: t.candidate, flops: t.cost.macs / baseMacs, proxy: t.metrics.proxyAccuracy! }));
+}
+
+/** Test accuracy after the proxy's BN re-calibration (same channels, same calibration batches). */
+async function testAfterBn(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis, splits: Splits, p: Point): Promise<number> {
+  const { model } = await pruneModel(base, a, p.candidate, cfg.evaluation.importance, pruningRng(cfg, p.trial));
+  const graph = exportOnnxGraph(model);
+  model.dispose();
+  const ev = cfg.evaluation;
+  const r = await onnxProxy(graph, { train: splits.train, validation: splits.test }, { calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed }, latency: { batchSize: 1, runs: 0 } });
+  return r.accuracy;
+}
+
+/** The same fine-tune for every candidate: recipe.ts, SGD momentum 0.9, cosine from `lr`, crop+flip. */
+async function finetuned(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis, splits: Splits, p: Point): Promise<number> {
+  const { model } = await prunedForTrial(cfg, base, a, p.candidate, p.trial, splits.train);
+  await fit(model, splits.train, {
+    epochs: Number(values['finetune-epochs']),
+    batchSize: 128,
+    learningRate: Number(values['finetune-lr']),
+    optimizer: 'sgd',
+    momentum: 0.9,
+    weightDecay: 5e-4,
+    numClasses: splits.numClasses,
+    seed: cfg.run.seed,
+    augment: true,
+    maxBatchesPerEpoch: values['finetune-batches'] === undefined ? undefined : Number(values['finetune-batches']),
+  }, { requested: 'auto' });
+  const bytes = encodeOnnx(exportOnnxGraph(model));
+  model.dispose();
+  return withSession(bytes, {}, (s, ort) => sessionAccuracy(s, ort, splits.test));
+}
+
+/** Best proxy point of a controller inside a target's window (or at MACs <= target for rl's wall). */
+function bestAt(points: readonly Point[], target: number, window: number): Point | null {
+  const ok = points.filter((p) => withinTarget(p.flops, target, window) || (p.flops <= target && p.flops >= target - 2 * window));
+  return ok.length ? ok.reduce((b, p) => (p.proxy > b.proxy ? p : b)) : null;
+}
+
+function ranks(xs: readonly number[]): number[] {
+  const order = xs.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
+  const r = new Array<number>(xs.length);
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
+    for (let k = i; k <= j; k++) r[order[k][1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return r;
+}
+
+export function spearman(x: readonly number[], y: readonly number[]): number {
+  const rx = ranks(x);
+  const ry = ranks(y);
+  const mean = (v: number[]) => v.reduce((s, a) => s + a, 0) / v.length;
+  const mx = mean(rx);
+  const my = mean(ry);
+  let num = 0;
+  let dx = 0;
+  let dy = 0;
+  for (let i = 0; i < rx.length; i++) {
+    num += (rx[i] - mx) * (ry[i] - my);
+    dx += (rx[i] - mx) ** 2;
+    dy += (ry[i] - my) ** 2;
+  }
+  return num / Math.sqrt(dx * dy);
+}
+
+/** Kendall's tau-b. */
+export function kendall(x: readonly number[], y: readonly number[]): number {
+  let c = 0;
+  let d = 0;
+  let tx = 0;
+  let ty = 0;
+  for (let i = 0; i < x.length; i++) {
+    for (let j = i + 1; j < x.length; j++) {
+      const sx = Math.sign(x[i] - x[j]);
+      const sy = Math.sign(y[i] - y[j]);
+      if (sx === 0 && sy === 0) continue;
+      if (sx === 0) tx++;
+      else if (sy === 0) ty++;
+      else if (sx === sy) c++;
+      else d++;
+    }
+  }
+  return (c - d) / Math.sqrt((c + d + tx) * (c + d + ty));
+}
+
+async function main(): Promise<void> {
+  const cfg = (await loadConfig(values.config!)).resolved;
+  await initBackend(cfg.run.backend);
+  const splits = await loadSplits(cfg);
+  const base = await loadBaseModel(cfg, splits);
+  const a = analyzeModel(base);
+  const baseCost = costOf(a, null);
+  const userConfig = parseYaml(await readFile(values.config!, 'utf8')) as Record<string, unknown>;
+  await mkdir(values.out!, { recursive: true });
+  const started = Date.now();
+  const all: Point[] = [];
+  const chosen = specs().filter((s) => values.controllers!.split(',').includes(s.name));
+  for (const spec of chosen) all.push(...(await search(userConfig, spec, baseCost.macs)));
+  const searchSeconds = (Date.now() - started) / 1000;
+
+  const scored: Scored[] = [];
+  for (const spec of chosen) {
+    for (const target of cfg.search.targets) {
+      const b = bestAt(all.filter((p) => p.controller === spec.name), target, cfg.search.window);
+      if (b) scored.push({ ...b, target });
+    }
+  }
+  // Extra points for the correlation: spread over FLOPs among the other evaluated candidates.
+  const extra = all.filter((p) => !scored.some((s) => s.trial === p.trial)).sort((p, q) => p.flops - q.flops);
+  const want = Math.max(0, Number(values['min-correlation-points']) - scored.length);
+  for (let k = 0; k < want && extra.length; k++) scored.push({ ...extra[Math.floor(((k + 0.5) * extra.length) / want)], target: null });
+
+  for (const s of scored) {
+    const t0 = Date.now();
+    s.testAfterBn = await testAfterBn(cfg, base, a, splits, s);
+    s.finetuned = await finetuned(cfg, base, a, splits, s);
+    await appendFile(join(values.out!, 'scored.jsonl'), JSON.stringify(s) + '\n');
+    process.stderr.write(`${s.controller} trial ${s.trial} (${(100 * s.flops).toFixed(1)}% FLOPs): proxy ${(100 * s.proxy).toFixed(2)}%, test after BN ${(100 * s.testAfterBn).toFixed(2)}%, fine-tuned ${(100 * s.finetuned).toFixed(2)}% in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  }
+  const rho = spearman(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
+  const tau = kendall(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
+
+  await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: Number(values['finetune-epochs']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
+  const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
+  const lines = [
+    `Base: ${(baseCost.macs / 1e6).toFixed(2)} MMACs; ${budget} proxy evaluations per searching controller (${searchSeconds.toFixed(0)} s of search in all); fine-tune: ${values['finetune-epochs']} epoch(s), SGD ${values['finetune-lr']} cosine.`,
+    '',
+    '| target | controller | trial | FLOPs | proxy (val) | test after BN | test after fine-tune |',
+    '|---|---|---|---|---|---|---|',
+    ...scored.filter((s) => s.target !== null).sort((p, q) => q.target! - p.target! || p.controller.localeCompare(q.controller)).map((s) => `| ${s.target} | ${s.controller} | ${s.trial} | ${pct(s.flops)} | ${pct(s.proxy)} | ${pct(s.testAfterBn)} | ${pct(s.finetuned)} |`),
+    '',
+    `Rank correlation between proxy and fine-tuned accuracy over ${scored.length} candidates: Spearman ${rho.toFixed(3)}, Kendall ${tau.toFixed(3)}.`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  tf.disposeVariables();
+}
+
+await main();
