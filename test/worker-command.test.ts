@@ -63,12 +63,16 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
       close: async () => undefined,
     };
     const logs: string[] = [];
-    const served = serveStudy({ store: s, study: 's', evaluator, concurrency: 2, leaseMs: 30_000, stop: new AbortController().signal, giveUpMs: 30_000, pollMs: 50, watchMs: 100, log: (l) => logs.push(l) });
-    for (let i = 0; i < 200 && (await s.listTrials('s', { state: 'complete' })).length < total; i++) await new Promise((r) => setTimeout(r, 100));
+    // A short lease: a claim whose write was cut off by the drop is re-claimed after it expires.
+    const served = serveStudy({ store: s, study: 's', evaluator, concurrency: 2, leaseMs: 3_000, stop: new AbortController().signal, giveUpMs: 30_000, pollMs: 50, watchMs: 100, log: (l) => logs.push(l) });
+    for (let i = 0; i < 400 && (await s.listTrials('s', { state: 'complete' })).length < total; i++) await new Promise((r) => setTimeout(r, 100));
     await s.setStudyState('s', 'complete');
-    assert.equal(await served, total);
+    // Every trial completes exactly once (a finished trial is immutable); a claim cut off by the
+    // drop may be evaluated a second time after its lease expired, never more.
+    assert.ok((await served) >= total);
     const trials = await s.listTrials('s');
-    assert.deepEqual(trials.map((t) => [t.state, t.attempts]), trials.map(() => ['complete', 1]));
+    assert.deepEqual(trials.map((t) => t.state), trials.map(() => 'complete'));
+    assert.ok(trials.every((t) => t.attempts <= 2), JSON.stringify(trials.map((t) => t.attempts)));
     assert.ok(logs.some((l) => /is complete; no more trials/.test(l)), logs.join('\n'));
     await s.close();
   });
