@@ -15,8 +15,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import { redactUrl } from '../core/location.js';
-import type { Candidate, SearchSpace } from '../core/space.js';
-import type { TrialMetrics, TrialStage, TrialState } from '../core/types.js';
+import type { TrialMetrics, TrialState } from '../core/types.js';
 import { pgMigrate } from './postgres-migrations.js';
 import {
   checkDriver,
@@ -37,11 +36,11 @@ import {
   decodeJson,
   deepFreeze,
   encodeJson,
-  metricsOf,
   nowIso,
   storeErrors,
   type NewStudy,
 } from './shared.js';
+import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
 import { SNAPSHOTS_KEPT } from './types.js';
 import type {
   Claim,
@@ -72,56 +71,6 @@ export interface PostgresStoreOptions extends StoreOptions {
   readonly poolSize?: number;
 }
 
-interface StudyRow {
-  id: number;
-  name: string;
-  config: string;
-  config_hash: string;
-  space: string;
-  base_macs: number;
-  base_params: number;
-  base_proxy_accuracy: number | null;
-  base_test_accuracy: number | null;
-  state: StudyState;
-  created_at: string;
-  updated_at: string;
-}
-
-interface TrialRow {
-  number: number;
-  state: TrialState;
-  candidate: string;
-  key: string;
-  macs: number;
-  params: number;
-  controller: string;
-  meta: string | null;
-  proxy_accuracy: number | null;
-  final_accuracy: number | null;
-  latency_ms: number | null;
-  timings: string | null;
-  error: string | null;
-  worker: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  stage: TrialStage;
-  parent: number | null;
-  attempts: number;
-  lease_token: number;
-  lease_expires_ms: number | null;
-}
-
-interface FinalRow {
-  trial: number;
-  final_accuracy: number;
-  latency_ms: number | null;
-  epochs: number;
-  model_path: string | null;
-  seconds: number;
-  created_at: string;
-}
-
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
   latency_ms, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
 
@@ -141,62 +90,6 @@ const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
-
-function studyFromRow(r: StudyRow): StudyRecord {
-  return deepFreeze({
-    name: r.name,
-    configHash: r.config_hash,
-    config: decodeJson(r.config),
-    space: decodeJson<SearchSpace>(r.space),
-    baseCost: { macs: r.base_macs, params: r.base_params },
-    baseProxyAccuracy: r.base_proxy_accuracy,
-    baseTestAccuracy: r.base_test_accuracy,
-    state: r.state,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  });
-}
-
-function trialFromRow(study: string, r: TrialRow): TrialRecord {
-  const rec: TrialRecord = {
-    study,
-    number: r.number,
-    state: r.state,
-    candidate: decodeJson<Candidate>(r.candidate),
-    key: r.key,
-    cost: { macs: r.macs, params: r.params },
-    controller: r.controller,
-    ...(r.meta === null ? {} : { meta: decodeJson(r.meta) }),
-    stage: r.stage,
-    parent: r.parent,
-    attempts: r.attempts,
-    metrics: metricsOf(
-      r.proxy_accuracy,
-      r.final_accuracy,
-      r.latency_ms,
-      r.timings === null ? null : decodeJson<Record<string, number>>(r.timings),
-    ),
-    error: r.error,
-    worker: r.worker,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-  };
-  return deepFreeze(rec);
-}
-
-function finalFromRow(study: string, r: FinalRow): FinalRecord {
-  return deepFreeze({
-    study,
-    trial: r.trial,
-    finalAccuracy: r.final_accuracy,
-    latencyMs: r.latency_ms,
-    epochs: r.epochs,
-    modelPath: r.model_path,
-    seconds: r.seconds,
-    createdAt: r.created_at,
-  });
-}
 
 /** SQLSTATE classes and socket errors after which the transaction surely did not commit and can be retried. */
 const RETRY_SQLSTATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '53300']);
