@@ -23,7 +23,7 @@ import { batches } from '../src/data/batch.js';
 import { loadDataset } from '../src/data/index.js';
 import type { Split } from '../src/data/types.js';
 import { initBackend } from '../src/engine/backend.js';
-import { openSessionCount } from '../src/engine/onnxruntime.js';
+import { nchwcBlock, openSessionCount } from '../src/engine/onnxruntime.js';
 import { OnnxEvaluator } from '../src/evaluators/onnx.js';
 import { onnxProxy } from '../src/evaluators/onnx-proxy.js';
 import { buildBaseArchitecture, loadSplits, type Splits } from '../src/evaluators/setup.js';
@@ -32,7 +32,8 @@ import { latencyEngineOf } from '../src/evaluators/types.js';
 import { accuracy, recalibrateBatchNorm } from '../src/evaluators/train.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { saveModel } from '../src/model/io.js';
-import { exportOnnxGraph, samePads } from '../src/model/onnx.js';
+import { exportOnnxGraph, type OnnxGraph, samePads } from '../src/model/onnx.js';
+import { padChannels } from '../src/model/onnx-pad.js';
 import { calibrationGraph, foldBatchNorm, statOutputs } from '../src/model/onnx-bn.js';
 import { decodeOnnx, encodeOnnx } from '../src/model/onnx-proto.js';
 import { pruneModel } from '../src/model/prune.js';
@@ -158,6 +159,56 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
     });
   }
 
+  // Channel padding (onnx-pad.ts) is for speed only: the padded graph must compute the same logits.
+  const padCases: [string, () => tf.LayersModel][] = [
+    ...ZOO_NAMES.map((n): [string, () => tf.LayersModel] => [n, () => buildZooModel(n, { inputShape: [28, 28, 1], numClasses: 10, width: 1, seed: 1 })]),
+    ['user-style', userStyleModel],
+    ...userFixtures().map((fx, i): [string, () => tf.LayersModel] => [`fixture ${fx.name}`, () => fx.build(i + 1)]),
+  ];
+  test('channel padding to the NCHWc block (8 and 16) keeps every logit (1e-5) of zoo models, the user-style model and every fixture', async () => {
+    let paddedConvs = 0;
+    for (const [i, [name, build]] of padCases.entries()) {
+      const model = build();
+      randomizeBatchNorm(model, 3);
+      const { a, c } = randomCandidate(model, 40 + i);
+      const { model: pruned } = await pruneModel(model, a, c, 'l1');
+      const g = exportOnnxGraph(pruned);
+      const [h, w, ch] = pruned.inputs[0].shape.slice(1) as number[];
+      const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * h * w * ch }, (_, k) => ((k * 7) % 19) / 19), [3, h, w, ch]);
+      const run = async (graph: OnnxGraph) => {
+        const s = await ort.InferenceSession.create(encodeOnnx(graph));
+        const y = (await s.run({ input: x })).output.data as Float32Array;
+        await s.release();
+        return y;
+      };
+      const want = await run(g);
+      for (const block of [8, 16]) {
+        const p = padChannels(g, block);
+        const widths = new Map(p.initializers.map((t) => [t.name, t.dims]));
+        for (const n of p.nodes.filter((n) => n.op === 'Conv')) {
+          const out = widths.get(n.inputs[1])![0];
+          assert.ok(out < block || out % block === 0 || (n.attrs?.group && 'i' in n.attrs.group && n.attrs.group.i > 1), `${name}: conv ${n.name} has ${out} outputs at block ${block}`);
+        }
+        const dims = new Map(g.initializers.map((t) => [t.name, t.dims]));
+        const unaligned = g.nodes.some((n) => n.op === 'Conv' && !(n.attrs?.group && 'i' in n.attrs.group && n.attrs.group.i > 1) && dims.get(n.inputs[1])![0] >= block && dims.get(n.inputs[1])![0] % block !== 0);
+        assert.equal(p !== g, unaligned, `${name}, block ${block}: padded iff some plain conv has an unaligned width >= the block`);
+        paddedConvs += p === g ? 0 : 1;
+        const got = await run(p);
+        want.forEach((v, k) => assert.ok(Math.abs(v - got[k]) <= 1e-5 * Math.max(1, Math.abs(v)), `${name}, block ${block}, logit ${k}: ${got[k]} vs ${v}`));
+      }
+      pruned.dispose();
+      model.dispose();
+    }
+    assert.ok(paddedConvs >= 2 * ZOO_NAMES.length, `only ${paddedConvs} padded graphs`);
+  });
+
+  test('the NCHWc block comes from the CPU flags: 16 with AVX-512F, 8 with AVX2, else no padding', () => {
+    assert.equal(nchwcBlock(() => 'processor: 0\nflags\t\t: fpu sse avx avx2 avx512f avx512bw\n'), 16);
+    assert.equal(nchwcBlock(() => 'flags : fpu sse avx avx2 fma\n'), 8);
+    assert.equal(nchwcBlock(() => 'flags : fpu sse sse2\n'), 1);
+    assert.equal(nchwcBlock(() => { throw new Error('no /proc'); }), 1);
+  });
+
   test('BN folded into the convs gives the same logits as the unfolded graph', async () => {
     const model = buildZooModel('mobilenet-v2-tiny', { inputShape: [28, 28, 1], numClasses: 10, width: 0.5, seed: 2 });
     randomizeBatchNorm(model, 4);
@@ -181,6 +232,7 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
     const m = decodeOnnx(encodeOnnx(exportOnnxGraph(model))) as { ir_version: number; opset_import: { version: number }[]; graph: { input: { name: string }[]; output: { name: string }[]; node: { op_type: string }[] } };
     assert.equal(m.ir_version, 8);
     assert.equal(m.opset_import[0].version, 13);
+    assert.equal((decodeOnnx(encodeOnnx(calibrationGraph(exportOnnxGraph(model)))) as { opset_import: { version: number }[] }).opset_import[0].version, 15, 'training-mode BN needs opset 15');
     assert.deepEqual([m.graph.input[0].name, m.graph.output[0].name], ['input', 'output']);
     assert.equal(m.graph.node[0].op_type, 'Transpose');
     model.dispose();
@@ -234,7 +286,18 @@ describe('adaptive BN on onnxruntime', () => {
     const { a, c } = randomCandidate(model, 8);
     const { model: pruned } = await pruneModel(model, a, c, 'l1');
     const calibration = { batches: 4, batchSize: 64, seed: 2 };
-    const r = await onnxProxy(exportOnnxGraph(pruned), data, { calibration, latency: { batchSize: 8, runs: 1 }, threads: 1 });
+    const graph = exportOnnxGraph(pruned);
+    const r = await onnxProxy(graph, data, { calibration, latency: { batchSize: 8, runs: 1 }, threads: 1 });
+    // The same proxy on graphs padded to 8 and 16 channels: the same statistics and accuracy.
+    for (const channelBlock of [8, 16]) {
+      const p = await onnxProxy(graph, data, { calibration, latency: { batchSize: 8, runs: 1 }, threads: 1, channelBlock });
+      assert.equal(p.accuracy, r.accuracy, `block ${channelBlock}`);
+      for (const [name, s] of r.statistics) {
+        const q = p.statistics.get(name)!;
+        assert.equal(q.mean.length, s.mean.length, `${name}: statistics for the model's own channels only`);
+        s.mean.forEach((m, i) => assert.ok(Math.abs(q.mean[i] - m) <= 1e-5 * Math.sqrt(s.variance[i]) && Math.abs(q.variance[i] - s.variance[i]) <= 1e-5 * s.variance[i], `${name} channel ${i}, block ${channelBlock}`));
+      }
+    }
     recalibrateBatchNorm(pruned, data.train, calibration);
     const want = accuracy(pruned, data.validation);
     assert.ok(Math.abs(r.accuracy - want) <= 0.005, `onnxruntime ${r.accuracy} vs tfjs ${want}`);

@@ -4,7 +4,7 @@
  * constant weights (initializers, which onnxruntime pre-packs), a bounded intra-op thread count and
  * spinning off, so several workers can share the cores without burning them while idle.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -72,6 +72,21 @@ export function executionProviders(): string[] {
   return cudaInstalled() ? ['cuda', 'cpu'] : ['cpu'];
 }
 
+/**
+ * The channel block of onnxruntime's NCHWc convolutions on this CPU (MLAS: 16 floats with
+ * AVX-512F, 8 with AVX2), read from /proc/cpuinfo; 1 (no padding) when it cannot tell or when the
+ * proxy would run on CUDA. See model/onnx-pad.ts.
+ */
+export function nchwcBlock(cpuinfo: () => string = () => readFileSync('/proc/cpuinfo', 'utf8')): number {
+  if (executionProviders()[0] !== 'cpu') return 1;
+  try {
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(cpuinfo())?.[1].trim().split(/\s+/) ?? []);
+    return flags.has('avx512f') ? 16 : flags.has('avx2') ? 8 : 1;
+  } catch {
+    return 1;
+  }
+}
+
 let liveSessions = 0;
 /** Sessions created and not yet released (a tested invariant: flat over many evaluations). */
 export function openSessionCount(): number {
@@ -91,6 +106,10 @@ export async function createSession(model: Uint8Array, o: SessionOptions = {}): 
     intraOpNumThreads: Math.max(1, o.threads ?? availableParallelism()),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    // Without onnxruntime's arena, tensors come from malloc (memory patterns still plan them). Measured
+    // here: process RSS flat over 300 calibration sessions (the arena: +30 to +100 MiB of churn) and
+    // calibration runs 10-25% faster per image; evaluation the same.
+    enableCpuMemArena: false,
     logSeverityLevel: 3,
     // Idle intra-op threads sleep instead of spinning (onnxruntime's session config keys).
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },

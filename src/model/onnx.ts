@@ -42,6 +42,8 @@ export interface OnnxGraph {
   readonly initializers: readonly OnnxInitializer[];
   readonly inputs: readonly OnnxValue[];
   readonly outputs: readonly OnnxValue[];
+  /** Opset of the default domain when not `OPSET` (a rewrite that needs a newer operator version). */
+  readonly opset?: number;
 }
 
 /** ONNX operator set the exporter writes (Clip with min/max inputs, Pad with pads input: >= 11). */
