@@ -432,7 +432,10 @@ test('a search runs its proxy on onnxruntime by default and on tfjs with --engin
   assert.match(tfjs.stdout, /proxy engine: tfjs/);
   const store = await openStore(join(dir, 'studies.db'));
   const [a, b] = [await store.listTrials('auto'), await store.listTrials('tfjs')];
+  const studies = [await store.getStudy('auto'), await store.getStudy('tfjs')];
   await store.close();
+  // The base model is scored on the proxy's engine; both engines give the same top-1 (64 images each).
+  assert.deepEqual(studies.map((s) => [s!.baseProxyAccuracy, s!.baseTestAccuracy]), Array(2).fill([studies[1]!.baseProxyAccuracy, studies[1]!.baseTestAccuracy]));
   assert.equal(a.length, 3);
   assert.deepEqual(a.map((t) => t.candidate), b.map((t) => t.candidate));
   assert.deepEqual(a.map((t) => latencyEngineOf(t.metrics.timings)), ['onnxruntime', 'onnxruntime', 'onnxruntime']);

@@ -2,9 +2,8 @@ import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { configHash, deadlineFromUntil, loadConfig, parseDuration, PROXY_ENGINES, resolveConfig, type LoadedConfig } from '../../config/index.js';
 import { initBackend } from '../../engine/backend.js';
-import { createEvaluator, proxyEngine } from '../../evaluators/engine.js';
+import { createEvaluator, engineAccuracy, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
-import { accuracy } from '../../evaluators/train.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { groupDescriptors } from '../../model/descriptors.js';
 import { groupScores } from '../../model/importance.js';
@@ -118,7 +117,7 @@ export const searchCommand: CommandModule<object, Args> = {
         budget: { trials: cfg.search.budget.trials, deadline },
         fresh: args.fresh,
         signal: abort.signal,
-        baseAccuracy: async () => ({ proxy: accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit }), test: accuracy(base, splits.test) }),
+        baseAccuracy: async () => ({ proxy: await engineAccuracy(cfg, base, splits.validation, cfg.evaluation.validation.limit), test: await engineAccuracy(cfg, base, splits.test) }),
         // The engine is chosen (onnxruntime loaded) when the first trial needs it, not before the budget's clock.
         evaluator: async () => {
           info(`proxy engine: ${await proxyEngine(cfg)}`);
