@@ -24,6 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadConfig, type ResolvedConfig } from '../src/config/index.js';
 import type { ControllerSpec } from '../src/config/schema.js';
 import { type Candidate, withinTarget } from '../src/core/space.js';
+import { kendallTauB, spearman } from '../src/core/stats.js';
 import { initBackend } from '../src/engine/backend.js';
 import { withSession } from '../src/engine/onnxruntime.js';
 import { fit } from '../src/evaluators/fit.js';
@@ -141,55 +142,6 @@ function bestAt(points: readonly Point[], target: number, window: number): Point
   return ok.length ? ok.reduce((b, p) => (p.proxy > b.proxy ? p : b)) : null;
 }
 
-function ranks(xs: readonly number[]): number[] {
-  const order = xs.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
-  const r = new Array<number>(xs.length);
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
-    for (let k = i; k <= j; k++) r[order[k][1]] = (i + j) / 2 + 1;
-    i = j + 1;
-  }
-  return r;
-}
-
-export function spearman(x: readonly number[], y: readonly number[]): number {
-  const rx = ranks(x);
-  const ry = ranks(y);
-  const mean = (v: number[]) => v.reduce((s, a) => s + a, 0) / v.length;
-  const mx = mean(rx);
-  const my = mean(ry);
-  let num = 0;
-  let dx = 0;
-  let dy = 0;
-  for (let i = 0; i < rx.length; i++) {
-    num += (rx[i] - mx) * (ry[i] - my);
-    dx += (rx[i] - mx) ** 2;
-    dy += (ry[i] - my) ** 2;
-  }
-  return num / Math.sqrt(dx * dy);
-}
-
-/** Kendall's tau-b. */
-export function kendall(x: readonly number[], y: readonly number[]): number {
-  let c = 0;
-  let d = 0;
-  let tx = 0;
-  let ty = 0;
-  for (let i = 0; i < x.length; i++) {
-    for (let j = i + 1; j < x.length; j++) {
-      const sx = Math.sign(x[i] - x[j]);
-      const sy = Math.sign(y[i] - y[j]);
-      if (sx === 0 && sy === 0) continue;
-      if (sx === 0) tx++;
-      else if (sy === 0) ty++;
-      else if (sx === sy) c++;
-      else d++;
-    }
-  }
-  return (c - d) / Math.sqrt((c + d + tx) * (c + d + ty));
-}
-
 async function main(): Promise<void> {
   const cfg = (await loadConfig(values.config!)).resolved;
   await initBackend(cfg.run.backend);
@@ -225,7 +177,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${s.controller} trial ${s.trial} (${(100 * s.flops).toFixed(1)}% FLOPs): proxy ${(100 * s.proxy).toFixed(2)}%, test after BN ${(100 * s.testAfterBn).toFixed(2)}%, fine-tuned ${(100 * s.finetuned).toFixed(2)}% in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   }
   const rho = spearman(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
-  const tau = kendall(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
+  const tau = kendallTauB(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
 
   await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: Number(values['finetune-epochs']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
   const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);

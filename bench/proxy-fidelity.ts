@@ -1,53 +1,125 @@
 /**
- * Does the cheap proxy rank candidates like a short fine-tune does? EagleEye (Li et al. 2020)
- * claims that adaptive-BN accuracy correlates with accuracy after fine-tuning; this measures it on
- * the quickstart's base model: N random candidates around a FLOPs ratio, each scored by
- *   proxy    = prune + BN re-calibration (what `search` uses), and
- *   tuned    = the same + B batches of fine-tuning (Adam 1e-3),
- * both on the first 2000 validation images, then Kendall's tau between the two rankings.
+ * Fidelity per cost of the adaptive-BN proxy (issue 8, item 6): how the proxy's ranking changes
+ * with 10, 20 and 50 calibration batches of 128 images, against the 50-batch proxy and against
+ * accuracy after a 1-epoch fine-tune. EagleEye (Li et al. 2020) ranks by this proxy; how many
+ * calibration batches it needs is the cost knob.
  *
- *   node --import tsx bench/proxy-fidelity.ts [--config configs/quickstart.yaml] [--candidates 8] [--batches 30]
+ *   node --import tsx bench/proxy-fidelity.ts [--config configs/quickstart.yaml]
+ *     [--scored experiments/controllers-real/scored.jsonl] [--store experiments/controllers-real/controllers.db]
+ *     [--study ctrl-random] [--extra 20] [--batches 10,20,50] [--out experiments/proxy-fidelity.json]
+ *
+ * Candidates: the fine-tuned ones of `bench/controllers-real.ts` (its scored.jsonl: each with test
+ * accuracy after the same 1-epoch fine-tune), plus `--extra` trials of one of its studies spread
+ * over FLOPs (proxy-only, for the proxy-vs-proxy ranking). Every proxy here runs on onnxruntime on
+ * the whole validation split (5,000 images) with the same seeded batches; seconds per proxy are the
+ * cost. Prints Markdown tables and writes the numbers to `--out`.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/index.js';
-import { Rng } from '../src/core/rng.js';
-import { kendallTau } from '../src/core/stats.js';
-import { candidateFromRatios } from '../src/core/space.js';
+import type { Candidate } from '../src/core/space.js';
+import { kendallTauB, spearman } from '../src/core/stats.js';
 import { initBackend } from '../src/engine/backend.js';
-import { prunedForTrial } from '../src/evaluators/plan-rng.js';
+import { nchwcBlock } from '../src/engine/onnxruntime.js';
+import { onnxProxy } from '../src/evaluators/onnx-proxy.js';
+import { pruningRng } from '../src/evaluators/plan-rng.js';
 import { loadBaseModel, loadSplits } from '../src/evaluators/setup.js';
-import { accuracy, train } from '../src/evaluators/train.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
+import { exportOnnxGraph } from '../src/model/onnx.js';
+import { pruneModel } from '../src/model/prune.js';
+import { openStore } from '../src/store/index.js';
+
+interface Row {
+  readonly source: string;
+  readonly trial: number;
+  readonly candidate: Candidate;
+  readonly flops: number;
+  readonly finetuned: number | null;
+  proxy: Record<number, number>;
+  seconds: Record<number, number>;
+}
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: 'configs/quickstart.yaml' },
+    scored: { type: 'string', default: 'experiments/controllers-real/scored.jsonl' },
+    store: { type: 'string', default: 'experiments/controllers-real/controllers.db' },
+    study: { type: 'string', default: 'ctrl-random' },
+    extra: { type: 'string', default: '20' },
+    batches: { type: 'string', default: '10,20,50' },
+    'batch-size': { type: 'string', default: '128' },
+    out: { type: 'string', default: 'experiments/proxy-fidelity.json' },
+  },
+});
+
+/** `n` items spread evenly over a list sorted by FLOPs. */
+function spread<T extends { flops: number }>(xs: readonly T[], n: number): T[] {
+  const sorted = [...xs].sort((p, q) => p.flops - q.flops);
+  if (sorted.length <= n) return sorted;
+  return Array.from({ length: n }, (_, k) => sorted[Math.floor(((k + 0.5) * sorted.length) / n)]);
+}
+
+async function candidates(baseMacs: number): Promise<Row[]> {
+  const scored = (await readFile(values.scored!, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as { controller: string; trial: number; candidate: Candidate; flops: number; finetuned: number });
+  const rows: Row[] = scored.map((s) => ({ source: `ctrl-${s.controller}`, trial: s.trial, candidate: s.candidate, flops: s.flops, finetuned: s.finetuned, proxy: {}, seconds: {} }));
+  const store = await openStore(values.store!);
+  const trials = await store.listTrials(values.study!, { state: 'complete' });
+  await store.close();
+  const seen = new Set(rows.map((r) => JSON.stringify(r.candidate.channels)));
+  const fresh = trials.filter((t) => !seen.has(JSON.stringify(t.candidate.channels))).map((t) => ({ source: values.study!, trial: t.number, candidate: t.candidate, flops: t.cost.macs / baseMacs, finetuned: null, proxy: {}, seconds: {} }));
+  return [...rows, ...spread(fresh, Number(values.extra))];
+}
+
+function correlations(rows: readonly Row[], x: (r: Row) => number, y: (r: Row) => number) {
+  return { n: rows.length, spearman: spearman(rows.map(x), rows.map(y)), kendall: kendallTauB(rows.map(x), rows.map(y)) };
+}
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', default: 'configs/quickstart.yaml' }, candidates: { type: 'string', default: '8' }, batches: { type: 'string', default: '30' } } });
-  const n = Number(values.candidates);
-  const batches = Number(values.batches);
   const { resolved: cfg } = await loadConfig(values.config!);
   await initBackend(cfg.run.backend);
   const splits = await loadSplits(cfg);
-  const base = await loadBaseModel(cfg);
-  const analysis = analyzeModel(base);
-  const space = { groups: analysis.groups, options: { ...cfg.space, skip: [...cfg.space.skip] } };
-  const baseMacs = costOf(analysis, null).macs;
-  const rng = new Rng(`${cfg.run.seed}:proxy-fidelity`);
-  const limit = { limit: cfg.evaluation.validation.limit ?? 2000 };
-  const rows: { flops: number; proxy: number; tuned: number }[] = [];
-  for (let i = 0; i < n; i++) {
-    const candidate = candidateFromRatios(space, space.groups.map(() => rng.uniform(0.55, 0.95)));
-    const { model } = await prunedForTrial(cfg, base, analysis, candidate, i, splits.train);
-    const proxy = accuracy(model, splits.validation, limit);
-    await train(model, splits.train, { epochs: 1, maxBatchesPerEpoch: batches, batchSize: 64, learningRate: 1e-3, optimizer: 'adam', momentum: 0.9, numClasses: splits.numClasses, seed: cfg.run.seed });
-    const tuned = accuracy(model, splits.validation, limit);
+  const base = await loadBaseModel(cfg, splits);
+  const a = analyzeModel(base);
+  const baseMacs = costOf(a, null).macs;
+  const ks = values.batches!.split(',').map(Number);
+  const batchSize = Number(values['batch-size']);
+  const rows = await candidates(baseMacs);
+  const block = nchwcBlock();
+  for (const [i, r] of rows.entries()) {
+    const { model } = await pruneModel(base, a, r.candidate, cfg.evaluation.importance, pruningRng(cfg, r.trial));
+    const graph = exportOnnxGraph(model);
     model.dispose();
-    rows.push({ flops: costOf(analysis, candidate).macs / baseMacs, proxy, tuned });
-    console.error(`candidate ${i + 1}/${n}: ${(100 * rows[i].flops).toFixed(1)}% FLOPs, proxy ${(100 * proxy).toFixed(2)}%, after ${batches} batches ${(100 * tuned).toFixed(2)}%`);
+    for (const k of ks) {
+      const t0 = performance.now();
+      const p = await onnxProxy(graph, splits, { calibration: { batches: k, batchSize, seed: cfg.run.seed }, latency: { batchSize: 1, runs: 0 }, channelBlock: block });
+      r.seconds[k] = (performance.now() - t0) / 1000;
+      r.proxy[k] = p.accuracy;
+    }
+    process.stderr.write(`${i + 1}/${rows.length} ${r.source} trial ${r.trial} (${(100 * r.flops).toFixed(1)}% FLOPs): ${ks.map((k) => `${k}: ${(100 * r.proxy[k]).toFixed(2)}%`).join(', ')}${r.finetuned === null ? '' : `; fine-tuned ${(100 * r.finetuned).toFixed(2)}%`}\n`);
   }
-  console.log('| candidate | FLOPs | proxy (BN re-calibrated) | after fine-tuning |');
-  console.log('| ---: | ---: | ---: | ---: |');
-  rows.forEach((r, i) => console.log(`| ${i} | ${(100 * r.flops).toFixed(1)}% | ${(100 * r.proxy).toFixed(2)}% | ${(100 * r.tuned).toFixed(2)}% |`));
-  console.log(`\nKendall tau (proxy vs ${batches}-batch fine-tune ranking), ${n} candidates: ${kendallTau(rows.map((r) => r.proxy), rows.map((r) => r.tuned)).toFixed(3)}`);
+  const top = Math.max(...ks);
+  const tuned = rows.filter((r) => r.finetuned !== null);
+  const table = ks.map((k) => ({
+    batches: k,
+    seconds: rows.reduce((s, r) => s + r.seconds[k], 0) / rows.length,
+    vsTop: correlations(rows, (r) => r.proxy[k], (r) => r.proxy[top]),
+    vsFinetuned: correlations(tuned, (r) => r.proxy[k], (r) => r.finetuned!),
+  }));
+  await writeFile(values.out!, JSON.stringify({ config: values.config, batchSize, rows, table }, null, 1));
+  const f = (x: number) => x.toFixed(3);
+  process.stdout.write(
+    [
+      `${rows.length} candidates (${tuned.length} with a 1-epoch fine-tune), ${(100 * Math.min(...rows.map((r) => r.flops))).toFixed(0)}–${(100 * Math.max(...rows.map((r) => r.flops))).toFixed(0)}% FLOPs; calibration batches of ${batchSize}; proxy on all ${splits.validation.count} validation images.`,
+      '',
+      `| calibration batches | seconds per proxy | vs ${top}-batch proxy: Kendall τ-b / Spearman (n=${rows.length}) | vs 1-epoch fine-tuned test: Kendall τ-b / Spearman (n=${tuned.length}) |`,
+      '|---|---|---|---|',
+      ...table.map((t) => `| ${t.batches} | ${t.seconds.toFixed(2)} | ${f(t.vsTop.kendall)} / ${f(t.vsTop.spearman)} | ${f(t.vsFinetuned.kendall)} / ${f(t.vsFinetuned.spearman)} |`),
+    ].join('\n') + '\n',
+  );
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+await main();
