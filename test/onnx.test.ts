@@ -370,6 +370,31 @@ describe('OnnxEvaluator', () => {
     await ref.close();
   });
 
+  test("a proxy of a parent trial's adapted weights (NetAdapt's chain) is cut from those weights, as on tfjs", async () => {
+    const ort = evaluator();
+    const ref = await TfjsEvaluator.create(cfg, { splits });
+    const { a, next } = candidates(3);
+    // The parent: a pruned base with its own BN scales, saved where a worker would find it.
+    const { model: parent } = await pruneModel(base, a, next(), 'l1');
+    randomizeBatchNorm(parent, 77);
+    const modelDir = join(dir, 'parent');
+    await saveModel(parent, modelDir);
+    const pa = analyzeModel(parent);
+    const space = { groups: pa.groups, options: { minKeepRatio: 0.25, channelStep: 1, skip: [] } };
+    const rng = new Rng(5);
+    for (let trial = 10; trial < 13; trial++) {
+      const c = candidateFromRatios(space, space.groups.map(() => rng.uniform(0.4, 1)));
+      const req = { trial, candidate: c, stage: 'proxy' as const, parent: { trial: 0, modelDir } };
+      const [x, y] = [await ort.evaluate(req), await ref.evaluate(req)];
+      assert.deepEqual(x.cost, y.cost);
+      assert.ok(Math.abs(x.proxyAccuracy! - y.proxyAccuracy!) <= 0.005, `trial ${trial}: onnxruntime ${x.proxyAccuracy} vs tfjs ${y.proxyAccuracy}`);
+    }
+    await assert.rejects(ort.evaluate({ trial: 20, candidate: next(), stage: 'proxy', parent: { trial: 0, modelDir: join(dir, 'no-such-parent') } }), /no-such-parent/);
+    parent.dispose();
+    await ort.close();
+    await ref.close();
+  });
+
   test('sessions released and memory flat over 200 proxy evaluations', async () => {
     const ev = evaluator();
     const { next } = candidates(2);

@@ -9,11 +9,13 @@
  * with one worker), and `capacity` is 1.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import type { Cost } from '../core/types.js';
 import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
+import { loadModel } from '../model/io.js';
 import { exportOnnxGraph, type OnnxGraph } from '../model/onnx.js';
 import { pruneModel } from '../model/prune.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
@@ -80,15 +82,16 @@ export class OnnxEvaluator implements Evaluator {
   }
 
   async evaluate(req: EvalRequest): Promise<EvalResult> {
-    // Training stages, and proxies that start from a parent trial's adapted weights, run on tfjs.
-    if (req.stage !== 'proxy' || req.parent) {
+    // Training stages run on tfjs (or libtorch through it); proxies of a parent trial's adapted
+    // weights (NetAdapt's chain) are cut from those weights here.
+    if (req.stage !== 'proxy') {
       this.finetuner ??= this.makeFinetuner();
       return (await this.finetuner).evaluate(req);
     }
     const { cfg, splits } = this;
     const ev = cfg.evaluation;
     const t0 = performance.now();
-    const { model } = await pruneModel(this.base, this.analysis, req.candidate, ev.importance, pruningRng(cfg, req.trial));
+    const { model } = await this.pruned(req);
     let graph: OnnxGraph;
     let cost: Cost;
     try {
@@ -120,6 +123,18 @@ export class OnnxEvaluator implements Evaluator {
       return { proxyAccuracy: r.accuracy, latencyMs: r.latencyMs, cost, timings, worker: 'onnxruntime' };
     } finally {
       this.gate.leave();
+    }
+  }
+
+  /** The candidate cut from the base model, or from its parent trial's adapted weights. */
+  private async pruned(req: EvalRequest): Promise<{ model: tf.LayersModel }> {
+    const rng = pruningRng(this.cfg, req.trial);
+    if (!req.parent) return pruneModel(this.base, this.analysis, req.candidate, this.cfg.evaluation.importance, rng);
+    const parent = await loadModel(join(req.parent.modelDir, 'model.json'));
+    try {
+      return await pruneModel(parent, analyzeModel(parent), req.candidate, this.cfg.evaluation.importance, rng);
+    } finally {
+      parent.dispose();
     }
   }
 
