@@ -117,6 +117,40 @@ test('with snapshots kept, a resumed run continues the sequence an uninterrupted
   assert.ok(Math.abs(costOf(analysis, c).macs / costOf(analysis, null).macs - 0.5) <= cfg.search.window);
 });
 
+test('a controller that waits for its results before proposing more (greedy) is asked again when they arrive, not given up on', async () => {
+  // NetAdapt proposes one iteration at a time; with 2 workers the last proposal of an odd-sized
+  // iteration runs alone, and an ask then returns nothing until its result is told. That empty
+  // ask once ended the study after greedy's second iteration (23 of 96 trials, targets unreached).
+  const store = new MemoryStore();
+  // Evaluations that take a while, so the driver asks while the last one is still running.
+  const ev = new (class extends FakeEvaluator {
+    override async evaluate(req: EvalRequest): Promise<EvalResult> {
+      await new Promise((r) => setTimeout(r, 5));
+      return super.evaluate(req);
+    }
+  })();
+  const greedy = { ...cfg, search: { ...cfg.search, controller: { name: 'greedy' as const, initialReduction: 0.1 }, baseline: false, budget: { trials: 400 } } };
+  const summary = await runStudy({
+    cfg: greedy,
+    configHash: 'h',
+    store,
+    analysis,
+    baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
+    evaluator: async () => ev,
+    localWorkers: 2,
+    budget: { trials: 400, deadline: null },
+    fresh: false,
+    signal: new AbortController().signal,
+    log: () => undefined,
+  });
+  const trials = await store.listTrials('loop');
+  const iterations = new Set(trials.map((t) => (t.meta as { iteration: number }).iteration));
+  const smallest = Math.min(...trials.map((t) => t.cost.macs / costOf(analysis, null).macs));
+  assert.equal(summary.reason, 'controller');
+  assert.ok(iterations.size > 3, `only ${iterations.size} iterations`);
+  assert.ok(smallest <= 0.3 + cfg.search.window, `greedy stopped at ${smallest} of the base MACs, short of the 30% target`);
+});
+
 test('a run whose first trials all fail stops after 3, says why in one line, and keeps the failed trials', async () => {
   const store = new MemoryStore();
   const ev = new BrokenEvaluator();

@@ -27,7 +27,6 @@ export interface DriverLoopOptions {
 const live = (t: TrialRecord) => t.state === 'waiting' || t.state === 'running';
 
 export class DriverLoop {
-  private exhausted = false;
   /** Set when the deadline passed: nothing more is asked, what is in flight is finished. */
   private timeUp: StopReason | null = null;
 
@@ -47,13 +46,17 @@ export class DriverLoop {
       this.timeUp ??= budgetLeft({ trials: Infinity, deadline: this.o.budget.deadline }, 0, now());
       const inFlight = trials.filter(live).length;
       const room = Math.min(this.o.capacity - inFlight, this.o.budget.trials - trials.length);
-      if (room > 0 && !this.exhausted && !this.timeUp) {
+      if (room > 0 && !this.timeUp) {
         const added = await this.o.driver.fill(trials, room);
-        if (added === 'exhausted') this.exhausted = true;
-        else if (added > 0) this.o.work.notify();
-        continue; // re-read: the enqueued trials are live now
+        // A controller with nothing to propose may still propose once it hears what is in flight
+        // (NetAdapt's next iteration): it is done only when nothing is.
+        if (added === 'exhausted' && inFlight === 0) return 'controller';
+        if (added !== 'exhausted') {
+          this.o.work.notify();
+          continue; // re-read: the enqueued trials are live now
+        }
       }
-      if (inFlight === 0) return this.timeUp ?? (this.exhausted ? 'controller' : 'trials');
+      if (inFlight === 0) return this.timeUp ?? 'trials';
       await this.o.finished.wait(this.o.pollMs ?? 1000, stop);
     }
   }
