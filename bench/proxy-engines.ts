@@ -23,7 +23,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
 import { type Candidate, candidateFromRatios } from '../src/core/space.js';
 import { initBackend } from '../src/engine/backend.js';
-import { loadOnnxRuntime } from '../src/engine/onnxruntime.js';
+import { loadOnnxRuntime, nchwcBlock } from '../src/engine/onnxruntime.js';
 import { OnnxEvaluator } from '../src/evaluators/onnx.js';
 import { WorkerPool } from '../src/evaluators/pool.js';
 import { loadSplits } from '../src/evaluators/setup.js';
@@ -48,6 +48,11 @@ interface Pinned {
   readonly mmacs: number;
   /** Output channels of every conv of the pruned model (for the PyTorch peer). */
   readonly widths: Record<string, number>;
+}
+
+/** Whether padding to `block` changes a pinned candidate's graph (a conv width >= block, not a multiple). */
+function padChanges(p: Pinned, block: number): boolean {
+  return block > 1 && Object.values(p.widths).some((w) => w >= block && w % block !== 0);
 }
 
 async function pin(base: tf.LayersModel, a: Analysis, step: number): Promise<Pinned> {
@@ -193,14 +198,20 @@ export const proxyEnginesSection: BenchSection = {
         const torchName = torch instanceof TorchPeer ? `PyTorch ${torch.version}` : 'PyTorch';
         if (ortLoaded) {
           const baseModel = await loadModel(cfg1.model.checkpoint!);
-          const ev = OnnxEvaluator.create(cfg1, { base: baseModel, splits, finetuner: () => TfjsEvaluator.create(cfg1, { splits }) });
-          runs.push(await interleaved(`onnxruntime (1 evaluation at a time, ${availableParallelism()} threads)`, p.step, rounds, () => evaluations(ev, p.candidate, 1), torch));
-          await ev.close();
+          // With the conv widths padded to the NCHWc block (what the search does) and, where that
+          // changes the graph, without: the padding's effect measured in the same run.
+          const blocks = [nchwcBlock(), ...(padChanges(p, nchwcBlock()) ? [1] : [])];
+          for (const channelBlock of blocks) {
+            const ev = OnnxEvaluator.create(cfg1, { base: baseModel, splits, finetuner: () => TfjsEvaluator.create(cfg1, { splits }), channelBlock });
+            const how = channelBlock > 1 ? `widths padded to ${channelBlock}` : 'no padding';
+            runs.push(await interleaved(`onnxruntime (1 evaluation at a time, ${availableParallelism()} threads, ${how})`, p.step, rounds, () => evaluations(ev, p.candidate, 1), torch));
+            await ev.close();
+            ctx.log(`  onnxruntime, ${how}: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min; ${torchName} interleaved: ${fmt(runs.at(-1)!.torchPerMin)}`);
+          }
           baseModel.dispose();
         } else {
           runs.push({ engine: 'onnxruntime', step: p.step, evalsPerMin: null, torchPerMin: null, phases: {}, torchPhases: {}, note: 'onnxruntime-node did not load' });
         }
-        ctx.log(`  onnxruntime: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min; ${torchName} interleaved: ${fmt(runs.at(-1)!.torchPerMin)}`);
         if (p.step === 1) {
           const pool = await WorkerPool.create(config(dir, { concurrency: 2 }), 2, { splits });
           runs.push(await interleaved('tfjs-wasm (2 workers)', p.step, ctx.quick ? 1 : 2, () => evaluations(pool, p.candidate, 2), torch));

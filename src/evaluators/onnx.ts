@@ -63,7 +63,6 @@ class LatencyGate {
 
 export class OnnxEvaluator implements Evaluator {
   private readonly gate = new LatencyGate();
-  private readonly channelBlock = nchwcBlock();
   private finetuner: Promise<Evaluator> | null = null;
 
   private constructor(
@@ -74,11 +73,13 @@ export class OnnxEvaluator implements Evaluator {
     /** Builds the evaluator of the finetune stage (tfjs), on first use. */
     private readonly makeFinetuner: () => Promise<Evaluator>,
     readonly capacity: number,
+    /** Conv widths are padded to this multiple in the proxy's sessions (onnx-pad.ts). */
+    private readonly channelBlock: number,
   ) {}
 
   /** `base` and `splits` are the caller's (not disposed by close()); tfjs must be initialised. */
-  static create(cfg: ResolvedConfig, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator> }): OnnxEvaluator {
-    return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, 1);
+  static create(cfg: ResolvedConfig, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator>; channelBlock?: number }): OnnxEvaluator {
+    return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, 1, o.channelBlock ?? nchwcBlock());
   }
 
   async evaluate(req: EvalRequest): Promise<EvalResult> {
