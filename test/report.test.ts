@@ -11,6 +11,7 @@ import {
   buildReportInfo,
   escapeHtml,
   escapeMarkdownCell,
+  paretoDatasets,
   pickCandidates,
   renderCompareChart,
   renderCompareHtml,
@@ -400,4 +401,25 @@ test('a trial counts for a FLOPs target up to target + window, as the search acc
   const extra = trial({ n: 9, controller: 'random', macs: 53 * M, params: 0.6 * M, proxy: 0.95, done: 10, channels: [16, 32] });
   const info = buildReportInfo(study(), [...TRIALS, extra], FINALS);
   assert.equal(info.progress.byNumber.at(-1)!.bestAtTarget[0], 0.95);
+});
+
+test('the global threshold baseline is shown beside uniform: its own series, and both baselines at each target', () => {
+  const global = [
+    trial({ n: 9, controller: 'global', macs: 52 * M, proxy: 0.86, target: 0.5, done: 10, channels: [20, 30] }),
+    trial({ n: 10, controller: 'global', macs: 26 * M, proxy: 0.74, target: 0.25, done: 11, channels: [10, 14] }),
+  ];
+  const info = buildReportInfo(study(), [...TRIALS, ...global], FINALS);
+  assert.deepEqual(trialsOf(info.globalBaseline), [10, 9]);
+  assert.deepEqual(trialsOf(info.baseline), [2, 1, 0]);
+  // Targets 0.5 and 0.25, window 0.05: uniform's 50% (0.85) and 25% (0.70) trials; global's 52% and 26%.
+  assert.deepEqual(info.baselineBest, { uniform: [0.85, 0.7], global: [0.86, 0.74] });
+  const series = paretoDatasets(info);
+  const byLabel = (label: string) => series.find((d) => d.label === label)!.data.map((q) => [q.x, q.y]);
+  assert.deepEqual(byLabel('uniform baseline'), [[25, 70], [50, 85], [75, 88]]);
+  assert.deepEqual(byLabel('global threshold baseline'), [[26, 74], [52, 86]]);
+  const md = renderMarkdown(info, { pareto: 'p.png', progress: 'q.png' });
+  assert.match(md, /best proxy accuracy, 50% target \(<= 55% FLOPs\): [0-9.]+% \(baselines: uniform 85\.00%, global 86\.00%\)/);
+  assert.match(renderHtml(info, { pareto: Buffer.from('p'), progress: Buffer.from('q') }), /baselines: uniform 70\.00%, global 74\.00%/);
+  // A study without global trials names only uniform.
+  assert.match(renderMarkdown(buildReportInfo(study(), TRIALS, FINALS), { pareto: 'p.png', progress: 'q.png' }), /\(baselines: uniform 85\.00%\)\n/);
 });

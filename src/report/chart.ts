@@ -99,67 +99,11 @@ function accuracyRange(values: number[]): { min: number; max: number } {
 
 /**
  * Accuracy vs FLOPs: complete trials (dominated ones faded), the proxy front as a line, finalists'
- * fine-tuned test accuracy, the uniform baseline dashed, the base model. Bottom axis: FLOPs as % of
- * the base; top axis: the same positions in MMACs.
+ * fine-tuned test accuracy, the uniform and global baselines dashed, the base model. Bottom axis:
+ * FLOPs as % of the base; top axis: the same positions in MMACs.
  */
 export function renderParetoChart(info: ReportInfo, size: ChartSize = {}): Buffer {
-  const dominated = info.rows.filter((p) => !p.onProxyFront);
-  const finalists = info.points.filter((p) => p.finalAccuracy !== null).sort((a, b) => a.macs - b.macs);
-  const datasets: ChartDataset<'scatter' | 'line', XY[]>[] = [
-    {
-      type: 'scatter',
-      label: 'trials (proxy accuracy)',
-      data: dominated.map((p) => xy(p, p.proxyAccuracy as number)),
-      backgroundColor: 'rgba(120,120,120,0.35)',
-      borderColor: 'rgba(120,120,120,0.5)',
-      pointRadius: 4,
-    },
-    {
-      type: 'line',
-      label: 'Pareto front (proxy)',
-      data: info.proxyFront.map((p) => xy(p, p.proxyAccuracy as number)),
-      borderColor: PALETTE[0],
-      backgroundColor: PALETTE[0],
-      borderWidth: 2.5,
-      pointRadius: 5,
-      tension: 0,
-    },
-    {
-      type: 'line',
-      label: 'uniform baseline',
-      data: info.baseline.map((p) => xy(p, p.proxyAccuracy as number)),
-      borderColor: PALETTE[2],
-      backgroundColor: PALETTE[2],
-      borderDash: [8, 5],
-      borderWidth: 2,
-      pointRadius: 3,
-      tension: 0,
-    },
-    {
-      type: 'scatter',
-      label: 'fine-tuned (test accuracy)',
-      data: finalists.map((p) => xy(p, p.finalAccuracy as number)),
-      borderColor: PALETTE[1],
-      backgroundColor: PALETTE[1],
-      pointStyle: 'triangle',
-      pointRadius: 8,
-    },
-  ];
-  const basePoints: XY[] = [];
-  if (info.base.proxyAccuracy !== null) basePoints.push({ x: 100, y: pct(info.base.proxyAccuracy) });
-  if (info.base.testAccuracy !== null) basePoints.push({ x: 100, y: pct(info.base.testAccuracy) });
-  if (basePoints.length > 0) {
-    datasets.push({
-      type: 'scatter',
-      label: 'base model',
-      data: basePoints,
-      borderColor: '#000000',
-      backgroundColor: '#000000',
-      pointStyle: 'star',
-      pointRadius: 10,
-      borderWidth: 2,
-    });
-  }
+  const datasets = paretoDatasets(info);
   const xs = datasets.flatMap((d) => d.data.map((q) => q.x));
   const xMax = Math.max(100, ...xs) * 1.03;
   const y = accuracyRange(datasets.flatMap((d) => d.data.map((q) => q.y)));
@@ -307,4 +251,77 @@ export function renderCompareChart(info: CompareInfo, size: ChartSize = {}): Buf
     },
     size,
   );
+}
+
+/** The Pareto chart's series (exported for tests: compute, then render). */
+export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line', XY[]>[] {
+  const dominated = info.rows.filter((p) => !p.onProxyFront);
+  const finalists = info.points.filter((p) => p.finalAccuracy !== null).sort((a, b) => a.macs - b.macs);
+  const datasets: ChartDataset<'scatter' | 'line', XY[]>[] = [
+    {
+      type: 'scatter',
+      label: 'trials (proxy accuracy)',
+      data: dominated.map((p) => xy(p, p.proxyAccuracy as number)),
+      backgroundColor: 'rgba(120,120,120,0.35)',
+      borderColor: 'rgba(120,120,120,0.5)',
+      pointRadius: 4,
+    },
+    {
+      type: 'line',
+      label: 'Pareto front (proxy)',
+      data: info.proxyFront.map((p) => xy(p, p.proxyAccuracy as number)),
+      borderColor: PALETTE[0],
+      backgroundColor: PALETTE[0],
+      borderWidth: 2.5,
+      pointRadius: 5,
+      tension: 0,
+    },
+    {
+      type: 'line',
+      label: 'uniform baseline',
+      data: info.baseline.map((p) => xy(p, p.proxyAccuracy as number)),
+      borderColor: PALETTE[2],
+      backgroundColor: PALETTE[2],
+      borderDash: [8, 5],
+      borderWidth: 2,
+      pointRadius: 3,
+      tension: 0,
+    },
+    {
+      type: 'line',
+      label: 'global threshold baseline',
+      data: info.globalBaseline.map((p) => xy(p, p.proxyAccuracy as number)),
+      borderColor: PALETTE[3],
+      backgroundColor: PALETTE[3],
+      borderDash: [3, 4],
+      borderWidth: 2,
+      pointRadius: 3,
+      tension: 0,
+    },
+    {
+      type: 'scatter',
+      label: 'fine-tuned (test accuracy)',
+      data: finalists.map((p) => xy(p, p.finalAccuracy as number)),
+      borderColor: PALETTE[1],
+      backgroundColor: PALETTE[1],
+      pointStyle: 'triangle',
+      pointRadius: 8,
+    },
+  ];
+  const basePoints: XY[] = [];
+  if (info.base.proxyAccuracy !== null) basePoints.push({ x: 100, y: pct(info.base.proxyAccuracy) });
+  if (info.base.testAccuracy !== null) basePoints.push({ x: 100, y: pct(info.base.testAccuracy) });
+  if (basePoints.length > 0) {
+    datasets.push({
+      type: 'scatter',
+      label: 'base model',
+      data: basePoints,
+      borderColor: '#000000',
+      backgroundColor: '#000000',
+      pointStyle: 'star',
+      pointRadius: 10,
+      borderWidth: 2,
+    });
+  }
+  return datasets;
 }

@@ -112,6 +112,10 @@ export interface ReportInfo {
   readonly finalFront: readonly ReportPoint[];
   /** Completed trials of the `uniform` controller, MACs ascending. */
   readonly baseline: readonly ReportPoint[];
+  /** Completed trials of the `global` controller (Torch-Pruning's one-threshold baseline), MACs ascending. */
+  readonly globalBaseline: readonly ReportPoint[];
+  /** Best proxy accuracy of each baseline per target (aligned with `targets`; null: none there): the bar a search must clear. */
+  readonly baselineBest: { readonly uniform: readonly (number | null)[]; readonly global: readonly (number | null)[] };
   /** Completed trials outside the FLOPs window (only when targets/window are configured). */
   readonly infeasible: readonly ReportPoint[];
   readonly failed: readonly ReportPoint[];
@@ -327,6 +331,11 @@ export function buildReportInfo(
     proxyFront: rows.filter((p) => p.onProxyFront),
     finalFront: points.filter((p) => p.onFinalFront).sort(byMacs),
     baseline: rows.filter((p) => p.controller === 'uniform'),
+    globalBaseline: rows.filter((p) => p.controller === 'global'),
+    baselineBest: {
+      uniform: targets.map((t) => bestAt(rows.filter((p) => p.controller === 'uniform'), t, window)),
+      global: targets.map((t) => bestAt(rows.filter((p) => p.controller === 'global'), t, window)),
+    },
     infeasible: rows.filter((p) => p.feasible === false),
     failed: points.filter((p) => p.state === 'failed'),
     candidates: points.filter((p) => p.onProxyFront || p.finalist).sort(byMacs),
@@ -345,6 +354,16 @@ export function buildReportInfo(
     },
     wallSeconds: wallSeconds(sortedTrials),
   };
+}
+
+/** ` (baselines: uniform x%, global y%)` for target k, naming only the baselines the study ran (both renderers). */
+export function baselinesAt(info: ReportInfo, k: number): string {
+  const pct = (f: number | null): string => (f === null ? '–' : `${(f * 100).toFixed(2)}%`);
+  const parts = [
+    info.baseline.length ? `uniform ${pct(info.baselineBest.uniform[k])}` : '',
+    info.globalBaseline.length ? `global ${pct(info.baselineBest.global[k])}` : '',
+  ].filter(Boolean);
+  return parts.length ? ` (baselines: ${parts.join(', ')})` : '';
 }
 
 /** The rank-agreement line both renderers show. */

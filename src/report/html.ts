@@ -4,6 +4,7 @@
  * `escapeHtml`; the tables are built from plain-text cells (data.ts) and escaped here, in one place.
  */
 import {
+  baselinesAt,
   compareTable,
   failedTable,
   formatCount,
@@ -138,7 +139,7 @@ function summary(info: ReportInfo): string {
     ],
   ];
   info.targets.forEach((t, k) => {
-    items.push([`best proxy, ${targetLabel(t, info.window)}`, pctOrDash(last?.bestAtTarget[k] ?? null)]);
+    items.push([`best proxy, ${targetLabel(t, info.window)}`, `${pctOrDash(last?.bestAtTarget[k] ?? null)}${baselinesAt(info, k)}`]);
   });
   return `<dl>${items.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`;
 }

@@ -6,7 +6,7 @@ import { renderCompareHtml, renderHtml } from './html.js';
 import { renderCompareMarkdown, renderMarkdown } from './markdown.js';
 
 export * from './data.js';
-export { renderParetoChart, renderProgressChart, renderCompareChart, PALETTE, type ChartSize } from './chart.js';
+export { renderParetoChart, renderProgressChart, renderCompareChart, paretoDatasets, PALETTE, type ChartSize } from './chart.js';
 export { escapeHtml, renderHtml, renderCompareHtml } from './html.js';
 export { escapeMarkdownCell, renderMarkdown, renderCompareMarkdown } from './markdown.js';
 

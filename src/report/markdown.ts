@@ -3,6 +3,7 @@
  * and `<`/`>`/`&` (many renderers pass raw HTML through); newlines become spaces.
  */
 import {
+  baselinesAt,
   compareTable,
   failedTable,
   formatCount,
@@ -54,7 +55,7 @@ export function renderMarkdown(
     `- hypervolume: ${info.hypervolume.toFixed(4)} (FLOPs fraction x proxy accuracy, ref = (base, 0))`,
     `- wall time: ${formatSeconds(info.wallSeconds) || '–'}`,
     `- proxy vs fine-tuned rank agreement (Kendall tau over finalists): ${formatTau(info.proxyFinalTau)}`,
-    ...info.targets.map((t, k) => `- best proxy accuracy, ${targetLabel(t, info.window)}: ${pctOrDash(last?.bestAtTarget[k] ?? null)}`),
+    ...info.targets.map((t, k) => `- best proxy accuracy, ${targetLabel(t, info.window)}: ${pctOrDash(last?.bestAtTarget[k] ?? null)}${baselinesAt(info, k)}`),
     '',
     `![accuracy vs FLOPs](${encodeURI(imageFileNames.pareto)})`,
     '',
