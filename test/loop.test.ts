@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import type { ControllerSpec } from '../src/config/schema.js';
 import { AutopruneError } from '../src/core/errors.js';
 import { candidateKey, type Candidate } from '../src/core/space.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
@@ -66,9 +67,9 @@ class BrokenEvaluator extends FakeEvaluator {
   }
 }
 
-async function run(store: Store, ev: FakeEvaluator, trials: number) {
+async function run(store: Store, ev: FakeEvaluator, trials: number, controller: ControllerSpec = cfg.search.controller) {
   return runStudy({
-    cfg: { ...cfg, search: { ...cfg.search, budget: { ...cfg.search.budget, trials } } },
+    cfg: { ...cfg, search: { ...cfg.search, controller, budget: { ...cfg.search.budget, trials } } },
     configHash: 'h',
     store,
     analysis,
@@ -78,6 +79,9 @@ async function run(store: Store, ev: FakeEvaluator, trials: number) {
     fresh: false,
     signal: new AbortController().signal,
     log: () => undefined,
+    // Channel importance for `global` (plain data, as search passes it), shaped differently per group
+    // so its thresholds are not uniform's ratios.
+    controllerData: { importance: analysis.groups.map((g, k) => Array.from({ length: g.channels }, (_, i) => (i + 1) ** (k + 1))) },
   });
 }
 
@@ -178,4 +182,31 @@ test('failures after a completed trial do not stop the run (issue 7 brings the f
   })();
   const summary = await run(new MemoryStore(), flaky, 8);
   assert.equal(summary.evaluated, 8);
+});
+
+test('every stored trial records the controller and the generation, iteration or episode that proposed it (issue 11 item 5)', async () => {
+  const specs: ControllerSpec[] = [
+    { name: 'random' },
+    { name: 'greedy', initialReduction: 0.1 },
+    { name: 'evolutionary', population: 4 },
+    { name: 'rl', warmup: 2, episodes: 4, hidden: 8, batchSize: 4 },
+    { name: 'global' },
+  ];
+  const step = { random: 'iteration', greedy: 'iteration', evolutionary: 'generation', rl: 'episode', global: 'iteration' } as const;
+  for (const spec of specs) {
+    const store = new MemoryStore();
+    await run(store, new FakeEvaluator(), 6, spec);
+    const trials = await store.listTrials('loop');
+    assert.ok(trials.length >= 3, `${spec.name}: ${trials.length} trials`);
+    const own = trials.filter((t) => t.controller !== 'uniform');
+    assert.ok(own.length >= 1, `${spec.name}: no trial of its own`);
+    for (const t of trials) {
+      const meta = t.meta as Record<string, unknown>;
+      const expected = t.controller === 'uniform' ? 'uniform' : spec.name;
+      assert.equal(t.controller, expected, `trial ${t.number}`);
+      assert.equal(meta.controller, expected, `trial ${t.number}: meta.controller`);
+      const key = t.controller === 'uniform' ? 'ratio' : step[spec.name as keyof typeof step];
+      assert.equal(typeof meta[key], 'number', `${spec.name} trial ${t.number}: no numeric \`${key}\` in ${JSON.stringify(meta)}`);
+    }
+  }
 });
