@@ -17,7 +17,7 @@ import { costOf } from '../src/model/flops.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store, TrialLease, TrialRecord } from '../src/store/types.js';
-import { Driver } from '../src/study/driver.js';
+import { Driver, toldNumbers, toldRuns } from '../src/study/driver.js';
 import { ancestors, trialKey } from '../src/study/lineage.js';
 import { DriverLoop } from '../src/study/loop.js';
 import { FailurePolicy, firstLine } from '../src/study/policy.js';
@@ -161,8 +161,8 @@ describe('driver (fake worker)', () => {
     assert.deepEqual(controller.told.filter((o) => o.trial === 0).map((o) => (o.meta as { i: number }).i), [0, 2], 'each time with the proposal\'s own meta');
     const o = controller.told.find((x) => x.trial === 1)!;
     assert.deepEqual([o.proxyAccuracy, o.latencyMs, o.params, o.stage, o.parent], [0.24, 2, 2, 'proxy', null]);
-    const snap = (await store.latestSnapshot('a'))!.state as { controller: { next: number }; told: number[] };
-    assert.deepEqual(snap, { controller: { next: 4 }, told: [0, 1, 2] });
+    const snap = (await store.latestSnapshot('a'))!.state as { controller: { next: number }; told: number[][] };
+    assert.deepEqual(snap, { controller: { next: 4 }, told: [[0, 2]] }, 'told trials as runs, not a list that grows with the study');
   });
 
   test('the trial budget bounds how many trials are created; at most `capacity` are in flight', async () => {
@@ -332,4 +332,19 @@ describe('runStudy closes its evaluator whatever stops it', () => {
     await store.acquireDriver('parts', 'another-host:1', 60_000);
     await rejectsWith(run(store, new Tracked(false)), 'STUDY_BUSY', /`another-host:1`/);
   });
+});
+
+test('told trials are stored as runs and read back, from runs or from the plain list older snapshots hold', () => {
+  const cases: [string, number[], [number, number][]][] = [
+    ['none', [], []],
+    ['one', [4], [[4, 4]]],
+    ['contiguous', [0, 1, 2, 3], [[0, 3]]],
+    ['gaps, unsorted', [7, 0, 2, 1, 5, 8, 9], [[0, 2], [5, 5], [7, 9]]],
+  ];
+  for (const [name, told, runs] of cases) {
+    assert.deepEqual(toldRuns(told), runs, name);
+    assert.deepEqual(toldNumbers(runs), [...told].sort((a, b) => a - b), name);
+  }
+  assert.deepEqual(toldNumbers([0, 1, 3]), [0, 1, 3], 'the plain list of older snapshots');
+  assert.equal(JSON.stringify(toldRuns(Array.from({ length: 10_000 }, (_, i) => i))), '[[0,9999]]');
 });

@@ -29,7 +29,28 @@ export interface DriverOptions {
 /** What the controller snapshot holds besides the controller's own state. */
 export interface SnapshotState {
   readonly controller: Json;
-  readonly told: number[];
+  /**
+   * Trial numbers told, as inclusive [first, last] runs: a few pairs however long the study, where
+   * the plain list made every snapshot grow with it (quadratic bytes over a study). Snapshots
+   * written before hold the plain list; `toldNumbers` reads both.
+   */
+  readonly told: readonly (readonly [number, number])[] | readonly number[];
+}
+
+/** Sorted trial numbers as inclusive [first, last] runs. */
+export function toldRuns(told: Iterable<number>): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const n of [...told].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last && n === last[1] + 1) last[1] = n;
+    else runs.push([n, n]);
+  }
+  return runs;
+}
+
+/** The told trial numbers of a snapshot, whichever form it holds. */
+export function toldNumbers(told: SnapshotState['told']): number[] {
+  return told.flatMap((x) => (typeof x === 'number' ? [x] : Array.from({ length: x[1] - x[0] + 1 }, (_, i) => x[0] + i)));
 }
 
 export function observation(t: TrialRecord): Observation {
@@ -74,7 +95,7 @@ export class Driver {
   }
 
   snapshotState(): SnapshotState {
-    return { controller: this.o.controller.snapshot(), told: [...this.told].sort((a, b) => a - b) };
+    return { controller: this.o.controller.snapshot(), told: toldRuns(this.told) };
   }
 
   private async saveSnapshot(): Promise<void> {

@@ -13,7 +13,7 @@ import type { Analysis } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
 import type { Store, StudyRecord, StudyState } from '../store/types.js';
 import type { StopReason } from './budget.js';
-import type { SnapshotState } from './driver.js';
+import { toldNumbers, type SnapshotState } from './driver.js';
 
 export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace {
   const ids = new Set(analysis.groups.map((g) => g.id));
@@ -89,7 +89,7 @@ export async function restoreController(cfg: ResolvedConfig, study: StudyRecord,
       `Study \`${study.name}\` was searched with another controller setup than this config's (${(e as Error).message}); rerun with --fresh to start over, or give the study another name`,
     );
   }
-  return { controller, told: [...s.told] };
+  return { controller, told: toldNumbers(s.told) };
 }
 
 /** The study's state after a run: resumable (`stopped`) unless the search ran to its end. */
