@@ -84,18 +84,37 @@ export function rngFromJson(v: Json | undefined, controller: string): Rng {
   return new Rng({ s: [v[0] as number, v[1] as number, v[2] as number, v[3] as number] });
 }
 
-/** Float64 values as base64 of their bytes: compact, and bit-exact where JSON decimals are costly. */
-export function encodeFloats(values: Float64Array): string {
+/** Float values as base64 of their bytes: compact, and bit-exact where JSON decimals are costly. */
+export function encodeFloats(values: Float32Array | Float64Array): string {
   return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
 }
 
-export function decodeFloats(text: Json | undefined, length: number, controller: string): Float64Array {
+/** `length` floats of the given array type (Float64Array unless told) from `encodeFloats` text. */
+export function decodeFloats<T extends Float32Array | Float64Array = Float64Array>(
+  text: Json | undefined,
+  length: number,
+  controller: string,
+  type: { new (n: number): T; readonly BYTES_PER_ELEMENT: number } = Float64Array as unknown as { new (n: number): T; readonly BYTES_PER_ELEMENT: number },
+): T {
   if (typeof text !== 'string') throw badSnapshot(controller, 'expected base64 float data');
   const bytes = Buffer.from(text, 'base64');
-  if (bytes.byteLength !== length * 8) throw badSnapshot(controller, `expected ${length} floats, got ${bytes.byteLength / 8}`);
-  const out = new Float64Array(length);
+  const size = type.BYTES_PER_ELEMENT;
+  if (bytes.byteLength !== length * size) throw badSnapshot(controller, `expected ${length} floats, got ${bytes.byteLength / size}`);
+  const out = new type(length);
   new Uint8Array(out.buffer).set(bytes);
   return out;
+}
+
+/** Several float32 arrays as one base64 text (a snapshot's learned state), and back into the same arrays. */
+export function packFloat32(parts: readonly Float32Array[]): string {
+  const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((off, p) => (all.set(p, off), off + p.length), 0);
+  return encodeFloats(all);
+}
+
+export function unpackFloat32(text: Json | undefined, parts: readonly Float32Array[], controller: string): void {
+  const all = decodeFloats(text, parts.reduce((a, p) => a + p.length, 0), controller, Float32Array);
+  parts.reduce((off, p) => (p.set(all.subarray(off, off + p.length)), off + p.length), 0);
 }
 
 /** Channel counts group `g` may keep, ascending: multiples of channelStep from its minimum, and the full count. */

@@ -1,16 +1,18 @@
 /**
- * Small dense networks in plain TypeScript for the rl controller: float64 throughout, one flat
- * parameter array per network, so a snapshot is the arrays' bytes and a restore is bit-exact.
+ * Small dense networks in plain TypeScript for the rl controller. Parameters and Adam moments are
+ * stored as float32 (PyTorch's default, as AMC ran) and computed on in float64; one flat array per
+ * network, so a snapshot is the arrays' bytes (half of float64's) and a restore is bit-exact.
  * ReLU hidden layers; the output is a sigmoid (actor) or linear (critic). Adam (Kingma & Ba 2015).
  */
 import type { Rng } from '../core/rng.js';
 
 export class Mlp {
-  readonly params: Float64Array;
+  readonly params: Float32Array;
+  /** Accumulated between Adam steps only (cleared by each), so never part of a snapshot. */
   readonly grad: Float64Array;
   /** Adam moments and step count. */
-  readonly m: Float64Array;
-  readonly v: Float64Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
   step = 0;
   private readonly offsets: number[] = [];
 
@@ -23,10 +25,10 @@ export class Mlp {
       this.offsets.push(n);
       n += sizes[l] * sizes[l + 1] + sizes[l + 1];
     }
-    this.params = new Float64Array(n);
+    this.params = new Float32Array(n);
     this.grad = new Float64Array(n);
-    this.m = new Float64Array(n);
-    this.v = new Float64Array(n);
+    this.m = new Float32Array(n);
+    this.v = new Float32Array(n);
   }
 
   /** DDPG's init (Lillicrap et al. 2016, as in AMC): U(±1/sqrt(fan-in)) for hidden layers, U(±initW) for the last. */
