@@ -90,7 +90,8 @@ function main(): void {
     const runs = Array.from({ length: seeds }, (_, i) => run(problem, spec, i + 1, budget));
     const seconds = (Date.now() - t0) / 1000;
     rows.push({ name: spec.name, hv: median(runs.map((r) => r.hv / optimum.hv)), best: TARGETS.map((_, k) => median(runs.map((r) => r.best[k]))), trials: median(runs.map((r) => r.trials)), seconds });
-    process.stderr.write(`${spec.name}: ${seconds.toFixed(1)} s for ${seeds} seeds\n`);
+    const perSeed = runs.map((r) => `${(100 * (r.hv / optimum.hv)).toFixed(1)}/${r.best.map((b) => (100 * b).toFixed(2)).join('/')}`).join('  ');
+    process.stderr.write(`${spec.name}: ${seconds.toFixed(1)} s for ${seeds} seeds; per seed hypervolume %/best @targets %: ${perSeed}\n`);
   }
   const pct = (x: number): string => (100 * x).toFixed(2);
   const lines = [
