@@ -12,7 +12,7 @@ import { WorkerPool } from '../src/evaluators/pool.js';
 import { waitFor } from './helpers.js';
 
 const workerUrl = new URL('./fixtures/crash-worker.js', import.meta.url);
-const cfg = (name: string) => resolveConfig({ name, model: { zoo: 'plain-cnn', checkpoint: '/nonexistent/model.json' }, run: { store: '/tmp/unused.db' } });
+const cfg = (name: string) => resolveConfig({ name, model: { zoo: 'plain-cnn', checkpoint: `/nonexistent/${name}/model.json` }, run: { store: '/tmp/unused.db' } });
 const req = (trial: number) => ({ trial, candidate: { channels: [1] }, stage: 'proxy' as const });
 
 test('a worker that dies mid-evaluation fails only that request; the pool replaces it and goes on', async () => {
@@ -38,6 +38,15 @@ test('an evaluator error comes back as a coded AutopruneError and the worker sta
   try {
     await assert.rejects(pool.evaluate(req(14)), (e: unknown) => e instanceof AutopruneError && e.code === 'CANDIDATE_INVALID' && /bad candidate/.test(e.message));
     assert.equal((await pool.evaluate(req(7))).proxyAccuracy, 0.07);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a thread is given what an evaluator reads and what loads data and model, not the search's or store's config", async () => {
+  const pool = await WorkerPool.create(cfg('keys'), 1, { workerUrl });
+  try {
+    assert.equal((await pool.evaluate(req(15))).worker, 'data,evaluation,model,run,train; run: backend,concurrency,engine,seed');
   } finally {
     await pool.close();
   }

@@ -11,7 +11,6 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import type { ResolvedConfig } from '../config/index.js';
 import type { Cost } from '../core/types.js';
 import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
@@ -20,6 +19,7 @@ import { exportOnnxGraph, type OnnxGraph } from '../model/onnx.js';
 import { pruneModel } from '../model/prune.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
 import { onnxProxy } from './onnx-proxy.js';
+import type { EvaluatorOptions } from './options.js';
 import { pruningRng } from './plan-rng.js';
 import type { Splits } from './setup.js';
 import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
@@ -66,7 +66,7 @@ export class OnnxEvaluator implements Evaluator {
   private finetuner: Promise<Evaluator> | null = null;
 
   private constructor(
-    private readonly cfg: ResolvedConfig,
+    private readonly cfg: EvaluatorOptions,
     private readonly base: tf.LayersModel,
     private readonly analysis: Analysis,
     private readonly splits: Splits,
@@ -78,7 +78,7 @@ export class OnnxEvaluator implements Evaluator {
   ) {}
 
   /** `base` and `splits` are the caller's (not disposed by close()); tfjs must be initialised. */
-  static create(cfg: ResolvedConfig, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator>; channelBlock?: number }): OnnxEvaluator {
+  static create(cfg: EvaluatorOptions, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator>; channelBlock?: number }): OnnxEvaluator {
     return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, 1, o.channelBlock ?? nchwcBlock());
   }
 

@@ -4,7 +4,7 @@
  * for `random`, the same seeded stream per trial), same BN re-calibration.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { ResolvedConfig } from '../config/index.js';
+import type { EvaluatorOptions } from './options.js';
 import { Rng } from '../core/rng.js';
 import type { Candidate } from '../core/space.js';
 import type { Split } from '../data/types.js';
@@ -13,7 +13,7 @@ import { pruneModel, type PruningPlan } from '../model/prune.js';
 import { recalibrateBatchNorm } from './train.js';
 
 /** The Rng that chooses a trial's channels (used by the `random` importance criterion). */
-export function pruningRng(cfg: ResolvedConfig, trialNumber: number): Rng {
+export function pruningRng(cfg: { readonly run: Pick<EvaluatorOptions['run'], 'seed'> }, trialNumber: number): Rng {
   return new Rng(`${cfg.run.seed}:trial:${trialNumber}`);
 }
 
@@ -22,7 +22,7 @@ export function pruningRng(cfg: ResolvedConfig, trialNumber: number): Rng {
  * proxy stage's adaptive BN). The caller owns (and disposes) the returned model; `base` is untouched.
  */
 export async function prunedForTrial(
-  cfg: ResolvedConfig,
+  cfg: Pick<EvaluatorOptions, 'evaluation' | 'run'>,
   base: tf.LayersModel,
   analysis: Analysis,
   candidate: Candidate,

@@ -4,7 +4,7 @@
  * A worker that dies is replaced; its request fails (the trial is marked failed, never lost).
  */
 import { Worker } from 'node:worker_threads';
-import type { ResolvedConfig } from '../config/index.js';
+import type { BaseSource, EvaluatorOptions } from './options.js';
 import { AutopruneError, ErrorCodes, type ErrorCode } from '../core/errors.js';
 import { shareSplits, type Splits } from './setup.js';
 import type { EvalRequest, EvalResult, Evaluator } from './types.js';
@@ -27,7 +27,7 @@ export class WorkerPool implements Evaluator {
   private spawning = 0;
 
   private constructor(
-    private readonly cfg: ResolvedConfig,
+    private readonly cfg: EvaluatorOptions & BaseSource,
     private readonly workerUrl: URL,
     private readonly splits: Splits | undefined,
   ) {}
@@ -41,8 +41,12 @@ export class WorkerPool implements Evaluator {
    * worker (otherwise each worker loads its own copy). `workerUrl` replaces the tfjs worker (tests
    * use a stand-in that crashes on demand).
    */
-  static async create(cfg: ResolvedConfig, size: number, options: { splits?: Splits; workerUrl?: URL } = {}): Promise<WorkerPool> {
-    const pool = new WorkerPool(cfg, options.workerUrl ?? WORKER_URL, options.splits && shareSplits(options.splits));
+  static async create(cfg: EvaluatorOptions & BaseSource, size: number, options: { splits?: Splits; workerUrl?: URL } = {}): Promise<WorkerPool> {
+    // Threads get what an evaluator reads and what loads the data and the base model, nothing else.
+    // (The store's URL, which may hold a password, stays in this thread.)
+    const { evaluation, train, data, model } = cfg;
+    const run = { seed: cfg.run.seed, backend: cfg.run.backend, engine: cfg.run.engine, concurrency: cfg.run.concurrency };
+    const pool = new WorkerPool({ evaluation, train, run, data, model }, options.workerUrl ?? WORKER_URL, options.splits && shareSplits(options.splits));
     try {
       await Promise.all(Array.from({ length: size }, (_, i) => pool.spawn(`worker-${i}`)));
     } catch (e) {

@@ -3,7 +3,7 @@
  * One place, used by `train`, `search` (main thread and workers), `report` and `export`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { ResolvedConfig } from '../config/index.js';
+import type { BaseSource } from './options.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { head, loadDataset, shareSplit, splitTrainValidation } from '../data/index.js';
 import type { Split } from '../data/types.js';
@@ -22,7 +22,7 @@ export interface Splits {
   readonly test: Split;
 }
 
-export async function loadSplits(cfg: ResolvedConfig): Promise<Splits> {
+export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>): Promise<Splits> {
   const d = cfg.data;
   const ds = await loadDataset({
     name: d.dataset,
@@ -43,7 +43,7 @@ export async function loadSplits(cfg: ResolvedConfig): Promise<Splits> {
 }
 
 /** A fresh (untrained) zoo model for the config's data. */
-export function buildBaseArchitecture(cfg: ResolvedConfig, splits: Pick<Splits, 'shape' | 'numClasses'>): tf.LayersModel {
+export function buildBaseArchitecture(cfg: BaseSource, splits: Pick<Splits, 'shape' | 'numClasses'>): tf.LayersModel {
   if (!cfg.model.zoo) {
     throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.zoo\` is required to train a base model; expected one of plain-cnn, resnet-20, mobilenet-v2-tiny`);
   }
@@ -51,7 +51,7 @@ export function buildBaseArchitecture(cfg: ResolvedConfig, splits: Pick<Splits, 
 }
 
 /** The trained base model a search prunes; with `splits`, also checks that it fits the data. */
-export async function loadBaseModel(cfg: ResolvedConfig, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses'>): Promise<tf.LayersModel> {
+export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses'>): Promise<tf.LayersModel> {
   if (!cfg.model.checkpoint) {
     throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`);
   }

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import type { ResolvedConfig } from '../config/index.js';
+import type { BaseSource, EvaluatorOptions } from './options.js';
 import { initBackend } from '../engine/backend.js';
 import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
@@ -20,7 +20,7 @@ export class TfjsEvaluator implements Evaluator {
   readonly capacity = 1;
 
   private constructor(
-    private readonly cfg: ResolvedConfig,
+    private readonly cfg: EvaluatorOptions,
     private readonly base: tf.LayersModel,
     private readonly analysis: Analysis,
     private readonly splits: Splits,
@@ -28,7 +28,7 @@ export class TfjsEvaluator implements Evaluator {
   ) {}
 
   /** Loads backend, data and base model. `splits`/`base` may be passed in when the caller has them. */
-  static async create(cfg: ResolvedConfig, options: { worker?: string; splits?: Splits; base?: tf.LayersModel } = {}): Promise<TfjsEvaluator> {
+  static async create(cfg: EvaluatorOptions & BaseSource, options: { worker?: string; splits?: Splits; base?: tf.LayersModel } = {}): Promise<TfjsEvaluator> {
     await initBackend(cfg.run.backend);
     const splits = options.splits ?? (await loadSplits(cfg));
     const base = options.base ?? (await loadBaseModel(cfg));

@@ -1,12 +1,12 @@
 /** Worker-thread entry: one TfjsEvaluator per thread (its own tfjs instance and base model). */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ResolvedConfig } from '../config/index.js';
+import type { BaseSource, EvaluatorOptions } from './options.js';
 import { isAutopruneError } from '../core/errors.js';
 import type { Splits } from './setup.js';
 import { TfjsEvaluator } from './tfjs.js';
 import type { EvalRequest } from './types.js';
 
-const { config, name, splits } = workerData as { config: ResolvedConfig; name: string; splits?: Splits };
+const { config, name, splits } = workerData as { config: EvaluatorOptions & BaseSource; name: string; splits?: Splits };
 const port = parentPort!;
 
 try {
