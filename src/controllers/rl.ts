@@ -5,14 +5,12 @@
  * - State (AMC §3.1, min-max normalised over groups): index, layer kind, in/out channels, stride,
  *   kernel size, weight count, MACs reduced so far, MACs still reducible, previous action — plus
  *   the episode's FLOPs target (a deviation: one agent serves several targets).
- * - Action: a continuous keep ratio in [minKeepRatio, 1], rounded to the space's channel step, then
- *   AMC's action wall: capped so that the constraint stays reachable with every later group at its
- *   minimum. The constraint is MACs <= target + window — a deviation: AMC caps at the target
- *   itself, but this project counts a candidate for a target up to the window's upper edge
- *   (`withinTarget`: reports, finalists, the benchmark), so a cap at the target gave away 3% of
- *   FLOPs against window-searching controllers. Like AMC's, the wall is one-sided: an episode may
- *   end under the window (then its meta says `windowExempt`). The replay stores the agent's action
- *   before the wall, as AMC does.
+ * - Action: a continuous keep ratio in [minKeepRatio, 1], rounded to the channel step, then AMC's
+ *   one-sided action wall: capped so the constraint stays reachable with every later group at its
+ *   minimum. The constraint is MACs <= target + window (a deviation: AMC caps at the target; this
+ *   project counts a candidate for a target up to the window's upper edge, `withinTarget`, so a
+ *   cap at the target gave away 3% of FLOPs). An episode under the window says `windowExempt`.
+ *   The replay stores the agent's action before the wall, as AMC does.
  * - Reward, given to every step of the episode: `error` = -(1 - proxy accuracy) under that
  *   constraint, or `error-log-flops` = -(1 - accuracy) * ln(MACs).
  * - DDPG (Lillicrap et al. 2016) with AMC's defaults (amc_search.py): actor and critic MLPs with
@@ -20,14 +18,12 @@
  *   episodes' transitions, 100 warm-up episodes of uniform random actions, then truncated-normal
  *   noise sigma = 0.5 * 0.95^(episode - warmup) around the actor's action, a moving-average reward
  *   baseline (alpha 0.5), one update per transition once the warm-up is over.
- * - `ask(n)` rolls out up to n episodes with the current actor, so several are in flight; results
- *   are matched by candidate key.
- * - The answer at a target is the best episode observed (AMC's `best_strategy`): the study's
- *   finalists are its best trials; `bestByTarget()` tells the log.
- * - Snapshot: networks and Adam moments (float32, as PyTorch keeps them) and the replay buffer as
- *   base64 float32 bytes, encoded once per told episode and cached until the next tell; bit-exact
- *   on restore. Its size is fixed by the network width, not the study's length: 4.2 MB of JSON
- *   at 300 units (8.2 MB as float64 before), 0.22 MB at 32.
+ * - `ask(n)` rolls out up to n episodes with the current actor (several in flight); results are
+ *   matched by candidate key. The answer at a target is the best episode observed (AMC's
+ *   `best_strategy`): the study's finalists are its best trials; `bestByTarget()` tells the log.
+ * - Snapshot: networks and Adam moments (float32, as PyTorch keeps them) and the replay as base64
+ *   float32 bytes, encoded once per told episode and cached until the next tell; bit-exact on
+ *   restore; fixed size (4.2 MB of JSON at 300 units, 0.22 MB at 32), however long the study.
  */
 import type { Rng } from '../core/rng.js';
 import { candidateKey, isSkipped, type Candidate } from '../core/space.js';
