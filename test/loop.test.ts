@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
 import type { ControllerSpec } from '../src/config/schema.js';
 import { AutopruneError } from '../src/core/errors.js';
+import type { Controller, Observation } from '../src/controllers/types.js';
 import { candidateKey, type Candidate } from '../src/core/space.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
 import { analyzeModel, type Analysis } from '../src/model/analysis.js';
@@ -153,6 +154,42 @@ test('a controller that waits for its results before proposing more (greedy) is 
   assert.equal(summary.reason, 'controller');
   assert.ok(iterations.size > 3, `only ${iterations.size} iterations`);
   assert.ok(smallest <= 0.3 + cfg.search.window, `greedy stopped at ${smallest} of the base MACs, short of the 30% target`);
+});
+
+test("a controller's long tell does not cost the driver its lease: renewals run between told trials", async () => {
+  // Each told trial blocks the thread for 0.7 s (rl's DDPG updates do so for seconds); two finish
+  // together, so one batched tell blocked 1.4 s, longer than the 1 s lease.
+  const store = new MemoryStore();
+  const ev = new (class extends FakeEvaluator {
+    override async evaluate(req: EvalRequest): Promise<EvalResult> {
+      await new Promise((r) => setTimeout(r, 20));
+      return super.evaluate(req);
+    }
+  })();
+  const slow = (c: Controller): Controller =>
+    Object.assign(Object.create(c) as Controller, {
+      tell(obs: readonly Observation[]) {
+        const until = Date.now() + 700 * obs.length;
+        while (Date.now() < until);
+        c.tell(obs);
+      },
+    });
+  const summary = await runStudy({
+    cfg: { ...cfg, run: { ...cfg.run, leaseSeconds: 1 }, search: { ...cfg.search, baseline: false, budget: { trials: 6 } } },
+    configHash: 'h',
+    store,
+    analysis,
+    baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
+    evaluator: async () => ev,
+    localWorkers: 2,
+    wrapController: slow,
+    budget: { trials: 6, deadline: null },
+    fresh: false,
+    signal: new AbortController().signal,
+    log: () => undefined,
+  });
+  assert.equal(summary.reason, 'trials');
+  assert.equal((await store.listTrials('loop')).filter((t) => t.state === 'complete').length, 6);
 });
 
 test('a run whose first trials all fail stops after 3, says why in one line, and keeps the failed trials', async () => {

@@ -110,8 +110,15 @@ export class Driver {
     const trials = await this.o.store.listTrials(this.study);
     const fresh = trials.filter((t) => isFinished(t) && !this.told.has(t.number)).sort(byFinish);
     if (fresh.length) {
-      this.o.controller.tell(fresh.map(observation));
-      fresh.forEach((t) => (this.told.add(t.number), this.o.log?.(this.describe(t))));
+      // One at a time, yielding between: a controller's tell can be long synchronous work (rl's
+      // DDPG updates took 10-60 s per episode on a loaded host), and the lease renewals are timers
+      // on this thread that must get their turn before the lease runs out.
+      for (const t of fresh) {
+        this.o.controller.tell([observation(t)]);
+        this.told.add(t.number);
+        this.o.log?.(this.describe(t));
+        await new Promise<void>((r) => setImmediate(r));
+      }
       this.toldThisRun += fresh.length;
       await this.saveSnapshot();
       this.o.policy.observe(fresh);
