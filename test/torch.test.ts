@@ -1,8 +1,10 @@
 /**
- * The libtorch engine against tfjs (`cpu`, the reference implementation): same weights and batch ->
- * same loss, gradients, optimizer steps and BN moving statistics; the trainer reaches tfjs's
- * accuracy; tensor handles do not leak; `autoprune train` resumes after a kill. Tests that need the
- * binding skip with the reason when it is not built (`bash scripts/setup.sh` builds it).
+ * The libtorch engine against tfjs (`cpu`, the reference implementation) and against itself in
+ * float64: same weights and batch -> same loss, gradients, optimizer steps and BN moving statistics;
+ * float32 gradients within 1e-4 of float64 ones, whose backward is checked by finite differences;
+ * the trainer reaches tfjs's accuracy; tensor handles do not leak; `autoprune train` resumes after
+ * a kill. Tests that need the binding skip with the reason when it is not built (`bash
+ * scripts/setup.sh` builds it).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,7 @@ import { Rng } from '../src/core/rng.js';
 import type { Split } from '../src/data/types.js';
 import { toTensors } from '../src/data/tensors.js';
 import { makeSynthetic } from '../src/data/synthetic.js';
-import { torchStatus, torchThreads } from '../src/engine/torch.js';
+import { type TorchFloatDtype, torchStatus, torchThreads } from '../src/engine/torch.js';
 import { augment, cropPadding, isDecayed, learningRateAt, stepsPerEpoch, type TrainOptions } from '../src/evaluators/recipe.js';
 import { TensorScope, TorchModel } from '../src/evaluators/torch-model.js';
 import { ADAM_EPSILON, accuracy, lossFn, train } from '../src/evaluators/train.js';
@@ -27,10 +29,17 @@ const skip = status.loaded ? false : `libtorch binding not available: ${status.r
 const torch = status.loaded ? status.binding : (undefined as never);
 if (status.loaded) torch.setThreads(1);
 
+/**
+ * Random images and labels. Random, not balanced, labels: with balanced ones and the near-uniform
+ * predictions of a fresh model, the gradients of the classifier's bias and of a BN beta before
+ * global pooling are sums over the batch of (p - y) that cancel to ~1e-3 of the other weights'
+ * gradients, and float32 then misses them by up to 3.4e-4 of their own norm (measured against
+ * float64, any float32 engine): a property of the data, not of a layer.
+ */
 function batchOf(shape: [number, number, number], n: number, classes: number, seed: number): Split {
   const rng = new Rng(seed);
   const images = new Float32Array(n * shape[0] * shape[1] * shape[2]).map(() => rng.next());
-  const labels = Uint8Array.from({ length: n }, (_, i) => i % classes);
+  const labels = Uint8Array.from({ length: n }, () => rng.int(classes));
   return { images, labels, count: n, shape };
 }
 
@@ -58,6 +67,61 @@ function tfjsGradients(model: tf.LayersModel, batch: Split, classes: number, tra
   });
   return out!;
 }
+
+type Gradients = Map<string, ArrayLike<number>>;
+
+/** Loss and gradients through the binding, with the model's weights in `dtype`. */
+function torchGradients(model: tf.LayersModel, batch: Split, training: boolean, dtype: TorchFloatDtype): { loss: number; grads: Gradients } {
+  const tm = TorchModel.fromLayersModel(torch, model, { dtype });
+  const s = new TensorScope(torch);
+  try {
+    const loss = torchLoss(s, tm, batch, training);
+    loss.backward();
+    return { loss: loss.item(), grads: new Map([...tm.gradients()].map(([k, g]) => [k, g!])) };
+  } finally {
+    s.dispose();
+    tm.dispose();
+  }
+}
+
+function norm(a: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += a[i] ** 2;
+  return Math.sqrt(n);
+}
+
+/**
+ * How far `got` is from the float64 reference `ref`: the largest ||got - ref|| / ||ref|| over the
+ * weights, and the weight it was at. A weight whose reference gradient is below 1e-9 of the whole
+ * gradient's norm is zero in exact arithmetic (e.g. the beta of a BN whose output reaches the loss
+ * only through training-mode BNs, which remove any per-channel shift); its float32 gradient is pure
+ * rounding, so it is measured against the whole gradient's norm instead (`zeroNoise`). `exact`
+ * (default `ref`) is the float64 gradient that says which weights those are.
+ */
+function distance(got: Gradients, ref: Gradients, exact = ref): { worst: number; at: string; zeroNoise: number } {
+  const total = Math.sqrt([...exact.values()].reduce((a, g) => a + norm(g) ** 2, 0));
+  let worst = 0;
+  let at = '';
+  let zeroNoise = 0;
+  assert.deepEqual([...got.keys()].sort(), [...ref.keys()].sort(), 'trainable weights');
+  for (const [name, r] of ref) {
+    const g = got.get(name)!;
+    if (norm(exact.get(name)!) <= 1e-9 * total) {
+      zeroNoise = Math.max(zeroNoise, norm(g) / total);
+      continue;
+    }
+    const e = relErr(g, r);
+    if (e > worst) [worst, at] = [e, name];
+  }
+  return { worst, at, zeroNoise };
+}
+
+function assertWithin(d: ReturnType<typeof distance>, tol: number, what: string): void {
+  assert.ok(d.worst <= tol, `${what}: gradient of ${d.at} is ${d.worst.toExponential(2)} of its norm away`);
+  assert.ok(d.zeroNoise <= tol, `${what}: a gradient that is zero in exact arithmetic is ${d.zeroNoise.toExponential(2)} of the whole gradient's norm`);
+}
+
+const fmt = (d: ReturnType<typeof distance>) => `${d.worst.toExponential(1)} (${d.at}; exact-zero gradients ${d.zeroNoise.toExponential(1)} of the total)`;
 
 function assertSameGradients(model: tf.LayersModel, batch: Split, classes: number, training: boolean, what: string): void {
   const ref = tfjsGradients(model, batch, classes, training);
@@ -130,12 +194,37 @@ const LAYER_CASES: Record<string, (x: tf.SymbolicTensor) => tf.SymbolicTensor> =
   },
 };
 
-/** Wraps a body into a classifier: body -> GAP (or GlobalMax) -> Dense(classes). */
-function caseModel(name: string, body: (x: tf.SymbolicTensor) => tf.SymbolicTensor): tf.LayersModel {
+/**
+ * Layer kinds whose tfjs gradient is not a reference: tfjs's AvgPoolGrad divides by the whole
+ * window at 'same' borders, where its forward averages the real pixels only. Checked against
+ * float64 and finite differences instead (odd padding: bottom/right only; even: both sides).
+ */
+const FLOAT64_ONLY_CASES: Record<string, (x: tf.SymbolicTensor) => tf.SymbolicTensor> = {
+  "AveragePooling2D 'same' 2/2 (odd padding)": (x) =>
+    tf.layers.averagePooling2d({ poolSize: 2, strides: 2, padding: 'same' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as tf.SymbolicTensor,
+  "AveragePooling2D 'same' 3/1 (even padding)": (x) =>
+    tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as tf.SymbolicTensor,
+};
+const ALL_CASES = { ...LAYER_CASES, ...FLOAT64_ONLY_CASES };
+
+/**
+ * Wraps a body into a classifier: body -> GAP (or GlobalMax) -> Dense(classes). The layers are
+ * built without seeds (tfjs then draws from Math.random), so every kernel is replaced by seeded
+ * LeCun-uniform values: each case is the same model on every run.
+ */
+function caseModel(name: string, body: (x: tf.SymbolicTensor) => tf.SymbolicTensor, seed = 7): tf.LayersModel {
   const input = tf.input({ shape: [7, 7, 3] });
   const y = body(input);
   const pooled = (y.shape.length === 2 ? y : name.includes('GlobalMax') ? tf.layers.globalMaxPooling2d({}).apply(y) : tf.layers.globalAveragePooling2d({}).apply(y)) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3 }).apply(pooled) as tf.SymbolicTensor });
+  const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3 }).apply(pooled) as tf.SymbolicTensor });
+  const rng = new Rng(seed);
+  for (const w of model.weights.filter((v) => v.originalName.endsWith('kernel'))) {
+    const limit = Math.sqrt(3 / w.shape.slice(0, -1).reduce((a, b) => a! * b!, 1)!);
+    const t = tf.tensor(Float32Array.from({ length: w.shape.reduce((a, b) => a! * b!, 1)! }, () => (2 * rng.next() - 1) * limit), w.shape as number[]);
+    w.write(t);
+    t.dispose();
+  }
+  return model;
 }
 
 test('recipe: full batches only, cosine per step, decay on kernels only, crop+flip oracle', () => {
@@ -183,6 +272,22 @@ test('torchThreads: workers x threads <= cores, at least 1', () => {
   assert.equal(torchThreads(2, 8), 4);
 });
 
+test('float64 tensors: created from Float64Array or converted on creation or by `to`, read back as Float64Array', { skip }, () => {
+  const third = Float64Array.from([1 / 3, -2 / 7, 1e-300, 5]);
+  const x = torch.fromData(third, [2, 2]);
+  assert.equal(x.dtype, 'float64');
+  assert.deepEqual(x.data(), third);
+  const narrowed = torch.op('to', [x], { dtype: 'float32' });
+  assert.equal(narrowed.dtype, 'float32');
+  assert.deepEqual(narrowed.data(), Float32Array.from(third));
+  const widened = torch.fromData(Float32Array.from(third), [4], 'float64');
+  assert.equal(widened.dtype, 'float64');
+  assert.deepEqual(widened.data(), Float64Array.from(Float32Array.from(third)));
+  assert.equal(torch.fromData(new Float32Array(2), [2]).dtype, 'float32', 'float32 stays the default');
+  assert.throws(() => torch.fromData(third, [4], 'float16' as never), /Expected dtype `float32` or `float64`, got `float16`/);
+  for (const t of [x, narrowed, widened]) t.dispose();
+});
+
 test('gradients equal tfjs for each layer kind', { skip }, async () => {
   await tf.setBackend('cpu');
   for (const [name, body] of Object.entries(LAYER_CASES)) {
@@ -210,15 +315,94 @@ test("AveragePooling2D 'same' (odd and even padding) averages real pixels only, 
   }
 });
 
-test('gradients equal tfjs for each zoo model', { skip }, async () => {
+test('gradients equal tfjs for each zoo model (BN in inference mode)', { skip }, async () => {
   await tf.setBackend('cpu');
   for (const zoo of ZOO_NAMES) {
     const model = buildZooModel(zoo, { inputShape: [12, 12, 1], numClasses: 10, width: 0.25 });
-    // Inference mode: BN with moving statistics. Training-mode BN is checked layer by layer above;
-    // through ResNet-20's 21 training-mode BNs the two engines' early-layer gradients were measured
-    // 1e-3..3e-3 apart (relative to their norm) while their activations agree to 1e-5: float32
-    // rounding in the batch statistics, amplified backwards, not a layer that computes otherwise.
     assertSameGradients(model, batchOf([12, 12, 1], 8, 10, 2), 10, false, zoo);
+    model.dispose();
+  }
+});
+
+test('float32 gradients are within 1e-4 of float64 gradients for each layer kind', { skip }, async (t) => {
+  await tf.setBackend('cpu');
+  let worst = { d: 0, name: '' };
+  for (const [name, body] of Object.entries(ALL_CASES)) {
+    const model = caseModel(name, body);
+    const batch = batchOf([7, 7, 3], 6, 3, 1);
+    const ref = torchGradients(model, batch, true, 'float64');
+    const f32 = torchGradients(model, batch, true, 'float32');
+    assert.ok(Math.abs(f32.loss - ref.loss) <= 1e-6 * Math.max(1, Math.abs(ref.loss)), `${name}: loss ${f32.loss} vs float64 ${ref.loss}`);
+    const d = distance(f32.grads, ref.grads);
+    assertWithin(d, 1e-4, name);
+    if (d.worst > worst.d) worst = { d: d.worst, name: `${name}, ${d.at}` };
+    model.dispose();
+  }
+  t.diagnostic(`largest float32 vs float64 distance over the layer kinds: ${worst.d.toExponential(1)} (${worst.name})`);
+});
+
+test('the float64 backward equals central finite differences for each layer kind', { skip }, async (t) => {
+  await tf.setBackend('cpu');
+  let worst = 0;
+  const rng = new Rng(11);
+  const h = 1e-5;
+  for (const [name, body] of Object.entries(ALL_CASES)) {
+    const model = caseModel(name, body);
+    const batch = batchOf([7, 7, 3], 6, 3, 1);
+    const tm = TorchModel.fromLayersModel(torch, model, { dtype: 'float64' });
+    const lossAt = (): number => {
+      const s = new TensorScope(torch);
+      try {
+        return torchLoss(s, tm, batch, true).item();
+      } finally {
+        s.dispose();
+      }
+    };
+    const s = new TensorScope(torch);
+    torchLoss(s, tm, batch, true).backward();
+    s.dispose();
+    const weights = model.trainableWeights.map((w) => w.originalName);
+    // Three coordinates per layer kind, each of a random trainable weight (torch layout).
+    for (let k = 0; k < 3; k++) {
+      const w = tm.parameter(weights[rng.int(weights.length)]);
+      const grad = w.grad!;
+      const g = grad.data() as Float64Array;
+      grad.dispose();
+      const values = w.data() as Float64Array;
+      const i = rng.int(values.length);
+      const at = (v: number): number => {
+        const t = torch.fromData(Float64Array.from(values, (x, j) => (j === i ? v : x)), w.shape);
+        w.assign(t);
+        t.dispose();
+        return lossAt();
+      };
+      const fd = (at(values[i] + h) - at(values[i] - h)) / (2 * h);
+      at(values[i]);
+      const e = Math.abs(fd - g[i]) / Math.max(norm(g), 1e-30);
+      worst = Math.max(worst, e);
+      assert.ok(e <= 1e-6, `${name}: d loss / d ${w.shape}[${i}] = ${g[i]} by autograd, ${fd} by finite differences (${e.toExponential(2)} of the gradient's norm)`);
+    }
+    tm.dispose();
+    model.dispose();
+  }
+  t.diagnostic(`largest |finite difference - autograd| over the coordinates: ${worst.toExponential(1)} of the weight's gradient norm`);
+});
+
+test('each zoo model with BN in training mode: libtorch float32 and tfjs gradients against float64', { skip }, async (t) => {
+  await tf.setBackend('cpu');
+  for (const zoo of ZOO_NAMES) {
+    const model = buildZooModel(zoo, { inputShape: [12, 12, 1], numClasses: 10, width: 0.25 });
+    const batch = batchOf([12, 12, 1], 8, 10, 2);
+    const ref = torchGradients(model, batch, true, 'float64').grads;
+    const f32 = torchGradients(model, batch, true, 'float32').grads;
+    const tfjsGrads = tfjsGradients(model, batch, 10, true).grads;
+    const binding = distance(f32, ref);
+    const tfjs = distance(tfjsGrads, ref);
+    const between = distance(f32, tfjsGrads, ref);
+    t.diagnostic(`${zoo}: libtorch float32 ${fmt(binding)}; tfjs cpu ${fmt(tfjs)}; libtorch vs tfjs ${fmt(between)}`);
+    assertWithin(binding, 1e-4, `${zoo} libtorch float32 vs float64`);
+    assertWithin(tfjs, 1e-4, `${zoo} tfjs vs float64`);
+    assertWithin(between, 1e-4, `${zoo} libtorch vs tfjs`);
     model.dispose();
   }
 });
@@ -305,7 +489,6 @@ test('`autoprune train` killed mid-epoch resumes from its checkpoint and ends wh
         'data: { dataset: synthetic, validationSize: 100, synthetic: { shape: [12, 12, 1], classes: 4, train: 900, test: 100 } }',
         'model: { zoo: plain-cnn, width: 0.25 }',
         'train: { epochs: 3, batchSize: 16, optimizer: sgd, learningRate: 0.05, weightDecay: 0.0005, augment: true, out: ' + out + ' }',
-        // Seed 1: the zoo's first initializer gets seed run.seed * 1000, and tfjs treats seed 0 as unseeded.
         'run: { engine: { train: libtorch }, seed: 1 }',
       ].join('\n');
     await writeFile(join(dir, 'a.yaml'), config(join(dir, 'a')));

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,9 +33,23 @@ auto guarded(const Napi::Env& env, F&& f) -> decltype(f()) {
     throw Napi::Error::New(env, std::string("libtorch: ") + e.what_without_backtrace());
   } catch (const Napi::Error&) {
     throw;
+  } catch (const std::invalid_argument& e) {  // the binding's own argument checks
+    throw Napi::TypeError::New(env, e.what());
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, std::string("libtorch: ") + e.what());
   }
+}
+
+const char* dtypeName(torch::ScalarType s) {
+  return s == torch::kFloat ? "float32" : s == torch::kDouble ? "float64" : s == torch::kLong ? "int64" : c10::toString(s);
+}
+
+// 'float32' | 'float64': the float dtypes a tensor can be created in or converted to. float32 is
+// the engine's dtype; float64 exists for reference computations (the gradient tests' oracle).
+torch::ScalarType floatDtype(const std::string& name) {
+  if (name == "float32") return torch::kFloat;
+  if (name == "float64") return torch::kDouble;
+  throw std::invalid_argument("Expected dtype `float32` or `float64`, got `" + name + "`");
 }
 
 class Tensor : public Napi::ObjectWrap<Tensor> {
@@ -104,22 +119,29 @@ class Tensor : public Napi::ObjectWrap<Tensor> {
   }
   Napi::Value Dtype(const Napi::CallbackInfo& info) {
     const auto s = self(info.Env()).scalar_type();
-    return Napi::String::New(info.Env(), s == torch::kFloat ? "float32" : s == torch::kLong ? "int64" : c10::toString(s));
+    return Napi::String::New(info.Env(), dtypeName(s));
   }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !t_.defined()); }
   Napi::Value Grad(const Napi::CallbackInfo& info) {
     const torch::Tensor& g = self(info.Env()).grad();
     return g.defined() ? Wrap(info.Env(), g) : info.Env().Null();
   }
-  // float tensors -> Float32Array, integer tensors -> Int32Array (copies, on the CPU).
+  // float64 tensors -> Float64Array, other float tensors -> Float32Array, integer tensors ->
+  // Int32Array (copies, on the CPU).
   Napi::Value Data(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       torch::NoGradGuard ng;
       const torch::Tensor& t = self(env);
+      const bool isDouble = t.scalar_type() == torch::kDouble;
       const bool isFloat = t.is_floating_point();
-      torch::Tensor c = t.detach().to(torch::kCPU, isFloat ? torch::kFloat : torch::kInt).contiguous();
+      torch::Tensor c = t.detach().to(torch::kCPU, isDouble ? torch::kDouble : isFloat ? torch::kFloat : torch::kInt).contiguous();
       const size_t n = static_cast<size_t>(c.numel());
+      if (isDouble) {
+        Napi::Float64Array a = Napi::Float64Array::New(env, n);
+        std::memcpy(a.Data(), c.data_ptr<double>(), n * sizeof(double));
+        return a;
+      }
       if (isFloat) {
         Napi::Float32Array a = Napi::Float32Array::New(env, n);
         std::memcpy(a.Data(), c.data_ptr<float>(), n * sizeof(float));
@@ -167,6 +189,7 @@ struct Attrs {
   double num(const char* k, double d) const { return has(k) ? o.Get(k).ToNumber().DoubleValue() : d; }
   int64_t i64(const char* k, int64_t d) const { return has(k) ? o.Get(k).ToNumber().Int64Value() : d; }
   bool flag(const char* k, bool d) const { return has(k) ? o.Get(k).ToBoolean().Value() : d; }
+  std::string str(const char* k, const std::string& d) const { return has(k) ? o.Get(k).ToString().Utf8Value() : d; }
   std::vector<int64_t> ints(const char* k, std::vector<int64_t> d) const {
     if (!has(k)) return d;
     Napi::Array a = o.Get(k).As<Napi::Array>();
@@ -271,6 +294,8 @@ const std::unordered_map<std::string, Op>& ops() {
       {"argmax", [](const Inputs& in, const Attrs& a) { return in[0].argmax(a.i64("dim", -1)); }},
       {"eq", [](const Inputs& in, const Attrs&) { return in[0].eq(in[1].to(in[0].scalar_type())); }},
       {"detach", [](const Inputs& in, const Attrs&) { return in[0].detach().clone(); }},
+      // A copy in another float dtype ({ dtype: 'float32' | 'float64' }), differentiable.
+      {"to", [](const Inputs& in, const Attrs& a) { return in[0].to(floatDtype(a.str("dtype", "float32")), false, true); }},
   };
   return table;
 }
@@ -292,23 +317,30 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value { return Tensor::Wrap(env, it->second(in, attrs)); });
 }
 
-// fromData(Float32Array | Int32Array, shape) -> Tensor (a copy; Int32Array becomes int64, the
-// dtype of class labels) on the current device.
+// fromData(Float32Array | Float64Array | Int32Array, shape, dtype?) -> Tensor (a copy; Int32Array
+// becomes int64, the dtype of class labels) on the current device. Float data keeps its array's
+// dtype unless `dtype` ('float32' | 'float64') names another.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array s = info[1].As<Napi::Array>();
   std::vector<int64_t> shape(s.Length());
   for (uint32_t i = 0; i < s.Length(); i++) shape[i] = s.Get(i).ToNumber().Int64Value();
+  const bool hasDtype = info.Length() > 2 && info[2].IsString();
+  const napi_typedarray_type kind = info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
   return guarded(env, [&]() -> Napi::Value {
     torch::Tensor t;
-    if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
-      Napi::Float32Array a = info[0].As<Napi::Float32Array>();
-      t = torch::from_blob(a.Data(), shape, torch::kFloat).clone();
-    } else if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    if (kind == napi_float32_array || kind == napi_float64_array) {
+      const torch::ScalarType from = kind == napi_float32_array ? torch::kFloat : torch::kDouble;
+      const torch::ScalarType to = hasDtype ? floatDtype(info[2].As<Napi::String>().Utf8Value()) : from;
+      void* data = kind == napi_float32_array ? static_cast<void*>(info[0].As<Napi::Float32Array>().Data())
+                                              : static_cast<void*>(info[0].As<Napi::Float64Array>().Data());
+      const torch::Tensor view = torch::from_blob(data, shape, from);
+      t = to == from ? view.clone() : view.to(to);
+    } else if (kind == napi_int32_array) {
       Napi::Int32Array a = info[0].As<Napi::Int32Array>();
       t = torch::from_blob(a.Data(), shape, torch::kInt).to(torch::kLong);
     } else {
-      throw Napi::TypeError::New(env, "Expected a Float32Array or Int32Array");
+      throw Napi::TypeError::New(env, "Expected a Float32Array, Float64Array or Int32Array");
     }
     return Tensor::Wrap(env, g_device.is_cpu() ? t : t.to(g_device));
   });

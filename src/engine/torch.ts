@@ -9,6 +9,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 
+/** float32 is the engine's dtype; float64 is for reference computations (the gradient tests' oracle). */
+export type TorchFloatDtype = 'float32' | 'float64';
+
 /** An opaque libtorch tensor. Free it with `dispose()` (the GC would too, but late). */
 export interface TorchTensor {
   readonly shape: number[];
@@ -16,8 +19,8 @@ export interface TorchTensor {
   readonly disposed: boolean;
   /** The accumulated gradient (a view owned by libtorch), or null before any backward. */
   readonly grad: TorchTensor | null;
-  /** A copy on the CPU: Float32Array for float tensors, Int32Array for integer ones. */
-  data(): Float32Array | Int32Array;
+  /** A copy on the CPU: Float64Array for float64 tensors, Float32Array for float32, Int32Array for integer ones. */
+  data(): Float32Array | Float64Array | Int32Array;
   item(): number;
   dispose(): void;
   backward(): void;
@@ -51,13 +54,16 @@ export interface TorchOptimizer {
   load(path: string): void;
 }
 
-export type TorchAttrs = Record<string, number | boolean | readonly number[] | undefined>;
+export type TorchAttrs = Record<string, number | boolean | string | readonly number[] | undefined>;
 
 export interface TorchBinding {
   /** Runs the op `name` (see native/torch/binding.cc for the table) on `inputs` (null = absent optional). */
   op(name: string, inputs: readonly (TorchTensor | null)[], attrs?: TorchAttrs): TorchTensor;
-  /** A copy of `data` as a tensor; Int32Array becomes int64 (class labels). */
-  fromData(data: Float32Array | Int32Array, shape: readonly number[]): TorchTensor;
+  /**
+   * A copy of `data` as a tensor; Int32Array becomes int64 (class labels). Float data keeps its
+   * array's dtype (Float64Array: float64) unless `dtype` names the other. The op `to` converts.
+   */
+  fromData(data: Float32Array | Float64Array | Int32Array, shape: readonly number[], dtype?: TorchFloatDtype): TorchTensor;
   Optimizer: new (kind: 'sgd' | 'adam', groups: readonly TorchParamGroup[], options: TorchOptimizerOptions) => TorchOptimizer;
   setThreads(n: number): void;
   getThreads(): number;

@@ -4,11 +4,12 @@
  * tensors (converted to torch layouts) and copied back with `writeBack`. Activations are NCHW
  * inside (libtorch's native layout); tfjs's NHWC meaning is kept at the edges: channel axes are
  * mapped, Flatten and Dense-on-images permute to channels-last first, and 'same' padding puts the
- * odd pixel at the bottom/right as TensorFlow does.
+ * odd pixel at the bottom/right as TensorFlow does. float32 by default; a float64 model (same
+ * weights, widened) is the reference the gradient tests measure float32 rounding against.
  */
 import * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import type { TorchAttrs, TorchBinding, TorchTensor } from '../engine/torch.js';
+import type { TorchAttrs, TorchBinding, TorchFloatDtype, TorchTensor } from '../engine/torch.js';
 import { SUPPORTED_LAYERS } from '../model/analysis.js';
 import { type GraphNode, type JsonDict, modelTopology, pair, parseTopology } from '../model/topology.js';
 import { isDecayed } from './recipe.js';
@@ -45,13 +46,15 @@ export class TensorScope {
 export class TorchModel {
   private constructor(
     readonly torch: TorchBinding,
+    readonly dtype: TorchFloatDtype,
     private readonly nodes: readonly GraphNode[],
     private readonly outputName: string,
     private readonly params: readonly Param[],
     private readonly byLayer: ReadonlyMap<string, ReadonlyMap<string, TorchTensor>>,
   ) {}
 
-  static fromLayersModel(torch: TorchBinding, model: tf.LayersModel): TorchModel {
+  static fromLayersModel(torch: TorchBinding, model: tf.LayersModel, options: { dtype?: TorchFloatDtype } = {}): TorchModel {
+    const dtype = options.dtype ?? 'float32';
     const graph = parseTopology(modelTopology(model));
     if (graph.inputNames.length !== 1 || graph.outputNames.length !== 1) {
       throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Expected one input and one output, got ${quote({ inputs: graph.inputNames, outputs: graph.outputNames })}`);
@@ -68,7 +71,7 @@ export class TorchModel {
       for (const v of layer.weights) {
         const kind = weightKind(v.originalName);
         const layout = layoutOf(layer.getClassName(), kind);
-        const tensor = toTorch(torch, v.read(), layout);
+        const tensor = toTorch(torch, v.read(), layout, dtype);
         const trainable = layer.trainable && v.trainable;
         if (trainable) tensor.requiresGrad(true);
         kinds.set(kind, tensor);
@@ -76,7 +79,7 @@ export class TorchModel {
       }
       byLayer.set(layer.name, kinds);
     }
-    return new TorchModel(torch, graph.nodes, graph.outputNames[0], params, byLayer);
+    return new TorchModel(torch, dtype, graph.nodes, graph.outputNames[0], params, byLayer);
   }
 
   /** Trainable tensors split by whether the coupled weight decay applies. */
@@ -85,8 +88,11 @@ export class TorchModel {
     return { decayed: trainable.filter((p) => p.decayed).map((p) => p.tensor), other: trainable.filter((p) => !p.decayed).map((p) => p.tensor) };
   }
 
-  /** Gradients of the trainable weights in tfjs layout, by tfjs weight name (null before a backward). */
-  gradients(): Map<string, Float32Array | null> {
+  /**
+   * Gradients of the trainable weights in tfjs layout, by tfjs weight name (null before a
+   * backward); Float64Array for a float64 model.
+   */
+  gradients(): Map<string, Float32Array | Float64Array | null> {
     return new Map(
       this.params
         .filter((p) => p.trainable)
@@ -99,9 +105,16 @@ export class TorchModel {
     );
   }
 
-  /** NHWC float images (tfjs layout) -> an NCHW tensor owned by `scope`. */
-  input(scope: TensorScope, images: Float32Array, shape: readonly number[]): TorchTensor {
-    const x = scope.keep(this.torch.fromData(images, shape));
+  /** The torch tensor (torch layout, the model's dtype) of a weight by its tfjs name, e.g. `conv/kernel`. */
+  parameter(name: string): TorchTensor {
+    const p = this.params.find((q) => q.name === name);
+    if (!p) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `No weight named ${quote(name)}; expected one of: ${this.params.map((q) => q.name).join(', ')}`);
+    return p.tensor;
+  }
+
+  /** NHWC float images (tfjs layout) -> an NCHW tensor of the model's dtype, owned by `scope`. */
+  input(scope: TensorScope, images: Float32Array | Float64Array, shape: readonly number[]): TorchTensor {
+    const x = scope.keep(this.torch.fromData(images, shape, this.dtype));
     return shape.length === 4 ? scope.op('permute', [x], { dims: [0, 3, 1, 2] }) : x;
   }
 
@@ -131,7 +144,7 @@ export class TorchModel {
   /** Copies the tfjs model's current weights into the torch tensors (same model). */
   readBack(): void {
     for (const p of this.params) {
-      const t = toTorch(this.torch, p.variable.read(), p.layout);
+      const t = toTorch(this.torch, p.variable.read(), p.layout, this.dtype);
       p.tensor.assign(t);
       t.dispose();
     }
@@ -233,8 +246,8 @@ function layoutOf(className: string, kind: string): Layout {
 }
 
 /** tfjs [kh, kw, in, out] -> torch [out, in, kh, kw]; depthwise [kh, kw, c, m] -> [c*m, 1, kh, kw]; dense [in, out] -> [out, in]. */
-function toTorch(torch: TorchBinding, v: tf.Tensor, layout: Layout): TorchTensor {
-  const raw = torch.fromData(v.dataSync() as Float32Array, v.shape);
+function toTorch(torch: TorchBinding, v: tf.Tensor, layout: Layout, dtype: TorchFloatDtype): TorchTensor {
+  const raw = torch.fromData(v.dataSync() as Float32Array, v.shape, dtype);
   const perm = { conv: [3, 2, 0, 1], depthwise: [2, 3, 0, 1], dense: [1, 0], vector: null }[layout];
   if (!perm) return raw;
   const p = torch.op('permute', [raw], { dims: perm });
@@ -246,8 +259,9 @@ function toTorch(torch: TorchBinding, v: tf.Tensor, layout: Layout): TorchTensor
   return r;
 }
 
-function fromTorch(torch: TorchBinding, t: TorchTensor, layout: Layout, tfShape: number[]): Float32Array {
-  if (layout === 'vector') return t.data() as Float32Array;
+/** Float32Array, or Float64Array for a float64 tensor. */
+function fromTorch(torch: TorchBinding, t: TorchTensor, layout: Layout, tfShape: number[]): Float32Array | Float64Array {
+  if (layout === 'vector') return t.data() as Float32Array | Float64Array;
   let src = t;
   if (layout === 'depthwise') {
     const [kh, kw, c, m] = tfShape;
@@ -255,7 +269,7 @@ function fromTorch(torch: TorchBinding, t: TorchTensor, layout: Layout, tfShape:
   }
   const perm = { conv: [2, 3, 1, 0], depthwise: [2, 3, 0, 1], dense: [1, 0] }[layout];
   const p = torch.op('permute', [src], { dims: perm });
-  const data = p.data() as Float32Array;
+  const data = p.data() as Float32Array | Float64Array;
   p.dispose();
   if (src !== t) src.dispose();
   return data;
@@ -303,7 +317,7 @@ function pool(s: TensorScope, node: GraphNode, x: TorchTensor): TorchTensor {
   // by the fraction of real pixels in each window.
   const sum = s.op(op, [s.op('pad', [x], { pads: [l, r, t, b] })], { kernel, stride });
   const [h, w] = x.shape.slice(2);
-  const ones = s.keep(s.torch.fromData(new Float32Array(h * w).fill(1), [1, 1, h, w]));
+  const ones = s.keep(s.torch.fromData(new Float32Array(h * w).fill(1), [1, 1, h, w], x.dtype as TorchFloatDtype));
   const frac = s.op(op, [s.op('pad', [ones], { pads: [l, r, t, b] })], { kernel, stride });
   return s.op('div', [sum, frac]);
 }
