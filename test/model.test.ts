@@ -319,3 +319,18 @@ test('save + load round trip keeps the predictions', async () => {
   assert.equal(maxDiff(predict(m, x), predict(back, x)), 0);
   await assert.rejects(loadModel(join(dir, 'nope.json')), (e: unknown) => e instanceof AutopruneError && e.code === 'MODEL_NOT_FOUND');
 });
+
+test('zoo models are reproducible for every seed, 0 included; seeds >= 1 build what they always built', () => {
+  const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
+  const opts = { inputShape: [12, 12, 1] as const, numClasses: 10, width: 0.25 };
+  for (const name of ZOO_NAMES) {
+    const [a, b, c] = [0, 0, 1].map((seed) => buildZooModel(name, { ...opts, seed }));
+    assert.deepEqual(weights(a), weights(b), `${name}: two builds with seed 0`);
+    assert.notDeepEqual(weights(a), weights(c), `${name}: seed 0 vs seed 1`);
+    // Oracle for seed 1: the first conv's kernel is heNormal with seed 1000, as before seed 0 was fixed.
+    const first = c.layers.find((l) => l.getClassName() === 'Conv2D')!.getWeights()[0];
+    const want = tf.initializers.heNormal({ seed: 1000 }).apply(first.shape);
+    assert.equal(maxDiff(first, want), 0, `${name}: seed 1's first kernel`);
+    for (const m of [a, b, c]) m.dispose();
+  }
+});

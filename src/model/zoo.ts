@@ -12,7 +12,10 @@ export interface ZooOptions {
   readonly numClasses: number;
   /** Width multiplier applied to every hidden layer's channels (min 4). Default 1. */
   readonly width?: number;
-  /** Seed for the kernel initialisers, so a zoo model is reproducible. Default 0. */
+  /**
+   * Seed for the kernel initialisers, so a zoo model is reproducible: the k-th initialiser gets
+   * seed * 1000 + k. Default 0.
+   */
   readonly seed?: number;
   /** BatchNorm moving-average momentum. Default 0.9. */
   readonly bnMomentum?: number;
@@ -49,8 +52,17 @@ class Builder {
   ch(c: number): number {
     return Math.max(4, Math.round(c * (this.options.width ?? 1)));
   }
+  /**
+   * The next initialiser seed. tfjs draws from Math.random when a seed is falsy, so 0 (the first
+   * seed of run.seed 0) becomes -1, which no non-negative run.seed produces; every other seed is
+   * kept, so models built with seeds >= 1 stay what they were.
+   */
+  private nextSeed(): number {
+    const s = this.seed++;
+    return s === 0 ? -1 : s;
+  }
   private init(): ReturnType<typeof tf.initializers.heNormal> {
-    return tf.initializers.heNormal({ seed: this.seed++ });
+    return tf.initializers.heNormal({ seed: this.nextSeed() });
   }
   conv(x: tf.SymbolicTensor, name: string, filters: number, kernel: number, stride = 1): tf.SymbolicTensor {
     return tf.layers
@@ -76,7 +88,7 @@ class Builder {
   head(x: tf.SymbolicTensor): tf.LayersModel {
     const pooled = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
     const logits = tf.layers
-      .dense({ name: 'classifier', units: this.options.numClasses, kernelInitializer: tf.initializers.glorotUniform({ seed: this.seed++ }) })
+      .dense({ name: 'classifier', units: this.options.numClasses, kernelInitializer: tf.initializers.glorotUniform({ seed: this.nextSeed() }) })
       .apply(pooled) as tf.SymbolicTensor;
     return tf.model({ inputs: this.input, outputs: logits });
   }
