@@ -179,10 +179,10 @@ async function main(): Promise<void> {
   const rho = spearman(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
   const tau = kendallTauB(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
 
-  await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: Number(values['finetune-epochs']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
+  await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: Number(values['finetune-epochs']), finetuneBatches: values['finetune-batches'] === undefined ? null : Number(values['finetune-batches']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
   const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
   const lines = [
-    `Base: ${(baseCost.macs / 1e6).toFixed(2)} MMACs; ${budget} proxy evaluations per searching controller (${searchSeconds.toFixed(0)} s of search in all); fine-tune: ${values['finetune-epochs']} epoch(s), SGD ${values['finetune-lr']} cosine.`,
+    `Base: ${(baseCost.macs / 1e6).toFixed(2)} MMACs; ${budget} proxy evaluations per searching controller (${searchSeconds.toFixed(0)} s of search in all); fine-tune: ${values['finetune-batches'] === undefined ? `${values['finetune-epochs']} epoch(s)` : `${values['finetune-batches']} batches of 128 per epoch, ${values['finetune-epochs']} epoch(s)`}, SGD ${values['finetune-lr']} cosine.`,
     '',
     '| target | controller | trial | FLOPs | proxy (val) | test after BN | test after fine-tune |',
     '|---|---|---|---|---|---|---|',
