@@ -45,6 +45,7 @@ function study(over: Partial<StudyRecord> = {}): StudyRecord {
     baseCost: { macs: 100 * M, params: 1 * M },
     baseProxyAccuracy: 0.9,
     baseTestAccuracy: 0.91,
+    inputs: null,
     state: 'complete',
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T01:00:00.000Z',

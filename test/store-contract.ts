@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { isAutopruneError, type ErrorCode } from '../src/core/errors.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
 import type { TrialMetrics } from '../src/core/types.js';
-import type { NewTrial, Store, StoreOptions, StudyRecord, TrialRecord } from '../src/store/types.js';
+import type { NewTrial, Store, StoreOptions, StudyInputs, StudyRecord, TrialRecord } from '../src/store/types.js';
 
 export const SPACE: SearchSpace = {
   groups: [
@@ -17,7 +17,7 @@ export const SPACE: SearchSpace = {
   options: { minKeepRatio: 0.25, channelStep: 8, skip: [] },
 };
 
-export function newStudy(name: string): Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'> {
+export function newStudy(name: string): Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'> & { inputs: StudyInputs | null } {
   return {
     name,
     configHash: `hash-of-${name}`,
@@ -27,6 +27,7 @@ export function newStudy(name: string): Omit<StudyRecord, 'createdAt' | 'updated
     baseCost: { macs: 22_413_312, params: 94_123 },
     baseProxyAccuracy: 0.9123456789012345,
     baseTestAccuracy: null,
+    inputs: { baseModel: 'ab'.repeat(32), data: '0123456789abcdef'.repeat(4) },
   };
 }
 
@@ -118,6 +119,13 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
         (await s.listStudies()).map((x) => x.name),
         ['a', 'b'],
       );
+    });
+
+    withStore('a study created without input hashes (or before they existed) reads back inputs null', async (s) => {
+      const { inputs: _, ...old } = newStudy('old');
+      assert.equal((await s.createStudy(old)).inputs, null);
+      assert.equal((await s.createStudy({ ...newStudy('none'), inputs: null })).inputs, null);
+      assert.deepEqual((await s.getStudy('old'))!.inputs, null);
     });
 
     withStore('a duplicate study name is rejected and the original is untouched', async (s) => {
@@ -513,6 +521,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
     withStore('invalid arguments are refused with INVALID_ARGUMENT, quoting the value', async (s) => {
       await rejectsWith(s.createStudy({ ...newStudy('a'), name: '' }), 'INVALID_ARGUMENT');
       await rejectsWith(s.createStudy({ ...newStudy('a'), baseCost: { macs: Number.NaN, params: 1 } }), 'INVALID_ARGUMENT', /macs/);
+      await rejectsWith(s.createStudy({ ...newStudy('a'), inputs: { baseModel: 'ab'.repeat(32), data: 'not-a-hash' } }), 'INVALID_ARGUMENT', /inputs\.data.*not-a-hash/);
       await s.createStudy(newStudy('a'));
       await s.createTrial('a', newTrial([8, 8]));
       const c = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   LEASE_LOST: 'LEASE_LOST',
   /** Another live driver holds the study. */
   STUDY_BUSY: 'STUDY_BUSY',
+  /** This host's base model or dataset is not the one a study was created with (hashes differ). */
+  INPUTS_MISMATCH: 'INPUTS_MISMATCH',
   /** The failure policy stopped a study (its trials keep failing). */
   TRIALS_FAILING: 'TRIALS_FAILING',
 } as const;

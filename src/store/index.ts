@@ -10,6 +10,7 @@ import type { Store } from './types.js';
 export type * from './types.js';
 export { SNAPSHOTS_KEPT } from './types.js';
 export { MemoryStore } from './memory.js';
+export { checkStudyInputs } from './inputs.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 export { isPostgresUrl, redactUrl } from '../core/location.js';

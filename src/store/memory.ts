@@ -111,6 +111,7 @@ export class MemoryStore implements Store {
         baseCost: { macs: s.baseCost.macs, params: s.baseCost.params },
         baseProxyAccuracy: s.baseProxyAccuracy,
         baseTestAccuracy: s.baseTestAccuracy,
+        inputs: s.inputs == null ? null : { baseModel: s.inputs.baseModel, data: s.inputs.data },
         state: 'running',
         createdAt: now,
         updatedAt: now,

@@ -108,6 +108,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'hashes of the base model and dataset a study was created with (a worker checks them)',
+    sql: `
+      ALTER TABLE studies ADD COLUMN base_hash TEXT; -- sha256 hex; NULL for studies created before
+      ALTER TABLE studies ADD COLUMN data_hash TEXT;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -96,6 +96,14 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION trials_finished_immutable();
     `,
   },
+  {
+    version: 2,
+    description: 'hashes of the base model and dataset a study was created with (a worker checks them)',
+    sql: `
+      ALTER TABLE studies ADD COLUMN base_hash TEXT; -- sha256 hex; NULL for studies created before
+      ALTER TABLE studies ADD COLUMN data_hash TEXT;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

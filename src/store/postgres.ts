@@ -75,7 +75,7 @@ const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, 
   latency_ms, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
 
 const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
-  base_test_accuracy, state, created_at, updated_at`;
+  base_test_accuracy, base_hash, data_hash, state, created_at, updated_at`;
 
 /** The lease clock in SQL: parameter $k if given (an injected clock), else the server's now, in ms. */
 const nowSql = (k: number): string => `COALESCE($${k}::bigint, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)`;
@@ -235,11 +235,11 @@ export class PostgresStore implements Store {
       const now = nowIso();
       const rows = await q<StudyRow>(
         `INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
-           base_test_accuracy, state, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $9)
+           base_test_accuracy, base_hash, data_hash, state, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, 'running', $9, $9)
          ON CONFLICT (name) DO NOTHING RETURNING ${STUDY_COLUMNS}`,
         [s.name, encodeJson(s.config), s.configHash, encodeJson(s.space), s.baseCost.macs, s.baseCost.params,
-          s.baseProxyAccuracy, s.baseTestAccuracy, now],
+          s.baseProxyAccuracy, s.baseTestAccuracy, now, s.inputs?.baseModel ?? null, s.inputs?.data ?? null],
       );
       if (rows.length === 0) throw storeErrors.studyExists(s.name);
       return studyFromRow(rows[0]);

@@ -17,6 +17,8 @@ export interface StudyRow {
   base_params: number;
   base_proxy_accuracy: number | null;
   base_test_accuracy: number | null;
+  base_hash: string | null;
+  data_hash: string | null;
   state: StudyState;
   created_at: string;
   updated_at: string;
@@ -66,6 +68,7 @@ export function studyFromRow(r: StudyRow): StudyRecord {
     baseCost: { macs: r.base_macs, params: r.base_params },
     baseProxyAccuracy: r.base_proxy_accuracy,
     baseTestAccuracy: r.base_test_accuracy,
+    inputs: r.base_hash === null || r.data_hash === null ? null : { baseModel: r.base_hash, data: r.data_hash },
     state: r.state,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

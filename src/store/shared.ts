@@ -4,9 +4,9 @@
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { TRIAL_STAGES, type Cost, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';
-import type { DriverLease, FinalRecord, Json, NewTrial, StudyRecord, TrialLease } from './types.js';
+import type { DriverLease, FinalRecord, Json, NewTrial, StudyInputs, StudyRecord, TrialLease } from './types.js';
 
-export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'>;
+export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state' | 'inputs'> & { inputs?: StudyInputs | null };
 
 export const STUDY_STATES = ['running', 'stopped', 'complete'] as const;
 
@@ -137,6 +137,13 @@ export function checkNewStudy(s: NewStudy): void {
   checkCost('baseCost', s.baseCost);
   if (s.baseProxyAccuracy !== null) checkFinite('baseProxyAccuracy', s.baseProxyAccuracy);
   if (s.baseTestAccuracy !== null) checkFinite('baseTestAccuracy', s.baseTestAccuracy);
+  if (s.inputs != null) {
+    for (const [k, v] of Object.entries({ 'inputs.baseModel': s.inputs.baseModel, 'inputs.data': s.inputs.data })) {
+      if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) {
+        throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected \`${k}\` to be a sha256 in hex (64 characters), got ${quote(v)}`);
+      }
+    }
+  }
 }
 
 export function checkBaseAccuracy(acc: { proxy?: number; test?: number }): void {

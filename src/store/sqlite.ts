@@ -152,8 +152,8 @@ export class SqliteStore implements Store {
       this.db
         .prepare(
           `INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
-             base_test_accuracy, state, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+             base_test_accuracy, base_hash, data_hash, state, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
         )
         .run(
           s.name,
@@ -164,6 +164,8 @@ export class SqliteStore implements Store {
           s.baseCost.params,
           s.baseProxyAccuracy,
           s.baseTestAccuracy,
+          s.inputs?.baseModel ?? null,
+          s.inputs?.data ?? null,
           now,
           now,
         );

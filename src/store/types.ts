@@ -16,9 +16,22 @@ export interface StudyRecord {
   /** Base model accuracy on the validation split (proxy scale) and on test, when measured. */
   readonly baseProxyAccuracy: number | null;
   readonly baseTestAccuracy: number | null;
+  /** Hashes of the base model and dataset the driver created the study with (null: older studies). */
+  readonly inputs: StudyInputs | null;
   readonly state: StudyState;
   readonly createdAt: string; // ISO 8601
   readonly updatedAt: string;
+}
+
+/**
+ * What a study's results depend on besides its config: every host that evaluates its trials must
+ * load exactly these (sha256, hex). A worker compares before it claims anything.
+ */
+export interface StudyInputs {
+  /** The base model: topology and weight bytes, layer by layer (src/model/fingerprint.ts). */
+  readonly baseModel: string;
+  /** The dataset as split for the search: train, validation and test images and labels (src/data/fingerprint.ts). */
+  readonly data: string;
 }
 
 export interface NewTrial {
@@ -132,7 +145,7 @@ export interface StoreOptions {
 }
 
 export interface Store {
-  createStudy(s: Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state'>): Promise<StudyRecord>;
+  createStudy(s: Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state' | 'inputs'> & { inputs?: StudyInputs | null }): Promise<StudyRecord>;
   getStudy(name: string): Promise<StudyRecord | null>;
   listStudies(): Promise<StudyRecord[]>;
   setStudyState(name: string, state: StudyState): Promise<void>;

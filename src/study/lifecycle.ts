@@ -11,7 +11,8 @@ import type { Candidate, SearchSpace } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
 import type { Analysis } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
-import type { Store, StudyRecord, StudyState } from '../store/types.js';
+import { checkStudyInputs } from '../store/inputs.js';
+import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types.js';
 import type { StopReason } from './budget.js';
 import { toldNumbers, type SnapshotState } from './driver.js';
 
@@ -31,6 +32,8 @@ export interface OpenStudyOptions {
   readonly store: Store;
   readonly analysis: Analysis;
   readonly baseAccuracy: () => Promise<{ proxy: number; test: number }>;
+  /** Hashes of the base model and data loaded here: recorded in a new study, checked on resume. */
+  readonly inputs?: StudyInputs;
   readonly log: (line: string) => void;
 }
 
@@ -43,12 +46,13 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
     if (JSON.stringify(existing.space) !== JSON.stringify(space)) {
       throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `Study \`${cfg.name}\` was started with a different model or search space; rerun with --fresh to start over, or give the study another name`);
     }
+    if (o.inputs) checkStudyInputs(existing, o.inputs, 'resume with the base model and data the study was started with, or rerun with --fresh');
     if (existing.configHash !== o.configHash) log(`note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`);
     if (existing.baseProxyAccuracy === null) await store.setBaseAccuracy(cfg.name, await o.baseAccuracy()); // a crash right after creation
     return (await store.getStudy(cfg.name))!;
   }
   const baseCost = costOf(o.analysis, null);
-  await store.createStudy({ name: cfg.name, configHash: o.configHash, config: cfg as unknown as Json, space, baseCost, baseProxyAccuracy: null, baseTestAccuracy: null });
+  await store.createStudy({ name: cfg.name, configHash: o.configHash, config: cfg as unknown as Json, space, baseCost, baseProxyAccuracy: null, baseTestAccuracy: null, inputs: o.inputs ?? null });
   const acc = await o.baseAccuracy();
   await store.setBaseAccuracy(cfg.name, acc);
   log(`study \`${cfg.name}\`: ${space.groups.length} groups, base ${(baseCost.macs / 1e6).toFixed(2)} MMACs, validation ${(100 * acc.proxy).toFixed(2)}%, test ${(100 * acc.test).toFixed(2)}%`);

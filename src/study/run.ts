@@ -10,7 +10,7 @@ import type { Controller, ControllerContext } from '../controllers/types.js';
 import type { Evaluator } from '../evaluators/types.js';
 import type { Analysis } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
-import type { DriverLease, Store, StudyRecord, TrialRecord } from '../store/types.js';
+import type { DriverLease, Store, StudyInputs, StudyRecord, TrialRecord } from '../store/types.js';
 import { type Budget, type StopReason } from './budget.js';
 import { Driver } from './driver.js';
 import { runFinalists } from './finalists.js';
@@ -32,6 +32,8 @@ export interface StudyRunOptions {
   readonly analysis: Analysis;
   /** Base model accuracies, measured by the caller only when the study is new. */
   readonly baseAccuracy: () => Promise<{ proxy: number; test: number }>;
+  /** Hashes of the base model and data (recorded in a new study, checked on resume; see lifecycle.ts). */
+  readonly inputs?: StudyInputs;
   /** Created on first use, closed when the run ends (also when it fails). */
   readonly evaluator: () => Promise<Evaluator>;
   /** Local workers (claim loops feeding the evaluator). Default cfg.run.concurrency. */

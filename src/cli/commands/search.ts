@@ -15,6 +15,7 @@ import { earliest } from '../../study/budget.js';
 import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
+import { studyInputs } from './worker.js';
 
 interface Args extends BackendArg {
   config: string;
@@ -109,6 +110,7 @@ export const searchCommand: CommandModule<object, Args> = {
         cfg,
         configHash: loaded.hash,
         store,
+        inputs: studyInputs(base, splits),
         analysis,
         controllerData: {
           groups: groupDescriptors(analysis),

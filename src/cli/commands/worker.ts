@@ -5,6 +5,7 @@
  * what a separate host needs: choosing the study, checking that this host's base model and data are
  * the study's before claiming anything, and riding out database restarts.
  */
+import type * as tf from '@tensorflow/tfjs';
 import type { CommandModule } from 'yargs';
 import { resolveConfig, type ResolvedConfig } from '../../config/index.js';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../../core/errors.js';
@@ -13,8 +14,11 @@ import { createEvaluator, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { accuracy } from '../../evaluators/train.js';
 import type { Evaluator } from '../../evaluators/types.js';
+import { splitsHash } from '../../data/fingerprint.js';
+import type { Splits } from '../../evaluators/setup.js';
 import { analyzeModel } from '../../model/analysis.js';
-import type { Store, StudyRecord, TrialRecord } from '../../store/index.js';
+import { modelHash } from '../../model/fingerprint.js';
+import { checkStudyInputs, type Store, type StudyInputs, type StudyRecord, type TrialRecord } from '../../store/index.js';
 import { processName } from '../../study/liveness.js';
 import { studySpace } from '../../study/run.js';
 import { runWorker } from '../../study/worker.js';
@@ -65,8 +69,16 @@ export function hostConfig(study: StudyRecord, o: { model?: string; data?: strin
   }, { source: `config of study ${quote(study.name)} on this host` });
 }
 
+/** The hashes a study records of its base model and data (and a worker checks against). */
+export function studyInputs(base: tf.LayersModel, splits: Splits): StudyInputs {
+  return { baseModel: modelHash(base), data: splitsHash(splits) };
+}
+
+/** What a worker tells its user when its inputs are not the study's. */
+export const INPUTS_HINT = "point --model and --data at this host's copies of the study's base model and dataset";
+
 /**
- * This host's base model and data must be the study's: the same channel groups (topology) and the
+ * Studies created before hashes were recorded: this host's base model and data must be the study's: the same channel groups (topology) and the
  * same base validation accuracy as the driver measured (weights and validation images), to one image.
  */
 export function checkSameBase(study: StudyRecord, space: unknown, baseAccuracy: number, validationSize: number): void {
@@ -180,9 +192,13 @@ export const workerCommand: CommandModule<object, Args> = {
       const backend = await initBackend(args.backend ?? cfg.run.backend);
       const splits = await loadSplits(cfg);
       const base = await loadBaseModel(cfg, splits);
-      const acc = accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit });
-      checkSameBase(study, studySpace(cfg, analyzeModel(base)), acc, Math.min(splits.validation.count, cfg.evaluation.validation.limit ?? Infinity));
-      info(`worker ${processName()}: study \`${study.name}\`, ${args.concurrency} at once, proxy engine ${await proxyEngine(cfg)}, tfjs backend ${backend.name}; base model and data match the study (validation ${(100 * acc).toFixed(2)}%)`);
+      const inputs = studyInputs(base, splits);
+      checkStudyInputs(study, inputs, INPUTS_HINT);
+      if (study.inputs === null) {
+        const acc = accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit });
+        checkSameBase(study, studySpace(cfg, analyzeModel(base)), acc, Math.min(splits.validation.count, cfg.evaluation.validation.limit ?? Infinity));
+      }
+      info(`worker ${processName()}: study \`${study.name}\`, ${args.concurrency} at once, proxy engine ${await proxyEngine(cfg)}, tfjs backend ${backend.name}; base model (sha256 ${inputs.baseModel.slice(0, 16)}…) and data (${inputs.data.slice(0, 16)}…) match the study`);
       const evaluator: Evaluator = await createEvaluator(cfg, { splits, base });
       const stop = new AbortController();
       const onSignal = () => {
