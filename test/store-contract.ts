@@ -3,6 +3,7 @@
  * test/store.test.ts. Each test gets a fresh, empty store from `make`.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { isAutopruneError, type ErrorCode } from '../src/core/errors.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
@@ -516,6 +517,31 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       const again = (await s.getStudy('a'))!;
       assert.deepEqual(again.config, newStudy('a').config);
       assert.equal(again.space.groups[0].channels, 32);
+    });
+
+    withStore('artifacts: put/get bytes by study and key, replace, list by prefix with sha256 and size, gone with the study', async (s) => {
+      await s.createStudy(newStudy('a'));
+      await s.createStudy(newStudy('b'));
+      const weights = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256); // every byte value, NUL included
+      const info = await s.putArtifact('a', 'trials/3/model/weights.bin', weights);
+      assert.deepEqual(info, { key: 'trials/3/model/weights.bin', sha256: createHash('sha256').update(weights).digest('hex'), size: 70_000 });
+      await s.putArtifact('a', 'trials/3/model/model.json', new TextEncoder().encode('{"v":1}'));
+      await s.putArtifact('a', 'trials/31/model/model.json', new TextEncoder().encode('{}'));
+      await s.putArtifact('b', 'trials/3/model/model.json', new TextEncoder().encode('{"b":1}'));
+      assert.deepEqual(await s.getArtifact('a', 'trials/3/model/weights.bin'), weights);
+      assert.equal(await s.getArtifact('a', 'trials/4/model/weights.bin'), null);
+      const replaced = await s.putArtifact('a', 'trials/3/model/model.json', new TextEncoder().encode('{"v":2}'));
+      assert.equal(new TextDecoder().decode((await s.getArtifact('a', 'trials/3/model/model.json'))!), '{"v":2}');
+      assert.deepEqual(await s.listArtifacts('a', 'trials/3/'), [replaced, info], 'by key; trials/31 is not under trials/3/');
+      assert.deepEqual((await s.listArtifacts('a')).map((x) => x.key), ['trials/3/model/model.json', 'trials/3/model/weights.bin', 'trials/31/model/model.json']);
+      await s.deleteStudy('a');
+      await rejectsWith(s.getArtifact('a', 'trials/3/model/model.json'), 'STUDY_NOT_FOUND');
+      await s.createStudy(newStudy('a'));
+      assert.deepEqual(await s.listArtifacts('a'), [], 'a study created again under the name starts without artifacts');
+      assert.equal(new TextDecoder().decode((await s.getArtifact('b', 'trials/3/model/model.json'))!), '{"b":1}');
+      await rejectsWith(s.putArtifact('nope', 'x', weights), 'STUDY_NOT_FOUND');
+      for (const bad of ['../escape', '/abs', 'a//b', 'a/../b', '', 'a b']) await rejectsWith(s.putArtifact('b', bad, weights), 'INVALID_ARGUMENT');
+      await rejectsWith(s.listArtifacts('b', '../'), 'INVALID_ARGUMENT');
     });
 
     withStore('invalid arguments are refused with INVALID_ARGUMENT, quoting the value', async (s) => {

@@ -5,8 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { checkSameBase, pickStudy, serveStudy } from '../src/cli/commands/worker.js';
-import type { Evaluator } from '../src/evaluators/types.js';
-import { openStore } from '../src/store/index.js';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withStoreArtifacts } from '../src/cli/commands/worker-artifacts.js';
+import type { EvalRequest, Evaluator } from '../src/evaluators/types.js';
+import { openStore, type Store } from '../src/store/index.js';
+import { evaluateClaim } from '../src/study/worker.js';
 import { admin, pgUnavailable, testDatabases } from './pg-helpers.js';
 import { newStudy, newTrial, rejectsWith, SPACE } from './store-contract.js';
 
@@ -75,5 +80,52 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
     assert.ok(trials.every((t) => t.attempts <= 2), JSON.stringify(trials.map((t) => t.attempts)));
     assert.ok(logs.some((l) => /is complete; no more trials/.test(l)), logs.join('\n'));
     await s.close();
+  });
+
+  test("a worker on another host's artifact folder gets an adapt parent's weights through the database", async () => {
+    const url = await dbs.fresh();
+    const [dirA, dirB] = [await mkdtemp(join(tmpdir(), 'autoprune-host-a-')), await mkdtemp(join(tmpdir(), 'autoprune-host-b-'))];
+    const hostA = await openStore(url, { artifacts: dirA });
+    const hostB = await openStore(url, { artifacts: dirB });
+    try {
+      await hostA.createStudy(newStudy('s'));
+      await hostA.createTrial('s', newTrial([8, 8], { stage: 'adapt' }));
+      await hostA.createTrial('s', newTrial([8, 16], { stage: 'proxy', parent: 0 }));
+      const weights = Uint8Array.from({ length: 50_000 }, (_, i) => (i * 31) % 251);
+      const result = async (req: EvalRequest, store: Store) => ({ proxyAccuracy: 0.5, latencyMs: 1, cost: (await store.getTrial('s', req.trial))!.cost, timings: {}, worker: 'fake' });
+      // Host A adapts trial 0 and saves its weights into its own folder, as the tfjs evaluator does.
+      const adapt: Evaluator = { capacity: 1, close: async () => undefined, evaluate: async (req) => {
+        assert.ok(req.saveTo!.startsWith(dirA));
+        await mkdir(req.saveTo!, { recursive: true });
+        await writeFile(join(req.saveTo!, 'model.json'), '{"parent":0}');
+        await writeFile(join(req.saveTo!, 'weights.bin'), weights);
+        return result(req, hostA);
+      } };
+      const o = (store: Store, evaluator: Evaluator) => ({ store, study: 's', name: 'w', evaluator: withStoreArtifacts(evaluator, store, 's'), leaseMs: 60_000, stop: new AbortController().signal });
+      const claimA = (await hostA.claimTrial('s', 'a:1:0', { leaseMs: 60_000 }))!;
+      assert.equal(claimA.number, 0);
+      assert.equal((await evaluateClaim(o(hostA, adapt), claimA))!.state, 'complete');
+      // Host B evaluates the child: the parent's folder is fetched into B's own folder first.
+      let seen: { dir: string; json: string; weights: Uint8Array } | null = null;
+      const child: Evaluator = { capacity: 1, close: async () => undefined, evaluate: async (req) => {
+        const dir = req.parent!.modelDir;
+        seen = { dir, json: await readFile(join(dir, 'model.json'), 'utf8'), weights: new Uint8Array(await readFile(join(dir, 'weights.bin'))) };
+        return result(req, hostB);
+      } };
+      const claimB = (await hostB.claimTrial('s', 'b:1:0', { leaseMs: 60_000 }))!;
+      assert.equal(claimB.number, 1);
+      assert.equal((await evaluateClaim(o(hostB, child), claimB))!.state, 'complete');
+      assert.ok(seen, 'the child was evaluated');
+      const got = seen as { dir: string; json: string; weights: Uint8Array };
+      assert.ok(got.dir.startsWith(dirB), got.dir);
+      assert.equal(got.json, '{"parent":0}');
+      assert.deepEqual(got.weights, weights);
+      assert.deepEqual((await hostB.listArtifacts('s')).map((a) => [a.key, a.size]), [['trials/0/model/model.json', 12], ['trials/0/model/weights.bin', 50_000]]);
+    } finally {
+      await hostA.close();
+      await hostB.close();
+      await rm(dirA, { recursive: true, force: true });
+      await rm(dirB, { recursive: true, force: true });
+    }
   });
 });

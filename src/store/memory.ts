@@ -3,6 +3,8 @@
  * throw-away runs. Everything is copied in through the canonical JSON encoding and copied out as
  * fresh frozen records, so a caller can never reach the store's state through an object it holds.
  */
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TrialMetrics, TrialState } from '../core/types.js';
@@ -32,7 +34,9 @@ import {
   type NewStudy,
 } from './shared.js';
 import { SNAPSHOTS_KEPT } from './types.js';
+import { FolderArtifacts } from './artifacts.js';
 import type {
+  ArtifactInfo,
   Claim,
   ControllerSnapshot,
   DriverLease,
@@ -67,8 +71,8 @@ export class MemoryStore implements Store {
   private readonly studies = new Map<string, StudyData>();
   private closed = false;
   private readonly clock: () => number;
-  /** Artifacts of an in-memory store live in a per-process temporary folder. */
-  private readonly artifacts = join(tmpdir(), `autoprune-memory-${process.pid}-${Math.floor(performance.timeOrigin)}`);
+  /** Artifacts of an in-memory store live in a temporary folder of its own. */
+  private readonly artifacts = join(tmpdir(), `autoprune-memory-${process.pid}-${randomBytes(6).toString('hex')}`);
 
   constructor(options: StoreOptions = {}) {
     this.clock = options.clock ?? Date.now;
@@ -153,11 +157,12 @@ export class MemoryStore implements Store {
     });
   }
 
-  deleteStudy(name: string): Promise<void> {
-    return this.run(() => {
+  async deleteStudy(name: string): Promise<void> {
+    await this.run(() => {
       this.data(name);
       this.studies.delete(name);
     });
+    await rm(this.artifactDir(name), { recursive: true, force: true });
   }
 
   private insertTrial(study: string, d: StudyData, t: NewTrial): TrialRecord {
@@ -321,6 +326,23 @@ export class MemoryStore implements Store {
   artifactDir(study: string): string {
     checkStudyName(study);
     return join(this.artifacts, study);
+  }
+
+  private readonly files = new FolderArtifacts((study) => this.artifactDir(study));
+
+  async putArtifact(study: string, key: string, bytes: Uint8Array): Promise<ArtifactInfo> {
+    await this.run(() => this.data(study));
+    return this.files.put(study, key, bytes);
+  }
+
+  async getArtifact(study: string, key: string): Promise<Uint8Array | null> {
+    await this.run(() => this.data(study));
+    return this.files.get(study, key);
+  }
+
+  async listArtifacts(study: string, prefix = ''): Promise<ArtifactInfo[]> {
+    await this.run(() => this.data(study));
+    return this.files.list(study, prefix);
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {

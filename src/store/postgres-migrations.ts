@@ -104,6 +104,21 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE studies ADD COLUMN data_hash TEXT;
     `,
   },
+  {
+    version: 3,
+    description: "artifacts in the database, so workers on other hosts read a parent's weights without a shared mount",
+    sql: `
+      CREATE TABLE artifacts (
+        study_id   INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+        key        TEXT NOT NULL,                     -- relative path, e.g. trials/3/model/weights.bin
+        sha256     TEXT NOT NULL,                     -- hex, of bytes
+        size       BIGINT NOT NULL,
+        bytes      BYTEA NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (study_id, key)
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

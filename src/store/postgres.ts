@@ -16,8 +16,10 @@ import pg from 'pg';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import { redactUrl } from '../core/location.js';
 import type { TrialMetrics, TrialState } from '../core/types.js';
+import { sha256Hex } from './artifacts.js';
 import { pgMigrate } from './postgres-migrations.js';
 import {
+  checkArtifactKey,
   checkDriver,
   checkLease,
   checkLeaseMs,
@@ -43,6 +45,7 @@ import {
 import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
 import { SNAPSHOTS_KEPT } from './types.js';
 import type {
+  ArtifactInfo,
   Claim,
   ControllerSnapshot,
   DriverLease,
@@ -60,9 +63,9 @@ import type {
 
 export interface PostgresStoreOptions extends StoreOptions {
   /**
-   * The folder of the studies' artifacts (adapted weights, finalist models). Every host must see
-   * the same files there (a shared mount); default $AUTOPRUNE_ARTIFACTS, else
-   * ~/.cache/autoprune/artifacts/<host>_<port>_<database>, which only this host sees.
+   * This host's folder for copies of the studies' artifacts (the artifacts themselves live in the
+   * database, see putArtifact); default $AUTOPRUNE_ARTIFACTS, else
+   * ~/.cache/autoprune/artifacts/<host>_<port>_<database>.
    */
   readonly artifacts?: string;
   /** How long to keep retrying while the database is unreachable, in ms. Default 60000. */
@@ -162,9 +165,10 @@ export class PostgresStore implements Store {
    * One unit of work on one pooled connection: `read` (no transaction), `tx` (BEGIN ... COMMIT) or
    * `statement` (one autocommitted write, then only reads). Retried with backoff (100 ms doubling to
    * 2 s, for up to `retryMs`) while the failure surely left nothing committed: a lost connection
-   * during COMMIT, or during a `statement`, is reported instead.
+   * during COMMIT, or during a `statement`, is reported instead, unless the write is `idempotent`
+   * (applying it twice is applying it once).
    */
-  private async unit<T>(mode: 'read' | 'tx' | 'statement', f: (q: Query, c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async unit<T>(mode: 'read' | 'tx' | 'statement', f: (q: Query, c: pg.PoolClient) => Promise<T>, o: { idempotent?: boolean } = {}): Promise<T> {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw storeErrors.closed();
@@ -188,7 +192,7 @@ export class PostgresStore implements Store {
         return out;
       } catch (e) {
         if (client !== undefined) await discard(client, mode === 'tx' && !committing, e);
-        const retry = isTransient(e) && !committing && !this.closed && Date.now() - started < this.retryMs;
+        const retry = isTransient(e) && (!committing || o.idempotent === true) && !this.closed && Date.now() - started < this.retryMs;
         if (!retry) throw toStoreError(e, this.label, committing);
         await sleep(Math.min(2000, 100 * 2 ** attempt));
       }
@@ -494,6 +498,43 @@ export class PostgresStore implements Store {
   artifactDir(study: string): string {
     checkStudyName(study);
     return join(this.artifacts, study);
+  }
+
+  async putArtifact(study: string, key: string, bytes: Uint8Array): Promise<ArtifactInfo> {
+    checkArtifactKey(key);
+    const info = { key, sha256: sha256Hex(bytes), size: bytes.byteLength };
+    // Idempotent (same key, same bytes): retried also when the connection drops during COMMIT.
+    return this.unit('tx', async (q) => {
+      const id = await this.studyId(q, study);
+      await q(
+        `INSERT INTO artifacts (study_id, key, sha256, size, bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (study_id, key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, bytes = excluded.bytes, created_at = excluded.created_at`,
+        [id, key, info.sha256, info.size, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), nowIso()],
+      );
+      return info;
+    }, { idempotent: true });
+  }
+
+  async getArtifact(study: string, key: string): Promise<Uint8Array | null> {
+    checkArtifactKey(key);
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      const rows = await q<{ bytes: Buffer }>('SELECT bytes FROM artifacts WHERE study_id = $1 AND key = $2', [id, key]);
+      return rows.length === 0 ? null : new Uint8Array(rows[0].bytes.buffer, rows[0].bytes.byteOffset, rows[0].bytes.byteLength);
+    });
+  }
+
+  async listArtifacts(study: string, prefix = ''): Promise<ArtifactInfo[]> {
+    checkArtifactKey(prefix, true);
+    return this.read(async (q) => {
+      const id = await this.studyId(q, study);
+      // starts_with, not LIKE: `_` in a key is a plain character.
+      const rows = await q<{ key: string; sha256: string; size: number }>(
+        'SELECT key, sha256, size FROM artifacts WHERE study_id = $1 AND starts_with(key, $2) ORDER BY key COLLATE "C"',
+        [id, prefix],
+      );
+      return rows.map((r) => ({ key: r.key, sha256: r.sha256, size: r.size }));
+    });
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {

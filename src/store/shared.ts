@@ -116,6 +116,15 @@ export function checkText(what: string, v: unknown): void {
   }
 }
 
+/** Artifact keys are relative paths of plain segments (no `..`, no leading `/`), so a folder backend stays inside its folder. */
+export function checkArtifactKey(key: unknown, prefix = false): void {
+  const ok = typeof key === 'string' && (prefix ? key === '' || /^([\w.-]+\/)*[\w.-]*$/.test(key) : /^([\w.-]+\/)*[\w.-]+$/.test(key)) &&
+    !key.split('/').some((seg) => seg === '.' || seg === '..');
+  if (!ok) {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected an artifact ${prefix ? 'key prefix' : 'key'} made of relative path segments (letters, digits, \`._-\`) such as \`trials/3/model/weights.bin\`, got ${quote(key)}`);
+  }
+}
+
 export function checkStudyName(name: unknown): void {
   checkText('study name', name);
 }

@@ -6,6 +6,7 @@
  * also a trigger (migrations.ts), so a writer that bypasses this class cannot change them either.
  * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
  */
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
@@ -36,7 +37,9 @@ import {
 } from './shared.js';
 import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
 import { SNAPSHOTS_KEPT } from './types.js';
+import { FolderArtifacts } from './artifacts.js';
 import type {
+  ArtifactInfo,
   Claim,
   ControllerSnapshot,
   DriverLease,
@@ -205,11 +208,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  deleteStudy(name: string): Promise<void> {
-    // Trials, finals and snapshots go with it (ON DELETE CASCADE).
-    return this.write(() => {
+  async deleteStudy(name: string): Promise<void> {
+    // Trials, finals and snapshots go with it (ON DELETE CASCADE); then its artifacts.
+    await this.write(() => {
       this.db.prepare('DELETE FROM studies WHERE id = ?').run(this.studyId(name));
     });
+    await rm(this.artifactDir(name), { recursive: true, force: true });
   }
 
   /** Inserts one waiting trial with the next number; call inside a write transaction. */
@@ -410,6 +414,23 @@ export class SqliteStore implements Store {
   artifactDir(study: string): string {
     checkStudyName(study);
     return join(dirname(this.path), `${basename(this.path)}.artifacts`, study);
+  }
+
+  private readonly files = new FolderArtifacts((study) => this.artifactDir(study));
+
+  async putArtifact(study: string, key: string, bytes: Uint8Array): Promise<ArtifactInfo> {
+    await this.run(() => this.studyId(study));
+    return this.files.put(study, key, bytes);
+  }
+
+  async getArtifact(study: string, key: string): Promise<Uint8Array | null> {
+    await this.run(() => this.studyId(study));
+    return this.files.get(study, key);
+  }
+
+  async listArtifacts(study: string, prefix = ''): Promise<ArtifactInfo[]> {
+    await this.run(() => this.studyId(study));
+    return this.files.list(study, prefix);
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {

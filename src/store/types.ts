@@ -115,6 +115,13 @@ export interface Reaped {
   readonly failed: number[];
 }
 
+/** A file of a study's artifacts: its key (a relative path like `trials/3/model/weights.bin`), sha256 (hex) and size in bytes. */
+export interface ArtifactInfo {
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
 /** Controller snapshots kept per study: resume needs only the latest; a few more help debugging. */
 export const SNAPSHOTS_KEPT = 3;
 
@@ -180,10 +187,20 @@ export interface Store {
   renewDriver(lease: DriverLease, leaseMs: number): Promise<void>;
   releaseDriver(lease: DriverLease): Promise<void>;
   /**
-   * Where the study's artifacts live (base model copy, adapted weights, finalist models): a folder
-   * every worker of this store can read, beside the SQLite file; PostgreSQL will give a shared URL.
+   * This process's folder of the study's artifacts (adapted weights, finalist models), laid out by
+   * key: SQLite and memory keep the artifacts themselves there (beside the SQLite file); PostgreSQL
+   * keeps them in the database and this folder is only a local copy (see src/store/artifacts.ts).
    */
   artifactDir(study: string): string;
+  /**
+   * Stores bytes under `key` in the study (replacing what was there), where every process of this
+   * store can read them: the folder for SQLite and memory, a table for PostgreSQL. Idempotent.
+   */
+  putArtifact(study: string, key: string, bytes: Uint8Array): Promise<ArtifactInfo>;
+  /** The bytes under `key`, or null when there are none. */
+  getArtifact(study: string, key: string): Promise<Uint8Array | null>;
+  /** The study's artifacts whose key starts with `prefix` (default all), by key. */
+  listArtifacts(study: string, prefix?: string): Promise<ArtifactInfo[]>;
   getTrial(study: string, number: number): Promise<TrialRecord | null>;
   listTrials(study: string, filter?: { state?: TrialState }): Promise<TrialRecord[]>;
   /** A trial with this candidate key, if any (complete first, then others). */
