@@ -433,6 +433,24 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.equal((await s.latestSnapshot('a'))!.told, 5, 'the last saved wins even with a smaller `told`');
     });
 
+    withStore('a latency is stored with the host and device that measured it (trials and finals)', async (s) => {
+      await s.createStudy(newStudy('a'));
+      for (let i = 0; i < 2; i++) await s.createTrial('a', newTrial([8, 8 + i]));
+      const c0 = (await s.claimTrial('a', 'gpu-box:1:0', { leaseMs: LEASE }))!;
+      const done = await s.completeTrial(c0, { proxyAccuracy: 0.5, latencyMs: 0.25, latencyHost: 'gpu-box', latencyDevice: 'cuda:1', timings: { 'latency@onnxruntime': 0.1 } });
+      assert.deepEqual(done.metrics, { proxyAccuracy: 0.5, latencyMs: 0.25, latencyHost: 'gpu-box', latencyDevice: 'cuda:1', timings: { 'latency@onnxruntime': 0.1 } });
+      assert.deepEqual((await s.getTrial('a', 0))!.metrics, done.metrics);
+      const c1 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
+      await rejectsWith(s.completeTrial(c1, { latencyMs: 1, latencyDevice: '' }), 'INVALID_ARGUMENT', /latencyDevice/);
+      assert.deepEqual((await s.completeTrial(c1, { latencyMs: 1 })).metrics, { latencyMs: 1 }, 'not recorded: absent');
+      const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
+      const saved = await s.saveFinal({ ...f, latencyHost: 'driver', latencyDevice: 'cpu:AMD EPYC 9B45' });
+      assert.deepEqual([saved.latencyHost, saved.latencyDevice], ['driver', 'cpu:AMD EPYC 9B45']);
+      assert.deepEqual((await s.listFinals('a')).map((x) => [x.latencyHost, x.latencyDevice]), [['driver', 'cpu:AMD EPYC 9B45']]);
+      const plain = await s.saveFinal(f);
+      assert.ok(!('latencyHost' in plain) && !('latencyDevice' in plain), JSON.stringify(plain));
+    });
+
     withStore('finals are saved and listed by trial; saving again replaces; unknown trial refused', async (s) => {
       await s.createStudy(newStudy('a'));
       for (let i = 0; i < 3; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));

@@ -8,7 +8,7 @@ import { checkSameBase, pickStudy, serveStudy } from '../src/cli/commands/worker
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { withStoreArtifacts } from '../src/cli/commands/worker-artifacts.js';
+import { studyEvaluator } from '../src/cli/commands/worker-evaluator.js';
 import type { EvalRequest, Evaluator } from '../src/evaluators/types.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { evaluateClaim } from '../src/study/worker.js';
@@ -101,7 +101,7 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
         await writeFile(join(req.saveTo!, 'weights.bin'), weights);
         return result(req, hostA);
       } };
-      const o = (store: Store, evaluator: Evaluator) => ({ store, study: 's', name: 'w', evaluator: withStoreArtifacts(evaluator, store, 's'), leaseMs: 60_000, stop: new AbortController().signal });
+      const o = (store: Store, evaluator: Evaluator) => ({ store, study: 's', name: 'w', evaluator: studyEvaluator(evaluator, store, 's'), leaseMs: 60_000, stop: new AbortController().signal });
       const claimA = (await hostA.claimTrial('s', 'a:1:0', { leaseMs: 60_000 }))!;
       assert.equal(claimA.number, 0);
       assert.equal((await evaluateClaim(o(hostA, adapt), claimA))!.state, 'complete');

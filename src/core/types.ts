@@ -27,6 +27,10 @@ export interface TrialMetrics {
   readonly finalAccuracy?: number;
   /** Milliseconds per image, batch inference on the evaluating backend. */
   readonly latencyMs?: number;
+  /** The host that measured `latencyMs` (os.hostname()); latencies of different hosts do not compare. */
+  readonly latencyHost?: string;
+  /** The device that measured it: `cpu:<CPU model name>` or `cuda:<n>`. */
+  readonly latencyDevice?: string;
   /** Seconds spent per phase, e.g. { prune: 0.1, calibrate: 2.3, eval: 1.1 }. */
   readonly timings?: Readonly<Record<string, number>>;
 }

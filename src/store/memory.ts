@@ -31,6 +31,7 @@ import {
   metricsOf,
   nowIso,
   storeErrors,
+  type NewFinal,
   type NewStudy,
 } from './shared.js';
 import { SNAPSHOTS_KEPT } from './types.js';
@@ -244,7 +245,8 @@ export class MemoryStore implements Store {
       checkMetrics(metrics);
       const { d, t } = this.leased(l, 'complete');
       const timings = metrics.timings === undefined ? undefined : copyJson(metrics.timings);
-      d.trials[l.number] = { ...t, state: 'complete', metrics: metricsOf(metrics.proxyAccuracy, metrics.finalAccuracy, metrics.latencyMs, timings), finishedAt: nowIso() };
+      const m = metricsOf(metrics.proxyAccuracy, metrics.finalAccuracy, metrics.latencyMs, timings, metrics.latencyHost, metrics.latencyDevice);
+      d.trials[l.number] = { ...t, state: 'complete', metrics: m, finishedAt: nowIso() };
       d.leases.set(l.number, { token: l.token, expiresMs: null });
       return out(d.trials[l.number]);
     });
@@ -393,7 +395,7 @@ export class MemoryStore implements Store {
     });
   }
 
-  saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord> {
+  saveFinal(f: NewFinal): Promise<FinalRecord> {
     return this.run(() => {
       checkFinal(f);
       const { d } = this.trial(f.study, f.trial);
@@ -402,6 +404,8 @@ export class MemoryStore implements Store {
         trial: f.trial,
         finalAccuracy: f.finalAccuracy,
         latencyMs: f.latencyMs,
+        ...(f.latencyHost == null ? {} : { latencyHost: f.latencyHost }),
+        ...(f.latencyDevice == null ? {} : { latencyDevice: f.latencyDevice }),
         epochs: f.epochs,
         modelPath: f.modelPath,
         seconds: f.seconds,

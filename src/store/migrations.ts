@@ -116,6 +116,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE studies ADD COLUMN data_hash TEXT;
     `,
   },
+  {
+    version: 5,
+    description: 'the host and device that measured a latency (latencies of different machines do not compare)',
+    sql: `
+      ALTER TABLE trials ADD COLUMN latency_host TEXT;
+      ALTER TABLE trials ADD COLUMN latency_device TEXT; -- cpu:<model name> or cuda:<n>
+      ALTER TABLE finals ADD COLUMN latency_host TEXT;
+      ALTER TABLE finals ADD COLUMN latency_device TEXT;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -119,6 +119,16 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'the host and device that measured a latency (latencies of different machines do not compare)',
+    sql: `
+      ALTER TABLE trials ADD COLUMN latency_host TEXT;
+      ALTER TABLE trials ADD COLUMN latency_device TEXT; -- cpu:<model name> or cuda:<n>
+      ALTER TABLE finals ADD COLUMN latency_host TEXT;
+      ALTER TABLE finals ADD COLUMN latency_device TEXT;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

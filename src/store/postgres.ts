@@ -40,6 +40,7 @@ import {
   encodeJson,
   nowIso,
   storeErrors,
+  type NewFinal,
   type NewStudy,
 } from './shared.js';
 import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
@@ -75,7 +76,9 @@ export interface PostgresStoreOptions extends StoreOptions {
 }
 
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
-  latency_ms, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
+  latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
+
+const FINAL_COLUMNS = 'trial, final_accuracy, latency_ms, latency_host, latency_device, epochs, model_path, seconds, created_at';
 
 const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
   base_test_accuracy, base_hash, data_hash, state, created_at, updated_at`;
@@ -410,9 +413,10 @@ export class PostgresStore implements Store {
     return this.fenced(
       l,
       'complete',
-      `state = 'complete', proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL`,
+      `state = 'complete', proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL,
+         latency_host = $10, latency_device = $11`,
       [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null,
-        metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso()],
+        metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso(), metrics.latencyHost ?? null, metrics.latencyDevice ?? null],
     );
   }
 
@@ -604,20 +608,20 @@ export class PostgresStore implements Store {
     });
   }
 
-  saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord> {
+  saveFinal(f: NewFinal): Promise<FinalRecord> {
     return this.write(async (q) => {
       checkFinal(f);
       const id = await this.studyId(q, f.study);
       await this.existingTrial(q, f.study, id, f.trial);
       // Saving a finalist again (re-run) replaces the earlier result.
       const rows = await q<FinalRow>(
-        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at, latency_host, latency_device)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
-           latency_ms = excluded.latency_ms, epochs = excluded.epochs, model_path = excluded.model_path,
-           seconds = excluded.seconds, created_at = excluded.created_at
-         RETURNING trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at`,
-        [id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso()],
+           latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device,
+           epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at
+         RETURNING ${FINAL_COLUMNS}`,
+        [id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso(), f.latencyHost ?? null, f.latencyDevice ?? null],
       );
       return finalFromRow(f.study, rows[0]);
     });
@@ -627,7 +631,7 @@ export class PostgresStore implements Store {
     return this.read(async (q) => {
       const id = await this.studyId(q, study);
       const rows = await q<FinalRow>(
-        'SELECT trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at FROM finals WHERE study_id = $1 ORDER BY trial',
+        `SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = $1 ORDER BY trial`,
         [id],
       );
       return rows.map((r) => finalFromRow(study, r));

@@ -36,6 +36,8 @@ export interface TrialRow {
   proxy_accuracy: number | null;
   final_accuracy: number | null;
   latency_ms: number | null;
+  latency_host: string | null;
+  latency_device: string | null;
   timings: string | null;
   error: string | null;
   worker: string | null;
@@ -53,6 +55,8 @@ export interface FinalRow {
   trial: number;
   final_accuracy: number;
   latency_ms: number | null;
+  latency_host: string | null;
+  latency_device: string | null;
   epochs: number;
   model_path: string | null;
   seconds: number;
@@ -93,6 +97,8 @@ export function trialFromRow(study: string, r: TrialRow): TrialRecord {
       r.final_accuracy,
       r.latency_ms,
       r.timings === null ? null : decodeJson<Record<string, number>>(r.timings),
+      r.latency_host,
+      r.latency_device,
     ),
     error: r.error,
     worker: r.worker,
@@ -109,6 +115,8 @@ export function finalFromRow(study: string, r: FinalRow): FinalRecord {
     trial: r.trial,
     finalAccuracy: r.final_accuracy,
     latencyMs: r.latency_ms,
+    ...(r.latency_host == null ? {} : { latencyHost: r.latency_host }),
+    ...(r.latency_device == null ? {} : { latencyDevice: r.latency_device }),
     epochs: r.epochs,
     modelPath: r.model_path,
     seconds: r.seconds,

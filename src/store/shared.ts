@@ -6,6 +6,8 @@ import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { TRIAL_STAGES, type Cost, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';
 import type { DriverLease, FinalRecord, Json, NewTrial, StudyInputs, StudyRecord, TrialLease } from './types.js';
 
+export type NewFinal = Omit<FinalRecord, 'createdAt'>;
+
 export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state' | 'inputs'> & { inputs?: StudyInputs | null };
 
 export const STUDY_STATES = ['running', 'stopped', 'complete'] as const;
@@ -160,8 +162,9 @@ export function checkBaseAccuracy(acc: { proxy?: number; test?: number }): void 
   if (acc.test !== undefined) checkFinite('base test accuracy', acc.test);
 }
 
-export function checkFinal(f: Omit<FinalRecord, 'createdAt'>): void {
+export function checkFinal(f: NewFinal): void {
   checkStudyName(f.study);
+  checkMeasuredOn('final', f);
   checkTrialNumber(f.trial);
   checkFinite('finalAccuracy', f.finalAccuracy);
   if (f.latencyMs !== null) checkFinite('latencyMs', f.latencyMs);
@@ -216,6 +219,13 @@ export function checkMetrics(m: TrialMetrics): void {
   if (m.timings !== undefined) {
     for (const [k, v] of Object.entries(m.timings)) checkFinite(`metrics.timings.${k}`, v);
   }
+  checkMeasuredOn('metrics', m);
+}
+
+/** `latencyHost` / `latencyDevice`, when given, are non-empty strings. */
+function checkMeasuredOn(what: string, m: { latencyHost?: string | null; latencyDevice?: string | null }): void {
+  if (m.latencyHost != null) checkText(`${what}.latencyHost`, m.latencyHost);
+  if (m.latencyDevice != null) checkText(`${what}.latencyDevice`, m.latencyDevice);
 }
 
 /** Metrics with only the fields that were measured (null/undefined columns are left out). */
@@ -224,12 +234,16 @@ export function metricsOf(
   finalAccuracy: number | null | undefined,
   latencyMs: number | null | undefined,
   timings: Record<string, number> | null | undefined,
+  latencyHost?: string | null,
+  latencyDevice?: string | null,
 ): TrialMetrics {
-  const m: { proxyAccuracy?: number; finalAccuracy?: number; latencyMs?: number; timings?: Record<string, number> } = {};
+  const m: { -readonly [K in keyof TrialMetrics]: TrialMetrics[K] } = {};
   if (proxyAccuracy != null) m.proxyAccuracy = proxyAccuracy;
   if (finalAccuracy != null) m.finalAccuracy = finalAccuracy;
   if (latencyMs != null) m.latencyMs = latencyMs;
-  if (timings != null) m.timings = timings;
+  if (latencyHost != null) m.latencyHost = latencyHost;
+  if (latencyDevice != null) m.latencyDevice = latencyDevice;
+  if (timings != null) m.timings = timings as Record<string, number>;
   return m;
 }
 

@@ -33,6 +33,7 @@ import {
   encodeJson,
   nowIso,
   storeErrors,
+  type NewFinal,
   type NewStudy,
 } from './shared.js';
 import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
@@ -68,7 +69,7 @@ interface SnapshotRow {
 }
 
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
-  latency_ms, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
+  latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -305,13 +306,15 @@ export class SqliteStore implements Store {
       const { id } = this.leased(l, 'complete');
       this.db
         .prepare(
-          `UPDATE trials SET state = 'complete', proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, timings = ?,
-             finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
+          `UPDATE trials SET state = 'complete', proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, latency_host = ?, latency_device = ?,
+             timings = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
         )
         .run(
           metrics.proxyAccuracy ?? null,
           metrics.finalAccuracy ?? null,
           metrics.latencyMs ?? null,
+          metrics.latencyHost ?? null,
+          metrics.latencyDevice ?? null,
           metrics.timings === undefined ? null : encodeJson(metrics.timings),
           nowIso(),
           id,
@@ -500,7 +503,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord> {
+  saveFinal(f: NewFinal): Promise<FinalRecord> {
     return this.write(() => {
       checkFinal(f);
       const id = this.studyId(f.study);
@@ -508,13 +511,13 @@ export class SqliteStore implements Store {
       // Saving a finalist again (re-run) replaces the earlier result.
       this.db
         .prepare(
-          `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, epochs, model_path, seconds, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
-             latency_ms = excluded.latency_ms, epochs = excluded.epochs, model_path = excluded.model_path,
-             seconds = excluded.seconds, created_at = excluded.created_at`,
+             latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device,
+             epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at`,
         )
-        .run(id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso());
+        .run(id, f.trial, f.finalAccuracy, f.latencyMs, f.latencyHost ?? null, f.latencyDevice ?? null, f.epochs, f.modelPath, f.seconds, nowIso());
       const r = this.db
         .prepare('SELECT * FROM finals WHERE study_id = ? AND trial = ?')
         .get(id, f.trial) as FinalRow;

@@ -72,6 +72,9 @@ export interface FinalRecord {
   readonly trial: number;
   readonly finalAccuracy: number;
   readonly latencyMs: number | null;
+  /** Where `latencyMs` was measured (see TrialMetrics); absent when not recorded. */
+  readonly latencyHost?: string;
+  readonly latencyDevice?: string;
   readonly epochs: number;
   /** Where the fine-tuned model was saved (tfjs LayersModel folder), if it was. */
   readonly modelPath: string | null;

@@ -82,7 +82,7 @@ export async function evaluateClaim(o: WorkerOptions, claim: Claim): Promise<Tri
       return await o.store.failTrial(claim, outcome.error.message);
     }
     const r = outcome.result;
-    const metrics = { proxyAccuracy: r.proxyAccuracy, finalAccuracy: r.finalAccuracy, latencyMs: r.latencyMs, timings: { ...r.timings, total: (now() - started) / 1000 } };
+    const metrics = { proxyAccuracy: r.proxyAccuracy, finalAccuracy: r.finalAccuracy, latencyMs: r.latencyMs, latencyHost: r.latencyHost, latencyDevice: r.latencyDevice, timings: { ...r.timings, total: (now() - started) / 1000 } };
     return await o.store.completeTrial(claim, metrics);
   } catch (e) {
     if (isAutopruneError(e) && e.code === ErrorCodes.LEASE_LOST) {

@@ -13,6 +13,7 @@ interface Args extends StoreArg {
   maxLatency?: string;
   latencyEngine?: string;
   latencyHost?: string;
+  latencyDevice?: string;
   minAcc?: string;
   top: number;
   json: boolean;
@@ -69,39 +70,54 @@ export function pickConstraints(a: Pick<Args, 'maxFlops' | 'maxParams' | 'maxLat
 }
 
 /**
- * The host that measured a trial: worker names are `host:pid[:slot]` (`autoprune worker` on any
- * host, or a search's own workers); null for names without a host (older studies: one machine).
+ * The host that measured a trial's latency: the one it recorded, else the host of its worker's name
+ * (`host:pid[:slot]`, studies from before hosts were recorded); null when neither says.
  */
-export function measuringHost(t: Pick<TrialRecord, 'worker'>): string | null {
+export function measuringHost(t: Pick<TrialRecord, 'worker'> & { metrics?: Pick<TrialRecord['metrics'], 'latencyHost'> }): string | null {
+  if (t.metrics?.latencyHost !== undefined) return t.metrics.latencyHost;
   return typeof t.worker === 'string' && t.worker.includes(':') ? t.worker.slice(0, t.worker.indexOf(':')) : null;
 }
 
+/** Where a latency was measured: engine, host and device (null when not recorded). */
+export interface LatencySource {
+  readonly engine: string | null;
+  readonly host: string | null;
+  readonly device: string | null;
+}
+
 /**
- * Latencies are comparable only when one engine on one host measured them (a study shared by
- * several hosts mixes machines): keep the trials whose latency `engine` measured on `host`
- * (default: the pair that measured most of them; onnxruntime on a tie). Finalists' latencies come
- * from their fine-tuning engine (tfjs), so they count only when that is the chosen engine.
+ * Latencies are comparable only when one engine on one host and device measured them (a study
+ * shared by several hosts mixes machines): keep the trials whose latency was measured so (default:
+ * the source that measured most of them; onnxruntime on a tie), or as `wanted*` ask. Finalists'
+ * latencies come from their fine-tuning engine (tfjs), so they count only when that is the chosen
+ * engine and they were measured on the same host and device.
  */
 export function oneLatencyEngine(
   trials: readonly TrialRecord[],
   finals: readonly FinalRecord[],
   wanted?: string,
   wantedHost?: string,
-): { engine: string | null; host: string | null; trials: TrialRecord[]; finals: FinalRecord[]; dropped: number } {
-  const sourceOf = (t: TrialRecord) => (t.state === 'complete' ? latencyEngineOf(t.metrics.timings) : null);
-  const counts = new Map<string, { engine: string; host: string | null; n: number }>();
+  wantedDevice?: string,
+): LatencySource & { trials: TrialRecord[]; finals: FinalRecord[]; dropped: number } {
+  const sourceOf = (t: TrialRecord): LatencySource | null => {
+    const engine = t.state === 'complete' ? latencyEngineOf(t.metrics.timings) : null;
+    return engine === null ? null : { engine, host: measuringHost(t), device: t.metrics.latencyDevice ?? null };
+  };
+  const keyOf = (s: LatencySource): string => [s.engine, s.host ?? '', s.device ?? ''].join('\u0000');
+  const counts = new Map<string, LatencySource & { n: number }>();
   for (const t of trials) {
-    const engine = sourceOf(t);
-    const host = measuringHost(t);
-    if (!engine || (wanted !== undefined && engine !== wanted) || (wantedHost !== undefined && host !== wantedHost)) continue;
-    const k = `${engine}\u0000${host ?? ''}`;
-    counts.set(k, { engine, host, n: (counts.get(k)?.n ?? 0) + 1 });
+    const s = sourceOf(t);
+    if (!s || (wanted !== undefined && s.engine !== wanted) || (wantedHost !== undefined && s.host !== wantedHost) || (wantedDevice !== undefined && s.device !== wantedDevice)) continue;
+    counts.set(keyOf(s), { ...s, n: (counts.get(keyOf(s))?.n ?? 0) + 1 });
   }
   const best = [...counts.values()].sort((a, b) => b.n - a.n || (a.engine === 'onnxruntime' ? -1 : b.engine === 'onnxruntime' ? 1 : 0))[0];
-  const engine = best?.engine ?? wanted ?? null;
-  const host = best?.host ?? wantedHost ?? null;
-  const kept = trials.filter((t) => t.state !== 'complete' || (sourceOf(t) === engine && measuringHost(t) === host));
-  return { engine, host, trials: kept, finals: engine === 'tfjs' ? [...finals] : finals.map((f) => ({ ...f, latencyMs: null })), dropped: trials.length - kept.length };
+  const chosen: LatencySource = best ? { engine: best.engine, host: best.host, device: best.device } : { engine: wanted ?? null, host: wantedHost ?? null, device: wantedDevice ?? null };
+  const kept = trials.filter((t) => {
+    const s = t.state === 'complete' ? sourceOf(t) : null;
+    return t.state !== 'complete' || (s !== null && keyOf(s) === keyOf(chosen));
+  });
+  const finalSame = (f: FinalRecord) => chosen.engine === 'tfjs' && (f.latencyHost ?? null) === chosen.host && (f.latencyDevice ?? null) === chosen.device;
+  return { ...chosen, trials: kept, finals: finals.map((f) => (finalSame(f) ? f : { ...f, latencyMs: null })), dropped: trials.length - kept.length };
 }
 
 /** One ranked candidate, as `--json` prints it. */
@@ -151,6 +167,7 @@ export const pickCommand: CommandModule<object, Args> = {
       .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
       .option('latency-engine', { type: 'string', describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)' })
       .option('latency-host', { type: 'string', describe: 'With --max-latency: the host whose latencies count, for studies evaluated on several hosts (default: the one that measured most trials)' })
+      .option('latency-device', { type: 'string', describe: 'With --max-latency: the device whose latencies count, e.g. `cuda:0` or `cpu:<model name>` (default: the one that measured most trials)' })
       .option('min-acc', { type: 'string', describe: 'Min accuracy: 0.9 or 90%' })
       .option('top', { type: 'number', default: 10, describe: 'Show at most this many' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array (for scripts)' })
@@ -163,10 +180,10 @@ export const pickCommand: CommandModule<object, Args> = {
     let { trials, finals } = data;
     let latencyNote = '';
     if (constraints.maxLatencyMs !== undefined) {
-      const one = oneLatencyEngine(trials, finals, args.latencyEngine, args.latencyHost);
+      const one = oneLatencyEngine(trials, finals, args.latencyEngine, args.latencyHost, args.latencyDevice);
       ({ trials, finals } = one);
-      const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}`;
-      latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine or host left out` : ''})`;
+      const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}${one.device === null ? '' : ` (${one.device})`}`;
+      latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine, host or device left out` : ''})`;
     }
     const r = buildReportInfo(study, trials, finals);
     const all = pickCandidates(r, constraints);

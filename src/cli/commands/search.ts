@@ -16,7 +16,7 @@ import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { backendOption, type BackendArg } from './common.js';
 import { studyInputs } from './worker.js';
-import { withStoreArtifacts } from './worker-artifacts.js';
+import { studyEvaluator } from './worker-evaluator.js';
 
 interface Args extends BackendArg {
   config: string;
@@ -124,7 +124,7 @@ export const searchCommand: CommandModule<object, Args> = {
         // The engine is chosen (onnxruntime loaded) when the first trial needs it, not before the budget's clock.
         evaluator: async () => {
           info(`proxy engine: ${await proxyEngine(cfg)}`);
-          return withStoreArtifacts(await createEvaluator(cfg, { splits, base }), store, cfg.name);
+          return studyEvaluator(await createEvaluator(cfg, { splits, base }), store, cfg.name);
         },
         // Leases are trusted only when the engine runs off the main thread (see runStudy); the
         // engine is not known yet, so inline tfjs is assumed unless onnxruntime was named.

@@ -24,7 +24,7 @@ import { studySpace } from '../../study/run.js';
 import { runWorker } from '../../study/worker.js';
 import { Wakeup } from '../../study/signals.js';
 import { handler, info, note } from '../output.js';
-import { withStoreArtifacts } from './worker-artifacts.js';
+import { studyEvaluator } from './worker-evaluator.js';
 import { backendOption, type BackendArg } from './common.js';
 import { openExistingStore, storeOption, studyConfig } from './store-args.js';
 
@@ -200,7 +200,7 @@ export const workerCommand: CommandModule<object, Args> = {
         checkSameBase(study, studySpace(cfg, analyzeModel(base)), acc, Math.min(splits.validation.count, cfg.evaluation.validation.limit ?? Infinity));
       }
       info(`worker ${processName()}: study \`${study.name}\`, ${args.concurrency} at once, proxy engine ${await proxyEngine(cfg)}, tfjs backend ${backend.name}; base model (sha256 ${inputs.baseModel.slice(0, 16)}…) and data (${inputs.data.slice(0, 16)}…) match the study`);
-      const evaluator: Evaluator = withStoreArtifacts(await createEvaluator(cfg, { splits, base }), store, study.name);
+      const evaluator: Evaluator = studyEvaluator(await createEvaluator(cfg, { splits, base }), store, study.name);
       const stop = new AbortController();
       const onSignal = () => {
         if (stop.signal.aborted) process.exit(130);
