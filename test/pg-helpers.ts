@@ -97,3 +97,59 @@ export function testDatabases(prefix: string): { fresh: () => Promise<string>; d
     },
   };
 }
+
+/**
+ * A TCP proxy in front of the test server that can cut the next exchange on purpose, as a network
+ * failure would: `cut('request')` drops the connection before the next client message reaches the
+ * server (nothing happens there); `cut('response')` lets it through and drops the connection
+ * instead of the server's answer (it happened, the client cannot know). `cuts` counts the cuts done.
+ */
+export async function cuttingProxy(url: string): Promise<{ url: string; cut: (where: 'request' | 'response') => void; readonly cuts: number; close: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const target = new URL(url);
+  let armed: 'request' | 'response' | null = null;
+  let cuts = 0;
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => (sockets.delete(s), client.destroy(), upstream.destroy()));
+    }
+    client.on('data', (d) => {
+      if (armed === 'request') {
+        armed = null;
+        cuts++;
+        client.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (armed === 'response') {
+        armed = null;
+        cuts++;
+        // The server has answered, so its work is done; the client never hears of it.
+        upstream.destroy();
+        return;
+      }
+      client.write(d);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const via = new URL(url);
+  via.hostname = '127.0.0.1';
+  via.port = String((server.address() as import('node:net').AddressInfo).port);
+  return {
+    url: via.toString(),
+    cut: (where) => (armed = where),
+    get cuts() {
+      return cuts;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -8,7 +8,9 @@
  *  - every read-check-write locks the rows it checks (`SELECT ... FOR UPDATE`);
  *  - finished trials are immutable by a trigger, as in SQLite.
  * A connection lost before COMMIT (the database restarted, a network blip) is retried with backoff
- * for up to `retryMs`; one lost during COMMIT is reported, since the write may or may not have landed.
+ * for up to `retryMs`; one lost during COMMIT is reported, since the write may or may not have landed,
+ * except where a retry can tell: artifact puts (idempotent), claims (the retry looks for its own
+ * claim first) and fenced trial writes (the retry recognises its own write by the fencing token).
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -169,9 +171,14 @@ export class PostgresStore implements Store {
    * `statement` (one autocommitted write, then only reads). Retried with backoff (100 ms doubling to
    * 2 s, for up to `retryMs`) while the failure surely left nothing committed: a lost connection
    * during COMMIT, or during a `statement`, is reported instead, unless the write is `idempotent`
-   * (applying it twice is applying it once).
+   * (applying it twice is applying it once, or the caller checks what landed: `onLostCommit` is
+   * told before such a retry).
    */
-  private async unit<T>(mode: 'read' | 'tx' | 'statement', f: (q: Query, c: pg.PoolClient) => Promise<T>, o: { idempotent?: boolean } = {}): Promise<T> {
+  private async unit<T>(
+    mode: 'read' | 'tx' | 'statement',
+    f: (q: Query, c: pg.PoolClient) => Promise<T>,
+    o: { idempotent?: boolean; onLostCommit?: () => void } = {},
+  ): Promise<T> {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw storeErrors.closed();
@@ -197,6 +204,7 @@ export class PostgresStore implements Store {
         if (client !== undefined) await discard(client, mode === 'tx' && !committing, e);
         const retry = isTransient(e) && (!committing || o.idempotent === true) && !this.closed && Date.now() - started < this.retryMs;
         if (!retry) throw toStoreError(e, this.label, committing);
+        if (committing) o.onLostCommit?.();
         await sleep(Math.min(2000, 100 * 2 ** attempt));
       }
     }
@@ -352,8 +360,19 @@ export class PostgresStore implements Store {
     checkText('worker name', worker);
     if (o.number !== undefined) checkTrialNumber(o.number);
     // The queue pop, in one round trip: concurrent claimers skip each other's locked rows instead
-    // of waiting on them; a child waits until its parent has finished.
+    // of waiting on them; a child waits until its parent has finished. A claim whose connection
+    // was lost may have landed: the retry first looks for it (this worker's name and start time).
+    const startedAt = nowIso();
+    let lostCommit = false;
     const claimed = await this.unit('statement', async (q) => {
+      if (lostCommit) {
+        const mine = await q<TrialRow>(
+          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = (SELECT id FROM studies WHERE name = $1)
+             AND state = 'running' AND worker = $2 AND started_at = $3`,
+          [study, worker, startedAt],
+        );
+        if (mine.length === 1) return mine[0];
+      }
       const rows = await q<TrialRow>(
         `UPDATE trials SET state = 'running', worker = $3, started_at = $4, attempts = attempts + 1,
            lease_token = lease_token + 1, lease_expires_ms = ${nowSql(5)} + $6
@@ -363,10 +382,10 @@ export class PostgresStore implements Store {
                                                         AND p.number = t.parent AND p.state IN ('complete', 'failed')))
                      ORDER BY t.number LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
          RETURNING ${TRIAL_COLUMNS}`,
-        [study, o.number ?? null, worker, nowIso(), this.nowParam(), o.leaseMs],
+        [study, o.number ?? null, worker, startedAt, this.nowParam(), o.leaseMs],
       );
       return rows[0];
-    });
+    }, { idempotent: true, onLostCommit: () => (lostCommit = true) });
     if (claimed === undefined) {
       await this.read((q) => this.studyId(q, study)); // STUDY_NOT_FOUND, or simply nothing waits
       return null;
@@ -378,21 +397,29 @@ export class PostgresStore implements Store {
    * Applies `set` to the leased trial only while the lease holds: one fenced UPDATE, autocommitted.
    * When it matches nothing, reads the row to say why (LEASE_LOST, TRIAL_IMMUTABLE, TRIAL_NOT_FOUND).
    * $1..$4 are taken ($4 = the lease clock's parameter; use NOW4 for its value).
+   *
+   * A connection lost while the UPDATE ran leaves it unknown whether it landed, so it is sent again
+   * with the same token once the database answers (the unit's backoff). The token makes that safe:
+   * if the first one landed, the trial is now in state `lands` under this very token (a later claim
+   * would have changed the token), which is our own write, returned as such; the trigger on finished
+   * trials rules out applying it twice. So a completion is neither lost nor applied twice.
    */
-  private async fenced(l: TrialLease, action: string, set: string, params: readonly unknown[]): Promise<TrialRecord> {
+  private async fenced(l: TrialLease, action: string, set: string, params: readonly unknown[], lands: TrialState = 'running'): Promise<TrialRecord> {
     checkStudyName(l.study);
     checkTrialNumber(l.number);
+    let lostCommit = false;
     const rows = await this.unit('statement', (q) =>
       q<TrialRow>(
         `UPDATE trials SET ${set} WHERE study_id = (SELECT id FROM studies WHERE name = $1) AND number = $2
            AND state = 'running' AND lease_token = $3 AND lease_expires_ms >= ${NOW4} RETURNING ${TRIAL_COLUMNS}`,
         [l.study, l.number, l.token, this.nowParam(), ...params],
       ),
-    );
+    { idempotent: true, onLostCommit: () => (lostCommit = true) });
     if (rows.length === 1) return trialFromRow(l.study, rows[0]);
     return this.read(async (q) => {
       const id = await this.studyId(q, l.study);
       const cur = await this.existingTrial(q, l.study, id, l.number);
+      if (lostCommit && cur.lease_token === l.token && cur.state === lands) return trialFromRow(l.study, cur);
       const [{ now }] = await q<{ now: number }>(`SELECT ${NOW1} AS now`, [this.nowParam()]);
       checkLease(l, { state: cur.state, token: cur.lease_token, expiresMs: cur.lease_expires_ms }, now, action);
       throw storeErrors.leaseLost(l, 'it changed while being written');
@@ -417,15 +444,16 @@ export class PostgresStore implements Store {
          latency_host = $10, latency_device = $11`,
       [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null,
         metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso(), metrics.latencyHost ?? null, metrics.latencyDevice ?? null],
+      'complete',
     );
   }
 
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
-    return this.fenced(l, 'fail', `state = 'failed', error = $5, finished_at = $6, lease_expires_ms = NULL`, [String(error), nowIso()]);
+    return this.fenced(l, 'fail', `state = 'failed', error = $5, finished_at = $6, lease_expires_ms = NULL`, [String(error), nowIso()], 'failed');
   }
 
   async releaseTrial(l: TrialLease): Promise<void> {
-    await this.fenced(l, 'release', `state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL`, []);
+    await this.fenced(l, 'release', `state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL`, [], 'waiting');
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
