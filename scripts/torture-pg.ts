@@ -8,12 +8,19 @@
  *     at the end: same metrics, worker and finish time = completed once);
  *   - the controller continued its sequence: the trial keys equal an uninterrupted run's (on SQLite);
  *   - the driver and the workers all exited by themselves.
- *   node --import tsx scripts/torture-pg.ts [--kills 20] [--trials 60] [--seed 1] [--no-reference] [--keep]
- * Uses its own PostgreSQL cluster (scripts/pg-local.sh on port 54332). Exit code 0 when every check passed.
+ * Each process has an artifact folder of its own (AUTOPRUNE_ARTIFACTS), as separate hosts would.
+ * With --adapt-mix the driver (scripts/torture-pg-driver.ts) turns some proposals into stage-`adapt`
+ * trials and children of earlier ones, so adapted weights pass between workers through the database;
+ * then every adapt trial's weights must be in the database too.
+ *   node --import tsx scripts/torture-pg.ts [--kills 20] [--trials 60] [--adapt-mix] [--gap 2000-7000]
+ *     [--seed 1] [--pg-port N] [--no-reference] [--keep]
+ * Uses its own PostgreSQL cluster (scripts/pg-local.sh; --pg-port, default a free port), stopped and
+ * removed at the end. Exit code 0 when every check passed.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,18 +29,35 @@ import pg from 'pg';
 import { Rng } from '../src/core/rng.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PG_ENV = { ...process.env, AUTOPRUNE_PG_PORT: '54332' };
 const { values: opts } = parseArgs({
   options: {
     kills: { type: 'string', default: '20' },
     trials: { type: 'string', default: '60' },
     seed: { type: 'string', default: '1' },
+    gap: { type: 'string', default: '2000-7000' },
+    'adapt-mix': { type: 'boolean', default: false },
+    'pg-port': { type: 'string' },
     'no-reference': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
 const KILLS = Number(opts.kills);
 const TRIALS = Number(opts.trials);
+const ADAPT = opts['adapt-mix'];
+const [GAP_MIN, GAP_MAX] = opts.gap.split('-').map(Number);
+
+/** A TCP port nobody listens on now (the cluster takes it a moment later). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const PG_PORT = opts['pg-port'] ?? String(await freePort());
+const PG_DIR = join(tmpdir(), `autoprune-pg-torture-${PG_PORT}`);
+const PG_ENV = { ...process.env, AUTOPRUNE_PG_PORT: PG_PORT, AUTOPRUNE_PG_DIR: PG_DIR };
 const STUDY = 'torture';
 
 interface Row {
@@ -44,6 +68,8 @@ interface Row {
   worker: string | null;
   finished_at: string | null;
   attempts: number;
+  stage: string;
+  parent: number | null;
 }
 
 function pgCluster(cmd: 'start' | 'restart' | 'stop'): string {
@@ -66,7 +92,7 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string, param
 /** The study's trials, or [] while the schema or the server is not there. */
 async function rows(url: string): Promise<Row[] | null> {
   try {
-    return await sql<Row>(url, 'SELECT number, state, key, proxy_accuracy, worker, finished_at, attempts FROM trials ORDER BY number');
+    return await sql<Row>(url, 'SELECT number, state, key, proxy_accuracy, worker, finished_at, attempts, stage, parent FROM trials ORDER BY number');
   } catch (e) {
     return /does not exist/.test((e as Error).message) ? [] : null;
   }
@@ -80,7 +106,7 @@ function config(dir: string, store: string, ref: boolean): string {
     model: { zoo: 'plain-cnn', width: 0.25, checkpoint: join(dir, 'base', 'model.json') },
     train: { epochs: 1, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
     search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials: TRIALS } },
-    evaluation: { calibration: { batches: 8, batchSize: 64 }, finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 }, latency: { batchSize: 8, runs: 1 } },
+    evaluation: { calibration: { batches: 8, batchSize: 64 }, adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 }, finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 }, latency: { batchSize: 8, runs: 1 } },
     run: ref
       ? { concurrency: 2, workers: 'threads', store, leaseSeconds: 5, maxAttempts: 10 }
       : { concurrency: 1, workers: 'none', remoteWorkers: 3, store, leaseSeconds: 5, maxAttempts: 10 },
@@ -97,8 +123,13 @@ interface Proc {
   exit: Promise<number | null>;
 }
 
-function start(role: string, args: string[]): Proc {
-  const child = spawn(process.execPath, ['bin/autoprune.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The driver's command line: `autoprune search`, or the adapt-mix driver script. */
+const driverArgs = (cfg: string): string[] => (ADAPT ? ['--import', 'tsx', 'scripts/torture-pg-driver.ts', cfg] : ['bin/autoprune.js', 'search', cfg]);
+
+/** A process with an artifact folder of its own, as if on a host of its own. */
+function start(role: string, args: string[], artifacts: string): Proc {
+  mkdirSync(artifacts, { recursive: true });
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AUTOPRUNE_ARTIFACTS: artifacts } });
   const p: Proc = { role, child, output: '', exit: new Promise((r) => child.once('exit', (code) => r(code))) };
   child.stdout!.on('data', (d) => (p.output += d));
   child.stderr!.on('data', (d) => (p.output += d));
@@ -117,7 +148,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** An uninterrupted run of the same config on SQLite: the keys the controller must produce. */
 function referenceKeys(dir: string): string[] {
   const db = join(dir, 'ref.db');
-  const r = spawnSync(process.execPath, ['bin/autoprune.js', 'search', config(dir, db, true)], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, driverArgs(config(dir, db, true)), { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.equal(r.status, 0, `reference search failed:\n${r.stdout}\n${r.stderr}`);
   const d = new Database(db, { readonly: true });
   const keys = (d.prepare('SELECT key FROM trials ORDER BY number').all() as { key: string }[]).map((x) => x.key);
@@ -143,7 +174,9 @@ async function main(): Promise<void> {
   if (reference) console.log(`reference run on SQLite: ${reference.length} trials`);
 
   const roles = ['driver', 'worker-1', 'worker-2', 'worker-3'];
-  const launch = (role: string) => (role === 'driver' ? start(role, ['search', cfg]) : start(role, ['worker', '--store', url, '--study', STUDY, '--give-up', '120']));
+  const host = (role: string) => join(dir, 'hosts', role);
+  const launch = (role: string) =>
+    role === 'driver' ? start(role, driverArgs(cfg), host(role)) : start(role, ['bin/autoprune.js', 'worker', '--store', url, '--study', STUDY, '--give-up', '120'], host(role));
   const procs = new Map<string, Proc>();
   procs.set('driver', launch('driver'));
   await sleep(3000); // the driver creates the study; a worker started before it would find none
@@ -155,7 +188,7 @@ async function main(): Promise<void> {
   let restarted = false;
   let heldAtKills = 0;
   for (let k = 0; k < KILLS; k++) {
-    await sleep(Math.round(rng.uniform(2000, 7000)));
+    await sleep(Math.round(rng.uniform(GAP_MIN, GAP_MAX)));
     const role = roles[rng.int(roles.length)];
     const victim = procs.get(role)!;
     const alive = victim.child.exitCode === null && victim.child.signalCode === null;
@@ -202,13 +235,19 @@ async function main(): Promise<void> {
   if (reference) assert.deepEqual(end.map((r) => r.key), reference, 'the controller continued its sequence (same keys as an uninterrupted run)');
   const [{ n: finals }] = await sql<{ n: string }>(url, 'SELECT count(*) AS n FROM finals');
   assert.equal(Number(finals), 1, 'the finalist was fine-tuned and stored');
+  const adapt = end.filter((r) => r.stage === 'adapt');
+  if (ADAPT) {
+    assert.ok(adapt.length > 0 && adapt.some((r) => r.parent !== null), 'adapt trials, some with a parent');
+    const keys = new Set((await sql<{ key: string }>(url, 'SELECT key FROM artifacts')).map((r) => r.key));
+    for (const r of adapt) assert.ok(keys.has(`trials/${r.number}/model/model.json`) && keys.has(`trials/${r.number}/model/weights.bin`), `weights of adapt trial ${r.number} in the database`);
+  }
   const byWorker = new Map<string, number>();
   for (const r of end) byWorker.set((r.worker ?? '?').split(':')[1] ?? '?', (byWorker.get((r.worker ?? '?').split(':')[1] ?? '?') ?? 0) + 1);
   const retried = end.filter((r) => r.attempts > 1).length;
   console.log(
     `OK: ${KILLS} kills (${[...killedBy].map(([r, n]) => `${r} ${n}`).join(', ')}; ${heldAtKills} trials held by the killed workers), 1 database restart; ${end.length} trials each once, all complete, ` +
       `${completed.size} complete results seen between kills kept unchanged, ${retried} trials claimed again after a kill, ` +
-      `evaluated by ${byWorker.size} worker processes${reference ? ', keys = uninterrupted run\'s' : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      `evaluated by ${byWorker.size} worker processes${ADAPT ? `, ${adapt.length} adapt trials (${adapt.filter((r) => r.parent !== null).length} children) with weights in the database` : ''}${reference ? ', keys = uninterrupted run\'s' : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
   );
   await sql(server, `DROP DATABASE ${db} WITH (FORCE)`);
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });
@@ -219,4 +258,6 @@ try {
   await main();
 } finally {
   pgCluster('stop');
+  rmSync(PG_DIR, { recursive: true, force: true });
+  rmSync(`${PG_DIR}.initdb.log`, { force: true });
 }
