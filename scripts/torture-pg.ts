@@ -145,6 +145,16 @@ function checkMidway(now: Row[], completed: Map<number, Row>): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until the driver has created the study (its start-up takes seconds on a loaded machine). */
+async function studyCreated(url: string, driver: Proc): Promise<void> {
+  for (const until = Date.now() + 5 * 60_000; Date.now() < until; await sleep(250)) {
+    if (driver.child.exitCode !== null) throw new Error(`the driver exited ${driver.child.exitCode} before creating the study:\n${driver.output}`);
+    const found = await sql<{ n: string }>(url, 'SELECT count(*) AS n FROM studies WHERE name = $1', [STUDY]).catch(() => [{ n: '0' }]);
+    if (Number(found[0].n) > 0) return;
+  }
+  throw new Error(`the driver did not create the study within 5 min:\n${driver.output}`);
+}
+
 /** An uninterrupted run of the same config on SQLite: the keys the controller must produce. */
 function referenceKeys(dir: string): string[] {
   const db = join(dir, 'ref.db');
@@ -179,7 +189,7 @@ async function main(): Promise<void> {
     role === 'driver' ? start(role, driverArgs(cfg), host(role)) : start(role, ['bin/autoprune.js', 'worker', '--store', url, '--study', STUDY, '--give-up', '120'], host(role));
   const procs = new Map<string, Proc>();
   procs.set('driver', launch('driver'));
-  await sleep(3000); // the driver creates the study; a worker started before it would find none
+  await studyCreated(url, procs.get('driver')!); // a worker started before it would find none
   for (const r of roles.slice(1)) procs.set(r, launch(r));
 
   const rng = new Rng(Number(opts.seed));
@@ -211,18 +221,26 @@ async function main(): Promise<void> {
     procs.set(role, launch(role));
   }
 
-  // Let it finish: every process must exit by itself (bounded).
+  // Let it finish: every process must exit by itself (bounded); the driver cannot finish without workers.
   const deadline = Date.now() + 15 * 60_000;
+  const exited = (p: Proc) => p.child.exitCode !== null || p.child.signalCode !== null;
   const codes = await Promise.race([
     Promise.all([...procs.values()].map((p) => p.exit)),
     (async () => {
-      while (Date.now() < deadline) await sleep(1000);
+      let orphanedSince: number | null = null;
+      while (Date.now() < deadline) {
+        await sleep(1000);
+        const orphaned = !exited(procs.get('driver')!) && roles.slice(1).every((r) => exited(procs.get(r)!));
+        orphanedSince = orphaned ? (orphanedSince ?? Date.now()) : null;
+        if (orphanedSince !== null && Date.now() - orphanedSince > 60_000) return 'orphaned' as const;
+      }
       return null;
     })(),
   ]);
-  if (codes === null) {
+  if (codes === null || codes === 'orphaned') {
     for (const p of procs.values()) p.child.kill('SIGKILL');
-    throw new Error(`not every process exited within 15 min:\n${[...procs.values()].map((p) => `${p.role}: ${p.output.slice(-2000)}`).join('\n')}`);
+    const why = codes === null ? 'not every process exited within 15 min' : 'every worker exited while the driver still waited for trials';
+    throw new Error(`${why}:\n${[...procs.values()].map((p) => `${p.role}: ${p.output.slice(-2000)}`).join('\n')}`);
   }
   for (const p of procs.values()) assert.equal(await p.exit, 0, `${p.role} exited ${await p.exit}:\n${p.output.slice(-3000)}`);
   const driver = procs.get('driver')!;
