@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { initBackend } from '../src/engine/backend.js';
+import { type BindingLoader, initBackend, type NodeBinding, TENSORFLOW_UNAVAILABLE_MESSAGE } from '../src/engine/backend.js';
 import { wasmKernelTuning, WASM_TRAINING_KERNELS } from '../src/engine/wasm-kernels.js';
 import { isAutopruneError, ErrorCodes } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
@@ -55,17 +55,41 @@ function weighted(y: tf.Tensor, r: tf.Tensor): tf.Scalar {
 
 const rng = new Rng('engine-test');
 
-test('initBackend: tensorflow is unavailable here and says how to fix it', async () => {
-  await assert.rejects(initBackend('tensorflow'), (e: unknown) => {
+/** Binding loaders that stand in for this host's node_modules, so the backend tests do not depend on it. */
+const notFound = (pkg: string) => Object.assign(new Error(`Cannot find package '${pkg}'`), { code: 'ERR_MODULE_NOT_FOUND' });
+function fakeLoader(outcome: Partial<Record<NodeBinding, 'broken' | 'registers'>>): BindingLoader & { asked: NodeBinding[] } {
+  const asked: NodeBinding[] = [];
+  const load = async (pkg: NodeBinding) => {
+    asked.push(pkg);
+    if (outcome[pkg] === 'broken') throw new Error('libtensorflow.so.2: cannot open shared object file\n    at dlopen');
+    if (outcome[pkg] !== 'registers') throw notFound(pkg);
+    // What tfjs-node does on import: register backend `tensorflow` (here the cpu backend under that name).
+    tf.registerBackend('tensorflow', tf.findBackendFactory('cpu'));
+  };
+  return Object.assign(load, { asked });
+}
+
+test('initBackend: tensorflow without a binding installed says how to fix it; both bindings were tried, GPU first', async () => {
+  const load = fakeLoader({});
+  await assert.rejects(initBackend('tensorflow', { loadBinding: load }), (e: unknown) => {
     assert.ok(isAutopruneError(e));
     assert.equal(e.code, ErrorCodes.BACKEND_UNAVAILABLE);
-    assert.match(e.message, /npm i @tensorflow\/tfjs-node/);
+    assert.equal(e.message, TENSORFLOW_UNAVAILABLE_MESSAGE);
+    return true;
+  });
+  assert.deepEqual(load.asked, ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']);
+});
+
+test('initBackend: an installed binding that fails to load is named with the first line of its error', async () => {
+  await assert.rejects(initBackend('tensorflow', { loadBinding: fakeLoader({ '@tensorflow/tfjs-node': 'broken' }) }), (e: unknown) => {
+    assert.ok(isAutopruneError(e));
+    assert.equal(e.message, '@tensorflow/tfjs-node is installed but failed to load: libtensorflow.so.2: cannot open shared object file; use --backend wasm');
     return true;
   });
 });
 
-test('initBackend: auto picks wasm here, with SIMD', async () => {
-  const info = await initBackend('auto');
+test('initBackend: auto without a binding picks wasm, with SIMD and the training kernels', async () => {
+  const info = await initBackend('auto', { loadBinding: fakeLoader({ '@tensorflow/tfjs-node-gpu': 'broken' }) });
   assert.equal(info.name, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.equal(info.requested, 'auto');
@@ -73,6 +97,21 @@ test('initBackend: auto picks wasm here, with SIMD', async () => {
   assert.equal(info.nodeBinding, null);
   assert.equal(typeof info.wasmSimd, 'boolean');
   for (const k of WASM_TRAINING_KERNELS) assert.ok(tf.getKernel(k, 'wasm'), `${k} registered`);
+});
+
+test('initBackend: auto picks tensorflow when a binding loads, and names it', async () => {
+  const load = fakeLoader({ '@tensorflow/tfjs-node': 'registers' });
+  try {
+    const info = await initBackend('auto', { loadBinding: load });
+    assert.equal(info.name, 'tensorflow');
+    assert.equal(tf.getBackend(), 'tensorflow');
+    assert.equal(info.nodeBinding, '@tensorflow/tfjs-node');
+    assert.deepEqual(load.asked, ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']);
+  } finally {
+    tf.removeBackend('tensorflow');
+    await initBackend('wasm');
+  }
+  assert.equal(tf.getBackend(), 'wasm');
 });
 
 interface ConvCase {

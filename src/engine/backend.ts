@@ -30,28 +30,43 @@ export const TENSORFLOW_UNAVAILABLE_MESSAGE =
   'Backend `tensorflow` needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu; install one ' +
   '(npm i @tensorflow/tfjs-node) or use --backend wasm';
 
+/** Imports a native binding package (which registers backend `tensorflow`); rejects when it is missing or broken. */
+export type BindingLoader = (pkg: NodeBinding) => Promise<unknown>;
+
+// A variable specifier keeps bundlers and tsc from resolving an optional package.
+const importBinding: BindingLoader = (pkg) => import(pkg as string);
+
+/** What the real loader found, once per process (importing twice would register the backend twice). */
 let loadedBinding: NodeBinding | null | undefined;
 /** Why an installed binding failed to load (its native library, usually), for the error message. */
 let bindingFailure: string | null = null;
 
-/** Imports the first installed native binding (which registers backend `tensorflow`); null if none. */
-async function loadNodeBinding(): Promise<NodeBinding | null> {
-  if (loadedBinding !== undefined) return loadedBinding;
-  loadedBinding = null;
+interface BindingFound {
+  readonly binding: NodeBinding | null;
+  readonly failure: string | null;
+}
+
+/** The first binding `load` can import, and why an installed one failed, if one did. */
+async function findBinding(load: BindingLoader): Promise<BindingFound> {
+  let failure: string | null = null;
   for (const pkg of NODE_BINDINGS) {
     try {
-      // A variable specifier keeps bundlers and tsc from resolving an optional package.
-      const specifier: string = pkg;
-      await import(specifier);
-      loadedBinding = pkg;
-      break;
+      await load(pkg);
+      return { binding: pkg, failure };
     } catch (e) {
       // Not installed: try the next one. Installed but broken: remember why, then try the next one.
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') bindingFailure ??= `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`;
+      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') failure ??= `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`;
     }
   }
-  return loadedBinding;
+  return { binding: null, failure };
+}
+
+/** The real loader's result is cached; an injected one (tests) is asked every time. */
+async function loadNodeBinding(load: BindingLoader = importBinding): Promise<BindingFound> {
+  if (load !== importBinding) return findBinding(load);
+  if (loadedBinding === undefined) ({ binding: loadedBinding, failure: bindingFailure } = await findBinding(load));
+  return { binding: loadedBinding, failure: bindingFailure };
 }
 
 async function activate(name: string): Promise<boolean> {
@@ -64,10 +79,10 @@ async function activate(name: string): Promise<boolean> {
   }
 }
 
-async function initTensorflow(): Promise<NodeBinding | null> {
-  const binding = await loadNodeBinding();
-  if (binding == null) return null;
-  return (await activate('tensorflow')) ? binding : null;
+async function initTensorflow(load?: BindingLoader): Promise<BindingFound> {
+  const found = await loadNodeBinding(load);
+  if (found.binding == null) return found;
+  return (await activate('tensorflow')) ? found : { ...found, binding: null };
 }
 
 async function initWasm(): Promise<boolean> {
@@ -94,34 +109,44 @@ async function wasmDetails(): Promise<Pick<BackendInfo, 'wasmSimd' | 'threads'>>
   return { wasmSimd, threads };
 }
 
+export interface BackendOptions {
+  /**
+   * How the native bindings are imported (default: `import()`, once per process). Tests inject a
+   * loader so that what they assert does not depend on whether this host has tfjs-node installed.
+   */
+  readonly loadBinding?: BindingLoader;
+}
+
 /**
  * Activates a tfjs backend. `auto` tries tensorflow, then wasm, then cpu. An explicit
  * `tensorflow` without a native binding installed throws BACKEND_UNAVAILABLE.
  */
-export async function initBackend(name: BackendName): Promise<BackendInfo> {
+export async function initBackend(name: BackendName, o: BackendOptions = {}): Promise<BackendInfo> {
   // Production mode: no per-op NaN checks, and no 'install tfjs-node' banner on every run.
   tf.enableProdMode();
   const base = { requested: name, tfjsVersion: tf.version.tfjs };
+  // wasm and cpu report a binding only when one was loaded already (they never import one).
+  const known = o.loadBinding ? null : (loadedBinding ?? null);
   switch (name) {
     case 'tensorflow': {
-      const binding = await initTensorflow();
-      if (binding == null) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, bindingFailure ? `${bindingFailure}; use --backend wasm` : TENSORFLOW_UNAVAILABLE_MESSAGE);
+      const { binding, failure } = await initTensorflow(o.loadBinding);
+      if (binding == null) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, failure ? `${failure}; use --backend wasm` : TENSORFLOW_UNAVAILABLE_MESSAGE);
       return { ...base, name: 'tensorflow', nodeBinding: binding };
     }
     case 'wasm': {
       if (!(await initWasm())) {
         throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, 'Backend `wasm` failed to initialise; use --backend cpu');
       }
-      return { ...base, name: 'wasm', nodeBinding: loadedBinding ?? null, ...(await wasmDetails()) };
+      return { ...base, name: 'wasm', nodeBinding: known, ...(await wasmDetails()) };
     }
     case 'cpu': {
       if (!(await activate('cpu'))) {
         throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, 'Backend `cpu` failed to initialise');
       }
-      return { ...base, name: 'cpu', nodeBinding: loadedBinding ?? null };
+      return { ...base, name: 'cpu', nodeBinding: known };
     }
     case 'auto': {
-      const binding = await initTensorflow();
+      const { binding } = await initTensorflow(o.loadBinding);
       if (binding != null) return { ...base, name: 'tensorflow', nodeBinding: binding };
       if (await initWasm()) return { ...base, name: 'wasm', nodeBinding: null, ...(await wasmDetails()) };
       if (await activate('cpu')) return { ...base, name: 'cpu', nodeBinding: null };
@@ -140,7 +165,7 @@ export async function initBackend(name: BackendName): Promise<BackendInfo> {
 /** Facts for `autoprune doctor`: active backend, versions, native binding, wasm SIMD/threads. */
 export async function describeBackend(): Promise<Record<string, string>> {
   const active = tf.getBackend() ?? 'none';
-  const binding = await loadNodeBinding();
+  const { binding } = await loadNodeBinding();
   const out: Record<string, string> = {
     backend: active,
     tfjs: tf.version.tfjs,
