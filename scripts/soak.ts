@@ -3,11 +3,14 @@
  * tfjs evaluator in this process so its tensors can be counted; RSS, JS heap and tf.memory() are
  * sampled every `--every` finished trials. Memory is flat when the samples after warm-up do not
  * grow with the trial count.
- *   node --import tsx scripts/soak.ts [--trials 1000] [--every 100] [--out soak.json]
+ * `--heap-at 200,800` also writes a V8 heap snapshot at those trial counts (into --heap-dir, default
+ * the working directory), to compare what the study retains per trial.
+ *   node --expose-gc --import tsx scripts/soak.ts [--trials 1000] [--every 100] [--out soak.json] [--heap-at N,M]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -25,6 +28,8 @@ const arg = (name: string, dflt: string) => {
 };
 const trials = Number(arg('trials', '1000'));
 const every = Number(arg('every', '100'));
+const heapAt = new Set(arg('heap-at', '').split(',').filter(Boolean).map(Number));
+const heapDir = arg('heap-dir', '.');
 const dir = mkdtempSync(join(tmpdir(), 'autoprune-soak-'));
 
 const cfg = resolveConfig({
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
         last = p.finished;
         global.gc?.();
         sample(p.finished);
+        if (heapAt.has(p.finished)) console.log(`heap snapshot: ${writeHeapSnapshot(join(heapDir, `soak-${p.finished}.heapsnapshot`))}`);
       }
     },
   });

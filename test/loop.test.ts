@@ -247,3 +247,59 @@ test('every stored trial records the controller and the generation, iteration or
     }
   }
 });
+
+/** Each evaluation takes `ms` of a fake clock, so a time budget ends after a known number of trials. */
+class ClockedEvaluator extends FakeEvaluator {
+  readonly stages: string[] = [];
+  constructor(
+    private readonly clock: { ms: number },
+    private readonly ms: number,
+  ) {
+    super();
+  }
+  override async evaluate(req: EvalRequest): Promise<EvalResult> {
+    this.stages.push(`${req.stage}:${req.trial}`);
+    this.clock.ms += this.ms;
+    const r = await super.evaluate(req);
+    return req.stage === 'finetune' ? { ...r, finalAccuracy: 0.5 } : r;
+  }
+}
+
+test('a time budget stops asking once the deadline passed: the trial in flight finishes, finalists still run, a resume continues the sequence', async () => {
+  const clock = { ms: 0 };
+  const store = new MemoryStore();
+  const ev = new ClockedEvaluator(clock, 1000);
+  const lines: string[] = [];
+  const timed = { ...cfg, search: { ...cfg.search, budget: { ...cfg.search.budget, trials: 1000 } }, evaluation: { ...cfg.evaluation, finalists: { ...cfg.evaluation.finalists, count: 1 } } };
+  const summary = await runStudy({
+    cfg: timed,
+    configHash: 'h',
+    store,
+    analysis,
+    baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
+    evaluator: async () => ev,
+    budget: { trials: 1000, deadline: 3500 },
+    fresh: false,
+    signal: new AbortController().signal,
+    log: (l) => lines.push(l),
+    now: () => clock.ms,
+  });
+  // One worker, 1 s per trial: trials start at 0, 1, 2 and 3 s; at 4 s the deadline (3.5 s) has passed.
+  assert.equal(summary.reason, 'time');
+  assert.equal(summary.evaluated, 4);
+  assert.deepEqual((await store.listTrials('loop')).map((t) => `${t.number}:${t.state}`), ['0:complete', '1:complete', '2:complete', '3:complete']);
+  assert.equal(summary.finalists.length, 1);
+  assert.deepEqual(ev.stages, ['proxy:0', 'proxy:1', 'proxy:2', 'proxy:3', `finetune:${summary.finalists[0]}`]);
+  assert.equal((await store.listFinals('loop')).length, 1);
+  assert.ok(lines.some((l) => /the time budget is spent/.test(l)));
+  assert.equal((await store.getStudy('loop'))!.state, 'stopped', 'resumable');
+
+  // The resumed run (no deadline, 8 trials) continues where the timed one stopped.
+  const rest = new FakeEvaluator();
+  await run(store, rest, 8);
+  assert.equal(rest.evaluated.length, 4);
+  const whole = new MemoryStore();
+  await run(whole, new FakeEvaluator(), 8);
+  const keys = async (s: Store) => (await s.listTrials('loop')).map((t) => t.key);
+  assert.deepEqual(await keys(store), await keys(whole));
+});

@@ -150,10 +150,16 @@ describe('search', () => {
   });
 });
 
-test('--time-budget stops asking when the time is spent; finalists still run; the study is resumable', async () => {
+// How many trials fit in the budget depends on this host's speed; test/loop.test.ts counts them
+// exactly on a fake clock. Here: the flag reaches the loop, and what must hold at any speed.
+test('--time-budget stops the search with reason time; finalists still run; the study is resumable', async () => {
   const db = join(dir, 'timed.db');
-  const started = Date.now();
-  const r = await cli('search', await writeConfig('timed', config('timed', { store: db, trials: 1000 })), '--time-budget', '3s');
+  const noFinalists = config('timed', { store: db, trials: 2 });
+  noFinalists.evaluation = { ...(noFinalists.evaluation as object), finalists: { count: 0 } };
+  const first = await cli('search', await writeConfig('timed-2', noFinalists));
+  assert.equal(first.code, 0, first.stderr);
+  // 1 s from the process start: spent during start-up or after a few trials, never after 1000.
+  const r = await cli('search', await writeConfig('timed', config('timed', { store: db, trials: 1000 })), '--time-budget', '1s');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /study `timed` stopped \(time\)/);
   assert.match(r.stdout, /the time budget is spent/);
@@ -162,7 +168,6 @@ test('--time-budget stops asking when the time is spent; finalists still run; th
   const done = rows(db, 'timed');
   assert.ok(done.length >= 2 && done.length < 1000, `${done.length} trials`);
   assert.ok(done.every((t) => t.state === 'complete'));
-  assert.ok(Date.now() - started < 60_000);
 });
 
 test('resuming with another controller setup (baseline switched off) is refused in one line, trials kept', async () => {
