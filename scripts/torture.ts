@@ -165,7 +165,8 @@ interface Pace {
  * When one kill comes:
  *  - `start-up`: `ms` after the start (store, migrations, driver lease, base model, first claims);
  *  - `mid-search`: `delayMs` after the run's `after`-th completed trial, so mostly mid-evaluation;
- *  - `adapt`: `delayMs` after this process is seen running a stage-`adapt` trial (a fine-tune).
+ *  - `adapt`: `delayMs` after this process is seen running a stage-`adapt` trial (a fine-tune),
+ *    once it completed `after` trials.
  * Whatever the kind, a run is killed as soon as it completed more than `cap` trials.
  */
 type KillPlan = { cap: number } & ({ kind: 'start-up'; ms: number } | { kind: 'mid-search' | 'adapt'; after: number; delayMs: number });
@@ -178,7 +179,8 @@ type KillPlan = { cap: number } & ({ kind: 'start-up'; ms: number } | { kind: 'm
  */
 function killPlan(rng: Rng, pace: Pace, left: { trials: number; kills: number }, aimAtAdapt: boolean): KillPlan {
   const cap = Math.max(0, Math.floor((left.trials - 2 * left.kills - 1) / left.kills));
-  if (aimAtAdapt) return { cap, kind: 'adapt', after: 0, delayMs: Math.round(rng.uniform(0, pace.perTrialMs)) };
+  // After a completed trial when the cap allows it: the evaluator is warm, so the kill lands in the fine-tune itself.
+  if (aimAtAdapt) return { cap, kind: 'adapt', after: Math.min(1, cap), delayMs: Math.round(rng.uniform(0, pace.perTrialMs)) };
   if (rng.uniform(0, 1) < 1 / 3) return { cap, kind: 'start-up', ms: Math.round(rng.uniform(300, pace.firstDoneMs)) };
   return { cap, kind: 'mid-search', after: Math.floor(rng.uniform(0, cap + 1)), delayMs: Math.round(rng.uniform(0, pace.perTrialMs)) };
 }
@@ -190,7 +192,7 @@ function killer(plan: KillPlan, before: number): (p: Progress, ms: number, pid: 
     const done = p.complete - before;
     if (done > plan.cap) return true;
     if (plan.kind === 'start-up') return ms >= plan.ms;
-    const ready = plan.kind === 'adapt' ? heldBy(p.running, pid).some((r) => r.stage === 'adapt') : done >= plan.after;
+    const ready = done >= plan.after && (plan.kind === 'mid-search' || heldBy(p.running, pid).some((r) => r.stage === 'adapt'));
     if (ready) armedAt ??= ms;
     return armedAt !== null && ms >= armedAt + plan.delayMs;
   };
@@ -198,8 +200,8 @@ function killer(plan: KillPlan, before: number): (p: Progress, ms: number, pid: 
 
 function describePlan(plan: KillPlan): string {
   if (plan.kind === 'start-up') return `start-up, planned at ${plan.ms} ms`;
-  if (plan.kind === 'adapt') return `${plan.delayMs} ms into an adapt trial`;
-  return `${plan.delayMs} ms after its ${plan.after}. completed trial`;
+  if (plan.kind === 'adapt') return `${plan.delayMs} ms into an adapt trial${plan.after ? ` after ${plan.after} completed` : ''}`;
+  return plan.after === 0 ? `${plan.delayMs} ms after its first poll` : `${plan.delayMs} ms after its ${plan.after}. completed trial`;
 }
 
 /** Invariants that hold at every moment, also right after a kill. */
