@@ -157,8 +157,9 @@ test('a controller that waits for its results before proposing more (greedy) is 
 });
 
 test("a controller's long tell does not cost the driver its lease: renewals run between told trials", async () => {
-  // Each told trial blocks the thread for 0.7 s (rl's DDPG updates do so for seconds); two finish
-  // together, so one batched tell blocked 1.4 s, longer than the 1 s lease.
+  // Each told trial blocks the thread for 0.6 s (rl's DDPG updates do so for seconds); four finish
+  // together, so one batched tell blocked 2.4 s, longer than the 2 s lease. Told one at a time,
+  // a block ends at most 0.67 s (the renewal period) + 0.6 s after the last renewal.
   const store = new MemoryStore();
   const ev = new (class extends FakeEvaluator {
     override async evaluate(req: EvalRequest): Promise<EvalResult> {
@@ -169,27 +170,27 @@ test("a controller's long tell does not cost the driver its lease: renewals run 
   const slow = (c: Controller): Controller =>
     Object.assign(Object.create(c) as Controller, {
       tell(obs: readonly Observation[]) {
-        const until = Date.now() + 700 * obs.length;
+        const until = Date.now() + 600 * obs.length;
         while (Date.now() < until);
         c.tell(obs);
       },
     });
   const summary = await runStudy({
-    cfg: { ...cfg, run: { ...cfg.run, leaseSeconds: 1 }, search: { ...cfg.search, baseline: false, budget: { trials: 6 } } },
+    cfg: { ...cfg, run: { ...cfg.run, leaseSeconds: 2 }, search: { ...cfg.search, baseline: false, budget: { trials: 8 } } },
     configHash: 'h',
     store,
     analysis,
     baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
     evaluator: async () => ev,
-    localWorkers: 2,
+    localWorkers: 4,
     wrapController: slow,
-    budget: { trials: 6, deadline: null },
+    budget: { trials: 8, deadline: null },
     fresh: false,
     signal: new AbortController().signal,
     log: () => undefined,
   });
   assert.equal(summary.reason, 'trials');
-  assert.equal((await store.listTrials('loop')).filter((t) => t.state === 'complete').length, 6);
+  assert.equal((await store.listTrials('loop')).filter((t) => t.state === 'complete').length, 8);
 });
 
 test('a run whose first trials all fail stops after 3, says why in one line, and keeps the failed trials', async () => {
