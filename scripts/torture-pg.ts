@@ -224,19 +224,21 @@ async function main(): Promise<void> {
   // Let it finish: every process must exit by itself (bounded); the driver cannot finish without workers.
   const deadline = Date.now() + 15 * 60_000;
   const exited = (p: Proc) => p.child.exitCode !== null || p.child.signalCode !== null;
+  let settled = false; // ends the watch loop, which would otherwise keep this process alive until the deadline
   const codes = await Promise.race([
     Promise.all([...procs.values()].map((p) => p.exit)),
     (async () => {
       let orphanedSince: number | null = null;
-      while (Date.now() < deadline) {
+      while (Date.now() < deadline && !settled) {
         await sleep(1000);
         const orphaned = !exited(procs.get('driver')!) && roles.slice(1).every((r) => exited(procs.get(r)!));
         orphanedSince = orphaned ? (orphanedSince ?? Date.now()) : null;
         if (orphanedSince !== null && Date.now() - orphanedSince > 60_000) return 'orphaned' as const;
       }
-      return null;
+      return settled ? 'settled' : null;
     })(),
   ]);
+  settled = true;
   if (codes === null || codes === 'orphaned') {
     for (const p of procs.values()) p.child.kill('SIGKILL');
     const why = codes === null ? 'not every process exited within 15 min' : 'every worker exited while the driver still waited for trials';
