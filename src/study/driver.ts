@@ -98,10 +98,6 @@ export class Driver {
     return { controller: this.o.controller.snapshot(), told: toldRuns(this.told) };
   }
 
-  private async saveSnapshot(): Promise<void> {
-    await this.o.store.saveSnapshot(this.study, this.told.size, this.snapshotState() as unknown as Json, this.o.lease);
-  }
-
   /** Tells the controller every finished trial it has not heard of (in finishing order); applies the failure policy. */
   async sync(): Promise<TrialRecord[]> {
     const reaped = await this.o.store.reapExpired(this.study, { maxAttempts: this.o.maxAttempts });
@@ -120,7 +116,9 @@ export class Driver {
         await new Promise<void>((r) => setImmediate(r));
       }
       this.toldThisRun += fresh.length;
-      await this.saveSnapshot();
+      // No snapshot here: the next enqueue writes one with its proposals, and a resume re-tells
+      // what finished after the last one (tell is deterministic), so each state is written once
+      // (issue 11: rl's 4 MB snapshot was written twice per episode).
       this.o.policy.observe(fresh);
     }
     return trials;
