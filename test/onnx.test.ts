@@ -370,6 +370,13 @@ describe('OnnxEvaluator', () => {
     await ref.close();
   });
 
+  test('capacity is run.concurrency: the finalists fine-tune that many at once on the worker pool', () => {
+    for (const concurrency of [1, 2, 3]) {
+      const ev = OnnxEvaluator.create({ ...cfg, run: { ...cfg.run, concurrency } }, { base, splits, finetuner: () => TfjsEvaluator.create(cfg, { splits }) });
+      assert.equal(ev.capacity, concurrency);
+    }
+  });
+
   test("a proxy of a parent trial's adapted weights (NetAdapt's chain) is cut from those weights, as on tfjs", async () => {
     const ort = evaluator();
     const ref = await TfjsEvaluator.create(cfg, { splits });

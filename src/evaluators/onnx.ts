@@ -4,9 +4,11 @@
  * onnxruntime does not, so it goes to the tfjs evaluator.
  *
  * It runs in the calling thread. onnxruntime-node's `session.run` blocks that thread while it
- * computes (measured: no event-loop tick during a 0.5 s run), so evaluations that overlap here
- * take turns; each session therefore gets every core as intra-op threads (workers × threads ≤ cores
- * with one worker), and `capacity` is 1.
+ * computes (measured: no event-loop tick during a 0.5 s run), so proxy evaluations that overlap here
+ * take turns, and each session gets every core as intra-op threads (workers × threads ≤ cores with
+ * one at a time). `capacity` is `run.concurrency`: it is what the finalists use, whose fine-tunes
+ * run on the tfjs/libtorch worker pool, that many at once (with capacity 1 the quickstart's two
+ * finalists trained one after the other on one libtorch thread each).
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -79,7 +81,7 @@ export class OnnxEvaluator implements Evaluator {
 
   /** `base` and `splits` are the caller's (not disposed by close()); tfjs must be initialised. */
   static create(cfg: EvaluatorOptions, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator>; channelBlock?: number }): OnnxEvaluator {
-    return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, 1, o.channelBlock ?? nchwcBlock());
+    return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, Math.max(1, cfg.run.concurrency), o.channelBlock ?? nchwcBlock());
   }
 
   async evaluate(req: EvalRequest): Promise<EvalResult> {
@@ -108,7 +110,7 @@ export class OnnxEvaluator implements Evaluator {
         calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed },
         validationLimit: ev.validation.limit,
         latency: { batchSize: ev.latency.batchSize, runs: ev.latency.runs },
-        threads: threadsPerEvaluation(this.capacity),
+        threads: threadsPerEvaluation(1), // proxies take turns on this thread
         channelBlock: this.channelBlock,
         aloneForLatency: async (measure) => {
           this.gate.leave();
