@@ -254,6 +254,11 @@ export function renderCompareChart(info: CompareInfo, size: ChartSize = {}): Buf
 }
 
 /** The Pareto chart's series (exported for tests: compute, then render). */
+/** A baseline's points as a dashed line (uniform and global are read against the search's front). */
+function baselineSeries(label: string, points: readonly ReportPoint[], color: string, dash: number[]): ChartDataset<'line', XY[]> {
+  return { type: 'line', label, data: points.map((p) => xy(p, p.proxyAccuracy as number)), borderColor: color, backgroundColor: color, borderDash: dash, borderWidth: 2, pointRadius: 3, tension: 0 };
+}
+
 export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line', XY[]>[] {
   const dominated = info.rows.filter((p) => !p.onProxyFront);
   const finalists = info.points.filter((p) => p.finalAccuracy !== null).sort((a, b) => a.macs - b.macs);
@@ -276,28 +281,8 @@ export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line
       pointRadius: 5,
       tension: 0,
     },
-    {
-      type: 'line',
-      label: 'uniform baseline',
-      data: info.baseline.map((p) => xy(p, p.proxyAccuracy as number)),
-      borderColor: PALETTE[2],
-      backgroundColor: PALETTE[2],
-      borderDash: [8, 5],
-      borderWidth: 2,
-      pointRadius: 3,
-      tension: 0,
-    },
-    {
-      type: 'line',
-      label: 'global threshold baseline',
-      data: info.globalBaseline.map((p) => xy(p, p.proxyAccuracy as number)),
-      borderColor: PALETTE[3],
-      backgroundColor: PALETTE[3],
-      borderDash: [3, 4],
-      borderWidth: 2,
-      pointRadius: 3,
-      tension: 0,
-    },
+    baselineSeries('uniform baseline', info.baseline, PALETTE[2], [8, 5]),
+    baselineSeries('global threshold baseline', info.globalBaseline, PALETTE[3], [3, 4]),
     {
       type: 'scatter',
       label: 'fine-tuned (test accuracy)',
