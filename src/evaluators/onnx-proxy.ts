@@ -31,8 +31,9 @@ export interface OnnxProxyOptions {
   /** Intra-op threads per session. */
   readonly threads?: number;
   /**
-   * Pad conv widths to this multiple for the calibration and accuracy sessions (onnx-pad.ts; the
-   * same outputs, faster); latency is measured on the unpadded graph, the model `export` writes.
+   * Pad conv widths to this multiple for the calibration and accuracy sessions (onnx-pad.ts: the
+   * same outputs, sometimes faster; README "Engines"); latency is measured on the unpadded graph,
+   * the model `export` writes.
    * Default 1: no padding.
    */
   readonly channelBlock?: number;

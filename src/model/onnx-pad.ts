@@ -5,10 +5,11 @@
  * onnxruntime's CPU provider runs a Conv in its blocked NCHWc layout (MLAS, 8 channels per block
  * with AVX2, 16 with AVX-512) only when the conv's input channels are a multiple of the block (or
  * fewer than one block); any other conv falls back to im2col + GEMM and forces layout reorders
- * around it. Pruned widths rarely are multiples (ResNet-20 at 48% MACs: 11/22/45 channels), and
- * measured here such a graph evaluated 1.6x slower per image than the same graph with its 22- and
- * 45-channel tensors padded to 32 and 48 with zero filters (CPU time per image, interleaved A/B).
- * Padding an 8-channel tensor to 16 was slower, so tensors narrower than one block stay as they are.
+ * around it. Pruned widths rarely are multiples (ResNet-20 at 48% MACs: 11/22/45 channels). In
+ * probes here (CPU time per image, interleaved A/B, loaded host) padding 22 and 45 to 32 and 48
+ * made that graph 10-40% cheaper and padding 8 to 16 made it dearer, so tensors narrower than one
+ * block stay as they are; the quiet bench (README "Engines") measured +7% at channel step 1 and
+ * -14% at step 8, one run each: the gain is not established.
  *
  * How: walking the nodes in order, a Conv's output channels C >= block are rounded up to a multiple
  * P with zero filters (and zero bias); ops that act per channel (BatchNormalization, activations,
