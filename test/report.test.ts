@@ -169,7 +169,10 @@ test('percent, speed-up and deltas are exact', () => {
   close(p(3).deltaFinal, 0.895 - 0.91);
   close(p(5).deltaFinal, 0.8 - 0.91);
   assert.equal(p(3).finalist, true);
-  assert.equal(p(3).latencyMs, 1.5); // the fine-tuned model's latency wins
+  assert.equal(p(3).latencyMs, 1.5); // the fine-tuned model's latency wins (both on tfjs)
+  // A trial whose latency onnxruntime measured keeps it beside a finalist's tfjs latency.
+  const ort = TRIALS.map((t) => (t.number === 3 ? { ...t, metrics: { ...t.metrics, latencyMs: 0.2, timings: { 'latency@onnxruntime': 0.01 } } } : t));
+  assert.equal(buildReportInfo(study(), ort, FINALS).rows.find((r) => r.trial === 3)!.latencyMs, 0.2);
   assert.equal(p(0).latencyMs, 2.0);
   assert.equal(p(1).latencyMs, null);
   // no base accuracies -> no deltas

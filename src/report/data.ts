@@ -20,6 +20,7 @@ import { kendallTau } from '../core/stats.js';
 export { withinTarget };
 import { keepRatios } from '../core/space.js';
 import type { TrialState } from '../core/types.js';
+import { latencyEngineOf } from '../evaluators/types.js';
 import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../store/types.js';
 
 /** Targets used for "best accuracy at target" when the study config names none. */
@@ -277,7 +278,9 @@ export function buildReportInfo(
       finalAccuracy: finalAcc,
       deltaProxy: proxy !== null && study.baseProxyAccuracy !== null ? proxy - study.baseProxyAccuracy : null,
       deltaFinal: finalAcc !== null && study.baseTestAccuracy !== null ? finalAcc - study.baseTestAccuracy : null,
-      latencyMs: fin?.latencyMs ?? t.metrics.latencyMs ?? null,
+      // A finalist's latency is measured on tfjs (its fine-tune stage): it replaces the trial's only
+      // when that was measured on tfjs too, so the column never mixes engines.
+      latencyMs: (latencyEngineOf(t.metrics.timings) === 'onnxruntime' ? null : fin?.latencyMs) ?? t.metrics.latencyMs ?? null,
       feasible,
       finalist: finalAcc !== null,
       onProxyFront: false,
