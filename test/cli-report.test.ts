@@ -388,7 +388,7 @@ describe('config show', () => {
     const hash = /config hash: ([0-9a-f]{64})/.exec(r.stdout)?.[1];
     assert.ok(hash, r.stdout);
     const printed = parseYaml(r.stdout) as { evaluation: { calibration: { batches: number } }; search: { targets: number[] } };
-    assert.equal(printed.evaluation.calibration.batches, 20);
+    assert.equal(printed.evaluation.calibration.batches, 10);
     assert.deepEqual(printed.search.targets, [0.5]);
     assert.equal(configHash(resolveConfig(printed)), hash);
   });
