@@ -8,13 +8,12 @@
 import type { ResolvedConfig } from '../config/index.js';
 import type { Controller, ControllerContext } from '../controllers/types.js';
 import type { Evaluator } from '../evaluators/types.js';
-import type { Analysis } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
-import type { DriverLease, Store, StudyInputs, StudyRecord, TrialRecord } from '../store/types.js';
+import type { DriverLease, StudyRecord, TrialRecord } from '../store/types.js';
 import { type Budget, type StopReason } from './budget.js';
 import { Driver } from './driver.js';
 import { runFinalists } from './finalists.js';
-import { finalState, openStudy, restoreController } from './lifecycle.js';
+import { finalState, type OpenStudyOptions, openStudy, restoreController } from './lifecycle.js';
 import { goneLocally, processName } from './liveness.js';
 import { FailurePolicy } from './policy.js';
 import { studyProgress, type StudyProgress } from './progress.js';
@@ -25,15 +24,8 @@ import { DriverLoop } from './loop.js';
 export { studySpace } from './lifecycle.js';
 export type { StudyProgress } from './progress.js';
 
-export interface StudyRunOptions {
-  readonly cfg: ResolvedConfig;
-  readonly configHash: string;
-  readonly store: Store;
-  readonly analysis: Analysis;
-  /** Base model accuracies, measured by the caller only when the study is new. */
-  readonly baseAccuracy: () => Promise<{ proxy: number; test: number }>;
-  /** Hashes of the base model and data (recorded in a new study, checked on resume; see lifecycle.ts). */
-  readonly inputs?: StudyInputs;
+/** What opening the study needs (lifecycle.ts: cfg, store, analysis, base accuracy, input hashes, log), and the run's own. */
+export interface StudyRunOptions extends OpenStudyOptions {
   /** Created on first use, closed when the run ends (also when it fails). */
   readonly evaluator: () => Promise<Evaluator>;
   /** Local workers (claim loops feeding the evaluator). Default cfg.run.concurrency. */
@@ -47,7 +39,6 @@ export interface StudyRunOptions {
   readonly fresh: boolean;
   /** Aborting stops asking and claiming; running evaluations finish and are stored (graceful stop). */
   readonly signal: AbortSignal;
-  readonly log: (line: string) => void;
   readonly onProgress?: (p: StudyProgress) => void;
   readonly now?: () => number;
   /** Plain data some controllers learn from: group descriptors (rl), channel importance (global). */
