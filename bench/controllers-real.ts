@@ -1,6 +1,7 @@
 /**
  * `node --import tsx bench/controllers-real.ts [--config configs/quickstart.yaml] [--budget 96]
- *   [--finetune-epochs 1] [--finetune-batches N] [--controllers uniform,global,...] [--out experiments/controllers-real]`
+ *   [--finetune-epochs 1] [--best-epochs 3] [--finetune-batches N] [--controllers uniform,global,...]
+ *   [--out experiments/controllers-real]`
  *
  * The controllers on a real model (issue 8's experiment): every controller gets the same budget of
  * proxy evaluations (onnxruntime, the config's calibration and validation settings) on the
@@ -9,7 +10,10 @@
  * same BN re-calibration, and test accuracy after the same fine-tune (recipe.ts on the fastest
  * training engine). Over every fine-tuned candidate (the bests plus extra points spread over the
  * fronts, at least 15), the rank correlation (Spearman and Kendall) between proxy and fine-tuned
- * accuracy. Writes `results.json` and prints Markdown tables.
+ * accuracy. With `--best-epochs E`, each target's best candidates also get an E-epoch fine-tune
+ * (issue 8's "e.g. 3 epochs"), after every 1-epoch one. Writes `results.json` and prints Markdown
+ * tables. Scores go to `scored.jsonl` as they finish; a rerun with the same fine-tune settings
+ * reuses them (an overnight run that dies keeps its finished fine-tunes).
  *
  * Each controller runs as a real study (`autoprune search` on a config derived from `--config`,
  * written to `--out`, one SQLite store), so `autoprune compare ctrl-uniform ctrl-global ...
@@ -51,6 +55,8 @@ interface Scored extends Point {
   readonly target: number | null;
   testAfterBn?: number;
   finetuned?: number;
+  /** Test accuracy after the longer `--best-epochs` fine-tune (target bests only). */
+  finetunedLong?: number;
 }
 
 const { values } = parseArgs({
@@ -61,6 +67,7 @@ const { values } = parseArgs({
     'finetune-lr': { type: 'string', default: '0.01' },
     'min-correlation-points': { type: 'string', default: '16' },
     'finetune-batches': { type: 'string' },
+    'best-epochs': { type: 'string' },
     controllers: { type: 'string', default: 'uniform,global,random,greedy,evolutionary,rl' },
     out: { type: 'string', default: 'experiments/controllers-real' },
   },
@@ -117,10 +124,10 @@ async function testAfterBn(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysi
 }
 
 /** The same fine-tune for every candidate: recipe.ts, SGD momentum 0.9, cosine from `lr`, crop+flip. */
-async function finetuned(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis, splits: Splits, p: Point): Promise<number> {
+async function finetuned(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis, splits: Splits, p: Point, epochs: number): Promise<number> {
   const { model } = await prunedForTrial(cfg, base, a, p.candidate, p.trial, splits.train);
   await fit(model, splits.train, {
-    epochs: Number(values['finetune-epochs']),
+    epochs,
     batchSize: 128,
     learningRate: Number(values['finetune-lr']),
     optimizer: 'sgd',
@@ -134,6 +141,30 @@ async function finetuned(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis,
   const bytes = encodeOnnx(exportOnnxGraph(model));
   model.dispose();
   return withSession(bytes, {}, (s, ort) => sessionAccuracy(s, ort, splits.test));
+}
+
+/** What makes two fine-tune scores the same measurement: candidate, epochs, learning rate, batch cap. */
+function scoreKey(controller: string, trial: number, epochs: number): string {
+  return [controller, trial, epochs, values['finetune-lr'], values['finetune-batches'] ?? 'all'].join('/');
+}
+
+/** Scores a previous run of this command finished (scored.jsonl), by scoreKey. */
+async function finishedScores(): Promise<Map<string, Scored>> {
+  const path = join(values.out!, 'scored.jsonl');
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const out = new Map<string, Scored>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const r = JSON.parse(line) as Scored & { epochs?: number; lr?: string; batches?: string };
+    // Lines written before the key fields existed carry no epochs: they never match.
+    if (r.epochs !== undefined && r.lr === values['finetune-lr'] && r.batches === (values['finetune-batches'] ?? 'all')) out.set(scoreKey(r.controller, r.trial, r.epochs), r);
+  }
+  return out;
+}
+
+async function appendScore(s: Scored, epochs: number, t0: number): Promise<void> {
+  const line = { ...s, epochs, lr: values['finetune-lr'], batches: values['finetune-batches'] ?? 'all', seconds: (Date.now() - t0) / 1000 };
+  await appendFile(join(values.out!, 'scored.jsonl'), JSON.stringify(line) + '\n');
+  process.stderr.write(`${s.controller} trial ${s.trial} (${(100 * s.flops).toFixed(1)}% FLOPs): proxy ${(100 * s.proxy).toFixed(2)}%, test after BN ${(100 * s.testAfterBn!).toFixed(2)}%, ${epochs}-epoch fine-tune ${(100 * s.finetuned!).toFixed(2)}% in ${line.seconds.toFixed(0)} s\n`);
 }
 
 /** Best proxy point of a controller inside a target's window (or at MACs <= target for rl's wall). */
@@ -169,24 +200,35 @@ async function main(): Promise<void> {
   const want = Math.max(0, Number(values['min-correlation-points']) - scored.length);
   for (let k = 0; k < want && extra.length; k++) scored.push({ ...extra[Math.floor(((k + 0.5) * extra.length) / want)], target: null });
 
+  const epochs = Number(values['finetune-epochs']);
+  const bestEpochs = values['best-epochs'] === undefined ? null : Number(values['best-epochs']);
+  const done = await finishedScores();
   for (const s of scored) {
     const t0 = Date.now();
-    s.testAfterBn = await testAfterBn(cfg, base, a, splits, s);
-    s.finetuned = await finetuned(cfg, base, a, splits, s);
-    await appendFile(join(values.out!, 'scored.jsonl'), JSON.stringify(s) + '\n');
-    process.stderr.write(`${s.controller} trial ${s.trial} (${(100 * s.flops).toFixed(1)}% FLOPs): proxy ${(100 * s.proxy).toFixed(2)}%, test after BN ${(100 * s.testAfterBn).toFixed(2)}%, fine-tuned ${(100 * s.finetuned).toFixed(2)}% in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    const prior = done.get(scoreKey(s.controller, s.trial, epochs));
+    s.testAfterBn = prior?.testAfterBn ?? (await testAfterBn(cfg, base, a, splits, s));
+    s.finetuned = prior?.finetuned ?? (await finetuned(cfg, base, a, splits, s, epochs));
+    if (!prior) await appendScore(s, epochs, t0);
+  }
+  if (bestEpochs !== null) {
+    for (const s of scored.filter((x) => x.target !== null)) {
+      const t0 = Date.now();
+      const prior = done.get(scoreKey(s.controller, s.trial, bestEpochs));
+      s.finetunedLong = prior?.finetuned ?? (await finetuned(cfg, base, a, splits, s, bestEpochs));
+      if (!prior) await appendScore({ ...s, finetuned: s.finetunedLong }, bestEpochs, t0);
+    }
   }
   const rho = spearman(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
   const tau = kendallTauB(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
 
-  await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: Number(values['finetune-epochs']), finetuneBatches: values['finetune-batches'] === undefined ? null : Number(values['finetune-batches']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
+  await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: epochs, bestEpochs, finetuneBatches: values['finetune-batches'] === undefined ? null : Number(values['finetune-batches']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
   const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
   const lines = [
     `Base: ${(baseCost.macs / 1e6).toFixed(2)} MMACs; ${budget} proxy evaluations per searching controller (${searchSeconds.toFixed(0)} s of search in all); fine-tune: ${values['finetune-batches'] === undefined ? `${values['finetune-epochs']} epoch(s)` : `${values['finetune-batches']} batches of 128 per epoch, ${values['finetune-epochs']} epoch(s)`}, SGD ${values['finetune-lr']} cosine.`,
     '',
-    '| target | controller | trial | FLOPs | proxy (val) | test after BN | test after fine-tune |',
-    '|---|---|---|---|---|---|---|',
-    ...scored.filter((s) => s.target !== null).sort((p, q) => q.target! - p.target! || p.controller.localeCompare(q.controller)).map((s) => `| ${s.target} | ${s.controller} | ${s.trial} | ${pct(s.flops)} | ${pct(s.proxy)} | ${pct(s.testAfterBn)} | ${pct(s.finetuned)} |`),
+    `| target | controller | trial | FLOPs | proxy (val) | test after BN | test after ${epochs}-epoch fine-tune |${bestEpochs === null ? '' : ` after ${bestEpochs} epochs |`}`,
+    `|---|---|---|---|---|---|---|${bestEpochs === null ? '' : '---|'}`,
+    ...scored.filter((s) => s.target !== null).sort((p, q) => q.target! - p.target! || p.controller.localeCompare(q.controller)).map((s) => `| ${s.target} | ${s.controller} | ${s.trial} | ${pct(s.flops)} | ${pct(s.proxy)} | ${pct(s.testAfterBn)} | ${pct(s.finetuned)} |${bestEpochs === null ? '' : ` ${pct(s.finetunedLong)} |`}`),
     '',
     `Rank correlation between proxy and fine-tuned accuracy over ${scored.length} candidates: Spearman ${rho.toFixed(3)}, Kendall ${tau.toFixed(3)}.`,
   ];
