@@ -69,6 +69,7 @@ function out<T>(v: T): T {
 }
 
 export class MemoryStore implements Store {
+  readonly location = null;
   private readonly studies = new Map<string, StudyData>();
   private closed = false;
   private readonly clock: () => number;

@@ -119,6 +119,8 @@ function sleep(ms: number): Promise<void> {
 export class PostgresStore implements Store {
   /** The database URL without its password. */
   readonly label: string;
+  /** The URL (with its password: it is handed only to this process's own lease thread). */
+  readonly location: string | null;
   private readonly pool: pg.Pool;
   private readonly retryMs: number;
   /** The injected lease clock (tests); undefined = the database server's clock. */
@@ -128,8 +130,9 @@ export class PostgresStore implements Store {
   private claims: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(pool: pg.Pool, label: string, o: { retryMs: number; clock?: () => number; artifacts: string }) {
+  private constructor(pool: pg.Pool, label: string, o: { retryMs: number; clock?: () => number; artifacts: string; url: string }) {
     this.pool = pool;
+    this.location = o.clock === undefined ? o.url : null;
     this.label = label;
     this.retryMs = o.retryMs;
     this.clock = o.clock;
@@ -154,6 +157,7 @@ export class PostgresStore implements Store {
       retryMs: options.retryMs ?? 60_000,
       clock: options.clock,
       artifacts: options.artifacts ?? process.env.AUTOPRUNE_ARTIFACTS ?? defaultArtifacts(url),
+      url,
     });
     try {
       await store.unit('read', async (_q, c) => {

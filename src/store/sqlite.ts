@@ -73,6 +73,7 @@ const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, 
 
 export class SqliteStore implements Store {
   readonly path: string;
+  readonly location: string | null;
   private readonly db: Database.Database;
   private closed = false;
   /** Runs its argument inside BEGIN IMMEDIATE ... COMMIT (rolled back if it throws). */
@@ -80,8 +81,9 @@ export class SqliteStore implements Store {
 
   private readonly clock: () => number;
 
-  private constructor(path: string, db: Database.Database, clock: () => number) {
+  private constructor(path: string, db: Database.Database, clock: () => number, injectedClock: boolean) {
     this.path = path;
+    this.location = path === ':memory:' || injectedClock ? null : path;
     this.db = db;
     this.clock = clock;
     this.tx = db.transaction((f: () => unknown) => f());
@@ -99,7 +101,7 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, path);
-      return new SqliteStore(path, db, options.clock ?? Date.now);
+      return new SqliteStore(path, db, options.clock ?? Date.now, options.clock !== undefined);
     } catch (e) {
       db?.close();
       throw toStoreError(e, path);

@@ -155,6 +155,12 @@ export interface StoreOptions {
 }
 
 export interface Store {
+  /**
+   * Where another connection (a thread of this process, another process) can open this same store: a
+   * file path or a postgres:// URL; null when the store lives only in this object (memory, or a test
+   * clock injected that another connection would not share).
+   */
+  readonly location: string | null;
   createStudy(s: Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state' | 'inputs'> & { inputs?: StudyInputs | null }): Promise<StudyRecord>;
   getStudy(name: string): Promise<StudyRecord | null>;
   listStudies(): Promise<StudyRecord[]>;

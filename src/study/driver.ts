@@ -107,8 +107,8 @@ export class Driver {
     const fresh = trials.filter((t) => isFinished(t) && !this.told.has(t.number)).sort(byFinish);
     if (fresh.length) {
       // One at a time, yielding between: a controller's tell can be long synchronous work (rl's
-      // DDPG updates took 10-60 s per episode on a loaded host), and the lease renewals are timers
-      // on this thread that must get their turn before the lease runs out.
+      // DDPG updates took 10-60 s per episode on a loaded host). Leases are renewed on the lease
+      // thread, but a memory store's renewals are timers on this thread and must get their turn.
       for (const t of fresh) {
         this.o.controller.tell([observation(t)]);
         this.told.add(t.number);

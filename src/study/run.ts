@@ -17,7 +17,8 @@ import { finalState, type OpenStudyOptions, openStudy, restoreController } from 
 import { goneLocally, processName } from './liveness.js';
 import { FailurePolicy } from './policy.js';
 import { studyProgress, type StudyProgress } from './progress.js';
-import { keepAlive, Wakeup } from './signals.js';
+import { type LeaseKeeper, openLeaseKeeper } from './leases.js';
+import { Wakeup } from './signals.js';
 import { runWorker } from './worker.js';
 import { DriverLoop } from './loop.js';
 
@@ -31,8 +32,9 @@ export interface StudyRunOptions extends OpenStudyOptions {
   /** Local workers (claim loops feeding the evaluator). Default cfg.run.concurrency. */
   readonly localWorkers?: number;
   /**
-   * The evaluator runs the engine on this (the main) thread (`run.workers: inline`): a synchronous
-   * evaluation then blocks heartbeats, so leases are made long (INLINE_LEASE_MS) instead of trusted.
+   * The evaluator runs the engine on this (the main) thread (`run.workers: inline`): when leases are
+   * renewed on this thread too (a store without a lease thread: memory), a synchronous evaluation
+   * blocks them, so leases are made long (INLINE_LEASE_MS) instead of trusted.
    */
   readonly engineOnMainThread?: boolean;
   readonly budget: Budget;
@@ -60,21 +62,33 @@ export interface StudySummary {
 /** Lease of an inline run (engine on the main thread): a day; a crashed inline search is still resumed at once on its host (liveness.ts). */
 export const INLINE_LEASE_MS = 24 * 3600 * 1000;
 
-function leaseMsOf(o: StudyRunOptions): number {
-  return o.engineOnMainThread ? INLINE_LEASE_MS : o.cfg.run.leaseSeconds * 1000;
+/** A run's options with the leases it holds: who renews them, and for how long each renewal holds. */
+type Running = StudyRunOptions & { readonly leases: LeaseKeeper; readonly leaseMs: number };
+
+function leaseMsOf(o: StudyRunOptions, leases: LeaseKeeper): number {
+  return o.engineOnMainThread && !leases.offThread ? INLINE_LEASE_MS : o.cfg.run.leaseSeconds * 1000;
 }
 
 export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
+  const leases = await openLeaseKeeper(o.store, o.log);
+  try {
+    return await runWithLeases(o, leases);
+  } finally {
+    await leases.close();
+  }
+}
+
+async function runWithLeases(o: StudyRunOptions, leases: LeaseKeeper): Promise<StudySummary> {
   const { store } = o;
-  const leaseMs = leaseMsOf(o);
+  const leaseMs = leaseMsOf(o, leases);
   if (o.fresh) await deleteForFresh(o, leaseMs);
   const study = await openStudy(o);
   const lease = await store.acquireDriver(study.name, processName(), leaseMs, { stale: goneLocally });
   const lost = new AbortController();
-  const renew = keepAlive(() => store.renewDriver(lease, leaseMs), Math.floor(leaseMs / 3), (e) => lost.abort(e));
+  const renew = leases.keep({ kind: 'driver', lease }, leaseMs, Math.floor(leaseMs / 3), (e) => lost.abort(e));
   const evaluator = lazyEvaluator(o.evaluator);
   try {
-    return await driveStudy(o, study, lease, evaluator.get, lost.signal);
+    return await driveStudy({ ...o, leases, leaseMs }, study, lease, evaluator.get, lost.signal);
   } finally {
     renew.stop();
     await evaluator.close();
@@ -90,7 +104,7 @@ async function deleteForFresh(o: StudyRunOptions, leaseMs: number): Promise<void
   o.log(`--fresh: deleted the previous trials of study \`${o.cfg.name}\``);
 }
 
-async function driveStudy(o: StudyRunOptions, study: StudyRecord, lease: DriverLease, evaluator: () => Promise<Evaluator>, lost: AbortSignal): Promise<StudySummary> {
+async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, evaluator: () => Promise<Evaluator>, lost: AbortSignal): Promise<StudySummary> {
   const { cfg, store } = o;
   const { controller, told } = await restoreController(cfg, study, store, o.analysis, { wrap: o.wrapController, data: o.controllerData });
   // Only now, with the controller restored, does a resumed study change state.
@@ -123,7 +137,7 @@ export function localWorkersOf(cfg: ResolvedConfig): number {
 }
 
 /** Local workers and the driver loop, until the driver stops; then the workers finish what they hold. */
-async function searchLoop(o: StudyRunOptions, study: StudyRecord, driver: Driver, evaluator: () => Promise<Evaluator>, stop: AbortSignal) {
+async function searchLoop(o: Running, study: StudyRecord, driver: Driver, evaluator: () => Promise<Evaluator>, stop: AbortSignal) {
   const stopClaiming = new AbortController();
   const work = new Wakeup();
   const finished = new Wakeup();
@@ -150,13 +164,14 @@ async function searchLoop(o: StudyRunOptions, study: StudyRecord, driver: Driver
   return { reason, evaluated, trials };
 }
 
-function startWorker(o: StudyRunOptions, study: string, slot: number, evaluator: () => Promise<Evaluator>, w: { stop: AbortSignal; work: Wakeup; onFinished: (t: TrialRecord | null) => void }): Promise<void> {
+function startWorker(o: Running, study: string, slot: number, evaluator: () => Promise<Evaluator>, w: { stop: AbortSignal; work: Wakeup; onFinished: (t: TrialRecord | null) => void }): Promise<void> {
   return runWorker({
     store: o.store,
     study,
     name: processName(slot),
     evaluator: { capacity: 1, evaluate: async (req) => (await evaluator()).evaluate(req), close: async () => undefined },
-    leaseMs: leaseMsOf(o),
+    leaseMs: o.leaseMs,
+    leases: o.leases,
     stop: w.stop,
     work: w.work,
     pollMs: o.pollMs,

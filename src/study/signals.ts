@@ -27,8 +27,8 @@ export class Wakeup {
 
 /**
  * Calls `beat` every `everyMs` on this (the main) thread until stopped; the first failure stops it
- * and is reported to `onLost`. Engines run in worker threads, so a long synchronous evaluation
- * never delays a heartbeat.
+ * and is reported to `onLost`. Synchronous work on this thread delays it: leases.ts uses it only
+ * for stores without a second connection (memory); the others renew on the lease thread.
  */
 export function keepAlive(beat: () => Promise<void>, everyMs: number, onLost: (e: Error) => void): { stop: () => void } {
   let stopped = false;

@@ -1,15 +1,17 @@
 /**
  * A worker: claim a waiting trial -> evaluate it while a heartbeat holds the lease -> complete or
  * fail it with the lease's fencing token. The worker threads of `autoprune search` are workers like
- * any other: each loop here runs on the main thread and hands the engine work to an Evaluator (a
- * pool of threads), so the heartbeat never waits on a synchronous engine call.
+ * any other: each loop here runs on the main thread and hands the engine work to an Evaluator; the
+ * heartbeats run on the lease thread (leases.ts), so even an evaluator that runs its engine
+ * synchronously on this thread (onnxruntime-node's session.run) never delays one.
  */
 import { isAutopruneError } from '../core/errors.js';
 import { ErrorCodes } from '../core/errors.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../evaluators/types.js';
 import type { Claim, Store, TrialRecord } from '../store/types.js';
+import { type LeaseKeeper, timerLeases } from './leases.js';
 import { artifactPaths } from './lineage.js';
-import { keepAlive, type Wakeup } from './signals.js';
+import type { Wakeup } from './signals.js';
 
 export interface WorkerOptions {
   readonly store: Store;
@@ -20,6 +22,8 @@ export interface WorkerOptions {
   readonly leaseMs: number;
   /** Default leaseMs / 3. */
   readonly heartbeatMs?: number;
+  /** Who renews the lease (openLeaseKeeper: a thread of its own); default timers on this thread. */
+  readonly leases?: LeaseKeeper;
   /** Stop claiming new trials (the one in hand finishes). */
   readonly stop: AbortSignal;
   /** Wakes the worker when trials are enqueued; it also polls every `pollMs` (default 1000). */
@@ -66,7 +70,8 @@ export function evalRequest(store: Store, t: TrialRecord): EvalRequest {
 export async function evaluateClaim(o: WorkerOptions, claim: Claim): Promise<TrialRecord | null> {
   const now = o.now ?? Date.now;
   let lost: Error | null = null;
-  const beat = keepAlive(() => o.store.heartbeat(claim, o.leaseMs), o.heartbeatMs ?? Math.max(1, Math.floor(o.leaseMs / 3)), (e) => (lost = e));
+  const leases = o.leases ?? timerLeases(o.store);
+  const beat = leases.keep({ kind: 'trial', lease: claim }, o.leaseMs, o.heartbeatMs ?? Math.max(1, Math.floor(o.leaseMs / 3)), (e) => (lost = e));
   const started = now();
   let outcome: { result: EvalResult } | { error: Error };
   try {

@@ -21,6 +21,7 @@ import { modelHash } from '../../model/fingerprint.js';
 import { checkStudyInputs, type Store, type StudyInputs, type StudyRecord, type TrialRecord } from '../../store/index.js';
 import { processName } from '../../study/liveness.js';
 import { studySpace } from '../../study/run.js';
+import { type LeaseKeeper, openLeaseKeeper } from '../../study/leases.js';
 import { runWorker } from '../../study/worker.js';
 import { Wakeup } from '../../study/signals.js';
 import { handler, info, note } from '../output.js';
@@ -125,6 +126,15 @@ function isOutage(e: unknown): boolean {
  * of trials this process finished.
  */
 export async function serveStudy(o: ServeOptions): Promise<number> {
+  const leases = await openLeaseKeeper(o.store, o.log);
+  try {
+    return await serveWith(o, leases);
+  } finally {
+    await leases.close();
+  }
+}
+
+async function serveWith(o: ServeOptions, leases: LeaseKeeper): Promise<number> {
   const done = new AbortController();
   const stop = AbortSignal.any([o.stop, done.signal]);
   const watcher = watchStudy(o, done);
@@ -134,7 +144,7 @@ export async function serveStudy(o: ServeOptions): Promise<number> {
     for (let attempt = 0; !stop.aborted; ) {
       try {
         await Promise.all(Array.from({ length: o.concurrency }, (_, slot) => runWorker({
-          store: o.store, study: o.study, name: processName(slot), evaluator: o.evaluator, leaseMs: o.leaseMs, stop,
+          store: o.store, study: o.study, name: processName(slot), evaluator: o.evaluator, leaseMs: o.leaseMs, leases, stop,
           work: new Wakeup(), pollMs: o.pollMs ?? 500,
           onFinished: (t) => ((finished += t ? 1 : 0), (outageSince = null), (attempt = 0), o.onFinished?.(t)),
           log: o.log,
