@@ -1,7 +1,7 @@
 /**
  * Soak of the study loop: N proxy evaluations (default 1000) in one study on SQLite, with the
  * tfjs evaluator in this process so its tensors can be counted; RSS, JS heap and tf.memory() are
- * sampled every `--every` finished trials. Memory is flat when the samples after warm-up do not
+ * sampled every `--every` finished trials, with the size of tfjs-wasm's WebAssembly memory. Memory is flat when the samples after warm-up do not
  * grow with the trial count.
  * `--heap-at 200,800` also writes a V8 heap snapshot at those trial counts (into --heap-dir, default
  * the working directory), to compare what the study retains per trial.
@@ -48,6 +48,14 @@ interface Sample {
   heapMb: number;
   tensors: number;
   tfBytes: number;
+  /** The wasm backend's linear memory (grows in steps, never shrinks; counted in RSS once touched). */
+  wasmMb: number | null;
+}
+
+/** Size of tfjs-wasm's WebAssembly memory, or null on another backend. */
+function wasmHeapMb(): number | null {
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
+  return heap ? heap.buffer.byteLength / 2 ** 20 : null;
 }
 
 async function main(): Promise<void> {
@@ -62,9 +70,9 @@ async function main(): Promise<void> {
   const sample = (finished: number) => {
     const m = process.memoryUsage();
     const t = tf.memory();
-    samples.push({ trials: finished, seconds: (Date.now() - t0) / 1000, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, tensors: t.numTensors, tfBytes: t.numBytes });
+    samples.push({ trials: finished, seconds: (Date.now() - t0) / 1000, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, tensors: t.numTensors, tfBytes: t.numBytes, wasmMb: wasmHeapMb() });
     const s = samples.at(-1)!;
-    console.log(`${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB\ttensors ${s.tensors} (${s.tfBytes} B)`);
+    console.log(`${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB\twasm memory ${s.wasmMb?.toFixed(1) ?? '-'} MB\ttensors ${s.tensors} (${s.tfBytes} B)`);
   };
   const summary = await runStudy({
     cfg,

@@ -63,6 +63,16 @@ export async function openLeaseKeeper(store: Store, log?: (line: string) => void
   }
 }
 
+/** Runs `f` with a lease keeper (openLeaseKeeper) that is closed when `f` settles. */
+export async function withLeaseKeeper<T>(store: Store, log: ((line: string) => void) | undefined, f: (leases: LeaseKeeper) => Promise<T>): Promise<T> {
+  const leases = await openLeaseKeeper(store, log);
+  try {
+    return await f(leases);
+  } finally {
+    await leases.close();
+  }
+}
+
 class ThreadLeases implements LeaseKeeper {
   readonly offThread = true;
   private nextId = 0;

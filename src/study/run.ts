@@ -17,7 +17,7 @@ import { finalState, type OpenStudyOptions, openStudy, restoreController } from 
 import { goneLocally, processName } from './liveness.js';
 import { FailurePolicy } from './policy.js';
 import { studyProgress, type StudyProgress } from './progress.js';
-import { type LeaseKeeper, openLeaseKeeper } from './leases.js';
+import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
 import { Wakeup } from './signals.js';
 import { runWorker } from './worker.js';
 import { DriverLoop } from './loop.js';
@@ -69,13 +69,8 @@ function leaseMsOf(o: StudyRunOptions, leases: LeaseKeeper): number {
   return o.engineOnMainThread && !leases.offThread ? INLINE_LEASE_MS : o.cfg.run.leaseSeconds * 1000;
 }
 
-export async function runStudy(o: StudyRunOptions): Promise<StudySummary> {
-  const leases = await openLeaseKeeper(o.store, o.log);
-  try {
-    return await runWithLeases(o, leases);
-  } finally {
-    await leases.close();
-  }
+export function runStudy(o: StudyRunOptions): Promise<StudySummary> {
+  return withLeaseKeeper(o.store, o.log, (leases) => runWithLeases(o, leases));
 }
 
 async function runWithLeases(o: StudyRunOptions, leases: LeaseKeeper): Promise<StudySummary> {

@@ -21,7 +21,7 @@ import { modelHash } from '../../model/fingerprint.js';
 import { checkStudyInputs, type Store, type StudyInputs, type StudyRecord, type TrialRecord } from '../../store/index.js';
 import { processName } from '../../study/liveness.js';
 import { studySpace } from '../../study/run.js';
-import { type LeaseKeeper, openLeaseKeeper } from '../../study/leases.js';
+import { type LeaseKeeper, withLeaseKeeper } from '../../study/leases.js';
 import { runWorker } from '../../study/worker.js';
 import { Wakeup } from '../../study/signals.js';
 import { handler, info, note } from '../output.js';
@@ -125,13 +125,8 @@ function isOutage(e: unknown): boolean {
  * to 30 s) until the store answers, for at most `giveUpMs` of continuous outage. Returns the number
  * of trials this process finished.
  */
-export async function serveStudy(o: ServeOptions): Promise<number> {
-  const leases = await openLeaseKeeper(o.store, o.log);
-  try {
-    return await serveWith(o, leases);
-  } finally {
-    await leases.close();
-  }
+export function serveStudy(o: ServeOptions): Promise<number> {
+  return withLeaseKeeper(o.store, o.log, (leases) => serveWith(o, leases));
 }
 
 async function serveWith(o: ServeOptions, leases: LeaseKeeper): Promise<number> {
