@@ -464,6 +464,22 @@ test('a few epochs on the smoke data reach the accuracy tfjs reaches', { skip },
   b.dispose();
 });
 
+test('both engines stop a diverging run at the same step with the one-line hint (the shared epoch loop, recipe.ts)', { skip }, async () => {
+  await tf.setBackend('cpu');
+  const ds = makeSynthetic({ shape: [12, 12, 1], numClasses: 4, trainCount: 256, testCount: 16, seed: 4 });
+  const o: TrainOptions = { epochs: 2, batchSize: 32, learningRate: 1e38, optimizer: 'sgd', momentum: 0.9, numClasses: 4, seed: 1 };
+  const build = () => buildZooModel('plain-cnn', { inputShape: [12, 12, 1], numClasses: 4, width: 0.25, seed: 2 });
+  const steps: string[] = [];
+  for (const run of [(m: tf.LayersModel) => train(m, ds.train, o), (m: tf.LayersModel) => trainTorch(torch, m, ds.train, o)]) {
+    const m = build();
+    const e = await run(m).then(() => null, (x: Error) => x);
+    m.dispose();
+    assert.match(e?.message ?? 'it trained on', /^Training diverged at step (\d+) \(loss (NaN|-?Infinity)\); lower the learning rate \(got 1e\+38\)$/);
+    steps.push(/step (\d+)/.exec(e!.message)![1]);
+  }
+  assert.equal(steps[0], steps[1], `tfjs stopped at step ${steps[0]}, libtorch at ${steps[1]}`);
+});
+
 test('no tensor or memory growth over 500 steps', { skip }, async () => {
   await tf.setBackend('cpu');
   const model = buildZooModel('plain-cnn', { inputShape: [8, 8, 1], numClasses: 4, width: 0.125 });

@@ -99,6 +99,44 @@ export function* epochBatches(data: Split, o: TrainOptions, epoch: number): Gene
   }
 }
 
+/**
+ * The recipe's epochs, the same on every engine: from `startEpoch`, each batch of `epochBatches` goes
+ * to `step` with its scheduled learning rate (it returns the batch's mean loss); loss bookkeeping,
+ * progress, divergence and a macrotask between steps (signal handlers and output run) are here;
+ * `endEpoch` runs after each epoch (checkpoints). Returns all of TrainResult but the engine's name.
+ */
+export async function runEpochs(data: Split, o: TrainOptions, step: (batch: Batch, learningRate: number) => number, endEpoch: (epoch: number) => Promise<void>): Promise<Omit<TrainResult, 'engine'>> {
+  const perEpoch = stepsPerEpoch(data.count, o);
+  const steps = perEpoch * o.epochs;
+  const first = o.startEpoch ?? 0;
+  const started = performance.now();
+  let done = perEpoch * first;
+  let images = 0;
+  let finalLoss = NaN;
+  for (let epoch = first; epoch < o.epochs; epoch++) {
+    let lossSum = 0;
+    let seen = 0;
+    for (const batch of epochBatches(data, o, epoch)) {
+      const loss = step(batch, learningRateAt(o.learningRate, done, steps));
+      done++;
+      images += batch.count;
+      lossSum += loss * batch.count;
+      seen += batch.count;
+      finalLoss = lossSum / seen;
+      o.onProgress?.({ epoch, step: done, steps, loss: finalLoss, imagesPerSecond: images / ((performance.now() - started) / 1000) });
+      if (!Number.isFinite(loss)) throw diverged(done, loss, o);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    await endEpoch(epoch);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { epochs: o.epochs, steps: done, seconds, finalLoss, imagesPerSecond: images / Math.max(seconds, 1e-9) };
+}
+
+function diverged(step: number, loss: number, o: TrainOptions): AutopruneError {
+  return new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Training diverged at step ${step} (loss ${loss}); lower the learning rate (got ${o.learningRate})`);
+}
+
 /** Crop padding in pixels: 4 for 32x32 (CIFAR's standard), 3 for 28x28. */
 export function cropPadding(shape: ImageShape): number {
   return Math.floor(shape[0] / 8);

@@ -8,9 +8,9 @@ import type * as tf from '@tensorflow/tfjs';
 import { batches } from '../data/batch.js';
 import type { Split } from '../data/types.js';
 import type { TorchBinding, TorchOptimizer } from '../engine/torch.js';
-import { epochBatches, learningRateAt, stepsPerEpoch, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
+import { runEpochs, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
 import { TensorScope, TorchModel } from './torch-model.js';
-import { ADAM_EPSILON, diverged } from './train.js';
+import { ADAM_EPSILON } from './train.js';
 
 export function makeTorchOptimizer(torch: TorchBinding, model: TorchModel, o: TrainOptions): TorchOptimizer {
   const { decayed, other } = model.parameterGroups();
@@ -47,41 +47,19 @@ export function torchLoss(s: TensorScope, model: TorchModel, batch: Split, train
 export async function trainTorch(torch: TorchBinding, model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
   validateTrainOptions(o);
   const tm = TorchModel.fromLayersModel(torch, model);
-  const optimizer = makeTorchOptimizer(torch, tm, o);
-  const perEpoch = stepsPerEpoch(data.count, o);
-  const steps = perEpoch * o.epochs;
-  const first = o.startEpoch ?? 0;
-  if (o.resumeFrom) optimizer.load(join(o.resumeFrom, 'optimizer.pt'));
-  const started = performance.now();
-  let step = perEpoch * first;
-  let images = 0;
-  let finalLoss = NaN;
   try {
-    for (let epoch = first; epoch < o.epochs; epoch++) {
-      let lossSum = 0;
-      let seen = 0;
-      for (const batch of epochBatches(data, o, epoch)) {
-        const loss = torchStep(tm, optimizer, batch, learningRateAt(o.learningRate, step, steps));
-        step++;
-        images += batch.count;
-        lossSum += loss * batch.count;
-        seen += batch.count;
-        finalLoss = lossSum / seen;
-        o.onProgress?.({ epoch, step, steps, loss: finalLoss, imagesPerSecond: images / ((performance.now() - started) / 1000) });
-        if (!Number.isFinite(loss)) throw diverged(step, loss, o);
-        await new Promise<void>((r) => setImmediate(r)); // a macrotask: signal handlers and output run between steps
-      }
-      if (o.onEpochEnd) {
-        tm.writeBack();
-        await o.onEpochEnd(epoch, async (dir) => optimizer.save(join(dir, 'optimizer.pt')));
-      }
-    }
+    const optimizer = makeTorchOptimizer(torch, tm, o);
+    if (o.resumeFrom) optimizer.load(join(o.resumeFrom, 'optimizer.pt'));
+    const r = await runEpochs(data, o, (batch, lr) => torchStep(tm, optimizer, batch, lr), async (epoch) => {
+      if (!o.onEpochEnd) return;
+      tm.writeBack();
+      await o.onEpochEnd(epoch, async (dir) => optimizer.save(join(dir, 'optimizer.pt')));
+    });
     tm.writeBack();
+    return { ...r, engine: 'libtorch' };
   } finally {
     tm.dispose();
   }
-  const seconds = (performance.now() - started) / 1000;
-  return { epochs: o.epochs, steps: step, seconds, finalLoss, imagesPerSecond: images / Math.max(seconds, 1e-9), engine: 'libtorch' };
 }
 
 /** Top-1 accuracy on libtorch (inference mode: BN uses its moving statistics). */

@@ -4,14 +4,13 @@
  * recipe (recipe.ts: schedule, batches, augmentation, weight decay) is the one libtorch follows.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import { toTensors } from '../data/tensors.js';
 import type { Split } from '../data/types.js';
-import { epochBatches, isDecayed, learningRateAt, stepsPerEpoch, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
+import { isDecayed, runEpochs, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
 
 export type { TrainOptions, TrainProgress, TrainResult } from './recipe.js';
 
@@ -42,54 +41,31 @@ function l2Penalty(vars: readonly tf.Variable[], decay: number): tf.Scalar {
 export async function train(model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
   validateTrainOptions(o);
   const optimizer = makeOptimizer(o);
-  const perEpoch = stepsPerEpoch(data.count, o);
-  const steps = perEpoch * o.epochs;
-  const first = o.startEpoch ?? 0;
-  const started = performance.now();
-  let step = perEpoch * first;
-  let images = 0;
-  let finalLoss = NaN;
   const weights = model.trainableWeights;
   const vars = weights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const decayed = weights.filter((w) => isDecayed(w.originalName)).map((w) => (w as unknown as { val: tf.Variable }).val);
   const decay = o.weightDecay ?? 0;
   if (o.resumeFrom) await loadTfjsOptimizer(optimizer, o.resumeFrom);
   try {
-    for (let epoch = first; epoch < o.epochs; epoch++) {
-      let lossSum = 0;
-      let seen = 0;
-      for (const batch of epochBatches(data, o, epoch)) {
-        // tfjs optimizers read the field on every step.
-        (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(o.learningRate, step, steps);
-        const loss = tf.tidy(() => {
-          const { xs, ys } = toTensors(batch, o.numClasses);
-          const l = optimizer.minimize(() => {
-            const ce = lossFn(model, xs, ys, true);
-            return decay > 0 && decayed.length > 0 ? (ce.add(l2Penalty(decayed, decay)) as tf.Scalar) : ce;
-          }, true, vars);
-          return l!.dataSync()[0];
-        });
-        step++;
-        images += batch.count;
-        lossSum += loss * batch.count;
-        seen += batch.count;
-        finalLoss = lossSum / seen;
-        o.onProgress?.({ epoch, step, steps, loss: finalLoss, imagesPerSecond: images / ((performance.now() - started) / 1000) });
-        if (!Number.isFinite(loss)) throw diverged(step, loss, o);
-        await new Promise<void>((r) => setImmediate(r)); // a macrotask: signal handlers and output run between steps
-      }
-      await o.onEpochEnd?.(epoch, (dir) => saveTfjsOptimizer(optimizer, dir));
-    }
+    const step = (batch: Split, learningRate: number): number => {
+      // tfjs optimizers read the field on every step.
+      (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+      return tf.tidy(() => {
+        const { xs, ys } = toTensors(batch, o.numClasses);
+        const l = optimizer.minimize(() => {
+          const ce = lossFn(model, xs, ys, true);
+          return decay > 0 && decayed.length > 0 ? (ce.add(l2Penalty(decayed, decay)) as tf.Scalar) : ce;
+        }, true, vars);
+        return l!.dataSync()[0];
+      });
+    };
+    const r = await runEpochs(data, o, step, async (epoch) => o.onEpochEnd?.(epoch, (dir) => saveTfjsOptimizer(optimizer, dir)));
+    return { ...r, engine: tf.getBackend() };
   } finally {
     optimizer.dispose();
   }
-  const seconds = (performance.now() - started) / 1000;
-  return { epochs: o.epochs, steps: step, seconds, finalLoss, imagesPerSecond: images / Math.max(seconds, 1e-9), engine: tf.getBackend() };
 }
 
-export function diverged(step: number, loss: number, o: TrainOptions): AutopruneError {
-  return new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Training diverged at step ${step} (loss ${loss}); lower the learning rate (got ${o.learningRate})`);
-}
 
 /** Optimizer slots (momentum, Adam moments) as tfjs weights files in `dir`, for resume. */
 async function saveTfjsOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
