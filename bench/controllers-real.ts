@@ -13,7 +13,9 @@
  * accuracy. With `--best-epochs E`, each target's best candidates also get an E-epoch fine-tune
  * (issue 8's "e.g. 3 epochs"), after every 1-epoch one. Writes `results.json` and prints Markdown
  * tables. Scores go to `scored.jsonl` as they finish; a rerun with the same fine-tune settings
- * reuses them (an overnight run that dies keeps its finished fine-tunes).
+ * reuses them (an overnight run that dies keeps its finished fine-tunes); `--scored-only` trains
+ * nothing and reports what scored.jsonl holds (a candidate not yet scored is left blank). The long
+ * fine-tunes run in order of interest: at each target the best proxy first, then the baselines.
  *
  * Each controller runs as a real study (`autoprune search` on a config derived from `--config`,
  * written to `--out`, one SQLite store), so `autoprune compare ctrl-uniform ctrl-global ...
@@ -68,6 +70,7 @@ const { values } = parseArgs({
     'min-correlation-points': { type: 'string', default: '16' },
     'finetune-batches': { type: 'string' },
     'best-epochs': { type: 'string' },
+    'scored-only': { type: 'boolean', default: false },
     controllers: { type: 'string', default: 'uniform,global,random,greedy,evolutionary,rl' },
     out: { type: 'string', default: 'experiments/controllers-real' },
   },
@@ -143,6 +146,14 @@ async function finetuned(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis,
   return withSession(bytes, {}, (s, ort) => sessionAccuracy(s, ort, splits.test));
 }
 
+/** Target bests in order of interest: each target's best proxy, then the baselines, then the rest by proxy. */
+function byInterest(bests: readonly Scored[]): Scored[] {
+  const top = new Map<number, number>();
+  for (const s of bests) top.set(s.target!, Math.max(top.get(s.target!) ?? -1, s.proxy));
+  const rank = (s: Scored) => (s.proxy === top.get(s.target!) ? 0 : s.controller === 'uniform' || s.controller === 'global' ? 1 : 2);
+  return [...bests].sort((p, q) => rank(p) - rank(q) || q.target! - p.target! || q.proxy - p.proxy);
+}
+
 /** What makes two fine-tune scores the same measurement: candidate, epochs, learning rate, batch cap. */
 function scoreKey(controller: string, trial: number, epochs: number): string {
   return [controller, trial, epochs, values['finetune-lr'], values['finetune-batches'] ?? 'all'].join('/');
@@ -196,30 +207,35 @@ async function main(): Promise<void> {
     }
   }
   // Extra points for the correlation: spread over FLOPs among the other evaluated candidates.
-  const extra = all.filter((p) => !scored.some((s) => s.trial === p.trial)).sort((p, q) => p.flops - q.flops);
+  const extra = all.filter((p) => !scored.some((s) => s.controller === p.controller && s.trial === p.trial)).sort((p, q) => p.flops - q.flops);
   const want = Math.max(0, Number(values['min-correlation-points']) - scored.length);
   for (let k = 0; k < want && extra.length; k++) scored.push({ ...extra[Math.floor(((k + 0.5) * extra.length) / want)], target: null });
 
+  process.stderr.write(`candidates to fine-tune: ${scored.map((s) => `${s.controller}#${s.trial}`).join(' ')}\n`);
   const epochs = Number(values['finetune-epochs']);
   const bestEpochs = values['best-epochs'] === undefined ? null : Number(values['best-epochs']);
   const done = await finishedScores();
+  const train = !values['scored-only'];
   for (const s of scored) {
     const t0 = Date.now();
     const prior = done.get(scoreKey(s.controller, s.trial, epochs));
+    if (!prior && !train) continue;
     s.testAfterBn = prior?.testAfterBn ?? (await testAfterBn(cfg, base, a, splits, s));
     s.finetuned = prior?.finetuned ?? (await finetuned(cfg, base, a, splits, s, epochs));
     if (!prior) await appendScore(s, epochs, t0);
   }
   if (bestEpochs !== null) {
-    for (const s of scored.filter((x) => x.target !== null)) {
+    for (const s of byInterest(scored.filter((x) => x.target !== null))) {
       const t0 = Date.now();
       const prior = done.get(scoreKey(s.controller, s.trial, bestEpochs));
+      if (!prior && !train) continue;
       s.finetunedLong = prior?.finetuned ?? (await finetuned(cfg, base, a, splits, s, bestEpochs));
-      if (!prior) await appendScore({ ...s, finetuned: s.finetunedLong }, bestEpochs, t0);
+      if (!prior) await appendScore({ ...s, finetuned: s.finetunedLong, finetunedLong: undefined }, bestEpochs, t0);
     }
   }
-  const rho = spearman(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
-  const tau = kendallTauB(scored.map((s) => s.proxy), scored.map((s) => s.finetuned!));
+  const both = scored.filter((s) => s.finetuned !== undefined);
+  const rho = spearman(both.map((s) => s.proxy), both.map((s) => s.finetuned!));
+  const tau = kendallTauB(both.map((s) => s.proxy), both.map((s) => s.finetuned!));
 
   await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: epochs, bestEpochs, finetuneBatches: values['finetune-batches'] === undefined ? null : Number(values['finetune-batches']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
   const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
@@ -230,7 +246,7 @@ async function main(): Promise<void> {
     `|---|---|---|---|---|---|---|${bestEpochs === null ? '' : '---|'}`,
     ...scored.filter((s) => s.target !== null).sort((p, q) => q.target! - p.target! || p.controller.localeCompare(q.controller)).map((s) => `| ${s.target} | ${s.controller} | ${s.trial} | ${pct(s.flops)} | ${pct(s.proxy)} | ${pct(s.testAfterBn)} | ${pct(s.finetuned)} |${bestEpochs === null ? '' : ` ${pct(s.finetunedLong)} |`}`),
     '',
-    `Rank correlation between proxy and fine-tuned accuracy over ${scored.length} candidates: Spearman ${rho.toFixed(3)}, Kendall ${tau.toFixed(3)}.`,
+    `Rank correlation between proxy and fine-tuned accuracy over ${both.length} candidates: Spearman ${rho.toFixed(3)}, Kendall ${tau.toFixed(3)}.`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   tf.disposeVariables();
