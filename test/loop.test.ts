@@ -5,36 +5,24 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import type { ResolvedConfig } from '../src/config/index.js';
 import type { ControllerSpec } from '../src/config/schema.js';
 import { AutopruneError } from '../src/core/errors.js';
 import type { Controller, Observation } from '../src/controllers/types.js';
 import { candidateKey, type Candidate } from '../src/core/space.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
-import { analyzeModel, type Analysis } from '../src/model/analysis.js';
+import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
-import { buildZooModel } from '../src/model/zoo.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store } from '../src/store/types.js';
 import { runStudy } from '../src/study/run.js';
+import { tinyStudy } from './tiny-study.js';
 
 let analysis: Analysis;
 let cfg: ResolvedConfig;
 
 before(async () => {
-  await tf.setBackend('cpu');
-  const m = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25 });
-  analysis = analyzeModel(m);
-  m.dispose();
-  cfg = resolveConfig({
-    name: 'loop',
-    data: { dataset: 'synthetic', validationSize: 64, synthetic: { train: 128, test: 32 } },
-    model: { zoo: 'plain-cnn', width: 0.25, checkpoint: '/unused/model.json' },
-    search: { targets: [0.5, 0.3], budget: { trials: 8 } },
-    evaluation: { finalists: { count: 0 } },
-    run: { store: ':memory:', workers: 'inline' },
-  });
+  ({ analysis, cfg } = await tinyStudy('loop', 8));
 });
 
 /** Accuracy = a pure function of the candidate, so reruns are comparable; counts evaluations per key. */

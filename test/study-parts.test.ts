@@ -5,16 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import type { ResolvedConfig } from '../src/config/index.js';
 import type { Controller, Observation, Proposal } from '../src/controllers/types.js';
 import { isAutopruneError } from '../src/core/errors.js';
 import type { Candidate } from '../src/core/space.js';
 import type { Json } from '../src/core/types.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
-import { analyzeModel, type Analysis } from '../src/model/analysis.js';
+import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
-import { buildZooModel } from '../src/model/zoo.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store, TrialLease, TrialRecord } from '../src/store/types.js';
 import { Driver, toldNumbers, toldRuns } from '../src/study/driver.js';
@@ -24,24 +22,14 @@ import { FailurePolicy, firstLine } from '../src/study/policy.js';
 import { runStudy } from '../src/study/run.js';
 import { Wakeup } from '../src/study/signals.js';
 import { evalRequest, evaluateClaim, runWorker } from '../src/study/worker.js';
+import { tinyStudy } from './tiny-study.js';
 import { newStudy, newTrial, rejectsWith } from './store-contract.js';
 
 let analysis: Analysis;
 let cfg: ResolvedConfig;
 
 before(async () => {
-  await tf.setBackend('cpu');
-  const m = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25 });
-  analysis = analyzeModel(m);
-  m.dispose();
-  cfg = resolveConfig({
-    name: 'parts',
-    data: { dataset: 'synthetic', validationSize: 64, synthetic: { train: 128, test: 32 } },
-    model: { zoo: 'plain-cnn', width: 0.25, checkpoint: '/unused/model.json' },
-    search: { targets: [0.5, 0.3], budget: { trials: 6 } },
-    evaluation: { finalists: { count: 0 } },
-    run: { store: ':memory:', workers: 'inline', maxConsecutiveFailures: 3 },
-  });
+  ({ analysis, cfg } = await tinyStudy('parts', 6, { maxConsecutiveFailures: 3 }));
 });
 
 /** Proposes the candidates of `plan` in order (with their stage/parent); remembers what it was told. */
