@@ -66,7 +66,6 @@ export async function train(model: tf.LayersModel, data: Split, o: TrainOptions)
   }
 }
 
-
 /** Optimizer slots (momentum, Adam moments) as tfjs weights files in `dir`, for resume. */
 async function saveTfjsOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
   const named = await optimizer.getWeights();
