@@ -22,8 +22,8 @@ import { newStudy, newTrial } from './store-contract.js';
 const dir = mkdtempSync(join(tmpdir(), 'autoprune-leases-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const LEASE_MS = 600;
-const BLOCK_MS = 2000; // > 3 leases: a lease renewed only by main-thread timers expires during it
+const LEASE_MS = 1200; // long enough that a loaded host (CI beside other jobs) still renews in time
+const BLOCK_MS = 4000; // > 3 leases: a lease renewed only by main-thread timers expires during it
 
 /** Blocks this thread the way a synchronous engine call does (no timers, no messages run). */
 function blockMainThread(ms: number): void {
@@ -74,7 +74,7 @@ describe('lease renewals off the main thread', () => {
       // The keeper starts first (as in runStudy): a thread that starts slowly on a loaded host must not eat the lease.
       const done = await withKeeper(store, onThread, async (leases) => {
         const claim = (await store.claimTrial('a', 'w', { leaseMs: LEASE_MS }))!;
-        return evaluateClaim({ store, study: 'a', name: 'w', evaluator: blocking, leaseMs: LEASE_MS, heartbeatMs: 100, leases, stop: new AbortController().signal, log: (l) => logs.push(l) }, claim);
+        return evaluateClaim({ store, study: 'a', name: 'w', evaluator: blocking, leaseMs: LEASE_MS, heartbeatMs: 200, leases, stop: new AbortController().signal, log: (l) => logs.push(l) }, claim);
       });
       const t = (await store.getTrial('a', 0))!;
       if (onThread) {
@@ -92,7 +92,7 @@ describe('lease renewals off the main thread', () => {
       const lost: Error[] = [];
       const taken = await withKeeper(store, onThread, async (leases) => {
         const lease = await store.acquireDriver('a', 'first', LEASE_MS);
-        const renew = leases.keep({ kind: 'driver', lease }, LEASE_MS, 100, (e) => lost.push(e));
+        const renew = leases.keep({ kind: 'driver', lease }, LEASE_MS, 200, (e) => lost.push(e));
         blockMainThread(BLOCK_MS);
         const second = await store.acquireDriver('a', 'second', LEASE_MS).then(() => true, (e: unknown) => (isAutopruneError(e) ? false : Promise.reject(e)));
         renew.stop();
