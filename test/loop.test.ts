@@ -250,7 +250,7 @@ class ClockedEvaluator extends FakeEvaluator {
     this.stages.push(`${req.stage}:${req.trial}`);
     this.clock.ms += this.ms;
     const r = await super.evaluate(req);
-    return req.stage === 'finetune' ? { ...r, finalAccuracy: 0.5 } : r;
+    return req.stage === 'finetune' ? { ...r, finalAccuracy: 0.5, trainEngine: 'libtorch' } : r;
   }
 }
 
@@ -279,7 +279,7 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   assert.deepEqual((await store.listTrials('loop')).map((t) => `${t.number}:${t.state}`), ['0:complete', '1:complete', '2:complete', '3:complete']);
   assert.equal(summary.finalists.length, 1);
   assert.deepEqual(ev.stages, ['proxy:0', 'proxy:1', 'proxy:2', 'proxy:3', `finetune:${summary.finalists[0]}`]);
-  assert.equal((await store.listFinals('loop')).length, 1);
+  assert.deepEqual((await store.listFinals('loop')).map((f) => f.trainEngine), ['libtorch'], 'the final records the engine that fine-tuned it');
   assert.ok(lines.some((l) => /the time budget is spent/.test(l)));
   assert.equal((await store.getStudy('loop'))!.state, 'stopped', 'resumable');
 

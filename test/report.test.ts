@@ -154,6 +154,15 @@ test('fronts, baseline, infeasible, failed and candidates', () => {
   assert.equal(info.wallSeconds, 9 * 60 + 30); // 00:00:00 -> 00:09:30
 });
 
+test('the summary says which engine fine-tuned the finalists, when the store recorded it', () => {
+  const md = (finals: FinalRecord[]) => renderMarkdown(buildReportInfo(study(), TRIALS, finals), { pareto: 'p.png', progress: 'q.png' });
+  assert.match(md(FINALS), /, 3 fine-tuned\)/, 'finals from before the engine was recorded: nothing claimed');
+  const mixed = FINALS.map((f, i) => ({ ...f, trainEngine: i === 0 ? 'wasm' : 'libtorch' }));
+  assert.match(md(mixed), /, 3 fine-tuned on libtorch and wasm\)/);
+  const html = renderHtml(buildReportInfo(study(), TRIALS, mixed.slice(1)), { pareto: Buffer.alloc(0), progress: Buffer.alloc(0) });
+  assert.match(html, / fine-tuned on libtorch\)/);
+});
+
 test('percent, speed-up and deltas are exact', () => {
   const info = buildReportInfo(study(), TRIALS, FINALS);
   const p = (n: number) => info.points[n];

@@ -448,7 +448,19 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.deepEqual([saved.latencyHost, saved.latencyDevice], ['driver', 'cpu:AMD EPYC 9B45']);
       assert.deepEqual((await s.listFinals('a')).map((x) => [x.latencyHost, x.latencyDevice]), [['driver', 'cpu:AMD EPYC 9B45']]);
       const plain = await s.saveFinal(f);
-      assert.ok(!('latencyHost' in plain) && !('latencyDevice' in plain), JSON.stringify(plain));
+      assert.ok(!('latencyHost' in plain) && !('latencyDevice' in plain) && !('trainEngine' in plain), JSON.stringify(plain));
+    });
+
+    withStore('a final records the engine that fine-tuned it; saving again replaces it; an empty name is refused', async (s) => {
+      await s.createStudy(newStudy('a'));
+      await s.createTrial('a', newTrial([8, 8]));
+      const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
+      assert.equal((await s.saveFinal({ ...f, trainEngine: 'libtorch' })).trainEngine, 'libtorch');
+      assert.deepEqual((await s.listFinals('a')).map((x) => x.trainEngine), ['libtorch']);
+      await s.saveFinal({ ...f, trainEngine: 'wasm' });
+      assert.deepEqual((await s.listFinals('a')).map((x) => x.trainEngine), ['wasm']);
+      await rejectsWith(s.saveFinal({ ...f, trainEngine: '' }), 'INVALID_ARGUMENT', /trainEngine/);
+      assert.deepEqual((await s.listFinals('a')).map((x) => x.trainEngine), ['wasm'], 'the refused save changed nothing');
     });
 
     withStore('finals are saved and listed by trial; saving again replaces; unknown trial refused', async (s) => {

@@ -141,6 +141,8 @@ export interface ReportInfo {
     readonly pending: number;
     readonly finalists: number;
   };
+  /** The engines that fine-tuned the finalists (`libtorch`, a tfjs backend), as recorded; empty when none was. */
+  readonly finetuneEngines: readonly string[];
   /** First trial createdAt to last trial finishedAt, seconds; null when unknown. */
   readonly wallSeconds: number | null;
 }
@@ -355,8 +357,14 @@ export function buildReportInfo(
       pending: points.filter((p) => p.state === 'waiting' || p.state === 'running').length,
       finalists: points.filter((p) => p.finalist).length,
     },
+    finetuneEngines: [...new Set(finals.map((f) => f.trainEngine).filter((e): e is string => e !== undefined))].sort(),
     wallSeconds: wallSeconds(sortedTrials),
   };
+}
+
+/** ` on libtorch` (the engines that fine-tuned the finalists, both renderers); empty when not recorded. */
+export function finetunedOn(info: Pick<ReportInfo, 'finetuneEngines'>): string {
+  return info.finetuneEngines.length ? ` on ${info.finetuneEngines.join(' and ')}` : '';
 }
 
 /** ` (baselines: uniform x%, global y%)` for target k, naming only the baselines the study ran (both renderers). */

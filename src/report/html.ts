@@ -7,6 +7,7 @@ import {
   baselinesAt,
   compareTable,
   failedTable,
+  finetunedOn,
   formatCount,
   formatMacs,
   formatSeconds,
@@ -127,7 +128,7 @@ function summary(info: ReportInfo): string {
     ['base accuracy', `proxy ${pctOrDash(info.base.proxyAccuracy)}, test ${pctOrDash(info.base.testAccuracy)}`],
     [
       'trials',
-      `${info.counts.total} (${info.counts.complete} complete, ${info.counts.failed} failed, ${info.counts.pending} pending, ${info.counts.finalists} fine-tuned)`,
+      `${info.counts.total} (${info.counts.complete} complete, ${info.counts.failed} failed, ${info.counts.pending} pending, ${info.counts.finalists} fine-tuned${finetunedOn(info)})`,
     ],
     ['hypervolume', `${info.hypervolume.toFixed(4)} (FLOPs fraction x proxy accuracy, ref = (base, 0))`],
     ['wall time', formatSeconds(info.wallSeconds) || '–'],

@@ -407,6 +407,7 @@ export class MemoryStore implements Store {
         latencyMs: f.latencyMs,
         ...(f.latencyHost == null ? {} : { latencyHost: f.latencyHost }),
         ...(f.latencyDevice == null ? {} : { latencyDevice: f.latencyDevice }),
+        ...(f.trainEngine == null ? {} : { trainEngine: f.trainEngine }),
         epochs: f.epochs,
         modelPath: f.modelPath,
         seconds: f.seconds,

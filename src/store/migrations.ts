@@ -126,6 +126,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE finals ADD COLUMN latency_device TEXT;
     `,
   },
+  {
+    version: 6,
+    description: 'the engine that fine-tuned a finalist (libtorch and tfjs do not train to the same weights)',
+    sql: `ALTER TABLE finals ADD COLUMN train_engine TEXT;`,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -129,6 +129,11 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE finals ADD COLUMN latency_device TEXT;
     `,
   },
+  {
+    version: 5,
+    description: 'the engine that fine-tuned a finalist (libtorch and tfjs do not train to the same weights)',
+    sql: `ALTER TABLE finals ADD COLUMN train_engine TEXT;`,
+  },
 ];
 
 export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

@@ -80,7 +80,7 @@ export interface PostgresStoreOptions extends StoreOptions {
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
   latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
 
-const FINAL_COLUMNS = 'trial, final_accuracy, latency_ms, latency_host, latency_device, epochs, model_path, seconds, created_at';
+const FINAL_COLUMNS = 'trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at';
 
 const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
   base_test_accuracy, base_hash, data_hash, state, created_at, updated_at`;
@@ -647,13 +647,13 @@ export class PostgresStore implements Store {
       await this.existingTrial(q, f.study, id, f.trial);
       // Saving a finalist again (re-run) replaces the earlier result.
       const rows = await q<FinalRow>(
-        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at, latency_host, latency_device)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, epochs, model_path, seconds, created_at, latency_host, latency_device, train_engine)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
-           latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device,
+           latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device, train_engine = excluded.train_engine,
            epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at
          RETURNING ${FINAL_COLUMNS}`,
-        [id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso(), f.latencyHost ?? null, f.latencyDevice ?? null],
+        [id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso(), f.latencyHost ?? null, f.latencyDevice ?? null, f.trainEngine ?? null],
       );
       return finalFromRow(f.study, rows[0]);
     });

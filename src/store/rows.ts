@@ -57,6 +57,7 @@ export interface FinalRow {
   latency_ms: number | null;
   latency_host: string | null;
   latency_device: string | null;
+  train_engine: string | null;
   epochs: number;
   model_path: string | null;
   seconds: number;
@@ -117,6 +118,7 @@ export function finalFromRow(study: string, r: FinalRow): FinalRecord {
     latencyMs: r.latency_ms,
     ...(r.latency_host == null ? {} : { latencyHost: r.latency_host }),
     ...(r.latency_device == null ? {} : { latencyDevice: r.latency_device }),
+    ...(r.train_engine == null ? {} : { trainEngine: r.train_engine }),
     epochs: r.epochs,
     modelPath: r.model_path,
     seconds: r.seconds,

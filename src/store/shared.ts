@@ -165,6 +165,7 @@ export function checkBaseAccuracy(acc: { proxy?: number; test?: number }): void 
 export function checkFinal(f: NewFinal): void {
   checkStudyName(f.study);
   checkMeasuredOn('final', f);
+  if (f.trainEngine != null) checkText('final.trainEngine', f.trainEngine);
   checkTrialNumber(f.trial);
   checkFinite('finalAccuracy', f.finalAccuracy);
   if (f.latencyMs !== null) checkFinite('latencyMs', f.latencyMs);

@@ -513,13 +513,13 @@ export class SqliteStore implements Store {
       // Saving a finalist again (re-run) replaces the earlier result.
       this.db
         .prepare(
-          `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, epochs, model_path, seconds, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
-             latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device,
+             latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device, train_engine = excluded.train_engine,
              epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at`,
         )
-        .run(id, f.trial, f.finalAccuracy, f.latencyMs, f.latencyHost ?? null, f.latencyDevice ?? null, f.epochs, f.modelPath, f.seconds, nowIso());
+        .run(id, f.trial, f.finalAccuracy, f.latencyMs, f.latencyHost ?? null, f.latencyDevice ?? null, f.trainEngine ?? null, f.epochs, f.modelPath, f.seconds, nowIso());
       const r = this.db
         .prepare('SELECT * FROM finals WHERE study_id = ? AND trial = ?')
         .get(id, f.trial) as FinalRow;

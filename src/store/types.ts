@@ -75,6 +75,8 @@ export interface FinalRecord {
   /** Where `latencyMs` was measured (see TrialMetrics); absent when not recorded. */
   readonly latencyHost?: string;
   readonly latencyDevice?: string;
+  /** The engine that fine-tuned it (`libtorch` or a tfjs backend's name); absent when not recorded. */
+  readonly trainEngine?: string;
   readonly epochs: number;
   /** Where the fine-tuned model was saved (tfjs LayersModel folder), if it was. */
   readonly modelPath: string | null;
