@@ -104,6 +104,18 @@ describe('lease renewals off the main thread', () => {
     });
   }
 
+  test('a lease thread that dies reports every lease it held as lost, and closing it afterwards returns', async () => {
+    const store = await sqliteStudy();
+    const claim = (await store.claimTrial('a', 'w', { leaseMs: 60_000 }))!;
+    const leases = await openLeaseKeeper(store);
+    const lost = new Promise<Error>((resolve) => leases.keep({ kind: 'trial', lease: claim }, 60_000, 10_000, resolve));
+    await (leases as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate(); // white-box: the thread crashes
+    const e = await lost;
+    assert.ok(isAutopruneError(e) && e.code === 'LEASE_LOST' && /lease thread exited/.test(e.message), e.message);
+    await leases.close(); // would hang if it waited for an 'exit' that already came
+    await store.close();
+  });
+
   test('a renewal the store refuses reaches the main thread as LEASE_LOST (the error code crosses the thread)', async () => {
     const store = await sqliteStudy();
     const stale = (await store.claimTrial('a', 'w', { leaseMs: 1 }))!;

@@ -77,6 +77,7 @@ class ThreadLeases implements LeaseKeeper {
   readonly offThread = true;
   private nextId = 0;
   private readonly lost = new Map<number, (e: Error) => void>();
+  private exited = false;
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: FromLeaseThread) => {
@@ -86,7 +87,7 @@ class ThreadLeases implements LeaseKeeper {
       onLost?.(m.code === null ? new Error(m.message) : new AutopruneError(m.code as ErrorCode, m.message));
     });
     // A dead lease thread renews nothing: every lease it held is reported lost.
-    worker.on('exit', () => this.loseAll(`the lease thread exited`));
+    worker.on('exit', () => ((this.exited = true), this.loseAll(`the lease thread exited`)));
     worker.on('error', (e) => this.loseAll(`the lease thread failed: ${e.message}`));
   }
 
@@ -117,6 +118,7 @@ class ThreadLeases implements LeaseKeeper {
 
   async close(): Promise<void> {
     this.lost.clear();
+    if (this.exited) return; // nothing to close, and no 'exit' would come again
     const closed = new Promise<void>((resolve) => {
       this.worker.on('message', (m: FromLeaseThread) => m.op === 'closed' && resolve());
       this.worker.once('exit', () => resolve());
