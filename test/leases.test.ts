@@ -5,7 +5,7 @@
  * the difference: the thread keeps the lease, the timers (blocked) lose it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -64,6 +64,17 @@ describe('lease renewals off the main thread', () => {
   test('a store that lives only in this process (memory) renews on main-thread timers', async () => {
     const k = await openLeaseKeeper(new MemoryStore());
     assert.equal(k.offThread, false);
+    await k.close();
+  });
+
+  test('a store the lease thread cannot open: renewals fall back to main-thread timers, and the log says why', async () => {
+    const logs: string[] = [];
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const unopenable = Object.assign(Object.create(new MemoryStore()) as Store, { location: join(file, 'store.db') }); // its folder is a file
+    const k = await openLeaseKeeper(unopenable, (l) => logs.push(l));
+    assert.equal(k.offThread, false);
+    assert.match(logs.join('\n'), /^lease renewals run on the main thread \(the lease thread did not start: .*a-file.*\)/);
     await k.close();
   });
 

@@ -95,9 +95,12 @@ class ThreadLeases implements LeaseKeeper {
     const worker = new Worker(THREAD_URL, { workerData: { location } });
     return new Promise((resolve, reject) => {
       const fail = (e: Error) => (worker.terminate().catch(() => undefined), reject(e));
+      const exited = (code: number) => fail(new Error(`it exited with code ${code} before it was ready`));
       worker.once('error', fail);
+      worker.once('exit', exited);
       worker.once('message', (m: FromLeaseThread) => {
         worker.off('error', fail);
+        worker.off('exit', exited);
         if (m.op !== 'ready') return fail(new Error(m.op === 'failed' ? m.message : `unexpected message ${m.op}`));
         worker.unref(); // never keeps the process alive on its own
         resolve(new ThreadLeases(worker));
