@@ -3,7 +3,7 @@
  * third of its length; if the renewal waits behind a synchronous engine call on the main thread
  * (onnxruntime-node's session.run, a controller's tell) the lease can expire under a healthy process
  * and its result is dropped. So renewals run on a thread of their own with its own store connection
- * (`threadLeases`): a blocked main thread cannot delay them. Stores that live only in this process
+ * (`openLeaseKeeper`): a blocked main thread cannot delay them. Stores that live only in this process
  * (memory, or a store with an injected test clock) have no second connection: their renewals are
  * timers on the main thread (`timerLeases`), as in-process tests want.
  */
