@@ -1,0 +1,102 @@
+/** The `search` section: the controller, targets and budget. */
+import { z } from 'zod';
+import { CLOCK_EXPECTATION, DURATION_EXPECTATION, tryParseClock, tryParseDuration } from '../duration.js';
+import { flag, int, nonNegativeInt, num, positiveInt, positiveNumber, probability, ratio, unitOpen } from './leaves.js';
+
+export const CONTROLLER_NAMES = ['random', 'uniform', 'greedy', 'evolutionary', 'rl', 'global'] as const;
+
+/** Controller specs: one entry per controller in src/controllers/registry.ts. Omitted options take the documented default. */
+export const controllerSchema = z.discriminatedUnion('name', [
+  z.strictObject({
+    /** EagleEye-style random sampling inside each target's FLOPs window. */
+    name: z.literal('random'),
+    /** Stop proposing for a target after this many proposals. Default: no limit (the budget stops). */
+    perTarget: positiveInt().optional(),
+  }),
+  z.strictObject({
+    /** One keep ratio for every group, swept. */
+    name: z.literal('uniform'),
+    /** Extra evenly spaced ratios in [minKeepRatio, 1) besides one per target. Default 0. */
+    steps: nonNegativeInt().optional(),
+  }),
+  z.strictObject({
+    /** NetAdapt (Yang et al., ECCV 2018): per iteration, one candidate per group, the best becomes the next start. */
+    name: z.literal('greedy'),
+    /** FLOPs cut of the first iteration, as a fraction of the base MACs. Default 0.05. */
+    initialReduction: unitOpen().optional(),
+    /** Each iteration's cut is the previous one's times this, in (0, 1]. Default 0.96. */
+    decay: ratio().optional(),
+    /** `off` ranks by adaptive BN; `chosen` short-fine-tunes the chosen model (an `adapt` trial); `candidates` every candidate (the paper). Default `off`. */
+    adapt: z.enum(['off', 'chosen', 'candidates']).optional(),
+  }),
+  z.strictObject({
+    /** NSGA-II (Deb et al. 2002) on the keep-ratio vector, each child repaired into a FLOPs window. */
+    name: z.literal('evolutionary'),
+    /** Individuals per generation, >= 4. Default 40. */
+    population: int('an integer >= 4', (v) => v >= 4).optional(),
+    /** Probability that a pair is recombined (SBX). Default 0.9. */
+    crossoverProbability: probability().optional(),
+    /** SBX distribution index. Default 15. */
+    crossoverEta: positiveNumber().optional(),
+    /** Polynomial-mutation distribution index. Default 20. */
+    mutationEta: positiveNumber().optional(),
+    /** Third objective, minimised, when observations carry it. Default: none (accuracy and FLOPs only). */
+    thirdObjective: z.enum(['latency', 'params']).optional(),
+  }),
+  z.strictObject({
+    /** AMC (He et al., ECCV 2018): DDPG agent choosing a keep ratio layer by layer. */
+    name: z.literal('rl'),
+    /** Episodes of random actions before the agent learns. Default 100 (AMC). */
+    warmup: nonNegativeInt().optional(),
+    /** Episodes after the warm-up, then done. Default 300. */
+    episodes: positiveInt().optional(),
+    /** `error` (AMC's FLOPs-constrained -error) or `error-log-flops` (-error * log FLOPs). Default `error`. */
+    reward: z.enum(['error', 'error-log-flops']).optional(),
+    /** Units of both hidden layers of the actor and the critic. Default 300 (AMC). */
+    hidden: positiveInt().optional(),
+    /** Seed-independent DDPG settings keep AMC's values: lr 1e-4/1e-3, batch 64, tau 0.01, noise 0.5 x 0.95^episode. */
+    batchSize: positiveInt().optional(),
+  }),
+  z.strictObject({
+    /** Torch-Pruning-style global threshold on per-group normalised channel importance. */
+    name: z.literal('global'),
+    /** How scores are normalised within a group: by their `mean`, `max` or `sum`. Default `mean`. */
+    normalize: z.enum(['mean', 'max', 'sum']).optional(),
+  }),
+]);
+
+const budgetSchema = z.strictObject({
+  /** Maximum number of evaluated trials, >= 1. Default 40. */
+  trials: positiveInt().default(40),
+  /** Wall-clock limit, e.g. `8h`, `90m`, `1h30m` (see duration.ts). Default: none. */
+  time: z
+    .string({ error: DURATION_EXPECTATION })
+    .refine((s) => tryParseDuration(s) !== null, { error: DURATION_EXPECTATION })
+    .optional(),
+  /** Stop at this local clock time, `HH:MM` (next occurrence). Default: none. */
+  until: z
+    .string({ error: CLOCK_EXPECTATION })
+    .refine((s) => tryParseClock(s) !== null, { error: CLOCK_EXPECTATION })
+    .optional(),
+});
+
+export const searchSchema = z.strictObject({
+  /** Which controller proposes candidates. Default `{ name: random }`. */
+  controller: controllerSchema.prefault({ name: 'random' }),
+  /**
+   * Evaluate the uniform sweep (same keep ratio everywhere, one per target) before the controller's
+   * own proposals, so every report has the baseline to compare against. Counts against the trial
+   * budget. Ignored when the controller is `uniform` itself. Default true.
+   */
+  baseline: flag().default(true),
+  /** FLOPs targets as fractions of the base model's MACs, each in (0, 1]. Default [0.5]. */
+  targets: z
+    .array(ratio('a FLOPs fraction in (0, 1]'), { error: 'a list of FLOPs fractions in (0, 1]' })
+    .min(1, { error: 'at least one FLOPs target' })
+    .refine((t) => new Set(t).size === t.length, { error: 'distinct FLOPs targets' })
+    .default([0.5]),
+  /** Accepted half-width around each target, as a fraction of base MACs, in (0, 0.5). Default 0.03. */
+  window: num('a number in (0, 0.5)', (v) => v > 0 && v < 0.5).default(0.03),
+  /** When to stop: whichever limit comes first. Default `{ trials: 40 }`. */
+  budget: budgetSchema.prefault({}),
+});
