@@ -27,6 +27,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { parse as parseYaml } from 'yaml';
 import { loadConfig, type ResolvedConfig } from '../src/config/index.js';
 import type { ControllerSpec } from '../src/config/schema.js';
 import { type Candidate, withinTarget } from '../src/core/space.js';
@@ -43,7 +44,6 @@ import { exportOnnxGraph } from '../src/model/onnx.js';
 import { encodeOnnx } from '../src/model/onnx-proto.js';
 import { pruneModel } from '../src/model/prune.js';
 import { openStore } from '../src/store/index.js';
-import { parse as parseYaml } from 'yaml';
 
 interface Point {
   readonly controller: string;
@@ -113,7 +113,13 @@ async function search(userConfig: Record<string, unknown>, spec: ControllerSpec,
   const trials = await s.listTrials(name, { state: 'complete' });
   await s.close();
   process.stderr.write(`${name}: ${trials.length} complete trials in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-  return trials.map((t) => ({ controller: spec.name, trial: t.number, candidate: t.candidate, flops: t.cost.macs / baseMacs, proxy: t.metrics.proxyAccuracy! }));
+  return trials.map((t) => ({
+    controller: spec.name,
+    trial: t.number,
+    candidate: t.candidate,
+    flops: t.cost.macs / baseMacs,
+    proxy: t.metrics.proxyAccuracy!,
+  }));
 }
 
 /** Test accuracy after the proxy's BN re-calibration (same channels, same calibration batches). */
@@ -122,25 +128,34 @@ async function testAfterBn(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysi
   const graph = exportOnnxGraph(model);
   model.dispose();
   const ev = cfg.evaluation;
-  const r = await onnxProxy(graph, { train: splits.train, validation: splits.test }, { calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed }, latency: { batchSize: 1, runs: 0 } });
+  const r = await onnxProxy(
+    graph,
+    { train: splits.train, validation: splits.test },
+    { calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed }, latency: { batchSize: 1, runs: 0 } },
+  );
   return r.accuracy;
 }
 
 /** The same fine-tune for every candidate: recipe.ts, SGD momentum 0.9, cosine from `lr`, crop+flip. */
 async function finetuned(cfg: ResolvedConfig, base: tf.LayersModel, a: Analysis, splits: Splits, p: Point, epochs: number): Promise<number> {
   const { model } = await prunedForTrial(cfg, base, a, p.candidate, p.trial, splits.train);
-  await fit(model, splits.train, {
-    epochs,
-    batchSize: 128,
-    learningRate: Number(values['finetune-lr']),
-    optimizer: 'sgd',
-    momentum: 0.9,
-    weightDecay: 5e-4,
-    numClasses: splits.numClasses,
-    seed: cfg.run.seed,
-    augment: true,
-    maxBatchesPerEpoch: values['finetune-batches'] === undefined ? undefined : Number(values['finetune-batches']),
-  }, { requested: 'auto' });
+  await fit(
+    model,
+    splits.train,
+    {
+      epochs,
+      batchSize: 128,
+      learningRate: Number(values['finetune-lr']),
+      optimizer: 'sgd',
+      momentum: 0.9,
+      weightDecay: 5e-4,
+      numClasses: splits.numClasses,
+      seed: cfg.run.seed,
+      augment: true,
+      maxBatchesPerEpoch: values['finetune-batches'] === undefined ? undefined : Number(values['finetune-batches']),
+    },
+    { requested: 'auto' },
+  );
   const bytes = encodeOnnx(exportOnnxGraph(model));
   model.dispose();
   return withSession(bytes, {}, (s, ort) => sessionAccuracy(s, ort, splits.test));
@@ -167,15 +182,18 @@ async function finishedScores(): Promise<Map<string, Scored>> {
   for (const line of text.split('\n').filter(Boolean)) {
     const r = JSON.parse(line) as Scored & { epochs?: number; lr?: string; batches?: string };
     // Lines written before the key fields existed carry no epochs: they never match.
-    if (r.epochs !== undefined && r.lr === values['finetune-lr'] && r.batches === (values['finetune-batches'] ?? 'all')) out.set(scoreKey(r.controller, r.trial, r.epochs), r);
+    if (r.epochs !== undefined && r.lr === values['finetune-lr'] && r.batches === (values['finetune-batches'] ?? 'all'))
+      out.set(scoreKey(r.controller, r.trial, r.epochs), r);
   }
   return out;
 }
 
 async function appendScore(s: Scored, epochs: number, t0: number): Promise<void> {
   const line = { ...s, epochs, lr: values['finetune-lr'], batches: values['finetune-batches'] ?? 'all', seconds: (Date.now() - t0) / 1000 };
-  await appendFile(join(values.out!, 'scored.jsonl'), JSON.stringify(line) + '\n');
-  process.stderr.write(`${s.controller} trial ${s.trial} (${(100 * s.flops).toFixed(1)}% FLOPs): proxy ${(100 * s.proxy).toFixed(2)}%, test after BN ${(100 * s.testAfterBn!).toFixed(2)}%, ${epochs}-epoch fine-tune ${(100 * s.finetuned!).toFixed(2)}% in ${line.seconds.toFixed(0)} s\n`);
+  await appendFile(join(values.out!, 'scored.jsonl'), `${JSON.stringify(line)}\n`);
+  process.stderr.write(
+    `${s.controller} trial ${s.trial} (${(100 * s.flops).toFixed(1)}% FLOPs): proxy ${(100 * s.proxy).toFixed(2)}%, test after BN ${(100 * s.testAfterBn!).toFixed(2)}%, ${epochs}-epoch fine-tune ${(100 * s.finetuned!).toFixed(2)}% in ${line.seconds.toFixed(0)} s\n`,
+  );
 }
 
 /** Best proxy point of a controller inside a target's window (or at MACs <= target for rl's wall). */
@@ -202,7 +220,11 @@ async function main(): Promise<void> {
   const scored: Scored[] = [];
   for (const spec of chosen) {
     for (const target of cfg.search.targets) {
-      const b = bestAt(all.filter((p) => p.controller === spec.name), target, cfg.search.window);
+      const b = bestAt(
+        all.filter((p) => p.controller === spec.name),
+        target,
+        cfg.search.window,
+      );
       if (b) scored.push({ ...b, target });
     }
   }
@@ -234,21 +256,51 @@ async function main(): Promise<void> {
     }
   }
   const both = scored.filter((s) => s.finetuned !== undefined);
-  const rho = spearman(both.map((s) => s.proxy), both.map((s) => s.finetuned!));
-  const tau = kendallTauB(both.map((s) => s.proxy), both.map((s) => s.finetuned!));
+  const rho = spearman(
+    both.map((s) => s.proxy),
+    both.map((s) => s.finetuned!),
+  );
+  const tau = kendallTauB(
+    both.map((s) => s.proxy),
+    both.map((s) => s.finetuned!),
+  );
 
-  await writeFile(join(values.out!, 'results.json'), JSON.stringify({ config: values.config, budget, searchSeconds, finetuneEpochs: epochs, bestEpochs, finetuneBatches: values['finetune-batches'] === undefined ? null : Number(values['finetune-batches']), points: all, scored, spearman: rho, kendall: tau }, null, 1));
+  await writeFile(
+    join(values.out!, 'results.json'),
+    JSON.stringify(
+      {
+        config: values.config,
+        budget,
+        searchSeconds,
+        finetuneEpochs: epochs,
+        bestEpochs,
+        finetuneBatches: values['finetune-batches'] === undefined ? null : Number(values['finetune-batches']),
+        points: all,
+        scored,
+        spearman: rho,
+        kendall: tau,
+      },
+      null,
+      1,
+    ),
+  );
   const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
   const lines = [
     `Base: ${(baseCost.macs / 1e6).toFixed(2)} MMACs; ${budget} proxy evaluations per searching controller (${searchSeconds.toFixed(0)} s of search in all); fine-tune: ${values['finetune-batches'] === undefined ? `${values['finetune-epochs']} epoch(s)` : `${values['finetune-batches']} batches of 128 per epoch, ${values['finetune-epochs']} epoch(s)`}, SGD ${values['finetune-lr']} cosine.`,
     '',
     `| target | controller | trial | FLOPs | proxy (val) | test after BN | test after ${epochs}-epoch fine-tune |${bestEpochs === null ? '' : ` after ${bestEpochs} epochs |`}`,
     `|---|---|---|---|---|---|---|${bestEpochs === null ? '' : '---|'}`,
-    ...scored.filter((s) => s.target !== null).sort((p, q) => q.target! - p.target! || p.controller.localeCompare(q.controller)).map((s) => `| ${s.target} | ${s.controller} | ${s.trial} | ${pct(s.flops)} | ${pct(s.proxy)} | ${pct(s.testAfterBn)} | ${pct(s.finetuned)} |${bestEpochs === null ? '' : ` ${pct(s.finetunedLong)} |`}`),
+    ...scored
+      .filter((s) => s.target !== null)
+      .sort((p, q) => q.target! - p.target! || p.controller.localeCompare(q.controller))
+      .map(
+        (s) =>
+          `| ${s.target} | ${s.controller} | ${s.trial} | ${pct(s.flops)} | ${pct(s.proxy)} | ${pct(s.testAfterBn)} | ${pct(s.finetuned)} |${bestEpochs === null ? '' : ` ${pct(s.finetunedLong)} |`}`,
+      ),
     '',
     `Rank correlation between proxy and fine-tuned accuracy over ${both.length} candidates: Spearman ${rho.toFixed(3)}, Kendall ${tau.toFixed(3)}.`,
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`${lines.join('\n')}\n`);
   tf.disposeVariables();
 }
 

@@ -3,7 +3,7 @@
  * 28x28x1) on the active tfjs backend. Run directly: `node --import tsx bench/kernels.ts [backend]`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, type BackendName } from '../src/engine/backend.js';
+import { type BackendName, initBackend } from '../src/engine/backend.js';
 
 export interface TrainingBenchOptions {
   /** Backend to initialise first; default 'wasm'. */
@@ -52,12 +52,17 @@ export async function benchTraining(options: TrainingBenchOptions = {}): Promise
   const optimizer = tf.train.adam(1e-3);
   // Inputs need not be random for a throughput measure: a fixed ramp keeps the bench deterministic.
   const x = tf.tidy(() => tf.linspace(0, 1, batchSize * 28 * 28).reshape([batchSize, 28, 28, 1]));
-  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from({ length: batchSize }, (_, i) => i % 10), 'int32'), 10));
+  const y = tf.tidy(() =>
+    tf.oneHot(
+      tf.tensor1d(
+        Int32Array.from({ length: batchSize }, (_, i) => i % 10),
+        'int32',
+      ),
+      10,
+    ),
+  );
   const step = async (): Promise<void> => {
-    const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
-      true,
-    );
+    const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
     await loss?.data();
     loss?.dispose();
   };
@@ -89,9 +94,16 @@ export async function profileTrainingStep(batchSize = 128): Promise<Array<[strin
   const model = referenceCnn();
   const optimizer = tf.train.sgd(1e-3);
   const x = tf.zeros([batchSize, 28, 28, 1]);
-  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from({ length: batchSize }, (_, i) => i % 10), 'int32'), 10));
-  const run = () =>
-    optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
+  const y = tf.tidy(() =>
+    tf.oneHot(
+      tf.tensor1d(
+        Int32Array.from({ length: batchSize }, (_, i) => i % 10),
+        'int32',
+      ),
+      10,
+    ),
+  );
+  const run = () => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
   tf.dispose(run() ?? []);
   const prof = await tf.profile(() => run() as tf.Tensor);
   const byName = new Map<string, number>();

@@ -173,20 +173,35 @@ const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(d
 const ratio = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(1)}x` : '—');
 
 export function renderThroughputTable(results: readonly ModelMeasurement[]): string {
-  const rows = results.map((r) =>
-    [r.model, fmt(r.macs / 1e6, 2), r.backend === 'cpu' ? 'cpu (reference)' : r.backend, fmt(r.trainImgPerSec), fmt(r.inferImgPerSec), fmt(r.trainGflops, 2), fmt(r.inferGflops, 2)],
-  );
+  const rows = results.map((r) => [
+    r.model,
+    fmt(r.macs / 1e6, 2),
+    r.backend === 'cpu' ? 'cpu (reference)' : r.backend,
+    fmt(r.trainImgPerSec),
+    fmt(r.inferImgPerSec),
+    fmt(r.trainGflops, 2),
+    fmt(r.inferGflops, 2),
+  ]);
   return table(['model', 'MMACs', 'backend', 'train img/s', 'infer img/s', 'GFLOP/s train', 'GFLOP/s infer'], rows);
 }
 
 export function renderSpeedupTable(rows: readonly Speedup[]): string {
-  return table(['model', 'train wasm/cpu', 'infer wasm/cpu'], rows.map((r) => [r.model, ratio(r.train), ratio(r.infer)]));
+  return table(
+    ['model', 'train wasm/cpu', 'infer wasm/cpu'],
+    rows.map((r) => [r.model, ratio(r.train), ratio(r.infer)]),
+  );
 }
 
 export function renderMemoryTable(results: readonly ModelMeasurement[]): string {
   return table(
     ['after', 'rss MiB', 'heap MiB', 'tf numTensors', 'leaked tensors'],
-    results.map((r) => [`${r.model} / ${r.backend}`, fmt(r.memory.rssMiB, 0), fmt(r.memory.heapUsedMiB, 0), String(r.memory.numTensors), String(r.leakedTensors)]),
+    results.map((r) => [
+      `${r.model} / ${r.backend}`,
+      fmt(r.memory.rssMiB, 0),
+      fmt(r.memory.heapUsedMiB, 0),
+      String(r.memory.numTensors),
+      String(r.leakedTensors),
+    ]),
   );
 }
 

@@ -29,5 +29,16 @@ const evaluator = sleeper((n) => ({ macs: 1000 + n, params: 10 }));
 process.stdout.write('ready\n');
 const stop = new AbortController();
 process.on('SIGTERM', () => stop.abort());
-await serveStudy({ store, study, evaluator, concurrency: 1, leaseMs: 30_000, stop: stop.signal, giveUpMs: 60_000, pollMs: 100, watchMs: 1000, log: () => undefined });
+await serveStudy({
+  store,
+  study,
+  evaluator,
+  concurrency: 1,
+  leaseMs: 30_000,
+  stop: stop.signal,
+  giveUpMs: 60_000,
+  pollMs: 100,
+  watchMs: 1000,
+  log: () => undefined,
+});
 await store.close();

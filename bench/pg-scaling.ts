@@ -10,7 +10,7 @@
  * Uses $AUTOPRUNE_BENCH_PG (a server URL), else starts the private cluster of scripts/pg-local.sh
  * on port 54331. Creates and drops its own database.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,9 +69,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Completed trials per worker name prefix (host:pid). */
 async function completedBy(url: string, study: string): Promise<Map<string, number>> {
-  const rows = await sql<{ w: string; n: string }>(url,
+  const rows = await sql<{ w: string; n: string }>(
+    url,
     `SELECT split_part(t.worker, ':', 2) AS w, count(*) AS n FROM trials t JOIN studies s ON s.id = t.study_id
-     WHERE s.name = $1 AND t.state = 'complete' GROUP BY 1`, [study]);
+     WHERE s.name = $1 AND t.state = 'complete' GROUP BY 1`,
+    [study],
+  );
   return new Map(rows.map((r) => [r.w, Number(r.n)]));
 }
 
@@ -110,12 +113,25 @@ async function fakeRun(base: string, n: number): Promise<string> {
   const url = withDb(base, db);
   const store = await openStore(url);
   const study = 'fake';
-  await store.createStudy({ name: study, configHash: 'bench', config: {}, space: { groups: [{ id: 'g', channels: 8, layers: ['g'] }], options: { minKeepRatio: 0.1, channelStep: 1, skip: [] } }, baseCost: { macs: 2000, params: 10 }, baseProxyAccuracy: null, baseTestAccuracy: null });
+  await store.createStudy({
+    name: study,
+    configHash: 'bench',
+    config: {},
+    space: { groups: [{ id: 'g', channels: 8, layers: ['g'] }], options: { minKeepRatio: 0.1, channelStep: 1, skip: [] } },
+    baseCost: { macs: 2000, params: 10 },
+    baseProxyAccuracy: null,
+    baseTestAccuracy: null,
+  });
   const needed = Math.ceil(n * (WINDOW_S + 60) * (1000 / SLEEP_MS) * 1.2);
-  for (let i = 0; i < needed; i++) await store.createTrial(study, { candidate: { channels: [i] }, key: `k${i}`, cost: { macs: 1000 + i, params: 10 }, controller: 'bench' });
+  for (let i = 0; i < needed; i++)
+    await store.createTrial(study, { candidate: { channels: [i] }, key: `k${i}`, cost: { macs: 1000 + i, params: 10 }, controller: 'bench' });
   await store.close();
   const procs = Array.from({ length: n }, () =>
-    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'pg-fake-worker.ts'), url, study, String(SLEEP_MS)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }));
+    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'pg-fake-worker.ts'), url, study, String(SLEEP_MS)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
   try {
     const m = await measure(url, study, procs, 180_000);
     const ideal = (n * 60_000) / SLEEP_MS;
@@ -129,14 +145,17 @@ async function fakeRun(base: string, n: number): Promise<string> {
 /** A trained base model on synthetic data (seconds), and a study over it with trials enqueued. */
 async function realStudy(store: Store, dir: string, url: string, trials: number): Promise<string> {
   const cfgPath = join(dir, 'bench.json');
-  writeFileSync(cfgPath, JSON.stringify({
-    name: 'real',
-    data: { dataset: 'synthetic', validationSize: 256, synthetic: { shape: [28, 28, 1], classes: 10, train: 1024, test: 256 } },
-    model: { zoo: 'plain-cnn', width: 0.5, checkpoint: join(dir, 'base', 'model.json') },
-    train: { epochs: 1, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
-    evaluation: { calibration: { batches: 4, batchSize: 64 }, latency: { batchSize: 8, runs: 1 } },
-    run: { store: url, workers: 'threads', concurrency: 1 },
-  }));
+  writeFileSync(
+    cfgPath,
+    JSON.stringify({
+      name: 'real',
+      data: { dataset: 'synthetic', validationSize: 256, synthetic: { shape: [28, 28, 1], classes: 10, train: 1024, test: 256 } },
+      model: { zoo: 'plain-cnn', width: 0.5, checkpoint: join(dir, 'base', 'model.json') },
+      train: { epochs: 1, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
+      evaluation: { calibration: { batches: 4, batchSize: 64 }, latency: { batchSize: 8, runs: 1 } },
+      run: { store: url, workers: 'threads', concurrency: 1 },
+    }),
+  );
   const tr = spawnSync(process.execPath, ['bin/autoprune.js', 'train', cfgPath], { cwd: ROOT, encoding: 'utf8' });
   if (tr.status !== 0) throw new Error(tr.stderr);
   const { resolved: cfg, hash } = await loadConfig(cfgPath);
@@ -146,10 +165,21 @@ async function realStudy(store: Store, dir: string, url: string, trials: number)
   const analysis = analyzeModel(base);
   const space = studySpace(cfg, analysis);
   const proxy = accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit });
-  await store.createStudy({ name: 'real', configHash: hash, config: cfg as unknown as Json, space, baseCost: costOf(analysis, null), baseProxyAccuracy: proxy, baseTestAccuracy: null });
+  await store.createStudy({
+    name: 'real',
+    configHash: hash,
+    config: cfg as unknown as Json,
+    space,
+    baseCost: costOf(analysis, null),
+    baseProxyAccuracy: proxy,
+    baseTestAccuracy: null,
+  });
   const rng = new Rng(7);
   for (let i = 0; i < trials; i++) {
-    const c = candidateFromRatios(space, space.groups.map(() => rng.uniform(0.3, 1)));
+    const c = candidateFromRatios(
+      space,
+      space.groups.map(() => rng.uniform(0.3, 1)),
+    );
     await store.createTrial('real', { candidate: c, key: `${trialKey(c)}#${i}`, cost: costOf(analysis, c), controller: 'bench' });
   }
   return 'real';
@@ -163,7 +193,8 @@ async function realRun(base: string, n: number, dir: string): Promise<string> {
   const study = await realStudy(store, dir, url, 4000);
   await store.close();
   const procs = Array.from({ length: n }, () =>
-    spawn(process.execPath, ['bin/autoprune.js', 'worker', '--store', url, '--study', study], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }));
+    spawn(process.execPath, ['bin/autoprune.js', 'worker', '--store', url, '--study', study], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
   try {
     const m = await measure(url, study, procs, 300_000);
     return `| ${n} | ${m.perMin.toFixed(1)} | ${m.done} in ${WINDOW_S} s |`;

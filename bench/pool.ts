@@ -38,7 +38,12 @@ export const poolSection: BenchSection = {
       const space = { groups: analysis.groups, options: { minKeepRatio: 0.25, channelStep: 1, skip: [] } };
       const rng = new Rng(1);
       const count = ctx.quick ? 4 : 12;
-      const candidates = Array.from({ length: count }, () => candidateFromRatios(space, space.groups.map(() => rng.uniform(0.4, 0.8))));
+      const candidates = Array.from({ length: count }, () =>
+        candidateFromRatios(
+          space,
+          space.groups.map(() => rng.uniform(0.4, 0.8)),
+        ),
+      );
       const rows: { workers: number; evaluations: number; seconds: number; perMinute: number }[] = [];
       for (const workers of [1, 2]) {
         ctx.log(`pool: ${workers} worker(s), ${count} proxy evaluations`);

@@ -14,13 +14,13 @@
  *   is not there. Its evaluations interleave with the other engines' so both see the same load.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type * as tf from '@tensorflow/tfjs';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { type Candidate, candidateFromRatios } from '../src/core/space.js';
 import { initBackend } from '../src/engine/backend.js';
 import { loadOnnxRuntime, nchwcBlock } from '../src/engine/onnxruntime.js';
@@ -61,12 +61,17 @@ async function pin(base: tf.LayersModel, a: Analysis, step: number): Promise<Pin
   let best: { c: Candidate; f: number; r: number } | null = null;
   for (let k = 60; k <= 200; k++) {
     const r = k / 200;
-    const c = candidateFromRatios(space, a.groups.map(() => r));
+    const c = candidateFromRatios(
+      space,
+      a.groups.map(() => r),
+    );
     const f = costOf(a, c).macs / full;
     if (!best || Math.abs(f - TARGET) < Math.abs(best.f - TARGET)) best = { c, f, r };
   }
   const { model } = await pruneModel(base, a, best!.c, 'l1');
-  const widths = Object.fromEntries(model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => [l.name, (l.getConfig() as { filters: number }).filters]));
+  const widths = Object.fromEntries(
+    model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => [l.name, (l.getConfig() as { filters: number }).filters]),
+  );
   model.dispose();
   return { step, candidate: best!.c, ratio: best!.r, macsFraction: best!.f, mmacs: (best!.f * full) / 1e6, widths };
 }
@@ -109,8 +114,16 @@ class TorchPeer {
   }
   static async start(p: Pinned): Promise<TorchPeer | { skipped: string }> {
     if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
-    const spec = { widths: p.widths, calibration: [PROTOCOL.calibration.batches, PROTOCOL.calibration.batchSize], validation: PROTOCOL.validation, eval_batch: 500, threads: 2 };
-    const child = spawn(PYTHON, [join(import.meta.dirname, 'peer_proxy.py'), JSON.stringify(spec)], { env: { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' } });
+    const spec = {
+      widths: p.widths,
+      calibration: [PROTOCOL.calibration.batches, PROTOCOL.calibration.batchSize],
+      validation: PROTOCOL.validation,
+      eval_batch: 500,
+      threads: 2,
+    };
+    const child = spawn(PYTHON, [join(import.meta.dirname, 'peer_proxy.py'), JSON.stringify(spec)], {
+      env: { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' },
+    });
     const peer = new TorchPeer(child);
     const first = JSON.parse(await peer.next()) as { skipped?: string; torch?: string };
     if (first.skipped) return { skipped: first.skipped };
@@ -131,7 +144,13 @@ class TorchPeer {
  * `rounds` rounds of: one round of the engine (`round()` returns its evaluations' timings and how
  * many it ran), then one PyTorch evaluation. Rates are evaluations per wall-clock minute.
  */
-async function interleaved(engine: string, step: number, rounds: number, round: () => Promise<{ timings: Record<string, number>[]; seconds: number }>, torch: TorchPeer | { skipped: string }): Promise<EngineRun> {
+async function interleaved(
+  engine: string,
+  step: number,
+  rounds: number,
+  round: () => Promise<{ timings: Record<string, number>[]; seconds: number }>,
+  torch: TorchPeer | { skipped: string },
+): Promise<EngineRun> {
   await round(); // warm-up
   const ours: Record<string, number>[] = [];
   const theirs: Record<string, number>[] = [];
@@ -163,7 +182,11 @@ async function evaluations(ev: Evaluator, candidate: Candidate, parallel: number
 function config(dir: string, extra: { concurrency: number }): ResolvedConfig {
   return resolveConfig({
     name: 'bench-engines',
-    data: { dataset: 'synthetic', validationSize: PROTOCOL.validation, synthetic: { shape: [28, 28, 1], classes: 10, train: PROTOCOL.validation + PROTOCOL.calibration.batches * PROTOCOL.calibration.batchSize, test: 10 } },
+    data: {
+      dataset: 'synthetic',
+      validationSize: PROTOCOL.validation,
+      synthetic: { shape: [28, 28, 1], classes: 10, train: PROTOCOL.validation + PROTOCOL.calibration.batches * PROTOCOL.calibration.batchSize, test: 10 },
+    },
     model: { zoo: 'resnet-20', width: 1, checkpoint: join(dir, 'base', 'model.json') },
     evaluation: { importance: 'l1', calibration: PROTOCOL.calibration, validation: { limit: PROTOCOL.validation }, latency: { batchSize: 32, runs: 3 } },
     run: { backend: 'wasm', store: join(dir, 'unused.db'), concurrency: extra.concurrency },
@@ -204,13 +227,29 @@ export const proxyEnginesSection: BenchSection = {
           for (const channelBlock of blocks) {
             const ev = OnnxEvaluator.create(cfg1, { base: baseModel, splits, finetuner: () => TfjsEvaluator.create(cfg1, { splits }), channelBlock });
             const how = channelBlock > 1 ? `widths padded to ${channelBlock}` : 'no padding';
-            runs.push(await interleaved(`onnxruntime (1 evaluation at a time, ${availableParallelism()} threads, ${how})`, p.step, rounds, () => evaluations(ev, p.candidate, 1), torch));
+            runs.push(
+              await interleaved(
+                `onnxruntime (1 evaluation at a time, ${availableParallelism()} threads, ${how})`,
+                p.step,
+                rounds,
+                () => evaluations(ev, p.candidate, 1),
+                torch,
+              ),
+            );
             await ev.close();
             ctx.log(`  onnxruntime, ${how}: ${fmt(runs.at(-1)!.evalsPerMin)} evals/min; ${torchName} interleaved: ${fmt(runs.at(-1)!.torchPerMin)}`);
           }
           baseModel.dispose();
         } else {
-          runs.push({ engine: 'onnxruntime', step: p.step, evalsPerMin: null, torchPerMin: null, phases: {}, torchPhases: {}, note: 'onnxruntime-node did not load' });
+          runs.push({
+            engine: 'onnxruntime',
+            step: p.step,
+            evalsPerMin: null,
+            torchPerMin: null,
+            phases: {},
+            torchPhases: {},
+            note: 'onnxruntime-node did not load',
+          });
         }
         if (p.step === 1) {
           const pool = await WorkerPool.create(config(dir, { concurrency: 2 }), 2, { splits });

@@ -65,12 +65,22 @@ async function candidates(baseMacs: number): Promise<Row[]> {
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as { controller: string; trial: number; candidate: Candidate; flops: number; finetuned: number });
-  const rows: Row[] = scored.map((s) => ({ source: `ctrl-${s.controller}`, trial: s.trial, candidate: s.candidate, flops: s.flops, finetuned: s.finetuned, proxy: {}, seconds: {} }));
+  const rows: Row[] = scored.map((s) => ({
+    source: `ctrl-${s.controller}`,
+    trial: s.trial,
+    candidate: s.candidate,
+    flops: s.flops,
+    finetuned: s.finetuned,
+    proxy: {},
+    seconds: {},
+  }));
   const store = await openStore(values.store!);
   const trials = await store.listTrials(values.study!, { state: 'complete' });
   await store.close();
   const seen = new Set(rows.map((r) => JSON.stringify(r.candidate.channels)));
-  const fresh = trials.filter((t) => !seen.has(JSON.stringify(t.candidate.channels))).map((t) => ({ source: values.study!, trial: t.number, candidate: t.candidate, flops: t.cost.macs / baseMacs, finetuned: null, proxy: {}, seconds: {} }));
+  const fresh = trials
+    .filter((t) => !seen.has(JSON.stringify(t.candidate.channels)))
+    .map((t) => ({ source: values.study!, trial: t.number, candidate: t.candidate, flops: t.cost.macs / baseMacs, finetuned: null, proxy: {}, seconds: {} }));
   return [...rows, ...spread(fresh, Number(values.extra))];
 }
 
@@ -95,30 +105,47 @@ async function main(): Promise<void> {
     model.dispose();
     for (const k of ks) {
       const t0 = performance.now();
-      const p = await onnxProxy(graph, splits, { calibration: { batches: k, batchSize, seed: cfg.run.seed }, latency: { batchSize: 1, runs: 0 }, channelBlock: block });
+      const p = await onnxProxy(graph, splits, {
+        calibration: { batches: k, batchSize, seed: cfg.run.seed },
+        latency: { batchSize: 1, runs: 0 },
+        channelBlock: block,
+      });
       r.seconds[k] = (performance.now() - t0) / 1000;
       r.proxy[k] = p.accuracy;
     }
-    process.stderr.write(`${i + 1}/${rows.length} ${r.source} trial ${r.trial} (${(100 * r.flops).toFixed(1)}% FLOPs): ${ks.map((k) => `${k}: ${(100 * r.proxy[k]).toFixed(2)}%`).join(', ')}${r.finetuned === null ? '' : `; fine-tuned ${(100 * r.finetuned).toFixed(2)}%`}\n`);
+    process.stderr.write(
+      `${i + 1}/${rows.length} ${r.source} trial ${r.trial} (${(100 * r.flops).toFixed(1)}% FLOPs): ${ks.map((k) => `${k}: ${(100 * r.proxy[k]).toFixed(2)}%`).join(', ')}${r.finetuned === null ? '' : `; fine-tuned ${(100 * r.finetuned).toFixed(2)}%`}\n`,
+    );
   }
   const top = Math.max(...ks);
   const tuned = rows.filter((r) => r.finetuned !== null);
   const table = ks.map((k) => ({
     batches: k,
     seconds: rows.reduce((s, r) => s + r.seconds[k], 0) / rows.length,
-    vsTop: correlations(rows, (r) => r.proxy[k], (r) => r.proxy[top]),
-    vsFinetuned: correlations(tuned, (r) => r.proxy[k], (r) => r.finetuned!),
+    vsTop: correlations(
+      rows,
+      (r) => r.proxy[k],
+      (r) => r.proxy[top],
+    ),
+    vsFinetuned: correlations(
+      tuned,
+      (r) => r.proxy[k],
+      (r) => r.finetuned!,
+    ),
   }));
   await writeFile(values.out!, JSON.stringify({ config: values.config, batchSize, rows, table }, null, 1));
   const f = (x: number) => x.toFixed(3);
   process.stdout.write(
-    [
+    `${[
       `${rows.length} candidates (${tuned.length} with a 1-epoch fine-tune), ${(100 * Math.min(...rows.map((r) => r.flops))).toFixed(0)}–${(100 * Math.max(...rows.map((r) => r.flops))).toFixed(0)}% FLOPs; calibration batches of ${batchSize}; proxy on all ${splits.validation.count} validation images.`,
       '',
       `| calibration batches | seconds per proxy | vs ${top}-batch proxy: Kendall τ-b / Spearman (n=${rows.length}) | vs 1-epoch fine-tuned test: Kendall τ-b / Spearman (n=${tuned.length}) |`,
       '|---|---|---|---|',
-      ...table.map((t) => `| ${t.batches} | ${t.seconds.toFixed(2)} | ${f(t.vsTop.kendall)} / ${f(t.vsTop.spearman)} | ${f(t.vsFinetuned.kendall)} / ${f(t.vsFinetuned.spearman)} |`),
-    ].join('\n') + '\n',
+      ...table.map(
+        (t) =>
+          `| ${t.batches} | ${t.seconds.toFixed(2)} | ${f(t.vsTop.kendall)} / ${f(t.vsTop.spearman)} | ${f(t.vsFinetuned.kendall)} / ${f(t.vsFinetuned.spearman)} |`,
+      ),
+    ].join('\n')}\n`,
   );
 }
 

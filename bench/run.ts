@@ -8,9 +8,6 @@
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { poolSection } from './pool.js';
-import { proxyEnginesSection } from './proxy-engines.js';
-import { trainEnginesSection } from './train-engines.js';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend.js';
 import { isZooName, ZOO_NAMES, type ZooName } from '../src/model/zoo.js';
@@ -18,14 +15,17 @@ import {
   BENCH_BACKENDS,
   BENCH_SETTINGS,
   describeSettings,
+  type ModelMeasurement,
   measureModel,
   memorySnapshot,
   renderMemoryTable,
   renderSpeedupTable,
   renderThroughputTable,
   speedups,
-  type ModelMeasurement,
 } from './models.js';
+import { poolSection } from './pool.js';
+import { proxyEnginesSection } from './proxy-engines.js';
+import { trainEnginesSection } from './train-engines.js';
 
 export interface HostInfo {
   readonly node: string;
@@ -82,7 +82,8 @@ export const modelThroughputSection: BenchSection = {
             `(${((performance.now() - t0) / 1000).toFixed(1)} s); rss ${r.memory.rssMiB.toFixed(0)} MiB, ` +
             `heap ${r.memory.heapUsedMiB.toFixed(0)} MiB, numTensors ${r.memory.numTensors}`,
         );
-        if (r.leakedTensors !== 0) failures.push(`${model} / ${backend}: ${r.leakedTensors} tensors leaked (tf.memory().numTensors did not return to its baseline)`);
+        if (r.leakedTensors !== 0)
+          failures.push(`${model} / ${backend}: ${r.leakedTensors} tensors leaked (tf.memory().numTensors did not return to its baseline)`);
       }
     }
     const ratios = speedups(results);
@@ -145,11 +146,17 @@ class UsageError extends Error {}
 const USAGE = 'usage: npm run bench -- [--quick] [--only <model>] [--section <name>] [--json <file>]';
 
 export function parseCli(argv: readonly string[]): CliOptions {
-  let values;
+  let values: { quick?: boolean; only?: string; section?: string; json?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, section: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        section: { type: 'string' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (e) {

@@ -18,11 +18,12 @@
  * (dominated per-stage options cannot be part of a non-dominated total). test/synthetic.test.ts checks
  * this against brute force on a smaller instance.
  */
-import { paretoFront } from '../src/core/pareto.js';
-import { fullCandidate, type Candidate, type SearchSpace } from '../src/core/space.js';
-import type { Cost } from '../src/core/types.js';
+
 import { channelLevels } from '../src/controllers/common.js';
 import type { GroupDescriptor } from '../src/controllers/types.js';
+import { paretoFront } from '../src/core/pareto.js';
+import { type Candidate, fullCandidate, type SearchSpace } from '../src/core/space.js';
+import type { Cost } from '../src/core/types.js';
 
 export interface ProblemOptions {
   readonly widths: readonly [number, number, number];

@@ -9,14 +9,14 @@
  * Proposals are asked 4 at a time (several in flight) and told right away.
  */
 import { parseArgs } from 'node:util';
-import { hypervolume2d } from '../src/core/pareto.js';
-import { Rng } from '../src/core/rng.js';
-import { candidateKey, candidateFromRatios } from '../src/core/space.js';
+import type { ControllerSpec } from '../src/config/schema.js';
 import { createController } from '../src/controllers/registry.js';
 import type { ControllerContext, Observation } from '../src/controllers/types.js';
-import type { ControllerSpec } from '../src/config/schema.js';
+import { hypervolume2d } from '../src/core/pareto.js';
+import { Rng } from '../src/core/rng.js';
+import { candidateFromRatios, candidateKey } from '../src/core/space.js';
 import type { Json } from '../src/store/types.js';
-import { exactFront, makeProblem, type FrontPoint, type Problem } from './synthetic-problem.js';
+import { exactFront, type FrontPoint, makeProblem, type Problem } from './synthetic-problem.js';
 
 const TARGETS = [0.5, 0.3];
 const WINDOW = 0.03;
@@ -62,12 +62,22 @@ function bestAt(points: readonly FrontPoint[], target: number): number {
 
 /** Reference point: the largest target's window edge, and the accuracy of the all-minimum candidate. */
 function ref(p: Problem): FrontPoint {
-  const cheapest = candidateFromRatios(p.space, p.space.groups.map(() => p.space.options.minKeepRatio));
+  const cheapest = candidateFromRatios(
+    p.space,
+    p.space.groups.map(() => p.space.options.minKeepRatio),
+  );
   return { cost: Math.max(...TARGETS) + WINDOW, value: p.accuracy(cheapest) };
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { seeds: { type: 'string', default: '5' }, budget: { type: 'string', default: '400' }, hidden: { type: 'string', default: '32' }, batch: { type: 'string', default: '64' } } });
+  const { values } = parseArgs({
+    options: {
+      seeds: { type: 'string', default: '5' },
+      budget: { type: 'string', default: '400' },
+      hidden: { type: 'string', default: '32' },
+      batch: { type: 'string', default: '64' },
+    },
+  });
   const seeds = Number(values.seeds);
   const budget = Number(values.budget);
   const problem = makeProblem();
@@ -89,7 +99,13 @@ function main(): void {
     const t0 = Date.now();
     const runs = Array.from({ length: seeds }, (_, i) => run(problem, spec, i + 1, budget));
     const seconds = (Date.now() - t0) / 1000;
-    rows.push({ name: spec.name, hv: median(runs.map((r) => r.hv / optimum.hv)), best: TARGETS.map((_, k) => median(runs.map((r) => r.best[k]))), trials: median(runs.map((r) => r.trials)), seconds });
+    rows.push({
+      name: spec.name,
+      hv: median(runs.map((r) => r.hv / optimum.hv)),
+      best: TARGETS.map((_, k) => median(runs.map((r) => r.best[k]))),
+      trials: median(runs.map((r) => r.trials)),
+      seconds,
+    });
     const perSeed = runs.map((r) => `${(100 * (r.hv / optimum.hv)).toFixed(1)}/${r.best.map((b) => (100 * b).toFixed(2)).join('/')}`).join('  ');
     process.stderr.write(`${spec.name}: ${seconds.toFixed(1)} s for ${seeds} seeds; per seed hypervolume %/best @targets %: ${perSeed}\n`);
   }
@@ -102,7 +118,7 @@ function main(): void {
     `| exact optimum | – | 100.00% | ${pct(optimum.best[0])}% | ${pct(optimum.best[1])}% | – |`,
     ...rows.map((r) => `| ${r.name} | ${r.trials} | ${pct(r.hv)}% | ${pct(r.best[0])}% | ${pct(r.best[1])}% | ${r.seconds.toFixed(1)} |`),
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`${lines.join('\n')}\n`);
   const random = rows.find((r) => r.name === 'random')!;
   const losers = rows
     .filter((r) => ['greedy', 'evolutionary', 'rl'].includes(r.name))

@@ -10,17 +10,17 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../src/core/rng.js';
+import { toTensors } from '../src/data/tensors.js';
+import type { Split } from '../src/data/types.js';
 import { initBackend } from '../src/engine/backend.js';
 import { torchStatus } from '../src/engine/torch.js';
-import { makeTorchOptimizer, torchStep } from '../src/evaluators/train-torch.js';
 import { TorchModel } from '../src/evaluators/torch-model.js';
 import { lossFn } from '../src/evaluators/train.js';
-import { toTensors } from '../src/data/tensors.js';
-import { Rng } from '../src/core/rng.js';
-import type { Split } from '../src/data/types.js';
+import { makeTorchOptimizer, torchStep } from '../src/evaluators/train-torch.js';
 import { buildZooModel } from '../src/model/zoo.js';
-import type { BenchSection } from './run.js';
 import { median, table } from './models.js';
+import type { BenchSection } from './run.js';
 
 const PYTHON = process.env.AUTOPRUNE_PEER_PYTHON ?? '/usr/bin/python3';
 const PEER = fileURLToPath(new URL('./peer_train.py', import.meta.url));
@@ -28,7 +28,12 @@ const BATCH = 64;
 
 function batch(): Split {
   const rng = new Rng(0);
-  return { images: new Float32Array(BATCH * 784).map(() => rng.next()), labels: Uint8Array.from({ length: BATCH }, (_, i) => i % 10), count: BATCH, shape: [28, 28, 1] };
+  return {
+    images: new Float32Array(BATCH * 784).map(() => rng.next()),
+    labels: Uint8Array.from({ length: BATCH }, (_, i) => i % 10),
+    count: BATCH,
+    shape: [28, 28, 1],
+  };
 }
 
 const OPTIONS = { epochs: 1, batchSize: BATCH, learningRate: 0.01, optimizer: 'sgd', momentum: 0.9, numClasses: 10, seed: 0 } as const;
@@ -69,9 +74,13 @@ async function tfjsImgPerSec(backend: string, steps: number): Promise<number> {
 async function pytorchImgPerSec(steps: number, threads: number): Promise<number> {
   if (!existsSync(PYTHON)) return NaN;
   try {
-    const { stdout } = await promisify(execFile)(PYTHON, [PEER, '--width', '1', '--batch', String(BATCH), '--steps', String(steps), '--threads', String(threads)], {
-      env: { ...process.env },
-    });
+    const { stdout } = await promisify(execFile)(
+      PYTHON,
+      [PEER, '--width', '1', '--batch', String(BATCH), '--steps', String(steps), '--threads', String(threads)],
+      {
+        env: { ...process.env },
+      },
+    );
     return (JSON.parse(stdout.trim().split('\n').pop()!) as { imagesPerSecond: number }).imagesPerSecond;
   } catch {
     return NaN;

@@ -70,9 +70,19 @@ async function main(): Promise<void> {
   const sample = (finished: number) => {
     const m = process.memoryUsage();
     const t = tf.memory();
-    samples.push({ trials: finished, seconds: (Date.now() - t0) / 1000, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, tensors: t.numTensors, tfBytes: t.numBytes, wasmMb: wasmHeapMb() });
+    samples.push({
+      trials: finished,
+      seconds: (Date.now() - t0) / 1000,
+      rssMb: m.rss / 2 ** 20,
+      heapMb: m.heapUsed / 2 ** 20,
+      tensors: t.numTensors,
+      tfBytes: t.numBytes,
+      wasmMb: wasmHeapMb(),
+    });
     const s = samples.at(-1)!;
-    console.log(`${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB\twasm memory ${s.wasmMb?.toFixed(1) ?? '-'} MB\ttensors ${s.tensors} (${s.tfBytes} B)`);
+    console.log(
+      `${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB\twasm memory ${s.wasmMb?.toFixed(1) ?? '-'} MB\ttensors ${s.tensors} (${s.tfBytes} B)`,
+    );
   };
   const summary = await runStudy({
     cfg,

@@ -10,4 +10,5 @@ if [ -z "${AUTOPRUNE_TEST_PG:-}" ]; then
   export AUTOPRUNE_TEST_PG
   trap 'bash scripts/pg-local.sh stop || true' EXIT
 fi
+npm run lint
 npm test

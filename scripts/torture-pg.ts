@@ -18,9 +18,9 @@
  * removed at the end. Exit code 0 when every check passed.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -106,7 +106,12 @@ function config(dir: string, store: string, ref: boolean): string {
     model: { zoo: 'plain-cnn', width: 0.25, checkpoint: join(dir, 'base', 'model.json') },
     train: { epochs: 1, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
     search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials: TRIALS } },
-    evaluation: { calibration: { batches: 8, batchSize: 64 }, adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 }, finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 }, latency: { batchSize: 8, runs: 1 } },
+    evaluation: {
+      calibration: { batches: 8, batchSize: 64 },
+      adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 },
+      finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 },
+      latency: { batchSize: 8, runs: 1 },
+    },
     run: ref
       ? { concurrency: 2, workers: 'threads', store, leaseSeconds: 5, maxAttempts: 10 }
       : { concurrency: 1, workers: 'none', remoteWorkers: 3, store, leaseSeconds: 5, maxAttempts: 10 },
@@ -138,7 +143,11 @@ function start(role: string, args: string[], artifacts: string): Proc {
 
 /** Invariants at every moment, also right after a kill: dense numbers, completed results unchanged. */
 function checkMidway(now: Row[], completed: Map<number, Row>): void {
-  assert.deepEqual(now.map((r) => r.number), now.map((_, i) => i), 'trial numbers are dense and unique');
+  assert.deepEqual(
+    now.map((r) => r.number),
+    now.map((_, i) => i),
+    'trial numbers are dense and unique',
+  );
   for (const [n, before] of completed) assert.deepEqual(now[n], before, `completed trial ${n} changed`);
   for (const r of now) if (r.state === 'complete' && !completed.has(r.number)) completed.set(r.number, r);
 }
@@ -186,7 +195,9 @@ async function main(): Promise<void> {
   const roles = ['driver', 'worker-1', 'worker-2', 'worker-3'];
   const host = (role: string) => join(dir, 'hosts', role);
   const launch = (role: string) =>
-    role === 'driver' ? start(role, driverArgs(cfg), host(role)) : start(role, ['bin/autoprune.js', 'worker', '--store', url, '--study', STUDY, '--give-up', '120'], host(role));
+    role === 'driver'
+      ? start(role, driverArgs(cfg), host(role))
+      : start(role, ['bin/autoprune.js', 'worker', '--store', url, '--study', STUDY, '--give-up', '120'], host(role));
   const procs = new Map<string, Proc>();
   procs.set('driver', launch('driver'));
   await studyCreated(url, procs.get('driver')!); // a worker started before it would find none
@@ -214,8 +225,16 @@ async function main(): Promise<void> {
     }
     const now = await rows(url);
     if (now) checkMidway(now, completed);
-    console.log(`kill ${k + 1}/${KILLS}: ${role}${alive ? '' : ' (had already exited)'}${held.length ? ` holding trial ${held.map((r) => r.number).join(',')}` : ''}; ${now?.length ?? '?'} trials, ${completed.size} complete, running ${now?.filter((x) => x.state === 'running').map((x) => x.number).join(',') || '-'}`);
-    if (!alive && role === 'driver' && /study `torture` complete/.test(victim.output)) throw new Error('the study finished before the kills were done; raise --trials');
+    console.log(
+      `kill ${k + 1}/${KILLS}: ${role}${alive ? '' : ' (had already exited)'}${held.length ? ` holding trial ${held.map((r) => r.number).join(',')}` : ''}; ${now?.length ?? '?'} trials, ${completed.size} complete, running ${
+        now
+          ?.filter((x) => x.state === 'running')
+          .map((x) => x.number)
+          .join(',') || '-'
+      }`,
+    );
+    if (!alive && role === 'driver' && /study `torture` complete/.test(victim.output))
+      throw new Error('the study finished before the kills were done; raise --trials');
     if (!alive) console.log(`  ${role} had exited with ${victim.child.exitCode}: ${victim.output.trim().split('\n').slice(-3).join(' | ')}`);
     await sleep(Math.round(rng.uniform(200, 1500)));
     procs.set(role, launch(role));
@@ -251,15 +270,28 @@ async function main(): Promise<void> {
   const end = (await rows(url))!;
   checkMidway(end, completed);
   assert.equal(end.length, TRIALS, 'the budget of trials, each number once');
-  assert.deepEqual(end.filter((r) => r.state !== 'complete').map((r) => `${r.number}:${r.state}`), [], 'every trial complete');
-  if (reference) assert.deepEqual(end.map((r) => r.key), reference, 'the controller continued its sequence (same keys as an uninterrupted run)');
+  assert.deepEqual(
+    end.filter((r) => r.state !== 'complete').map((r) => `${r.number}:${r.state}`),
+    [],
+    'every trial complete',
+  );
+  if (reference)
+    assert.deepEqual(
+      end.map((r) => r.key),
+      reference,
+      'the controller continued its sequence (same keys as an uninterrupted run)',
+    );
   const [{ n: finals }] = await sql<{ n: string }>(url, 'SELECT count(*) AS n FROM finals');
   assert.equal(Number(finals), 1, 'the finalist was fine-tuned and stored');
   const adapt = end.filter((r) => r.stage === 'adapt');
   if (ADAPT) {
     assert.ok(adapt.length > 0 && adapt.some((r) => r.parent !== null), 'adapt trials, some with a parent');
     const keys = new Set((await sql<{ key: string }>(url, 'SELECT key FROM artifacts')).map((r) => r.key));
-    for (const r of adapt) assert.ok(keys.has(`trials/${r.number}/model/model.json`) && keys.has(`trials/${r.number}/model/weights.bin`), `weights of adapt trial ${r.number} in the database`);
+    for (const r of adapt)
+      assert.ok(
+        keys.has(`trials/${r.number}/model/model.json`) && keys.has(`trials/${r.number}/model/weights.bin`),
+        `weights of adapt trial ${r.number} in the database`,
+      );
   }
   const byWorker = new Map<string, number>();
   for (const r of end) byWorker.set((r.worker ?? '?').split(':')[1] ?? '?', (byWorker.get((r.worker ?? '?').split(':')[1] ?? '?') ?? 0) + 1);
@@ -267,7 +299,7 @@ async function main(): Promise<void> {
   console.log(
     `OK: ${KILLS} kills (${[...killedBy].map(([r, n]) => `${r} ${n}`).join(', ')}; ${heldAtKills} trials held by the killed workers), 1 database restart; ${end.length} trials each once, all complete, ` +
       `${completed.size} complete results seen between kills kept unchanged, ${retried} trials claimed again after a kill, ` +
-      `evaluated by ${byWorker.size} worker processes${ADAPT ? `, ${adapt.length} adapt trials (${adapt.filter((r) => r.parent !== null).length} children) with weights in the database` : ''}${reference ? ', keys = uninterrupted run\'s' : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      `evaluated by ${byWorker.size} worker processes${ADAPT ? `, ${adapt.length} adapt trials (${adapt.filter((r) => r.parent !== null).length} children) with weights in the database` : ''}${reference ? ", keys = uninterrupted run's" : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
   );
   await sql(server, `DROP DATABASE ${db} WITH (FORCE)`);
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });

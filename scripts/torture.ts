@@ -68,7 +68,9 @@ function rows(db: string): Row[] {
   try {
     d = new Database(db, { readonly: true, fileMustExist: true });
     d.pragma('busy_timeout = 5000');
-    return d.prepare('SELECT number, state, stage, parent, key, proxy_accuracy, latency_ms, finished_at, attempts, worker FROM trials ORDER BY number').all() as Row[];
+    return d
+      .prepare('SELECT number, state, stage, parent, key, proxy_accuracy, latency_ms, finished_at, attempts, worker FROM trials ORDER BY number')
+      .all() as Row[];
   } catch {
     return [];
   } finally {
@@ -83,7 +85,12 @@ function config(dir: string, name: string, trials: number, store: string): strin
     model: { zoo: 'plain-cnn', width: 0.25, checkpoint: join(dir, 'base', 'model.json') },
     train: { epochs: 1, batchSize: 32, learningRate: 0.003, out: join(dir, 'base') },
     search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials } },
-    evaluation: { calibration: { batches: 2, batchSize: 64 }, adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 }, finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 }, latency: { batchSize: 8, runs: 1 } },
+    evaluation: {
+      calibration: { batches: 2, batchSize: 64 },
+      adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 },
+      finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 },
+      latency: { batchSize: 8, runs: 1 },
+    },
     // Kills come faster than trials finish, so one trial may be in flight at many kills; the retry
     // limit (run.maxAttempts, which would fail it) is tested in the store contract, not here.
     run: { concurrency: 2, workers: 'threads', store, leaseSeconds: 5, maxAttempts: 1000 },
@@ -206,7 +213,11 @@ function describePlan(plan: KillPlan): string {
 
 /** Invariants that hold at every moment, also right after a kill. */
 function checkMidway(now: Row[], completed: Map<number, Row>): void {
-  assert.deepEqual(now.map((r) => r.number), now.map((_, i) => i), 'trial numbers are dense and unique');
+  assert.deepEqual(
+    now.map((r) => r.number),
+    now.map((_, i) => i),
+    'trial numbers are dense and unique',
+  );
   for (const [n, before] of completed) assert.deepEqual(now[n], before, `completed trial ${n} changed after a kill`);
   for (const r of now) if (r.state === 'complete' && !completed.has(r.number)) completed.set(r.number, r);
 }
@@ -232,7 +243,10 @@ async function killRepeatedly(cfg: string, a: Args, db: string, pace: Pace): Pro
     const r = await watch(cfg, a, db, killer(plan, before));
     const now = rows(db);
     checkMidway(now, t.completed);
-    const held = heldBy(now.filter((x) => x.state === 'running'), r.pid);
+    const held = heldBy(
+      now.filter((x) => x.state === 'running'),
+      r.pid,
+    );
     const what = `${now.length} trials, ${t.completed.size} complete, in flight ${held.map((x) => `${x.number}${x.stage === 'adapt' ? 'a' : ''}`).join(',') || '-'}`;
     if (!r.killed) {
       if (!/done: complete/.test(r.output)) throw new Error(`the search exited on its own without finishing:\n${r.output}`);
@@ -253,8 +267,16 @@ function finalChecks(a: Args, db: string, name: string, reference: Row[], t: Kil
   checkMidway(end, t.completed);
   assert.ok(t.killed >= a.kills, `only ${t.killed} of ${a.kills} kills happened: the study finished first`);
   assert.equal(end.length, a.trials, 'the budget of trials, each number once');
-  assert.deepEqual(end.filter((r) => r.state !== 'complete').map((r) => `${r.number}:${r.state}`), [], 'every trial complete');
-  assert.deepEqual(end.map((r) => r.key), reference.map((r) => r.key), 'the controller continued its sequence (same keys as the uninterrupted run)');
+  assert.deepEqual(
+    end.filter((r) => r.state !== 'complete').map((r) => `${r.number}:${r.state}`),
+    [],
+    'every trial complete',
+  );
+  assert.deepEqual(
+    end.map((r) => r.key),
+    reference.map((r) => r.key),
+    'the controller continued its sequence (same keys as the uninterrupted run)',
+  );
   const d = new Database(db, { readonly: true });
   const finals = (d.prepare('SELECT COUNT(*) AS n FROM finals').get() as { n: number }).n;
   d.close();
@@ -262,7 +284,8 @@ function finalChecks(a: Args, db: string, name: string, reference: Row[], t: Kil
   if (a.adaptMix) {
     const adapt = end.filter((r) => r.stage === 'adapt');
     assert.ok(adapt.length > 0 && adapt.some((r) => r.parent !== null));
-    for (const r of adapt) assert.ok(existsSync(join(`${db}.artifacts`, name, 'trials', String(r.number), 'model', 'model.json')), `weights of adapt trial ${r.number}`);
+    for (const r of adapt)
+      assert.ok(existsSync(join(`${db}.artifacts`, name, 'trials', String(r.number), 'model', 'model.json')), `weights of adapt trial ${r.number}`);
     assert.ok(t.adaptInFlight > 0, 'an adapt trial was in flight at one kill at least');
   }
   return end;
@@ -280,7 +303,9 @@ async function main(): Promise<void> {
   const reference = rows(refDb);
   const firstDoneMs = ref.firstDoneMs ?? ref.ms;
   const pace: Pace = { firstDoneMs, perTrialMs: (ref.ms - firstDoneMs) / a.trials };
-  console.log(`reference run: ${reference.length} trials in ${(ref.ms / 1000).toFixed(1)} s (first complete after ${(firstDoneMs / 1000).toFixed(1)} s, then ${(pace.perTrialMs / 1000).toFixed(2)} s per trial)`);
+  console.log(
+    `reference run: ${reference.length} trials in ${(ref.ms / 1000).toFixed(1)} s (first complete after ${(firstDoneMs / 1000).toFixed(1)} s, then ${(pace.perTrialMs / 1000).toFixed(2)} s per trial)`,
+  );
 
   const db = join(dir, 'run.db');
   const cfg = config(dir, name, a.trials, db);

@@ -9,22 +9,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { parse as parseYaml } from 'yaml';
 import { parseCount, parseFraction, parseMs } from '../src/cli/commands/pick.js';
-import { configHash, resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { configHash, type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
-import { candidateFromRatios, candidateKey, type Candidate, type SearchSpace } from '../src/core/space.js';
-import { loadSplits } from '../src/evaluators/setup.js';
+import { type Candidate, candidateFromRatios, candidateKey, type SearchSpace } from '../src/core/space.js';
 import { sessionAccuracy } from '../src/evaluators/onnx-proxy.js';
+import { loadSplits } from '../src/evaluators/setup.js';
 import { accuracy, recalibrateBatchNorm } from '../src/evaluators/train.js';
-import { analyzeModel, type Analysis } from '../src/model/analysis.js';
+import { type Analysis, analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { fileLoader, loadModel, saveModel } from '../src/model/io.js';
 import { applyPlan, makePlan } from '../src/model/prune.js';
 import { buildZooModel } from '../src/model/zoo.js';
-import { openStore, type Json, type Store } from '../src/store/index.js';
-import * as ort from 'onnxruntime-node';
+import { type Json, openStore, type Store } from '../src/store/index.js';
 import { cli, oneLine } from './helpers.js';
 
 const SEED = 7;
@@ -56,7 +56,11 @@ const PLAN_A: Planned[] = [
 const FINALIST = 1;
 const FINALIST_NO_MODEL = 2;
 
-const uniform = (r: number): Candidate => candidateFromRatios(space, space.groups.map(() => r));
+const uniform = (r: number): Candidate =>
+  candidateFromRatios(
+    space,
+    space.groups.map(() => r),
+  );
 
 async function addStudy(store: Store, config: ResolvedConfig, plan: readonly Planned[]): Promise<Candidate[]> {
   await store.createStudy({
@@ -94,7 +98,11 @@ async function proxyModel(c: Candidate, trial: number): Promise<tf.LayersModel> 
   const model = await applyPlan(base, a, plan);
   base.dispose();
   const splits = await loadSplits(cfg);
-  recalibrateBatchNorm(model, splits.train, { batches: cfg.evaluation.calibration.batches, batchSize: cfg.evaluation.calibration.batchSize, seed: cfg.run.seed });
+  recalibrateBatchNorm(model, splits.train, {
+    batches: cfg.evaluation.calibration.batches,
+    batchSize: cfg.evaluation.calibration.batchSize,
+    seed: cfg.run.seed,
+  });
   return model;
 }
 
@@ -121,7 +129,10 @@ before(async () => {
   const store = await openStore(db);
   try {
     candsA = await addStudy(store, cfg, PLAN_A);
-    await addStudy(store, resolveConfig(user('cnn-b', 'l1')), [{ ratio: 0.8, proxy: 0.87 }, { ratio: 0.5, proxy: 0.83 }]);
+    await addStudy(store, resolveConfig(user('cnn-b', 'l1')), [
+      { ratio: 0.8, proxy: 0.87 },
+      { ratio: 0.5, proxy: 0.83 },
+    ]);
     // A "fine-tuned" finalist model: the proxy model with its last dense bias shifted, so export must take this file.
     const ft = await proxyModel(candsA[FINALIST], FINALIST);
     const dense = ft.layers.at(-1)!;
@@ -144,24 +155,58 @@ describe('list and show', () => {
   test('list --json summarises every study', async () => {
     const r = await cli('list', '--json', '--store', db);
     assert.equal(r.code, 0, r.stderr);
-    const list = JSON.parse(r.stdout) as { name: string; state: string; trials: Record<string, number>; bestProxyAccuracy: number; bestAtTarget: { target: number; accuracy: number | null }[] }[];
-    assert.deepEqual(list.map((s) => s.name), ['cnn-a', 'cnn-b']);
+    const list = JSON.parse(r.stdout) as {
+      name: string;
+      state: string;
+      trials: Record<string, number>;
+      bestProxyAccuracy: number;
+      bestAtTarget: { target: number; accuracy: number | null }[];
+    }[];
+    assert.deepEqual(
+      list.map((s) => s.name),
+      ['cnn-a', 'cnn-b'],
+    );
     const a = list[0];
     assert.equal(a.state, 'running');
     assert.deepEqual(a.trials, { complete: 5, failed: 1, pending: 0, total: 6 });
     assert.equal(a.bestProxyAccuracy, 0.88);
     const bestAt = (t: number) => Math.max(...PLAN_A.map((p, i) => (p.proxy !== undefined && candsFlops(i) <= t ? p.proxy : -1)));
-    assert.deepEqual(a.bestAtTarget, [0.5, 0.25].map((t) => ({ target: t, accuracy: bestAt(t) === -1 ? null : bestAt(t) })));
+    assert.deepEqual(
+      a.bestAtTarget,
+      [0.5, 0.25].map((t) => ({ target: t, accuracy: bestAt(t) === -1 ? null : bestAt(t) })),
+    );
   });
 
   test('show --json lists every trial and the proxy front', async () => {
     const r = await cli('show', 'cnn-a', '--json', '--store', db);
     assert.equal(r.code, 0, r.stderr);
-    const s = JSON.parse(r.stdout) as { study: string; trials: { number: number; state: string; macs: number; proxyAccuracy: number | null; finalAccuracy: number | null; error: string | null; target: number | null; seconds: number | null }[]; proxyFront: number[] };
+    const s = JSON.parse(r.stdout) as {
+      study: string;
+      trials: {
+        number: number;
+        state: string;
+        macs: number;
+        proxyAccuracy: number | null;
+        finalAccuracy: number | null;
+        error: string | null;
+        target: number | null;
+        seconds: number | null;
+      }[];
+      proxyFront: number[];
+    };
     assert.equal(s.study, 'cnn-a');
-    assert.deepEqual(s.trials.map((t) => t.state), PLAN_A.map((p) => (p.fail ? 'failed' : 'complete')));
-    assert.deepEqual(s.trials.map((t) => t.proxyAccuracy), PLAN_A.map((p) => p.proxy ?? null));
-    assert.deepEqual(s.trials.map((t) => t.target), PLAN_A.map((p) => p.target ?? null));
+    assert.deepEqual(
+      s.trials.map((t) => t.state),
+      PLAN_A.map((p) => (p.fail ? 'failed' : 'complete')),
+    );
+    assert.deepEqual(
+      s.trials.map((t) => t.proxyAccuracy),
+      PLAN_A.map((p) => p.proxy ?? null),
+    );
+    assert.deepEqual(
+      s.trials.map((t) => t.target),
+      PLAN_A.map((p) => p.target ?? null),
+    );
     assert.equal(s.trials[FINALIST].finalAccuracy, 0.87);
     assert.match(s.trials[3].error ?? '', /^Out of memory/);
     assert.ok(s.trials.every((t) => t.seconds !== null && t.seconds >= 0));
@@ -205,11 +250,25 @@ describe('pick', () => {
     const rows = JSON.parse(r.stdout) as { rank: number; trial: number; macs: number; accuracy: number; accuracySource: string }[];
     const expected = PLAN_A.map((p, i) => ({ i, p, f: candsFlops(i) }))
       .filter(({ p, f }) => p.proxy !== undefined && f <= 0.5)
-      .map(({ i, p }) => ({ trial: i, accuracy: i === FINALIST ? 0.87 : i === FINALIST_NO_MODEL ? 0.84 : (p.proxy as number), macs: costOf(analysis, candsA[i]).macs }))
+      .map(({ i, p }) => ({
+        trial: i,
+        accuracy: i === FINALIST ? 0.87 : i === FINALIST_NO_MODEL ? 0.84 : (p.proxy as number),
+        macs: costOf(analysis, candsA[i]).macs,
+      }))
       .sort((a, b) => b.accuracy - a.accuracy || a.macs - b.macs || a.trial - b.trial);
-    assert.deepEqual(expected.map((x) => x.trial), [2, 5, 4], 'fixture: 0.6/0.5/0.4 keep ratios are under 50% FLOPs, 0.7 is not');
-    assert.deepEqual(rows.map((x) => x.trial), expected.map((x) => x.trial));
-    assert.deepEqual(rows.map((x) => x.rank), expected.map((_, k) => k + 1));
+    assert.deepEqual(
+      expected.map((x) => x.trial),
+      [2, 5, 4],
+      'fixture: 0.6/0.5/0.4 keep ratios are under 50% FLOPs, 0.7 is not',
+    );
+    assert.deepEqual(
+      rows.map((x) => x.trial),
+      expected.map((x) => x.trial),
+    );
+    assert.deepEqual(
+      rows.map((x) => x.rank),
+      expected.map((_, k) => k + 1),
+    );
     assert.ok(rows.every((x) => x.macs <= 0.5 * baseMacs));
     assert.equal(rows.find((x) => x.trial === FINALIST_NO_MODEL)?.accuracySource, 'final');
   });
@@ -219,7 +278,14 @@ describe('pick', () => {
     const r = await cli('pick', 'cnn-a', '--min-acc', '0.8', '--max-params', '5k', '--top', '3', '--json', '--store', db);
     assert.equal(r.code, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as { trial: number; params: number; accuracy: number }[];
-    assert.deepEqual(rows.map((x) => [x.trial, x.accuracy]), [[1, 0.87], [2, 0.84], [5, 0.8]]);
+    assert.deepEqual(
+      rows.map((x) => [x.trial, x.accuracy]),
+      [
+        [1, 0.87],
+        [2, 0.84],
+        [5, 0.8],
+      ],
+    );
     assert.ok(rows.every((x) => x.params <= 5000));
   });
 
@@ -230,13 +296,27 @@ describe('pick', () => {
   });
 
   const FRACTIONS: [string, number | null][] = [
-    ['50%', 0.5], ['0.5', 0.5], ['100%', 1], ['12.5 %', 0.125], ['.25', 0.25],
-    ['150%', null], ['1.5', null], ['0', null], ['-0.5', null], ['half', null], ['50%%', null], ['', null], ['0x1', null],
+    ['50%', 0.5],
+    ['0.5', 0.5],
+    ['100%', 1],
+    ['12.5 %', 0.125],
+    ['.25', 0.25],
+    ['150%', null],
+    ['1.5', null],
+    ['0', null],
+    ['-0.5', null],
+    ['half', null],
+    ['50%%', null],
+    ['', null],
+    ['0x1', null],
   ];
   for (const [raw, want] of FRACTIONS) {
     test(`parseFraction(${JSON.stringify(raw)}) for --max-flops -> ${want ?? 'error'}`, () => {
       if (want === null) {
-        assert.throws(() => parseFraction('max-flops', raw, 'a fraction', true), (e) => isAutopruneError(e) && e.message.includes('--max-flops') && e.message.includes(`\`${raw.trim()}\``));
+        assert.throws(
+          () => parseFraction('max-flops', raw, 'a fraction', true),
+          (e) => isAutopruneError(e) && e.message.includes('--max-flops') && e.message.includes(`\`${raw.trim()}\``),
+        );
       } else {
         assert.equal(parseFraction('max-flops', raw, 'a fraction', true), want);
       }
@@ -244,10 +324,22 @@ describe('pick', () => {
   }
   test('parseFraction for --min-acc accepts 0', () => assert.equal(parseFraction('min-acc', '0%', 'an accuracy', false), 0));
 
-  const COUNTS: [string, number | null][] = [['120000', 120000], ['120k', 120000], ['120K', 120000], ['1.2M', 1200000], ['0', null], ['12x', null], ['k', null]];
+  const COUNTS: [string, number | null][] = [
+    ['120000', 120000],
+    ['120k', 120000],
+    ['120K', 120000],
+    ['1.2M', 1200000],
+    ['0', null],
+    ['12x', null],
+    ['k', null],
+  ];
   for (const [raw, want] of COUNTS) {
     test(`parseCount(${JSON.stringify(raw)}) -> ${want ?? 'error'}`, () => {
-      if (want === null) assert.throws(() => parseCount('max-params', raw), (e) => isAutopruneError(e) && e.message.includes('--max-params'));
+      if (want === null)
+        assert.throws(
+          () => parseCount('max-params', raw),
+          (e) => isAutopruneError(e) && e.message.includes('--max-params'),
+        );
       else assert.equal(parseCount('max-params', raw), want);
     });
   }
@@ -277,7 +369,13 @@ describe('report and compare', () => {
     const r = await cli('compare', 'cnn-a', 'cnn-b', '--out', out, '--json', '--store', db);
     assert.equal(r.code, 0, r.stderr);
     const c = JSON.parse(r.stdout) as { studies: { name: string; trials: number; hypervolume: number }[]; targets: number[] };
-    assert.deepEqual(c.studies.map((s) => [s.name, s.trials]), [['cnn-a', 6], ['cnn-b', 2]]);
+    assert.deepEqual(
+      c.studies.map((s) => [s.name, s.trials]),
+      [
+        ['cnn-a', 6],
+        ['cnn-b', 2],
+      ],
+    );
     assert.ok(c.studies.every((s) => s.hypervolume > 0 && s.hypervolume < 1));
     assert.deepEqual([...(await readFile(join(out, 'compare.png'))).subarray(0, 8)], PNG);
     assert.ok((await stat(join(out, 'compare.html'))).size > 0);
@@ -300,7 +398,10 @@ interface Card {
 async function exported(out: string): Promise<{ model: tf.LayersModel; card: Card }> {
   const json = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as tf.io.ModelJSON;
   assert.ok(json.modelTopology, 'model.json has modelTopology');
-  assert.deepEqual(json.weightsManifest.map((g) => g.paths), [['weights.bin']]);
+  assert.deepEqual(
+    json.weightsManifest.map((g) => g.paths),
+    [['weights.bin']],
+  );
   const model = await tf.loadLayersModel(fileLoader(join(out, 'model.json')));
   const card = JSON.parse(await readFile(join(out, 'card.json'), 'utf8')) as Card;
   assert.ok((await stat(join(out, 'card.md'))).size > 0);
@@ -310,7 +411,11 @@ async function exported(out: string): Promise<{ model: tf.LayersModel; card: Car
 function maxDiff(a: tf.LayersModel, b: tf.LayersModel): number {
   return tf.tidy(() => {
     const x = tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 11);
-    return (a.predict(x) as tf.Tensor).sub(b.predict(x) as tf.Tensor).abs().max().dataSync()[0];
+    return (a.predict(x) as tf.Tensor)
+      .sub(b.predict(x) as tf.Tensor)
+      .abs()
+      .max()
+      .dataSync()[0];
   });
 }
 
@@ -331,7 +436,10 @@ describe('export', () => {
     assert.equal(card.proxyAccuracy, 0.8);
     assert.equal(card.finalAccuracy, null);
     assert.equal(card.configHash, configHash(cfg));
-    assert.deepEqual(card.groups.map((g) => g.keptChannels), [...candsA[n].channels]);
+    assert.deepEqual(
+      card.groups.map((g) => g.keptChannels),
+      [...candsA[n].channels],
+    );
     assert.equal(card.command, `autoprune export cnn-a --trial 5 --out ${out} --store ${db} --backend cpu`);
     const reference = await proxyModel(candsA[n], n);
     assert.ok(maxDiff(model, reference) <= 1e-5, `exported predictions differ from the scored model by ${maxDiff(model, reference)}`);

@@ -3,15 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { configHash, deadlineFromUntil, loadConfig, parseDuration, type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { isAutopruneError } from '../src/core/errors.js';
-import {
-  configHash,
-  deadlineFromUntil,
-  loadConfig,
-  parseDuration,
-  resolveConfig,
-  type ResolvedConfig,
-} from '../src/config/index.js';
 
 let dir: string;
 before(async () => {
@@ -108,10 +101,7 @@ describe('resolveConfig', () => {
   });
 
   test('relative paths resolve against cwd; absolute ones stay', () => {
-    const r = resolveConfig(
-      { name: 'p', data: { dir: 'data/fm' }, model: { checkpoint: '/abs/model.json' }, train: { out: 'out' } },
-      { cwd: CWD },
-    );
+    const r = resolveConfig({ name: 'p', data: { dir: 'data/fm' }, model: { checkpoint: '/abs/model.json' }, train: { out: 'out' } }, { cwd: CWD });
     assert.equal(r.data.dir, '/work/project/data/fm');
     assert.equal(r.model.checkpoint, '/abs/model.json');
     assert.equal(r.train.out, '/work/project/out');

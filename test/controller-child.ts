@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Proposal } from '../src/controllers/types.js';
 import type { Json } from '../src/store/types.js';
-import { playScript, session, type Scenario } from './controller-script.js';
+import { playScript, type Scenario, session } from './controller-script.js';
 
 const input = JSON.parse(readFileSync(process.argv[2], 'utf8')) as { scenario: Scenario; snapshot: Json; outstanding: Proposal[]; from: number };
 const sess = session(input.scenario, 999); // another seed: the snapshot's state must win

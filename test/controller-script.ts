@@ -55,7 +55,12 @@ export function playScript(s: Scenario, sess: Session, from = 0, to = s.ops.leng
     } else {
       const told = queue.splice(0, op.tell);
       sess.controller.tell(
-        told.map((p) => ({ candidate: p.candidate, cost: sess.problem.costOf(p.candidate), meta: p.meta as Json, proxyAccuracy: sess.problem.accuracy(p.candidate) })),
+        told.map((p) => ({
+          candidate: p.candidate,
+          cost: sess.problem.costOf(p.candidate),
+          meta: p.meta as Json,
+          proxyAccuracy: sess.problem.accuracy(p.candidate),
+        })),
       );
     }
   }

@@ -10,14 +10,29 @@ import type { ControllerSpec } from '../src/config/schema.js';
 import { channelLevels, inSpace, macsFraction } from '../src/controllers/common.js';
 import { controllers } from '../src/controllers/registry.js';
 import type { Proposal } from '../src/controllers/types.js';
-import type { Json } from '../src/store/types.js';
 import { crowdingDistance, nonDominatedSort, nonDominatedSortN, paretoFront } from '../src/core/pareto.js';
 import { Rng } from '../src/core/rng.js';
-import { candidateKey, type Candidate } from '../src/core/space.js';
-import { playScript, session, type Op, type Scenario } from './controller-script.js';
+import { type Candidate, candidateKey } from '../src/core/space.js';
+import type { Json } from '../src/store/types.js';
+import { type Op, playScript, type Scenario, session } from './controller-script.js';
 
 const SMALL: ProblemOptions = { widths: [8, 16, 32], minKeepRatio: 0.25, channelStep: 4, skip: ['b1.2'] };
-const OPS: Op[] = [{ ask: 3 }, { tell: 1 }, { ask: 6 }, { tell: 5 }, { ask: 2 }, { tell: 5 }, { ask: 12 }, { tell: 12 }, { ask: 5 }, { tell: 2 }, { ask: 8 }, { tell: 11 }, { ask: 9 }, { tell: 9 }];
+const OPS: Op[] = [
+  { ask: 3 },
+  { tell: 1 },
+  { ask: 6 },
+  { tell: 5 },
+  { ask: 2 },
+  { tell: 5 },
+  { ask: 12 },
+  { tell: 12 },
+  { ask: 5 },
+  { tell: 2 },
+  { ask: 8 },
+  { tell: 11 },
+  { ask: 9 },
+  { tell: 9 },
+];
 
 const SPECS: ControllerSpec[] = [
   { name: 'random' },
@@ -60,7 +75,11 @@ describe('every controller on the synthetic problem', () => {
         assert.equal(typeof step, 'number', `no generation/iteration/episode in ${JSON.stringify(p.meta)}`);
         const f = macsFraction(sess.ctx, p.candidate);
         // rl's constraint (AMC's action wall): at or under the window's upper edge; under the window it says so.
-        if (spec.name === 'rl') assert.ok(f <= p.meta.target! + sc.window + 1e-12 && (p.meta.windowExempt === true) === f < p.meta.target! - sc.window - 1e-12, `rl: ${f} for ${p.meta.target}`);
+        if (spec.name === 'rl')
+          assert.ok(
+            f <= p.meta.target! + sc.window + 1e-12 && (p.meta.windowExempt === true) === f < p.meta.target! - sc.window - 1e-12,
+            `rl: ${f} for ${p.meta.target}`,
+          );
         if (p.meta.target === undefined || p.meta.windowExempt) continue;
         assert.ok(Math.abs(f - p.meta.target) <= sc.window + 1e-12, `${f} outside ${p.meta.target} ± ${sc.window}`);
       }
@@ -76,7 +95,10 @@ describe('every controller on the synthetic problem', () => {
       const file = join(dir, 'input.json');
       writeFileSync(file, JSON.stringify({ scenario: sc, snapshot: sess.controller.snapshot(), outstanding: first.outstanding, from: split }));
       const child = fileURLToPath(new URL('./controller-child.ts', import.meta.url));
-      const out = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', child, file], { encoding: 'utf8' })) as { proposals: Proposal[]; snapshot: unknown };
+      const out = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', child, file], { encoding: 'utf8' })) as {
+        proposals: Proposal[];
+        snapshot: unknown;
+      };
       assert.deepEqual(trace([...first.proposals, ...out.proposals]), trace(whole.proposals));
       const uninterrupted = session(sc);
       playScript(sc, uninterrupted);
@@ -141,7 +163,9 @@ describe('rl (AMC)', () => {
       const [p] = sess.controller.ask(1);
       const a = snap();
       assert.equal(a.heavy, previous, 'an ask leaves the learned state (and its cached text) alone');
-      sess.controller.tell([{ candidate: p.candidate, cost: sess.problem.costOf(p.candidate), meta: p.meta as Json, proxyAccuracy: sess.problem.accuracy(p.candidate) }]);
+      sess.controller.tell([
+        { candidate: p.candidate, cost: sess.problem.costOf(p.candidate), meta: p.meta as Json, proxyAccuracy: sess.problem.accuracy(p.candidate) },
+      ]);
       const b = snap();
       assert.notEqual(b.heavy, previous, 'a tell changes it');
       assert.equal(snap().heavy, b.heavy, 'encoded once, then cached until the next tell');
@@ -171,7 +195,10 @@ describe('global (Torch-Pruning-style threshold)', () => {
 
   test('without importance data it says what it needs', () => {
     const p = makeProblem(SMALL);
-    assert.throws(() => controllers.global({ ...p, targets: [0.5], window: 0.03, rng: new Rng(1) }, { name: 'global' }), /needs channel importance for each of the 12 groups, got none/);
+    assert.throws(
+      () => controllers.global({ ...p, targets: [0.5], window: 0.03, rng: new Rng(1) }, { name: 'global' }),
+      /needs channel importance for each of the 12 groups, got none/,
+    );
   });
 });
 
@@ -197,17 +224,55 @@ describe('crowding distance and N-objective sort (src/core/pareto.ts)', () => {
     const cases: [string, number[][]][] = [
       ['empty', []],
       ['one point', [[1, 2]]],
-      ['two points', [[1, 2], [2, 1]]],
-      ['constant objective', [[1, 5], [2, 5], [3, 5], [4, 5]]],
-      ['ties', [[1, 3], [1, 3], [2, 2], [3, 1]]],
-      ['three objectives', [[0, 1, 2], [1, 0, 2], [2, 2, 0], [0.5, 0.5, 1]]],
+      [
+        'two points',
+        [
+          [1, 2],
+          [2, 1],
+        ],
+      ],
+      [
+        'constant objective',
+        [
+          [1, 5],
+          [2, 5],
+          [3, 5],
+          [4, 5],
+        ],
+      ],
+      [
+        'ties',
+        [
+          [1, 3],
+          [1, 3],
+          [2, 2],
+          [3, 1],
+        ],
+      ],
+      [
+        'three objectives',
+        [
+          [0, 1, 2],
+          [1, 0, 2],
+          [2, 2, 0],
+          [0.5, 0.5, 1],
+        ],
+      ],
     ];
-    for (let r = 0; r < 20; r++) cases.push([`random ${r}`, Array.from({ length: 2 + rng.int(12) }, () => [rng.next(), rng.next(), rng.next()].slice(0, 2 + (r % 2)))]);
+    for (let r = 0; r < 20; r++)
+      cases.push([`random ${r}`, Array.from({ length: 2 + rng.int(12) }, () => [rng.next(), rng.next(), rng.next()].slice(0, 2 + (r % 2)))]);
     for (const [name, objs] of cases) assert.deepEqual(crowdingDistance(objs), naiveCrowding(objs), name);
   });
 
   test('the worked example: boundaries infinite, an inner point sums its normalised neighbour gaps', () => {
-    assert.deepEqual(crowdingDistance([[0, 4], [1, 2], [4, 0]]), [Infinity, 4 / 4 + 4 / 4, Infinity]);
+    assert.deepEqual(
+      crowdingDistance([
+        [0, 4],
+        [1, 2],
+        [4, 0],
+      ]),
+      [Infinity, 4 / 4 + 4 / 4, Infinity],
+    );
   });
 
   test('nonDominatedSortN equals peeling by brute force, and the 2-D sweep on two objectives', () => {
@@ -224,7 +289,11 @@ describe('crowding distance and N-objective sort (src/core/pareto.ts)', () => {
         f.forEach((i) => left.delete(i));
       }
       assert.deepEqual(nonDominatedSortN(pts), peeled);
-      if (m === 2) assert.deepEqual(nonDominatedSort(pts.map(([a, b]) => ({ cost: a, value: -b }))).fronts.map((f) => [...f].sort((x, y) => x - y)), peeled);
+      if (m === 2)
+        assert.deepEqual(
+          nonDominatedSort(pts.map(([a, b]) => ({ cost: a, value: -b }))).fronts.map((f) => [...f].sort((x, y) => x - y)),
+          peeled,
+        );
     }
   });
 });
@@ -255,9 +324,15 @@ describe('synthetic benchmark problem', () => {
     const p = makeProblem();
     const conv = (cin: number, cout: number, k: number, hw: number): number => k * k * cin * cout * hw * hw;
     const hand =
-      conv(3, 16, 3, 32) + 6 * conv(16, 16, 3, 32) +
-      conv(16, 32, 3, 16) + 5 * conv(32, 32, 3, 16) + conv(16, 32, 1, 16) +
-      conv(32, 64, 3, 8) + 5 * conv(64, 64, 3, 8) + conv(32, 64, 1, 8) + 64 * 10;
+      conv(3, 16, 3, 32) +
+      6 * conv(16, 16, 3, 32) +
+      conv(16, 32, 3, 16) +
+      5 * conv(32, 32, 3, 16) +
+      conv(16, 32, 1, 16) +
+      conv(32, 64, 3, 8) +
+      5 * conv(64, 64, 3, 8) +
+      conv(32, 64, 1, 8) +
+      64 * 10;
     assert.equal(p.baseCost.macs, hand);
   });
 });

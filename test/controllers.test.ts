@@ -3,16 +3,9 @@ import { describe, test } from 'node:test';
 import { RandomController } from '../src/controllers/random.js';
 import { controllers, createController, createStudyController } from '../src/controllers/registry.js';
 import type { Controller, ControllerContext, Observation, Proposal } from '../src/controllers/types.js';
-import { UniformController, closestUniformRatio } from '../src/controllers/uniform.js';
+import { closestUniformRatio, UniformController } from '../src/controllers/uniform.js';
 import { Rng } from '../src/core/rng.js';
-import {
-  candidateFromRatios,
-  candidateKey,
-  fullCandidate,
-  type Candidate,
-  type SearchSpace,
-  type SpaceOptions,
-} from '../src/core/space.js';
+import { type Candidate, candidateFromRatios, candidateKey, fullCandidate, type SearchSpace, type SpaceOptions } from '../src/core/space.js';
 import type { Cost } from '../src/core/types.js';
 import type { Json } from '../src/store/types.js';
 
@@ -39,9 +32,7 @@ function fakeCost(c: Candidate): Cost {
   return { macs: macs + prev * 10, params: params + prev * 10 + 10 };
 }
 
-function makeCtx(
-  over: { targets?: number[]; window?: number; seed?: number; space?: SearchSpace } = {},
-): ControllerContext {
+function makeCtx(over: { targets?: number[]; window?: number; seed?: number; space?: SearchSpace } = {}): ControllerContext {
   const space = over.space ?? makeSpace();
   return {
     space,
@@ -106,7 +97,10 @@ describe('random controller (EagleEye-style)', () => {
     for (const p of new RandomController(ctx).ask(20)) {
       assert.equal(p.candidate.channels[1], 16);
       assert.equal(p.candidate.channels[4], 64);
-      assert.ok(p.candidate.channels.every((n) => n % 8 === 0), p.candidate.channels.join(','));
+      assert.ok(
+        p.candidate.channels.every((n) => n % 8 === 0),
+        p.candidate.channels.join(','),
+      );
     }
   });
 
@@ -180,13 +174,19 @@ describe('uniform controller', () => {
       // grid meets every distinct uniform candidate.
       const seen = new Map<string, number>();
       for (let r = space.options.minKeepRatio; r <= 1; r += 1e-5) {
-        const c = candidateFromRatios(space, space.groups.map(() => Math.min(1, r)));
+        const c = candidateFromRatios(
+          space,
+          space.groups.map(() => Math.min(1, r)),
+        );
         seen.set(candidateKey(c), frac(ctx, c));
       }
       for (const target of [0.05, 0.3, 0.42, 0.5, 0.7, 0.99]) {
         const bestMiss = Math.min(...[...seen.values()].map((f) => Math.abs(f - target)));
         const r = closestUniformRatio(ctx, target);
-        const c = candidateFromRatios(space, space.groups.map(() => r));
+        const c = candidateFromRatios(
+          space,
+          space.groups.map(() => r),
+        );
         assert.ok(Math.abs(Math.abs(frac(ctx, c) - target) - bestMiss) < 1e-12, `target ${target}: ratio ${r}`);
       }
     }
@@ -196,14 +196,29 @@ describe('uniform controller', () => {
     const ctx = makeCtx({ space: makeSpace({ skip: ['g0'] }), targets: [0.7, 0.5, 0.3] });
     const c = new UniformController(ctx, { steps: 4 });
     const first = c.ask(2);
-    assert.deepEqual(first.map((p) => p.meta.target), [0.7, 0.5]);
+    assert.deepEqual(
+      first.map((p) => p.meta.target),
+      [0.7, 0.5],
+    );
     const rest = c.ask(100);
-    assert.deepEqual(rest.map((p) => p.meta.target), [0.3, undefined, undefined, undefined, undefined]);
-    assert.deepEqual(rest.slice(1).map((p) => p.meta.ratio), [0.25, 0.4375, 0.625, 0.8125]);
+    assert.deepEqual(
+      rest.map((p) => p.meta.target),
+      [0.3, undefined, undefined, undefined, undefined],
+    );
+    assert.deepEqual(
+      rest.slice(1).map((p) => p.meta.ratio),
+      [0.25, 0.4375, 0.625, 0.8125],
+    );
     for (const p of [...first, ...rest]) {
       assert.equal(p.candidate.channels[0], 16, 'skipped group stays full');
       const r = p.meta.ratio as number;
-      assert.deepEqual(p.candidate, candidateFromRatios(ctx.space, ctx.space.groups.map(() => r)));
+      assert.deepEqual(
+        p.candidate,
+        candidateFromRatios(
+          ctx.space,
+          ctx.space.groups.map(() => r),
+        ),
+      );
     }
     assert.equal(c.done(), true);
     assert.deepEqual(c.ask(5), []);
@@ -280,7 +295,10 @@ describe('both controllers', () => {
 
   test('registry: createController builds the named controller', () => {
     assert.deepEqual(Object.keys(controllers), ['random', 'uniform', 'greedy', 'evolutionary', 'rl', 'global']);
-    assert.throws(() => createController({ name: 'constructor' } as never, makeCtx()), /Unknown controller `constructor` \(expected one of: random, uniform, greedy/);
+    assert.throws(
+      () => createController({ name: 'constructor' } as never, makeCtx()),
+      /Unknown controller `constructor` \(expected one of: random, uniform, greedy/,
+    );
     assert.ok(createController({ name: 'random', perTarget: 2 }, makeCtx()) instanceof RandomController);
     assert.ok(createController({ name: 'uniform' }, makeCtx()) instanceof UniformController);
   });
@@ -291,7 +309,10 @@ describe('the uniform baseline before the main controller', () => {
     const ctx = makeCtx({ targets: [0.7, 0.5, 0.3] });
     const c = createStudyController({ name: 'random' }, ctx, true);
     const ps = c.ask(1).concat(c.ask(1), c.ask(1), c.ask(2));
-    assert.deepEqual(ps.map((p) => p.source), ['uniform', 'uniform', 'uniform', 'random', 'random']);
+    assert.deepEqual(
+      ps.map((p) => p.source),
+      ['uniform', 'uniform', 'uniform', 'random', 'random'],
+    );
     const sweep = keysOf(new UniformController(makeCtx({ targets: [0.7, 0.5, 0.3] })).ask(3));
     assert.deepEqual(keysOf(ps.slice(0, 3)), sweep);
     for (const p of ps.slice(3)) assert.ok(Math.abs(frac(ctx, p.candidate) - (p.meta.target as number)) <= ctx.window + 1e-12);

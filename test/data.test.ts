@@ -10,15 +10,15 @@ import { Rng } from '../src/core/rng.js';
 import {
   batches,
   clearDatasetCache,
-  describeDatasets,
   DEBIAN_FASHION_MNIST_DIR,
+  describeDatasets,
   loadDataset,
   makeSynthetic,
   parseCifarBatch,
   parseIdx,
+  type Split,
   splitIndices,
   splitTrainValidation,
-  type Split,
 } from '../src/data/index.js';
 import { toTensors } from '../src/data/tensors.js';
 
@@ -127,10 +127,7 @@ describe('idx', () => {
     const bad = idx([3], TRAIN_LABELS);
     bad[0] = 0xff;
     await writeFile(join(dir, 'train-labels-idx1-ubyte'), bad);
-    await assert.rejects(
-      loadDataset({ name: 'mnist', dir }),
-      assertCode(ErrorCodes.DATASET_INVALID, /train-labels-idx1-ubyte/),
-    );
+    await assert.rejects(loadDataset({ name: 'mnist', dir }), assertCode(ErrorCodes.DATASET_INVALID, /train-labels-idx1-ubyte/));
   });
 
   it('rejects truncated data, mismatched counts and corrupt gzip', async () => {
@@ -145,10 +142,7 @@ describe('idx', () => {
     const dir2 = join(tmp, 'idx-badgz');
     await writeIdxSet(dir2, true);
     await writeFile(join(dir2, 't10k-images-idx3-ubyte.gz'), gzipSync(idx([2, 2, 2], TEST_PIXELS)).subarray(0, 15));
-    await assert.rejects(
-      loadDataset({ name: 'mnist', dir: dir2 }),
-      assertCode(ErrorCodes.DATASET_INVALID, /t10k-images-idx3-ubyte\.gz/),
-    );
+    await assert.rejects(loadDataset({ name: 'mnist', dir: dir2 }), assertCode(ErrorCodes.DATASET_INVALID, /t10k-images-idx3-ubyte\.gz/));
   });
 
   it('missing dataset -> one-line DATASET_MISSING naming the folder and how to get it', async () => {
@@ -164,10 +158,7 @@ describe('idx', () => {
     const dir = join(tmp, 'idx-partial');
     await writeIdxSet(dir, false);
     await rm(join(dir, 't10k-labels-idx1-ubyte'));
-    await assert.rejects(
-      loadDataset({ name: 'mnist', dir }),
-      assertCode(ErrorCodes.DATASET_MISSING, /lacks `t10k-labels-idx1-ubyte`/),
-    );
+    await assert.rejects(loadDataset({ name: 'mnist', dir }), assertCode(ErrorCodes.DATASET_MISSING, /lacks `t10k-labels-idx1-ubyte`/));
   });
 });
 
@@ -186,8 +177,16 @@ describe('cifar10', () => {
     assert.deepEqual([...split.labels], [6, 9]);
     assert.deepEqual(split.shape, [32, 32, 3]);
     assert.equal(split.images.length, 2 * 3072);
-    for (const [r, seed] of [[0, 0], [1, 100]]) {
-      for (const [y, x] of [[0, 0], [0, 1], [5, 17], [31, 31]]) {
+    for (const [r, seed] of [
+      [0, 0],
+      [1, 100],
+    ]) {
+      for (const [y, x] of [
+        [0, 0],
+        [0, 1],
+        [5, 17],
+        [31, 31],
+      ]) {
         for (let c = 0; c < 3; c++) {
           const i = y * 32 + x;
           const want = Math.fround(((c * 7 + i * 3 + seed) % 256) / 255);
@@ -236,7 +235,10 @@ describe('splitTrainValidation', () => {
     // Each example's image holds its original index.
     const ids = (s: Split): number[] => Array.from({ length: s.count }, (_, i) => s.images[i * 2]);
     const all = [...ids(train), ...ids(validation)].sort((x, y) => x - y);
-    assert.deepEqual(all, labels.map((_, i) => i));
+    assert.deepEqual(
+      all,
+      labels.map((_, i) => i),
+    );
     assert.equal(new Set([...ids(train), ...ids(validation)]).size, 103);
     for (const s of [train, validation]) {
       ids(s).forEach((orig, i) => assert.equal(s.labels[i], labels[orig]));
@@ -269,14 +271,27 @@ describe('batches', () => {
         }
       }
       assert.deepEqual(sizes, [5, 5, 5, 5, 3]);
-      assert.deepEqual([...seen].sort((a, b) => a - b), Array.from({ length: 23 }, (_, i) => i));
-      if (shuffled) assert.notDeepEqual(seen, Array.from({ length: 23 }, (_, i) => i));
+      assert.deepEqual(
+        [...seen].sort((a, b) => a - b),
+        Array.from({ length: 23 }, (_, i) => i),
+      );
+      if (shuffled)
+        assert.notDeepEqual(
+          seen,
+          Array.from({ length: 23 }, (_, i) => i),
+        );
     });
   }
 
   it('respects maxBatches and maxExamples', () => {
-    assert.deepEqual([...batches(split, 5, { maxBatches: 2 })].map((b) => b.count), [5, 5]);
-    assert.deepEqual([...batches(split, 5, { maxExamples: 7 })].map((b) => b.count), [5, 2]);
+    assert.deepEqual(
+      [...batches(split, 5, { maxBatches: 2 })].map((b) => b.count),
+      [5, 5],
+    );
+    assert.deepEqual(
+      [...batches(split, 5, { maxExamples: 7 })].map((b) => b.count),
+      [5, 2],
+    );
     assert.throws(() => [...batches(split, 0)], assertCode(ErrorCodes.INVALID_ARGUMENT, /batchSize/));
   });
 
@@ -363,20 +378,18 @@ describe('describeDatasets', () => {
 
 describe('Fashion-MNIST from the Debian package', () => {
   const present = existsSync(join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
-  it(
-    'loads 60000 train / 10000 test 28x28x1 with 10 classes',
-    { skip: present ? false : `${DEBIAN_FASHION_MNIST_DIR} absent (apt-get install dataset-fashion-mnist)` },
-    async () => {
-      const ds = await loadDataset({ name: 'fashion-mnist', dir: DEBIAN_FASHION_MNIST_DIR });
-      assert.equal(ds.train.count, 60000);
-      assert.equal(ds.test.count, 10000);
-      assert.deepEqual(ds.shape, [28, 28, 1]);
-      assert.equal(ds.numClasses, 10);
-      assert.equal(new Set(ds.train.labels).size, 10);
-      assert.equal(ds.train.images.length, 60000 * 784);
-      clearDatasetCache();
-    },
-  );
+  it('loads 60000 train / 10000 test 28x28x1 with 10 classes', {
+    skip: present ? false : `${DEBIAN_FASHION_MNIST_DIR} absent (apt-get install dataset-fashion-mnist)`,
+  }, async () => {
+    const ds = await loadDataset({ name: 'fashion-mnist', dir: DEBIAN_FASHION_MNIST_DIR });
+    assert.equal(ds.train.count, 60000);
+    assert.equal(ds.test.count, 10000);
+    assert.deepEqual(ds.shape, [28, 28, 1]);
+    assert.equal(ds.numClasses, 10);
+    assert.equal(new Set(ds.train.labels).size, 10);
+    assert.equal(ds.train.images.length, 60000 * 784);
+    clearDatasetCache();
+  });
 });
 
 it('shareSplit: same contents in SharedArrayBuffers; sharing a shared split is free', async () => {

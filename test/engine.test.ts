@@ -2,14 +2,15 @@
  * Engine tests: backend choice, and every wasm training kernel checked against tfjs `cpu` (the
  * reference implementation) through real gradients of a scalar loss.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type BindingLoader, initBackend, type NodeBinding, TENSORFLOW_UNAVAILABLE_MESSAGE } from '../src/engine/backend.js';
-import { wasmKernelTuning, WASM_TRAINING_KERNELS } from '../src/engine/wasm-kernels.js';
-import { isAutopruneError, ErrorCodes } from '../src/core/errors.js';
+import { ErrorCodes, isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
+import { type BindingLoader, initBackend, type NodeBinding, TENSORFLOW_UNAVAILABLE_MESSAGE } from '../src/engine/backend.js';
+import { WASM_TRAINING_KERNELS, wasmKernelTuning } from '../src/engine/wasm-kernels.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Arr {
@@ -29,7 +30,9 @@ async function gradsOn(backend: string, loss: (ts: tf.Tensor[]) => tf.Scalar, in
   await tf.setBackend(backend);
   return tf.tidy(() => {
     const ts = inputs.map((a) => tf.tensor(a.values, a.shape));
-    return tf.grads((...xs: tf.Tensor[]) => loss(xs))(ts).map((g) => g.dataSync() as Float32Array);
+    return tf
+      .grads((...xs: tf.Tensor[]) => loss(xs))(ts)
+      .map((g) => g.dataSync() as Float32Array);
   });
 }
 
@@ -138,8 +141,38 @@ const CONV_CASES: ConvCase[] = [
   { n: 1, h: 5, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, stride: 1, pad: 1 },
   { n: 2, h: 2, w: 3, cin: 2, kh: 5, kw: 5, cout: 3, stride: 1, pad: 'same' },
   { n: 3, h: 1, w: 1, cin: 3, kh: 3, kw: 3, cout: 2, stride: 1, pad: 'same' },
-  { n: 2, h: 5, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, stride: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
-  { n: 2, h: 6, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, stride: 2, pad: [[0, 0], [1, 1], [0, 1], [0, 0]] },
+  {
+    n: 2,
+    h: 5,
+    w: 6,
+    cin: 2,
+    kh: 3,
+    kw: 3,
+    cout: 3,
+    stride: 1,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  {
+    n: 2,
+    h: 6,
+    w: 6,
+    cin: 2,
+    kh: 3,
+    kw: 3,
+    cout: 3,
+    stride: 2,
+    pad: [
+      [0, 0],
+      [1, 1],
+      [0, 1],
+      [0, 0],
+    ],
+  },
 ];
 
 function caseName(c: ConvCase): string {
@@ -147,15 +180,8 @@ function caseName(c: ConvCase): string {
 }
 
 function outShapeOf(c: ConvCase, depthwise: boolean, filterShape: number[]): number[] {
-  return tf.backend_util.computeConv2DInfo(
-    [c.n, c.h, c.w, c.cin],
-    filterShape as [number, number, number, number],
-    c.stride,
-    1,
-    c.pad,
-    undefined,
-    depthwise,
-  ).outShape;
+  return tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.cin], filterShape as [number, number, number, number], c.stride, 1, c.pad, undefined, depthwise)
+    .outShape;
 }
 
 test('Conv2D gradients (Conv2DBackpropFilter, Conv2DBackpropInput) match cpu', async () => {
@@ -211,7 +237,23 @@ test('DepthwiseConv2dNative gradients (BackpropFilter, BackpropInput) match cpu'
     { n: 3, h: 7, w: 7, cin: 2, kh: 3, kw: 3, cout: 4, stride: 2, pad: 'valid', mult: 2 },
     { n: 2, h: 6, w: 5, cin: 3, kh: 3, kw: 3, cout: 9, stride: 1, pad: 'same', mult: 3 },
     { n: 2, h: 9, w: 8, cin: 5, kh: 5, kw: 5, cout: 5, stride: 1, pad: 'valid', mult: 1 },
-    { n: 2, h: 6, w: 6, cin: 2, kh: 3, kw: 3, cout: 2, stride: 2, pad: [[0, 0], [1, 1], [0, 1], [0, 0]], mult: 1 },
+    {
+      n: 2,
+      h: 6,
+      w: 6,
+      cin: 2,
+      kh: 3,
+      kw: 3,
+      cout: 2,
+      stride: 2,
+      pad: [
+        [0, 0],
+        [1, 1],
+        [0, 1],
+        [0, 0],
+      ],
+      mult: 1,
+    },
   ];
   for (const c of cases) {
     const fShape = [c.kh, c.kw, c.cin, c.mult];
@@ -231,12 +273,7 @@ test('depthwise backprop rejects dilations other than 1 with a clear error', asy
   const x = tf.zeros([1, 5, 5, 2]);
   const dy = tf.zeros([1, 5, 5, 2]);
   assert.throws(
-    () =>
-      tf.engine().runKernel(
-        'DepthwiseConv2dNativeBackpropFilter',
-        { x, dy },
-        { strides: 1, pad: 'same', dilations: [2, 2], filterShape: [3, 3, 2, 1] },
-      ),
+    () => tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dilations: [2, 2], filterShape: [3, 3, 2, 1] }),
     /dilations 1/,
   );
   tf.dispose([x, dy]);
@@ -262,11 +299,7 @@ test('Tile (fast row-repeat path and the generic fallback) and BatchNorm gradien
   const scale = randArr(rng, [6]);
   const offset = randArr(rng, [6]);
   const r = randArr(rng, [3, 4, 5, 6]);
-  await compareGrads(
-    'batchNorm',
-    ([xt, m, v, s, o, rt]) => weighted(tf.batchNorm(xt, m, v, o, s, 1e-3), rt),
-    [x, mean, variance, scale, offset, r],
-  );
+  await compareGrads('batchNorm', ([xt, m, v, s, o, rt]) => weighted(tf.batchNorm(xt, m, v, o, s, 1e-3), rt), [x, mean, variance, scale, offset, r]);
 });
 
 test('MaxPoolGrad matches cpu, ties included', async () => {
@@ -284,11 +317,7 @@ test('MaxPoolGrad matches cpu, ties included', async () => {
     x.values = x.values.map((v) => Math.round(v * 2) / 2);
     const outShape = tf.backend_util.computePool2DInfo(c.shape as [number, number, number, number], c.size, c.stride, 1, c.pad).outShape;
     const r = randArr(rng, outShape);
-    await compareGrads(
-      `maxPool ${JSON.stringify(c)}`,
-      ([xt, rt]) => weighted(tf.maxPool(xt as tf.Tensor4D, c.size, c.stride, c.pad), rt),
-      [x, r],
-    );
+    await compareGrads(`maxPool ${JSON.stringify(c)}`, ([xt, rt]) => weighted(tf.maxPool(xt as tf.Tensor4D, c.size, c.stride, c.pad), rt), [x, r]);
   }
 });
 
@@ -314,7 +343,14 @@ test('Sum over leading axes (fast path) and other axes (fallback) match cpu', as
     assert.deepEqual(shape, refShape);
   }
   await tf.setBackend('wasm');
-  const ints = tf.tensor([[1, 2], [3, 4]], [2, 2], 'int32');
+  const ints = tf.tensor(
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    [2, 2],
+    'int32',
+  );
   const s = tf.sum(ints, 0);
   assert.equal(s.dtype, 'int32');
   assert.deepEqual(Array.from(s.dataSync()), [4, 6]);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { Rng } from '../src/core/rng.js';
 import { candidateFromRatios } from '../src/core/space.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -45,7 +45,11 @@ test('tf.memory().numTensors is flat across 20 proxy evaluations; built cost = p
   base.dispose();
   const space = { groups: a.groups, options: { minKeepRatio: 0.25, channelStep: 1, skip: [] } };
   const rng = new Rng(3);
-  const candidate = () => candidateFromRatios(space, space.groups.map(() => rng.uniform(0.3, 1)));
+  const candidate = () =>
+    candidateFromRatios(
+      space,
+      space.groups.map(() => rng.uniform(0.3, 1)),
+    );
   await ev.evaluate({ trial: 0, candidate: candidate(), stage: 'proxy' }); // warm-up (kernels, caches)
   const baseline = tf.memory().numTensors;
   for (let i = 1; i <= 20; i++) {

@@ -29,7 +29,9 @@ export function cliSpawn(...args: string[]): { child: ChildProcess; done: Promis
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Run & { signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code: code ?? -1, signal, stdout, stderr })));
+  const done = new Promise<Run & { signal: NodeJS.Signals | null }>((r) =>
+    child.on('close', (code, signal) => r({ code: code ?? -1, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 

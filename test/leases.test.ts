@@ -85,7 +85,20 @@ describe('lease renewals off the main thread', () => {
       // The keeper starts first (as in runStudy): a thread that starts slowly on a loaded host must not eat the lease.
       const done = await withKeeper(store, onThread, async (leases) => {
         const claim = (await store.claimTrial('a', 'w', { leaseMs: LEASE_MS }))!;
-        return evaluateClaim({ store, study: 'a', name: 'w', evaluator: blocking, leaseMs: LEASE_MS, heartbeatMs: 200, leases, stop: new AbortController().signal, log: (l) => logs.push(l) }, claim);
+        return evaluateClaim(
+          {
+            store,
+            study: 'a',
+            name: 'w',
+            evaluator: blocking,
+            leaseMs: LEASE_MS,
+            heartbeatMs: 200,
+            leases,
+            stop: new AbortController().signal,
+            log: (l) => logs.push(l),
+          },
+          claim,
+        );
       });
       const t = (await store.getTrial('a', 0))!;
       if (onThread) {
@@ -105,7 +118,10 @@ describe('lease renewals off the main thread', () => {
         const lease = await store.acquireDriver('a', 'first', LEASE_MS);
         const renew = leases.keep({ kind: 'driver', lease }, LEASE_MS, 200, (e) => lost.push(e));
         blockMainThread(BLOCK_MS);
-        const second = await store.acquireDriver('a', 'second', LEASE_MS).then(() => true, (e: unknown) => (isAutopruneError(e) ? false : Promise.reject(e)));
+        const second = await store.acquireDriver('a', 'second', LEASE_MS).then(
+          () => true,
+          (e: unknown) => (isAutopruneError(e) ? false : Promise.reject(e)),
+        );
         renew.stop();
         return second;
       });

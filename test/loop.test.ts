@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import type { ResolvedConfig } from '../src/config/index.js';
 import type { ControllerSpec } from '../src/config/schema.js';
-import { AutopruneError } from '../src/core/errors.js';
 import type { Controller, Observation } from '../src/controllers/types.js';
-import { candidateKey, type Candidate } from '../src/core/space.js';
+import { AutopruneError } from '../src/core/errors.js';
+import { type Candidate, candidateKey } from '../src/core/space.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
 import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
@@ -83,7 +83,10 @@ test('memo: a controller that re-proposes stored candidates gets their results w
   const second = new FakeEvaluator();
   const summary = await run(store, second, 8);
   const all = await store.listTrials('loop');
-  assert.deepEqual(all.map((t) => t.number), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(
+    all.map((t) => t.number),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
   assert.equal(new Set(all.map((t) => t.key)).size, 8, 'every stored candidate is distinct');
   assert.equal(second.evaluated.length, 3, 'only the 3 new candidates were evaluated');
   assert.ok(second.evaluated.every((k) => !first.evaluated.includes(k)));
@@ -101,7 +104,10 @@ test('with snapshots kept, a resumed run continues the sequence an uninterrupted
   const keys = async (s: Store) => (await s.listTrials('loop')).map((t) => t.key);
   assert.deepEqual(await keys(split), await keys(whole));
   const baseline = (await whole.listTrials('loop')).slice(0, 2);
-  assert.deepEqual(baseline.map((t) => t.controller), ['uniform', 'uniform']);
+  assert.deepEqual(
+    baseline.map((t) => t.controller),
+    ['uniform', 'uniform'],
+  );
   assert.deepEqual(
     baseline.map((t) => (t.meta as { target: number }).target),
     [0.5, 0.3],
@@ -122,7 +128,10 @@ test('a controller that waits for its results before proposing more (greedy) is 
       return super.evaluate(req);
     }
   })();
-  const greedy = { ...cfg, search: { ...cfg.search, controller: { name: 'greedy' as const, initialReduction: 0.1 }, baseline: false, budget: { trials: 400 } } };
+  const greedy = {
+    ...cfg,
+    search: { ...cfg.search, controller: { name: 'greedy' as const, initialReduction: 0.1 }, baseline: false, budget: { trials: 400 } },
+  };
   const summary = await runStudy({
     cfg: greedy,
     configHash: 'h',
@@ -193,7 +202,10 @@ test('a run whose first trials all fail stops after 3, says why in one line, and
   assert.equal(ev.evaluated.length, 3, 'no trial beyond the third was started');
   assert.equal(ev.closed, 1, 'the evaluator was closed');
   const trials = await store.listTrials('loop');
-  assert.deepEqual(trials.map((t) => t.state), ['failed', 'failed', 'failed']);
+  assert.deepEqual(
+    trials.map((t) => t.state),
+    ['failed', 'failed', 'failed'],
+  );
   assert.match(trials[2].error ?? '', /kernel X cannot run layer 3/);
   assert.equal((await store.getStudy('loop'))!.state, 'stopped');
 });
@@ -259,7 +271,11 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   const store = new MemoryStore();
   const ev = new ClockedEvaluator(clock, 1000);
   const lines: string[] = [];
-  const timed = { ...cfg, search: { ...cfg.search, budget: { ...cfg.search.budget, trials: 1000 } }, evaluation: { ...cfg.evaluation, finalists: { ...cfg.evaluation.finalists, count: 1 } } };
+  const timed = {
+    ...cfg,
+    search: { ...cfg.search, budget: { ...cfg.search.budget, trials: 1000 } },
+    evaluation: { ...cfg.evaluation, finalists: { ...cfg.evaluation.finalists, count: 1 } },
+  };
   const summary = await runStudy({
     cfg: timed,
     configHash: 'h',
@@ -276,10 +292,17 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   // One worker, 1 s per trial: trials start at 0, 1, 2 and 3 s; at 4 s the deadline (3.5 s) has passed.
   assert.equal(summary.reason, 'time');
   assert.equal(summary.evaluated, 4);
-  assert.deepEqual((await store.listTrials('loop')).map((t) => `${t.number}:${t.state}`), ['0:complete', '1:complete', '2:complete', '3:complete']);
+  assert.deepEqual(
+    (await store.listTrials('loop')).map((t) => `${t.number}:${t.state}`),
+    ['0:complete', '1:complete', '2:complete', '3:complete'],
+  );
   assert.equal(summary.finalists.length, 1);
   assert.deepEqual(ev.stages, ['proxy:0', 'proxy:1', 'proxy:2', 'proxy:3', `finetune:${summary.finalists[0]}`]);
-  assert.deepEqual((await store.listFinals('loop')).map((f) => f.trainEngine), ['libtorch'], 'the final records the engine that fine-tuned it');
+  assert.deepEqual(
+    (await store.listFinals('loop')).map((f) => f.trainEngine),
+    ['libtorch'],
+    'the final records the engine that fine-tuned it',
+  );
   assert.ok(lines.some((l) => /the time budget is spent/.test(l)));
   assert.equal((await store.getStudy('loop'))!.state, 'stopped', 'resumable');
 

@@ -41,7 +41,14 @@ const dense = (i: number, o: number) => ({ macs: i * o, params: i * o + o });
 const sum = (xs: { macs: number; params: number }[]) => xs.reduce((a, b) => ({ macs: a.macs + b.macs, params: a.params + b.params }), { macs: 0, params: 0 });
 
 function plainCnnCost(s: number, cin: number, w: [number, number, number, number, number]) {
-  return sum([conv(s, 3, cin, w[0]), conv(s, 3, w[0], w[1]), conv(s / 2, 3, w[1], w[2]), conv(s / 2, 3, w[2], w[3]), conv(s / 4, 3, w[3], w[4]), dense(w[4], 10)]);
+  return sum([
+    conv(s, 3, cin, w[0]),
+    conv(s, 3, w[0], w[1]),
+    conv(s / 2, 3, w[1], w[2]),
+    conv(s / 2, 3, w[2], w[3]),
+    conv(s / 4, 3, w[3], w[4]),
+    dense(w[4], 10),
+  ]);
 }
 
 function resnet20Cost(s: number, cin: number) {
@@ -50,8 +57,14 @@ function resnet20Cost(s: number, cin: number) {
   return sum([
     conv(s, 3, cin, 16),
     ...Array(6).fill(conv(s, 3, 16, 16)),
-    conv(h2, 3, 16, 32), conv(h2, 3, 32, 32), conv(h2, 1, 16, 32), ...Array(4).fill(conv(h2, 3, 32, 32)),
-    conv(h3, 3, 32, 64), conv(h3, 3, 64, 64), conv(h3, 1, 32, 64), ...Array(4).fill(conv(h3, 3, 64, 64)),
+    conv(h2, 3, 16, 32),
+    conv(h2, 3, 32, 32),
+    conv(h2, 1, 16, 32),
+    ...Array(4).fill(conv(h2, 3, 32, 32)),
+    conv(h3, 3, 32, 64),
+    conv(h3, 3, 64, 64),
+    conv(h3, 1, 32, 64),
+    ...Array(4).fill(conv(h3, 3, 64, 64)),
     dense(64, 10),
   ]);
 }
@@ -66,9 +79,12 @@ function mobilenetCost(s: number, cin: number) {
   return sum([
     conv(a, 3, cin, 16),
     ir(a, a, 16, 16, 1),
-    ir(a, b, 16, 24, 4), ir(b, b, 24, 24, 4),
-    ir(b, c, 24, 32, 4), ir(c, c, 32, 32, 4),
-    ir(c, d, 32, 64, 4), ir(d, d, 64, 64, 4),
+    ir(a, b, 16, 24, 4),
+    ir(b, b, 24, 24, 4),
+    ir(b, c, 24, 32, 4),
+    ir(c, c, 32, 32, 4),
+    ir(c, d, 32, 64, 4),
+    ir(d, d, 64, 64, 4),
     conv(d, 1, 64, 128),
     dense(128, 10),
   ]);
@@ -216,11 +232,14 @@ describe('group analysis on fixtures', () => {
     const mid = tf.layers.conv2d({ name: 'mid', filters: 5, kernelSize: 3, padding: 'same' }).apply(s) as tf.SymbolicTensor;
     const out = tf.layers.conv2d({ name: 'out', filters: 4, kernelSize: 1 }).apply(mid) as tf.SymbolicTensor;
     const an = analyzeModel(tf.model({ inputs: inp, outputs: out }));
-    assert.deepEqual(an.groups.map((g) => [g.id, g.channels, [...g.layers].sort()]), [
-      ['a', 6, ['a']],
-      ['b', 6, ['b', 'c']],
-      ['mid', 5, ['mid']],
-    ]);
+    assert.deepEqual(
+      an.groups.map((g) => [g.id, g.channels, [...g.layers].sort()]),
+      [
+        ['a', 6, ['a']],
+        ['b', 6, ['b', 'c']],
+        ['mid', 5, ['mid']],
+      ],
+    );
   });
 
   test('depthwise follows its producer; its BN too', () => {
@@ -231,7 +250,10 @@ describe('group analysis on fixtures', () => {
     x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.dense({ name: 'fc', units: 3 }).apply(x) as tf.SymbolicTensor;
     const an = analyzeModel(tf.model({ inputs: inp, outputs: x }));
-    assert.deepEqual(an.groups.map((g) => [g.id, g.channels, [...g.layers].sort()]), [['pw', 8, ['bn', 'dw', 'pw']]]);
+    assert.deepEqual(
+      an.groups.map((g) => [g.id, g.channels, [...g.layers].sort()]),
+      [['pw', 8, ['bn', 'dw', 'pw']]],
+    );
   });
 
   test('concat maps index ranges to the groups that produced them; pruning it keeps logits for keep-all', async () => {
@@ -243,13 +265,30 @@ describe('group analysis on fixtures', () => {
     const o = tf.layers.dense({ name: 'fc', units: 2 }).apply(f) as tf.SymbolicTensor;
     const model = tf.model({ inputs: inp, outputs: o });
     const an = analyzeModel(model);
-    assert.deepEqual(an.groups.map((g) => [g.id, g.channels]), [['p', 4], ['q', 3]]);
+    assert.deepEqual(
+      an.groups.map((g) => [g.id, g.channels]),
+      [
+        ['p', 4],
+        ['q', 3],
+      ],
+    );
     const cat2 = an.layers.find((l) => l.name === 'cat')!;
-    assert.deepEqual(cat2.output.segs.map((s) => [an.sets[s.set].producer, s.size]), [['p', 4], ['q', 3]]);
+    assert.deepEqual(
+      cat2.output.segs.map((s) => [an.sets[s.set].producer, s.size]),
+      [
+        ['p', 4],
+        ['q', 3],
+      ],
+    );
     // Flatten of a 6x6x7 concat feeding a dense of 2: rows 36*7; pruning q to 1 keeps 36*5 rows.
     const cand = { channels: [4, 1] };
     assert.equal(costOf(an, cand).macs, 36 * (9 * 2 * 4 + 2 * 1) + 36 * 5 * 2);
-    const pruned = await applyPlan(model, an, { groups: [{ id: 'p', keep: [0, 1, 2, 3] }, { id: 'q', keep: [2] }] });
+    const pruned = await applyPlan(model, an, {
+      groups: [
+        { id: 'p', keep: [0, 1, 2, 3] },
+        { id: 'q', keep: [2] },
+      ],
+    });
     // Zero q's channels 0 and 1 in the base: then it must equal the pruned model exactly.
     const qLayer = model.getLayer('q');
     const [k, b] = qLayer.getWeights();
@@ -272,7 +311,13 @@ describe('group analysis on fixtures', () => {
     randomiseBn(model, 4);
     const an = analyzeModel(model);
     // sep2 has depth multiplier 2: its input channels (group `sep`) are fixed, so only c1 and sep2 remain.
-    assert.deepEqual(an.groups.map((g) => [g.id, g.channels]), [['c1', 6], ['sep2', 5]]);
+    assert.deepEqual(
+      an.groups.map((g) => [g.id, g.channels]),
+      [
+        ['c1', 6],
+        ['sep2', 5],
+      ],
+    );
     // Hand count for c1 -> 4, sep2 -> 3: c1 10*10*9*3*4; sep 10*10*(9*4 + 4*8); sep2 4*4*(9*8*2 + 16*3); fc 3*3.
     const cand = { channels: [4, 3] };
     assert.equal(costOf(an, cand).macs, 100 * 9 * 3 * 4 + 100 * (9 * 4 + 4 * 8) + 16 * (9 * 8 * 2 + 16 * 3) + 3 * 3);
@@ -304,7 +349,13 @@ describe('group analysis on fixtures', () => {
       ],
     });
     const an = analyzeModel(m);
-    assert.deepEqual(an.groups.map((g) => [g.id, g.channels]), [['s1', 4], ['h', 5]]);
+    assert.deepEqual(
+      an.groups.map((g) => [g.id, g.channels]),
+      [
+        ['s1', 4],
+        ['h', 5],
+      ],
+    );
     assert.equal(costOf(an, { channels: [2, 3] }).macs, 36 * 9 * 2 + 36 * 2 * 3 + 3 * 2);
   });
 });

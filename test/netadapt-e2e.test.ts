@@ -30,7 +30,12 @@ test('greedy with adapt: chosen fine-tunes each chosen model and prunes the next
     data: { dataset: 'synthetic', validationSize: 64, synthetic: { shape: [16, 16, 1], classes: 4, train: 256, test: 64 } },
     model: { zoo: 'plain-cnn', width: 0.5, checkpoint },
     search: { controller: { name: 'greedy', initialReduction: 0.2, adapt: 'chosen' }, baseline: false, targets: [0.5], budget: { trials: 200 } },
-    evaluation: { calibration: { batches: 2, batchSize: 32 }, adapt: { epochs: 1, batchesPerEpoch: 2, batchSize: 32 }, finalists: { count: 0 }, latency: { batchSize: 4, runs: 1 } },
+    evaluation: {
+      calibration: { batches: 2, batchSize: 32 },
+      adapt: { epochs: 1, batchesPerEpoch: 2, batchSize: 32 },
+      finalists: { count: 0 },
+      latency: { batchSize: 4, runs: 1 },
+    },
     run: { store: join(dir, 'studies.db'), concurrency: 2 },
   };
   const base = buildBaseArchitecture(resolveConfig(user), { shape: [16, 16, 1], numClasses: 4 });
@@ -43,7 +48,13 @@ test('greedy with adapt: chosen fine-tunes each chosen model and prunes the next
   const store = await openStore(user.run.store);
   const trials = await store.listTrials('netadapt');
   await store.close();
-  assert.ok(trials.every((t) => t.state === 'complete'), trials.filter((t) => t.state !== 'complete').map((t) => `${t.number}: ${t.error}`).join('; '));
+  assert.ok(
+    trials.every((t) => t.state === 'complete'),
+    trials
+      .filter((t) => t.state !== 'complete')
+      .map((t) => `${t.number}: ${t.error}`)
+      .join('; '),
+  );
   const adapts = trials.filter((t) => t.stage === 'adapt');
   assert.ok(adapts.length >= 2, `${adapts.length} adapt trials`);
   // After the first adapt, every proxy names the latest adapted model as its parent, by trial number.
@@ -62,8 +73,14 @@ test('greedy with adapt: chosen fine-tunes each chosen model and prunes the next
     const candidates = trials.filter((t) => t.stage === 'proxy' && (t.meta as { iteration: number }).iteration === iteration - 1);
     if (!candidates.length) continue;
     const best = Math.max(...candidates.map((t) => t.metrics.proxyAccuracy!));
-    assert.ok(candidates.some((t) => candidateKey(t.candidate) === candidateKey(a.candidate) && t.metrics.proxyAccuracy === best), `adapt trial ${a.number} is the best of iteration ${iteration - 1}`);
+    assert.ok(
+      candidates.some((t) => candidateKey(t.candidate) === candidateKey(a.candidate) && t.metrics.proxyAccuracy === best),
+      `adapt trial ${a.number} is the best of iteration ${iteration - 1}`,
+    );
   }
   const smallest = Math.min(...trials.map((t) => t.cost.macs / trials[0].cost.macs));
-  assert.ok(trials.some((t) => (t.meta as { target?: number }).target === 0.5), `the walk reached the 50% window (smallest ${smallest.toFixed(3)} of the first trial's MACs)`);
+  assert.ok(
+    trials.some((t) => (t.meta as { target?: number }).target === 0.5),
+    `the walk reached the 50% window (smallest ${smallest.toFixed(3)} of the first trial's MACs)`,
+  );
 });

@@ -10,13 +10,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { oneLatencyEngine } from '../src/cli/commands/pick.js';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { Rng } from '../src/core/rng.js';
 import { candidateFromRatios } from '../src/core/space.js';
 import { batches } from '../src/data/batch.js';
@@ -28,13 +28,13 @@ import { OnnxEvaluator } from '../src/evaluators/onnx.js';
 import { onnxProxy } from '../src/evaluators/onnx-proxy.js';
 import { buildBaseArchitecture, loadSplits, type Splits } from '../src/evaluators/setup.js';
 import { TfjsEvaluator } from '../src/evaluators/tfjs.js';
-import { latencyEngineOf } from '../src/evaluators/types.js';
 import { accuracy, recalibrateBatchNorm } from '../src/evaluators/train.js';
+import { latencyEngineOf } from '../src/evaluators/types.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { saveModel } from '../src/model/io.js';
 import { exportOnnxGraph, type OnnxGraph, samePads } from '../src/model/onnx.js';
-import { padChannels } from '../src/model/onnx-pad.js';
 import { calibrationGraph, foldBatchNorm, statOutputs } from '../src/model/onnx-bn.js';
+import { padChannels } from '../src/model/onnx-pad.js';
 import { decodeOnnx, encodeOnnx } from '../src/model/onnx-proto.js';
 import { pruneModel } from '../src/model/prune.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
@@ -58,8 +58,20 @@ function randomizeBatchNorm(model: tf.LayersModel, seed: number): void {
   const rng = new Rng(seed);
   for (const l of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
     const ws = l.getWeights();
-    const ranges: [number, number][] = [[0.5, 1.5], [-0.5, 0.5], [-0.5, 0.5], [0.5, 2]].slice(4 - ws.length) as [number, number][];
-    l.setWeights(ws.map((w, i) => tf.tensor(Array.from({ length: w.size }, () => rng.uniform(...ranges[i])), w.shape)));
+    const ranges: [number, number][] = [
+      [0.5, 1.5],
+      [-0.5, 0.5],
+      [-0.5, 0.5],
+      [0.5, 2],
+    ].slice(4 - ws.length) as [number, number][];
+    l.setWeights(
+      ws.map((w, i) =>
+        tf.tensor(
+          Array.from({ length: w.size }, () => rng.uniform(...ranges[i])),
+          w.shape,
+        ),
+      ),
+    );
   }
 }
 
@@ -97,12 +109,32 @@ function userStyleModel(): tf.LayersModel {
     return () => tf.initializers.glorotUniform({ seed: s++ });
   })();
   const input = tf.input({ shape: [27, 27, 3], name: 'image' });
-  let x = tf.layers.zeroPadding2d({ padding: [[1, 0], [2, 1]], name: 'pad' }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', name: 'c1', activation: 'relu', kernelInitializer: seed() }).apply(x) as tf.SymbolicTensor;
+  let x = tf.layers
+    .zeroPadding2d({
+      padding: [
+        [1, 0],
+        [2, 1],
+      ],
+      name: 'pad',
+    })
+    .apply(input) as tf.SymbolicTensor;
+  x = tf.layers
+    .conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', name: 'c1', activation: 'relu', kernelInitializer: seed() })
+    .apply(x) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'bn1' }).apply(x) as tf.SymbolicTensor;
   const a = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw', depthwiseInitializer: seed() }).apply(x) as tf.SymbolicTensor;
   const a2 = tf.layers.reLU({ maxValue: 6, name: 'relu6' }).apply(tf.layers.batchNormalization({ name: 'dw.bn' }).apply(a)) as tf.SymbolicTensor;
-  const b = tf.layers.separableConv2d({ filters: 10, kernelSize: 3, depthMultiplier: 2, padding: 'same', name: 'sep', depthwiseInitializer: seed(), pointwiseInitializer: seed() }).apply(x) as tf.SymbolicTensor;
+  const b = tf.layers
+    .separableConv2d({
+      filters: 10,
+      kernelSize: 3,
+      depthMultiplier: 2,
+      padding: 'same',
+      name: 'sep',
+      depthwiseInitializer: seed(),
+      pointwiseInitializer: seed(),
+    })
+    .apply(x) as tf.SymbolicTensor;
   const b2 = tf.layers.activation({ activation: 'tanh', name: 'sep.tanh' }).apply(b) as tf.SymbolicTensor;
   x = tf.layers.concatenate({ name: 'cat' }).apply([a2, b2]) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'mp' }).apply(x) as tf.SymbolicTensor;
@@ -123,7 +155,13 @@ function randomCandidate(model: tf.LayersModel, seed: number) {
   const a = analyzeModel(model);
   const rng = new Rng(seed);
   const space = { groups: a.groups, options: { minKeepRatio: 0.1, channelStep: 1, skip: [] } };
-  return { a, c: candidateFromRatios(space, a.groups.map(() => rng.uniform(0.3, 1))) };
+  return {
+    a,
+    c: candidateFromRatios(
+      space,
+      a.groups.map(() => rng.uniform(0.3, 1)),
+    ),
+  };
 }
 
 describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
@@ -138,7 +176,10 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
       await assertSameLogits(model, 11);
       const { a, c } = randomCandidate(model, 5);
       const { model: pruned } = await pruneModel(model, a, c, 'l1');
-      assert.ok(c.channels.some((n, i) => n < a.groups[i].channels), 'the candidate prunes something');
+      assert.ok(
+        c.channels.some((n, i) => n < a.groups[i].channels),
+        'the candidate prunes something',
+      );
       await assertSameLogits(pruned, 12);
       pruned.dispose();
       model.dispose();
@@ -174,7 +215,11 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
       const { model: pruned } = await pruneModel(model, a, c, 'l1');
       const g = exportOnnxGraph(pruned);
       const [h, w, ch] = pruned.inputs[0].shape.slice(1) as number[];
-      const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * h * w * ch }, (_, k) => ((k * 7) % 19) / 19), [3, h, w, ch]);
+      const x = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 3 * h * w * ch }, (_, k) => ((k * 7) % 19) / 19),
+        [3, h, w, ch],
+      );
       const run = async (graph: OnnxGraph) => {
         const s = await ort.InferenceSession.create(encodeOnnx(graph));
         const y = (await s.run({ input: x })).output.data as Float32Array;
@@ -187,10 +232,19 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
         const widths = new Map(p.initializers.map((t) => [t.name, t.dims]));
         for (const n of p.nodes.filter((n) => n.op === 'Conv')) {
           const out = widths.get(n.inputs[1])![0];
-          assert.ok(out < block || out % block === 0 || (n.attrs?.group && 'i' in n.attrs.group && n.attrs.group.i > 1), `${name}: conv ${n.name} has ${out} outputs at block ${block}`);
+          assert.ok(
+            out < block || out % block === 0 || (n.attrs?.group && 'i' in n.attrs.group && n.attrs.group.i > 1),
+            `${name}: conv ${n.name} has ${out} outputs at block ${block}`,
+          );
         }
         const dims = new Map(g.initializers.map((t) => [t.name, t.dims]));
-        const unaligned = g.nodes.some((n) => n.op === 'Conv' && !(n.attrs?.group && 'i' in n.attrs.group && n.attrs.group.i > 1) && dims.get(n.inputs[1])![0] >= block && dims.get(n.inputs[1])![0] % block !== 0);
+        const unaligned = g.nodes.some(
+          (n) =>
+            n.op === 'Conv' &&
+            !(n.attrs?.group && 'i' in n.attrs.group && n.attrs.group.i > 1) &&
+            dims.get(n.inputs[1])![0] >= block &&
+            dims.get(n.inputs[1])![0] % block !== 0,
+        );
         assert.equal(p !== g, unaligned, `${name}, block ${block}: padded iff some plain conv has an unaligned width >= the block`);
         paddedConvs += p === g ? 0 : 1;
         const got = await run(p);
@@ -203,10 +257,24 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
   });
 
   test('the NCHWc block comes from the CPU flags: 16 with AVX-512F, 8 with AVX2, else no padding', () => {
-    assert.equal(nchwcBlock(() => 'processor: 0\nflags\t\t: fpu sse avx avx2 avx512f avx512bw\n'), 16);
-    assert.equal(nchwcBlock(() => 'flags : fpu sse avx avx2 fma\n'), 8);
-    assert.equal(nchwcBlock(() => 'flags : fpu sse sse2\n'), 1);
-    assert.equal(nchwcBlock(() => { throw new Error('no /proc'); }), 1);
+    assert.equal(
+      nchwcBlock(() => 'processor: 0\nflags\t\t: fpu sse avx avx2 avx512f avx512bw\n'),
+      16,
+    );
+    assert.equal(
+      nchwcBlock(() => 'flags : fpu sse avx avx2 fma\n'),
+      8,
+    );
+    assert.equal(
+      nchwcBlock(() => 'flags : fpu sse sse2\n'),
+      1,
+    );
+    assert.equal(
+      nchwcBlock(() => {
+        throw new Error('no /proc');
+      }),
+      1,
+    );
   });
 
   test('BN folded into the convs gives the same logits as the unfolded graph', async () => {
@@ -215,7 +283,11 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
     const g = exportOnnxGraph(model);
     const folded = foldBatchNorm(g);
     assert.equal(folded.nodes.filter((n) => n.op === 'BatchNormalization').length, 0);
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 784 }, (_, i) => (i % 17) / 17), [3, 28, 28, 1]);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 3 * 784 }, (_, i) => (i % 17) / 17),
+      [3, 28, 28, 1],
+    );
     const run = async (bytes: Uint8Array) => {
       const s = await ort.InferenceSession.create(bytes);
       const y = (await s.run({ input: x })).output.data as Float32Array;
@@ -229,10 +301,18 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
 
   test('the encoded file is a ModelProto with the schema fields onnxruntime needs', () => {
     const model = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25 });
-    const m = decodeOnnx(encodeOnnx(exportOnnxGraph(model))) as { ir_version: number; opset_import: { version: number }[]; graph: { input: { name: string }[]; output: { name: string }[]; node: { op_type: string }[] } };
+    const m = decodeOnnx(encodeOnnx(exportOnnxGraph(model))) as {
+      ir_version: number;
+      opset_import: { version: number }[];
+      graph: { input: { name: string }[]; output: { name: string }[]; node: { op_type: string }[] };
+    };
     assert.equal(m.ir_version, 8);
     assert.equal(m.opset_import[0].version, 13);
-    assert.equal((decodeOnnx(encodeOnnx(calibrationGraph(exportOnnxGraph(model)))) as { opset_import: { version: number }[] }).opset_import[0].version, 15, 'training-mode BN needs opset 15');
+    assert.equal(
+      (decodeOnnx(encodeOnnx(calibrationGraph(exportOnnxGraph(model)))) as { opset_import: { version: number }[] }).opset_import[0].version,
+      15,
+      'training-mode BN needs opset 15',
+    );
     assert.deepEqual([m.graph.input[0].name, m.graph.output[0].name], ['input', 'output']);
     assert.equal(m.graph.node[0].op_type, 'Transpose');
     model.dispose();
@@ -295,7 +375,12 @@ describe('adaptive BN on onnxruntime', () => {
       for (const [name, s] of r.statistics) {
         const q = p.statistics.get(name)!;
         assert.equal(q.mean.length, s.mean.length, `${name}: statistics for the model's own channels only`);
-        s.mean.forEach((m, i) => assert.ok(Math.abs(q.mean[i] - m) <= 1e-5 * Math.sqrt(s.variance[i]) && Math.abs(q.variance[i] - s.variance[i]) <= 1e-5 * s.variance[i], `${name} channel ${i}, block ${channelBlock}`));
+        s.mean.forEach((m, i) =>
+          assert.ok(
+            Math.abs(q.mean[i] - m) <= 1e-5 * Math.sqrt(s.variance[i]) && Math.abs(q.variance[i] - s.variance[i]) <= 1e-5 * s.variance[i],
+            `${name} channel ${i}, block ${channelBlock}`,
+          ),
+        );
       }
     }
     recalibrateBatchNorm(pruned, data.train, calibration);
@@ -348,7 +433,14 @@ describe('OnnxEvaluator', () => {
     const a = analyzeModel(base);
     const space = { groups: a.groups, options: { minKeepRatio: 0.25, channelStep: 1, skip: [] } };
     const rng = new Rng(seed);
-    return { a, next: () => candidateFromRatios(space, space.groups.map(() => rng.uniform(0.3, 1))) };
+    return {
+      a,
+      next: () =>
+        candidateFromRatios(
+          space,
+          space.groups.map(() => rng.uniform(0.3, 1)),
+        ),
+    };
   };
 
   test('same trial as the tfjs evaluator: same cost, proxy accuracy within 0.5 pt; latency recorded as onnxruntime', async () => {
@@ -390,13 +482,19 @@ describe('OnnxEvaluator', () => {
     const space = { groups: pa.groups, options: { minKeepRatio: 0.25, channelStep: 1, skip: [] } };
     const rng = new Rng(5);
     for (let trial = 10; trial < 13; trial++) {
-      const c = candidateFromRatios(space, space.groups.map(() => rng.uniform(0.4, 1)));
+      const c = candidateFromRatios(
+        space,
+        space.groups.map(() => rng.uniform(0.4, 1)),
+      );
       const req = { trial, candidate: c, stage: 'proxy' as const, parent: { trial: 0, modelDir } };
       const [x, y] = [await ort.evaluate(req), await ref.evaluate(req)];
       assert.deepEqual(x.cost, y.cost);
       assert.ok(Math.abs(x.proxyAccuracy! - y.proxyAccuracy!) <= 0.005, `trial ${trial}: onnxruntime ${x.proxyAccuracy} vs tfjs ${y.proxyAccuracy}`);
     }
-    await assert.rejects(ort.evaluate({ trial: 20, candidate: next(), stage: 'proxy', parent: { trial: 0, modelDir: join(dir, 'no-such-parent') } }), /no-such-parent/);
+    await assert.rejects(
+      ort.evaluate({ trial: 20, candidate: next(), stage: 'proxy', parent: { trial: 0, modelDir: join(dir, 'no-such-parent') } }),
+      /no-such-parent/,
+    );
     parent.dispose();
     await ort.close();
     await ref.close();
@@ -425,15 +523,28 @@ describe('OnnxEvaluator', () => {
 });
 
 test('pick --max-latency never mixes engines: trials keep the latency of the chosen engine only', () => {
-  const trial = (number: number, timings: Record<string, number>) => ({ number, state: 'complete', metrics: { latencyMs: 1, timings } }) as unknown as TrialRecord;
-  const trials = [trial(0, { 'latency@onnxruntime': 0.1 }), trial(1, { 'latency@onnxruntime': 0.1 }), trial(2, { 'latency@tfjs': 0.2 }), trial(3, { latency: 0.2 })];
+  const trial = (number: number, timings: Record<string, number>) =>
+    ({ number, state: 'complete', metrics: { latencyMs: 1, timings } }) as unknown as TrialRecord;
+  const trials = [
+    trial(0, { 'latency@onnxruntime': 0.1 }),
+    trial(1, { 'latency@onnxruntime': 0.1 }),
+    trial(2, { 'latency@tfjs': 0.2 }),
+    trial(3, { latency: 0.2 }),
+  ];
   const finals = [{ trial: 0, latencyMs: 3 }] as unknown as FinalRecord[];
   const auto = oneLatencyEngine(trials, finals);
   assert.equal(auto.engine, 'onnxruntime');
-  assert.deepEqual(auto.trials.map((t) => t.number), [0, 1]);
+  assert.deepEqual(
+    auto.trials.map((t) => t.number),
+    [0, 1],
+  );
   assert.equal(auto.finals[0].latencyMs, null, "a finalist's tfjs latency does not stand in for onnxruntime's");
   const tfjs = oneLatencyEngine(trials, finals, 'tfjs');
-  assert.deepEqual(tfjs.trials.map((t) => t.number), [2, 3], 'a plain `latency` key is from before engines: tfjs');
+  assert.deepEqual(
+    tfjs.trials.map((t) => t.number),
+    [2, 3],
+    'a plain `latency` key is from before engines: tfjs',
+  );
   assert.equal(tfjs.finals[0].latencyMs, 3);
 });
 
@@ -467,10 +578,27 @@ test('a search runs its proxy on onnxruntime by default and on tfjs with --engin
   const studies = [await store.getStudy('auto'), await store.getStudy('tfjs')];
   await store.close();
   // The base model is scored on the proxy's engine; both engines give the same top-1 (64 images each).
-  assert.deepEqual(studies.map((s) => [s!.baseProxyAccuracy, s!.baseTestAccuracy]), Array(2).fill([studies[1]!.baseProxyAccuracy, studies[1]!.baseTestAccuracy]));
+  assert.deepEqual(
+    studies.map((s) => [s!.baseProxyAccuracy, s!.baseTestAccuracy]),
+    Array(2).fill([studies[1]!.baseProxyAccuracy, studies[1]!.baseTestAccuracy]),
+  );
   assert.equal(a.length, 3);
-  assert.deepEqual(a.map((t) => t.candidate), b.map((t) => t.candidate));
-  assert.deepEqual(a.map((t) => latencyEngineOf(t.metrics.timings)), ['onnxruntime', 'onnxruntime', 'onnxruntime']);
-  assert.deepEqual(b.map((t) => latencyEngineOf(t.metrics.timings)), ['tfjs', 'tfjs', 'tfjs']);
-  a.forEach((t, i) => assert.ok(Math.abs(t.metrics.proxyAccuracy! - b[i].metrics.proxyAccuracy!) <= 0.005, `trial ${i}: ${t.metrics.proxyAccuracy} vs ${b[i].metrics.proxyAccuracy}`));
+  assert.deepEqual(
+    a.map((t) => t.candidate),
+    b.map((t) => t.candidate),
+  );
+  assert.deepEqual(
+    a.map((t) => latencyEngineOf(t.metrics.timings)),
+    ['onnxruntime', 'onnxruntime', 'onnxruntime'],
+  );
+  assert.deepEqual(
+    b.map((t) => latencyEngineOf(t.metrics.timings)),
+    ['tfjs', 'tfjs', 'tfjs'],
+  );
+  a.forEach((t, i) =>
+    assert.ok(
+      Math.abs(t.metrics.proxyAccuracy! - b[i].metrics.proxyAccuracy!) <= 0.005,
+      `trial ${i}: ${t.metrics.proxyAccuracy} vs ${b[i].metrics.proxyAccuracy}`,
+    ),
+  );
 });

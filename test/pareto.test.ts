@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../src/core/rng.js';
-import { dominates, hypervolume2d, nonDominated, nonDominatedSort, paretoFront } from '../src/core/pareto.js';
+import { test } from 'node:test';
 import { isAutopruneError } from '../src/core/errors.js';
+import { dominates, hypervolume2d, nonDominated, nonDominatedSort, paretoFront } from '../src/core/pareto.js';
+import { Rng } from '../src/core/rng.js';
 
 interface P {
   cost: number;
@@ -38,9 +38,7 @@ function naiveRanks(points: P[]): Map<number, number> {
 
 /** Exact area of the union of rectangles [p.cost, ref.cost] x [ref.value, p.value], cell by cell. */
 function naiveHypervolume(points: P[], ref: { cost: number; value: number }): number {
-  const boxes = points
-    .filter((p) => p.cost <= ref.cost && p.value >= ref.value)
-    .map((p) => ({ x0: p.cost, x1: ref.cost, y0: ref.value, y1: p.value }));
+  const boxes = points.filter((p) => p.cost <= ref.cost && p.value >= ref.value).map((p) => ({ x0: p.cost, x1: ref.cost, y0: ref.value, y1: p.value }));
   const xs = [...new Set(boxes.flatMap((b) => [b.x0, b.x1]))].sort((a, b) => a - b);
   const ys = [...new Set(boxes.flatMap((b) => [b.y0, b.y1]))].sort((a, b) => a - b);
   let area = 0;
@@ -74,7 +72,11 @@ test('nonDominated / paretoFront / nonDominatedSort / hypervolume2d match naive 
     const pts = randomPoints(rng, n, grid);
 
     const nd = nonDominated(pts);
-    assert.deepEqual(sortedIds(nd), naiveNonDominatedIds(pts).sort((a, b) => a - b), `round ${round}`);
+    assert.deepEqual(
+      sortedIds(nd),
+      naiveNonDominatedIds(pts).sort((a, b) => a - b),
+      `round ${round}`,
+    );
     // input order is preserved
     assert.deepEqual(
       nd.map((p) => p.id),
@@ -197,7 +199,10 @@ for (const c of cases) {
       paretoFront(c.points).map((q) => q.id),
       c.front,
     );
-    assert.deepEqual(sortedIds(nonDominated(c.points)), [...c.front].sort((a, b) => a - b));
+    assert.deepEqual(
+      sortedIds(nonDominated(c.points)),
+      [...c.front].sort((a, b) => a - b),
+    );
     assert.deepEqual(nonDominatedSort(c.points).ranks, c.ranks);
     assert.ok(Math.abs(hypervolume2d(c.points, REF) - c.hv) < 1e-12, `hv ${hypervolume2d(c.points, REF)} vs ${c.hv}`);
     assert.ok(Math.abs(naiveHypervolume(c.points, REF) - c.hv) < 1e-12, 'table agrees with the naive reference');
@@ -215,5 +220,8 @@ test('NaN objectives are rejected with INVALID_ARGUMENT', () => {
     () => paretoFront([{ cost: NaN, value: 1 }]),
     (e: unknown) => isAutopruneError(e) && e.code === 'INVALID_ARGUMENT',
   );
-  assert.throws(() => hypervolume2d([], { cost: 1, value: NaN }), (e: unknown) => isAutopruneError(e));
+  assert.throws(
+    () => hypervolume2d([], { cost: 1, value: NaN }),
+    (e: unknown) => isAutopruneError(e),
+  );
 });

@@ -104,7 +104,9 @@ export function testDatabases(prefix: string): { fresh: () => Promise<string>; d
  * server (nothing happens there); `cut('response')` lets it through and drops the connection
  * instead of the server's answer (it happened, the client cannot know). `cuts` counts the cuts done.
  */
-export async function cuttingProxy(url: string): Promise<{ url: string; cut: (where: 'request' | 'response') => void; readonly cuts: number; close: () => Promise<void> }> {
+export async function cuttingProxy(
+  url: string,
+): Promise<{ url: string; cut: (where: 'request' | 'response') => void; readonly cuts: number; close: () => Promise<void> }> {
   const { createServer, connect } = await import('node:net');
   const target = new URL(url);
   let armed: 'request' | 'response' | null = null;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { measuringHost, oneLatencyEngine } from '../src/cli/commands/pick.js';
 import { cpuDevice, defaultDevice, studyEvaluator } from '../src/cli/commands/worker-evaluator.js';
 import type { EvalResult, Evaluator } from '../src/evaluators/types.js';
-import { openStore, type FinalRecord, type TrialRecord } from '../src/store/index.js';
+import { type FinalRecord, openStore, type TrialRecord } from '../src/store/index.js';
 
 const trial = (number: number, worker: string | null, timings: Record<string, number>) =>
   ({ number, worker, state: 'complete', metrics: { latencyMs: 1, timings } }) as unknown as TrialRecord;
@@ -29,14 +29,22 @@ test('latencies of one engine on one host: the pair with most trials by default,
   const auto = oneLatencyEngine(trials, finals);
   assert.deepEqual([auto.engine, auto.host, auto.trials.map((t) => t.number), auto.dropped], ['tfjs', 'b', [3, 4, 5], 3]);
   const ort = oneLatencyEngine(trials, finals, 'onnxruntime');
-  assert.deepEqual([ort.host, ort.trials.map((t) => t.number)], ['a', [0, 1]], 'host a measured most onnxruntime trials; b\'s faster one is not mixed in');
+  assert.deepEqual([ort.host, ort.trials.map((t) => t.number)], ['a', [0, 1]], "host a measured most onnxruntime trials; b's faster one is not mixed in");
   const ortB = oneLatencyEngine(trials, finals, 'onnxruntime', 'b');
-  assert.deepEqual(ortB.trials.map((t) => t.number), [2]);
+  assert.deepEqual(
+    ortB.trials.map((t) => t.number),
+    [2],
+  );
   assert.equal(ortB.finals[0].latencyMs, null);
 });
 
 const measured = (number: number, host: string, device: string, engine: string, worker = 'w:1:0') =>
-  ({ number, worker, state: 'complete', metrics: { latencyMs: 1, latencyHost: host, latencyDevice: device, timings: { [`latency@${engine}`]: 0.1 } } }) as unknown as TrialRecord;
+  ({
+    number,
+    worker,
+    state: 'complete',
+    metrics: { latencyMs: 1, latencyHost: host, latencyDevice: device, timings: { [`latency@${engine}`]: 0.1 } },
+  }) as unknown as TrialRecord;
 
 test('latencies of one engine on one host AND one device: a GPU and a CPU of one host are not mixed', () => {
   const trials = [
@@ -50,7 +58,10 @@ test('latencies of one engine on one host AND one device: a GPU and a CPU of one
   const auto = oneLatencyEngine(trials, []);
   assert.deepEqual([auto.engine, auto.host, auto.device, auto.trials.map((t) => t.number), auto.dropped], ['onnxruntime', 'gpu-box', 'cuda:0', [0, 1, 4], 2]);
   const cpu = oneLatencyEngine(trials, [], undefined, undefined, 'cpu:AMD EPYC 9B45');
-  assert.deepEqual(cpu.trials.map((t) => t.number), [2]);
+  assert.deepEqual(
+    cpu.trials.map((t) => t.number),
+    [2],
+  );
   assert.equal(measuringHost(trials[4]), 'gpu-box');
 });
 
@@ -62,7 +73,10 @@ test("finalists' latencies count only when measured by the chosen engine (tfjs) 
     { trial: 1, latencyMs: 2, latencyHost: 'a', latencyDevice: 'cuda:0' },
     { trial: 1, latencyMs: 2 },
   ] as unknown as FinalRecord[];
-  assert.deepEqual(oneLatencyEngine(trials, finals).finals.map((f) => f.latencyMs), [3, null, null, null]);
+  assert.deepEqual(
+    oneLatencyEngine(trials, finals).finals.map((f) => f.latencyMs),
+    [3, null, null, null],
+  );
 });
 
 test('studyEvaluator stamps each result with this host and its device; what the evaluator said is kept', async () => {
@@ -75,9 +89,24 @@ test('studyEvaluator stamps each result with this host and its device; what the 
   const store = await openStore(':memory:');
   const ev = studyEvaluator(inner, store, 's', 'host-7');
   const got = await Promise.all([0, 1, 2].map((trial) => ev.evaluate({ trial, candidate: { channels: [] }, stage: 'proxy' })));
-  assert.deepEqual(got.map((r) => [r.latencyHost, r.latencyDevice]), [['host-7', cpuDevice()], ['host-7', cpuDevice()], ['elsewhere', 'cuda:3']]);
+  assert.deepEqual(
+    got.map((r) => [r.latencyHost, r.latencyDevice]),
+    [
+      ['host-7', cpuDevice()],
+      ['host-7', cpuDevice()],
+      ['elsewhere', 'cuda:3'],
+    ],
+  );
   assert.match(cpuDevice(), /^cpu:\S/);
-  assert.equal(defaultDevice(results[0], () => ['cuda', 'cpu']), 'cuda:0', 'onnxruntime with its CUDA provider installed');
-  assert.equal(defaultDevice(results[1], () => ['cuda', 'cpu']), cpuDevice(), 'tfjs runs on the CPU here');
+  assert.equal(
+    defaultDevice(results[0], () => ['cuda', 'cpu']),
+    'cuda:0',
+    'onnxruntime with its CUDA provider installed',
+  );
+  assert.equal(
+    defaultDevice(results[1], () => ['cuda', 'cpu']),
+    cpuDevice(),
+    'tfjs runs on the CPU here',
+  );
   await store.close();
 });

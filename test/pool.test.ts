@@ -12,7 +12,8 @@ import { WorkerPool } from '../src/evaluators/pool.js';
 import { waitFor } from './helpers.js';
 
 const workerUrl = new URL('./fixtures/crash-worker.js', import.meta.url);
-const cfg = (name: string) => resolveConfig({ name, model: { zoo: 'plain-cnn', checkpoint: `/nonexistent/${name}/model.json` }, run: { store: '/tmp/unused.db' } });
+const cfg = (name: string) =>
+  resolveConfig({ name, model: { zoo: 'plain-cnn', checkpoint: `/nonexistent/${name}/model.json` }, run: { store: '/tmp/unused.db' } });
 const req = (trial: number) => ({ trial, candidate: { channels: [1] }, stage: 'proxy' as const });
 
 test('a worker that dies mid-evaluation fails only that request; the pool replaces it and goes on', async () => {
@@ -26,7 +27,10 @@ test('a worker that dies mid-evaluation fails only that request; the pool replac
     // A replacement starts; capacity comes back to 2 and both workers serve new requests.
     await waitFor(() => pool.capacity === 2, 10_000, 'the replacement worker');
     const more = await Promise.all([3, 4, 5, 6].map((t) => pool.evaluate(req(t))));
-    assert.deepEqual(more.map((r) => r.proxyAccuracy), [0.03, 0.04, 0.05, 0.06]);
+    assert.deepEqual(
+      more.map((r) => r.proxyAccuracy),
+      [0.03, 0.04, 0.05, 0.06],
+    );
     assert.deepEqual(new Set(more.map((r) => r.worker)).size, 2);
   } finally {
     await pool.close();
@@ -36,7 +40,10 @@ test('a worker that dies mid-evaluation fails only that request; the pool replac
 test('an evaluator error comes back as a coded AutopruneError and the worker stays usable', async () => {
   const pool = await WorkerPool.create(cfg('errors'), 1, { workerUrl });
   try {
-    await assert.rejects(pool.evaluate(req(14)), (e: unknown) => e instanceof AutopruneError && e.code === 'CANDIDATE_INVALID' && /bad candidate/.test(e.message));
+    await assert.rejects(
+      pool.evaluate(req(14)),
+      (e: unknown) => e instanceof AutopruneError && e.code === 'CANDIDATE_INVALID' && /bad candidate/.test(e.message),
+    );
     assert.equal((await pool.evaluate(req(7))).proxyAccuracy, 0.07);
   } finally {
     await pool.close();

@@ -1,11 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { isAutopruneError } from '../src/core/errors.js';
 import type { TrialState } from '../src/core/types.js';
-import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../src/store/types.js';
 import {
   buildCompareInfo,
   buildReportInfo,
@@ -24,6 +23,7 @@ import {
   withinTarget,
   writeReport,
 } from '../src/report/index.js';
+import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../src/store/types.js';
 
 // ---- hand-built records ------------------------------------------------------------------------------
 
@@ -84,10 +84,7 @@ function trial(t: T, studyName = 'cnn-a'): TrialRecord {
     stage: 'proxy',
     parent: null,
     attempts: 1,
-    metrics:
-      state === 'complete'
-        ? { proxyAccuracy: t.proxy, ...(t.latencyMs === undefined ? {} : { latencyMs: t.latencyMs }) }
-        : {},
+    metrics: state === 'complete' ? { proxyAccuracy: t.proxy, ...(t.latencyMs === undefined ? {} : { latencyMs: t.latencyMs }) } : {},
     error: t.error ?? null,
     worker: null,
     createdAt: `2024-01-01T00:${String(t.n).padStart(2, '0')}:00.000Z`,
@@ -149,7 +146,10 @@ test('fronts, baseline, infeasible, failed and candidates', () => {
   assert.equal(info.window, 0.05);
   assert.equal(info.points[7].feasible, false); // 60%: no target in meta, no configured target within 5%
   assert.equal(info.points[0].feasible, true); // own target 0.75 even though the config lists only 0.5, 0.25
-  assert.deepEqual(info.groups.map((g) => g.id), ['stem', NASTY_GROUP]);
+  assert.deepEqual(
+    info.groups.map((g) => g.id),
+    ['stem', NASTY_GROUP],
+  );
   assert.deepEqual(info.points[3].keepRatios, [1, 0.25]);
   assert.equal(info.wallSeconds, 9 * 60 + 30); // 00:00:00 -> 00:09:30
 });
@@ -331,7 +331,10 @@ test('charts are PNGs of the requested size', () => {
   assert.deepEqual(pngSize(renderParetoChart(info, size)), size);
   assert.deepEqual(pngSize(renderProgressChart(info, size)), size);
   assert.deepEqual(pngSize(renderCompareChart(cmp, size)), size);
-  assert.throws(() => renderParetoChart(info, { width: 0 }), (e: unknown) => isAutopruneError(e));
+  assert.throws(
+    () => renderParetoChart(info, { width: 0 }),
+    (e: unknown) => isAutopruneError(e),
+  );
 });
 
 // ---- HTML / Markdown escaping ---------------------------------------------------------------------------
@@ -428,8 +431,15 @@ test('the global threshold baseline is shown beside uniform: its own series, and
   assert.deepEqual(info.baselineBest, { uniform: [0.85, 0.7], global: [0.86, 0.74] });
   const series = paretoDatasets(info);
   const byLabel = (label: string) => series.find((d) => d.label === label)!.data.map((q) => [q.x, q.y]);
-  assert.deepEqual(byLabel('uniform baseline'), [[25, 70], [50, 85], [75, 88]]);
-  assert.deepEqual(byLabel('global threshold baseline'), [[26, 74], [52, 86]]);
+  assert.deepEqual(byLabel('uniform baseline'), [
+    [25, 70],
+    [50, 85],
+    [75, 88],
+  ]);
+  assert.deepEqual(byLabel('global threshold baseline'), [
+    [26, 74],
+    [52, 86],
+  ]);
   const md = renderMarkdown(info, { pareto: 'p.png', progress: 'q.png' });
   assert.match(md, /best proxy accuracy, 50% target \(<= 55% FLOPs\): [0-9.]+% \(baselines: uniform 85\.00%, global 86\.00%\)/);
   assert.match(renderHtml(info, { pareto: Buffer.from('p'), progress: Buffer.from('q') }), /baselines: uniform 70\.00%, global 74\.00%/);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { isAutopruneError, type ErrorCode } from '../src/core/errors.js';
+import { type ErrorCode, isAutopruneError } from '../src/core/errors.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
 import type { TrialMetrics } from '../src/core/types.js';
 import type { NewTrial, Store, StoreOptions, StudyInputs, StudyRecord, TrialRecord } from '../src/store/types.js';
@@ -105,12 +105,15 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
   describe(`Store contract: ${name}`, () => {
     withStore('createStudy round-trips every field; getStudy and listStudies see it', async (s) => {
       const created = await s.createStudy(newStudy('a'));
-      assert.deepEqual({ ...created, createdAt: 'x', updatedAt: 'x' }, {
-        ...newStudy('a'),
-        state: 'running',
-        createdAt: 'x',
-        updatedAt: 'x',
-      });
+      assert.deepEqual(
+        { ...created, createdAt: 'x', updatedAt: 'x' },
+        {
+          ...newStudy('a'),
+          state: 'running',
+          createdAt: 'x',
+          updatedAt: 'x',
+        },
+      );
       assert.match(created.createdAt, ISO);
       assert.equal(created.updatedAt, created.createdAt);
       assert.deepEqual(await s.getStudy('a'), created);
@@ -163,7 +166,13 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       const listed = await s.listTrials('a');
       assert.deepEqual(
         listed.map((t) => [t.number, t.candidate.channels[0]]),
-        [[0, 8], [1, 16], [2, 24], [3, 32], [4, 40]],
+        [
+          [0, 8],
+          [1, 16],
+          [2, 24],
+          [3, 32],
+          [4, 40],
+        ],
       );
     });
 
@@ -229,7 +238,10 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.equal(two.number, 2);
       assert.equal(await s.claimTrial('a', 'w2', { leaseMs: LEASE, number: 2 }), null, 'a running trial cannot be claimed again');
       const claims = await Promise.all([0, 1, 2].map((i) => s.claimTrial('a', `w${i}`, { leaseMs: LEASE })));
-      assert.deepEqual(claims.map((c) => c?.number ?? null), [0, 1, null]);
+      assert.deepEqual(
+        claims.map((c) => c?.number ?? null),
+        [0, 1, null],
+      );
       assert.equal((await s.getTrial('a', 2))!.worker, 'w1');
       await rejectsWith(s.claimTrial('a', '', { leaseMs: LEASE }), 'INVALID_ARGUMENT');
       await rejectsWith(s.claimTrial('a', 'w', { leaseMs: 0 }), 'INVALID_ARGUMENT', /0/);
@@ -321,7 +333,11 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.match(dead.error!, /lease expired 2 time\(s\), last on worker w2/);
       const c2 = (await s.claimTrial('a', 'w3', { leaseMs: 100 }))!;
       assert.equal(c2.number, 2);
-      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 2, gone: ['w3'] }), { requeued: [2], failed: [] }, 'a worker known gone loses its trial before its lease runs out');
+      assert.deepEqual(
+        await s.reapExpired('a', { maxAttempts: 2, gone: ['w3'] }),
+        { requeued: [2], failed: [] },
+        'a worker known gone loses its trial before its lease runs out',
+      );
       assert.equal((await s.claimTrial('a', 'w3', { leaseMs: 100, number: 2 }))!.token, c2.token + 1);
       await rejectsWith(s.heartbeat(c2, 100), 'LEASE_LOST');
       const c2b = { study: 'a', number: 2, token: c2.token + 1 };
@@ -365,7 +381,13 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.createStudy(newStudy('a'));
       const d = await s.acquireDriver('a', 'drv', LEASE);
       const first = await s.enqueueTrials(d, [newTrial([8, 8]), newTrial([16, 8])], { told: 0, state: { rng: 1 } });
-      assert.deepEqual(first.map((t) => [t.number, t.state, t.stage, t.parent, t.attempts]), [[0, 'waiting', 'proxy', null, 0], [1, 'waiting', 'proxy', null, 0]]);
+      assert.deepEqual(
+        first.map((t) => [t.number, t.state, t.stage, t.parent, t.attempts]),
+        [
+          [0, 'waiting', 'proxy', null, 0],
+          [1, 'waiting', 'proxy', null, 0],
+        ],
+      );
       assert.deepEqual((await s.latestSnapshot('a'))!.state, { rng: 1 });
       const bad = { ...newTrial([24, 8]), cost: { macs: Number.NaN, params: 1 } };
       await rejectsWith(s.enqueueTrials(d, [newTrial([32, 8]), bad], { told: 2, state: { rng: 2 } }), 'INVALID_ARGUMENT', /macs/);
@@ -419,15 +441,32 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.createStudy(newStudy('b'));
       assert.equal(await s.latestSnapshot('a'), null);
       await s.saveSnapshot('a', 10, { population: [[8, 16]], rng: 'abc' });
-      await s.saveSnapshot('a', 20, { population: [[8, 16], [24, 32]], rng: 'def', sigma: 0.1 + 0.2 });
+      await s.saveSnapshot('a', 20, {
+        population: [
+          [8, 16],
+          [24, 32],
+        ],
+        rng: 'def',
+        sigma: 0.1 + 0.2,
+      });
       await s.saveSnapshot('b', 99, { other: true });
       const snap = await s.latestSnapshot('a');
-      assert.deepEqual({ ...snap!, createdAt: 'x' }, {
-        study: 'a',
-        told: 20,
-        state: { population: [[8, 16], [24, 32]], rng: 'def', sigma: 0.1 + 0.2 },
-        createdAt: 'x',
-      });
+      assert.deepEqual(
+        { ...snap!, createdAt: 'x' },
+        {
+          study: 'a',
+          told: 20,
+          state: {
+            population: [
+              [8, 16],
+              [24, 32],
+            ],
+            rng: 'def',
+            sigma: 0.1 + 0.2,
+          },
+          createdAt: 'x',
+        },
+      );
       assert.match(snap!.createdAt, ISO);
       await s.saveSnapshot('a', 5, { older: true });
       assert.equal((await s.latestSnapshot('a'))!.told, 5, 'the last saved wins even with a smaller `told`');
@@ -437,8 +476,20 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.createStudy(newStudy('a'));
       for (let i = 0; i < 2; i++) await s.createTrial('a', newTrial([8, 8 + i]));
       const c0 = (await s.claimTrial('a', 'gpu-box:1:0', { leaseMs: LEASE }))!;
-      const done = await s.completeTrial(c0, { proxyAccuracy: 0.5, latencyMs: 0.25, latencyHost: 'gpu-box', latencyDevice: 'cuda:1', timings: { 'latency@onnxruntime': 0.1 } });
-      assert.deepEqual(done.metrics, { proxyAccuracy: 0.5, latencyMs: 0.25, latencyHost: 'gpu-box', latencyDevice: 'cuda:1', timings: { 'latency@onnxruntime': 0.1 } });
+      const done = await s.completeTrial(c0, {
+        proxyAccuracy: 0.5,
+        latencyMs: 0.25,
+        latencyHost: 'gpu-box',
+        latencyDevice: 'cuda:1',
+        timings: { 'latency@onnxruntime': 0.1 },
+      });
+      assert.deepEqual(done.metrics, {
+        proxyAccuracy: 0.5,
+        latencyMs: 0.25,
+        latencyHost: 'gpu-box',
+        latencyDevice: 'cuda:1',
+        timings: { 'latency@onnxruntime': 0.1 },
+      });
       assert.deepEqual((await s.getTrial('a', 0))!.metrics, done.metrics);
       const c1 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
       await rejectsWith(s.completeTrial(c1, { latencyMs: 1, latencyDevice: '' }), 'INVALID_ARGUMENT', /latencyDevice/);
@@ -446,7 +497,10 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
       const saved = await s.saveFinal({ ...f, latencyHost: 'driver', latencyDevice: 'cpu:AMD EPYC 9B45' });
       assert.deepEqual([saved.latencyHost, saved.latencyDevice], ['driver', 'cpu:AMD EPYC 9B45']);
-      assert.deepEqual((await s.listFinals('a')).map((x) => [x.latencyHost, x.latencyDevice]), [['driver', 'cpu:AMD EPYC 9B45']]);
+      assert.deepEqual(
+        (await s.listFinals('a')).map((x) => [x.latencyHost, x.latencyDevice]),
+        [['driver', 'cpu:AMD EPYC 9B45']],
+      );
       const plain = await s.saveFinal(f);
       assert.ok(!('latencyHost' in plain) && !('latencyDevice' in plain) && !('trainEngine' in plain), JSON.stringify(plain));
     });
@@ -456,11 +510,21 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.createTrial('a', newTrial([8, 8]));
       const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
       assert.equal((await s.saveFinal({ ...f, trainEngine: 'libtorch' })).trainEngine, 'libtorch');
-      assert.deepEqual((await s.listFinals('a')).map((x) => x.trainEngine), ['libtorch']);
+      assert.deepEqual(
+        (await s.listFinals('a')).map((x) => x.trainEngine),
+        ['libtorch'],
+      );
       await s.saveFinal({ ...f, trainEngine: 'wasm' });
-      assert.deepEqual((await s.listFinals('a')).map((x) => x.trainEngine), ['wasm']);
+      assert.deepEqual(
+        (await s.listFinals('a')).map((x) => x.trainEngine),
+        ['wasm'],
+      );
       await rejectsWith(s.saveFinal({ ...f, trainEngine: '' }), 'INVALID_ARGUMENT', /trainEngine/);
-      assert.deepEqual((await s.listFinals('a')).map((x) => x.trainEngine), ['wasm'], 'the refused save changed nothing');
+      assert.deepEqual(
+        (await s.listFinals('a')).map((x) => x.trainEngine),
+        ['wasm'],
+        'the refused save changed nothing',
+      );
     });
 
     withStore('finals are saved and listed by trial; saving again replaces; unknown trial refused', async (s) => {
@@ -474,15 +538,21 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.saveFinal(f0);
       assert.deepEqual(
         (await s.listFinals('a')).map((f) => [f.trial, f.finalAccuracy, f.modelPath]),
-        [[0, 0.88, null], [2, 0.91, '/tmp/m2']],
+        [
+          [0, 0.88, null],
+          [2, 0.91, '/tmp/m2'],
+        ],
       );
       await s.saveFinal({ ...f0, finalAccuracy: 0.89 });
-      assert.deepEqual((await s.listFinals('a')).map((f) => f.finalAccuracy), [0.89, 0.91]);
+      assert.deepEqual(
+        (await s.listFinals('a')).map((f) => f.finalAccuracy),
+        [0.89, 0.91],
+      );
       await rejectsWith(s.saveFinal({ ...f0, trial: 9 }), 'TRIAL_NOT_FOUND');
       await rejectsWith(s.saveFinal({ ...f0, study: 'zz' }), 'STUDY_NOT_FOUND');
     });
 
-    withStore('deleteStudy removes its trials, snapshots and finals but not other studies\'', async (s) => {
+    withStore("deleteStudy removes its trials, snapshots and finals but not other studies'", async (s) => {
       for (const name of ['a', 'b']) {
         await s.createStudy(newStudy(name));
         await s.createTrial(name, newTrial([8, 8]));
@@ -515,8 +585,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await complete(s, 'a', 2, { proxyAccuracy: 0.1 });
       await complete(s, 'a', 5, { proxyAccuracy: 0.2 });
       await fail(s, 'a', 3);
-      const nums = async (state: 'waiting' | 'running' | 'complete' | 'failed') =>
-        (await s.listTrials('a', { state })).map((t) => t.number);
+      const nums = async (state: 'waiting' | 'running' | 'complete' | 'failed') => (await s.listTrials('a', { state })).map((t) => t.number);
       assert.deepEqual(await nums('waiting'), [0]);
       assert.deepEqual(await nums('running'), [1, 4]);
       assert.deepEqual(await nums('complete'), [2, 5]);
@@ -563,7 +632,10 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       const replaced = await s.putArtifact('a', 'trials/3/model/model.json', new TextEncoder().encode('{"v":2}'));
       assert.equal(new TextDecoder().decode((await s.getArtifact('a', 'trials/3/model/model.json'))!), '{"v":2}');
       assert.deepEqual(await s.listArtifacts('a', 'trials/3/'), [replaced, info], 'by key; trials/31 is not under trials/3/');
-      assert.deepEqual((await s.listArtifacts('a')).map((x) => x.key), ['trials/3/model/model.json', 'trials/3/model/weights.bin', 'trials/31/model/model.json']);
+      assert.deepEqual(
+        (await s.listArtifacts('a')).map((x) => x.key),
+        ['trials/3/model/model.json', 'trials/3/model/weights.bin', 'trials/31/model/model.json'],
+      );
       await s.deleteStudy('a');
       await rejectsWith(s.getArtifact('a', 'trials/3/model/model.json'), 'STUDY_NOT_FOUND');
       await s.createStudy(newStudy('a'));
@@ -577,7 +649,11 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
     withStore('invalid arguments are refused with INVALID_ARGUMENT, quoting the value', async (s) => {
       await rejectsWith(s.createStudy({ ...newStudy('a'), name: '' }), 'INVALID_ARGUMENT');
       await rejectsWith(s.createStudy({ ...newStudy('a'), baseCost: { macs: Number.NaN, params: 1 } }), 'INVALID_ARGUMENT', /macs/);
-      await rejectsWith(s.createStudy({ ...newStudy('a'), inputs: { baseModel: 'ab'.repeat(32), data: 'not-a-hash' } }), 'INVALID_ARGUMENT', /inputs\.data.*not-a-hash/);
+      await rejectsWith(
+        s.createStudy({ ...newStudy('a'), inputs: { baseModel: 'ab'.repeat(32), data: 'not-a-hash' } }),
+        'INVALID_ARGUMENT',
+        /inputs\.data.*not-a-hash/,
+      );
       await s.createStudy(newStudy('a'));
       await s.createTrial('a', newTrial([8, 8]));
       const c = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;

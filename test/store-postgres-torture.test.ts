@@ -27,5 +27,8 @@ test('PostgreSQL crash torture (short): 3 kills and a database restart with adap
     { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 },
   );
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /^OK: 3 kills .* 1 database restart; 14 trials each once, all complete, .* adapt trials \(\d+ children\) with weights in the database, keys = uninterrupted run's/m);
+  assert.match(
+    r.stdout,
+    /^OK: 3 kills .* 1 database restart; 14 trials each once, all complete, .* adapt trials \(\d+ children\) with weights in the database, keys = uninterrupted run's/m,
+  );
 });

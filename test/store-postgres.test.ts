@@ -22,13 +22,11 @@ describe('store location', () => {
     assert.equal(resolveConfig({ name: 'x', model: { zoo: 'plain-cnn' }, run: { store: 'a/b.db' } }, { cwd: '/work' }).run.store, '/work/a/b.db');
   });
 
-  test('an unreachable server gives STORE_ERROR naming the URL without its password', { skip: unavailable?.startsWith('the npm package') ? unavailable : false }, async () => {
+  test('an unreachable server gives STORE_ERROR naming the URL without its password', {
+    skip: unavailable?.startsWith('the npm package') ? unavailable : false,
+  }, async () => {
     // Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
-    await rejectsWith(
-      openStore('postgres://u:secret@127.0.0.1:9/db', { retryMs: 300 }),
-      'STORE_ERROR',
-      /u:\*\*\*@127\.0\.0\.1:9\/db` is unreachable/,
-    );
+    await rejectsWith(openStore('postgres://u:secret@127.0.0.1:9/db', { retryMs: 300 }), 'STORE_ERROR', /u:\*\*\*@127\.0\.0\.1:9\/db` is unreachable/);
   });
 });
 
@@ -84,7 +82,10 @@ if (unavailable !== null) {
         });
       const children = Promise.all([...Array(writers).keys()].map((i) => child(i + 1)));
       let finished = false;
-      void children.then(() => (finished = true), () => (finished = true));
+      void children.then(
+        () => (finished = true),
+        () => (finished = true),
+      );
       let mine = 0;
       while (!finished && mine < 5000) {
         await s.createTrial('s', newTrial([8, mine++]));
@@ -93,7 +94,10 @@ if (unavailable !== null) {
       await children;
       const trials = await s.listTrials('s');
       assert.equal(trials.length, writers * perWriter + mine);
-      assert.deepEqual(trials.map((t) => t.number), [...Array(trials.length).keys()]);
+      assert.deepEqual(
+        trials.map((t) => t.number),
+        [...Array(trials.length).keys()],
+      );
       for (let i = 1; i <= writers; i++) assert.equal(trials.filter((t) => t.controller === `w${i}`).length, perWriter);
       assert.ok(mine > 0, 'this process wrote while the children did');
       await s.close();
@@ -132,7 +136,11 @@ if (unavailable !== null) {
           p.once('exit', (c) => (c === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`claimer ${id} exited ${c}: ${err}`))));
         });
       const got = (await Promise.all([1, 2, 3].map(child))).flat();
-      assert.deepEqual([...got].sort((a, b) => a - b), [...Array(total).keys()], 'every trial claimed and completed exactly once');
+      assert.deepEqual(
+        [...got].sort((a, b) => a - b),
+        [...Array(total).keys()],
+        'every trial claimed and completed exactly once',
+      );
       const trials = await s.listTrials('s');
       assert.ok(trials.every((t) => t.state === 'complete' && t.attempts === 1));
       assert.ok(new Set(trials.map((t) => t.worker)).size > 3, 'several claimers took part');
@@ -156,9 +164,7 @@ if (unavailable !== null) {
       await s.createTrial('s', newTrial([8, 8]));
       const db = new URL(url).pathname.slice(1);
       // Every connection to the test database: the store's pooled ones among them.
-      const killed = await admin((c) =>
-        c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]),
-      );
+      const killed = await admin((c) => c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]));
       assert.ok((killed.rowCount ?? 0) >= 1, 'the store had a pooled connection to drop');
       assert.equal((await s.createTrial('s', newTrial([16, 8]))).number, 1);
       assert.equal((await s.listTrials('s')).length, 2);
@@ -174,7 +180,7 @@ if (unavailable !== null) {
       const done = await complete(s, 's', 0, { proxyAccuracy: 0.5 });
       const raw = await pgClient(url);
       await raw.connect();
-      for (const sql of ["UPDATE trials SET proxy_accuracy = 0.99 WHERE number = 0", "UPDATE trials SET state = 'waiting' WHERE number = 0"]) {
+      for (const sql of ['UPDATE trials SET proxy_accuracy = 0.99 WHERE number = 0', "UPDATE trials SET state = 'waiting' WHERE number = 0"]) {
         await assert.rejects(raw.query(sql), /TRIAL_IMMUTABLE/, sql);
       }
       const ok = await raw.query("UPDATE trials SET worker = 'x' WHERE state = 'waiting'");
@@ -191,7 +197,10 @@ if (unavailable !== null) {
       const raw = await pgClient(url);
       await raw.connect();
       const applied = (await raw.query<{ version: number }>('SELECT version FROM schema_version ORDER BY version')).rows.map((r) => r.version);
-      assert.deepEqual(applied, PG_MIGRATIONS.map((m) => m.version));
+      assert.deepEqual(
+        applied,
+        PG_MIGRATIONS.map((m) => m.version),
+      );
       await raw.query('INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)', [PG_SCHEMA_VERSION + 5, 'x']);
       await raw.end();
       await rejectsWith(openStore(url), 'STORE_ERROR', new RegExp(`schema version ${PG_SCHEMA_VERSION + 5}.*upgrade autoprune`));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { MemoryStore, openStore, SNAPSHOTS_KEPT, SqliteStore } from '../src/store/index.js';
-import { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from '../src/store/migrations.js';
+import { MIGRATIONS, migrate, SCHEMA_VERSION, schemaVersion } from '../src/store/migrations.js';
 import { complete, fail, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'autoprune-store-'));
@@ -120,7 +120,10 @@ describe('SQLite store', () => {
     const children = Promise.all([child(1), child(2)]);
     // Keep writing from this process until both children are done, so the writes really interleave.
     let finished = false;
-    void children.then(() => (finished = true), () => (finished = true));
+    void children.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
     let mine = 0;
     while (!finished) {
       await s.createTrial('s', newTrial([8, mine++]));
@@ -149,7 +152,10 @@ describe('SQLite store', () => {
     const seen = await reader.listTrials('s');
     assert.deepEqual(
       seen.map((t) => [t.number, t.state]),
-      [[0, 'waiting'], [1, 'complete']],
+      [
+        [0, 'waiting'],
+        [1, 'complete'],
+      ],
     );
     assert.deepEqual(seen, await writer.listTrials('s'));
     await reader.close();
@@ -162,9 +168,17 @@ describe('SQLite store', () => {
     await s.createStudy(newStudy('b'));
     await s.saveSnapshot('b', 1, { b: true });
     for (let i = 0; i < 10; i++) await s.saveSnapshot('a', i, { i });
-    const rows = s.connection.prepare('SELECT s.name, n.told FROM snapshots n JOIN studies s ON s.id = n.study_id ORDER BY n.id').all() as { name: string; told: number }[];
+    const rows = s.connection.prepare('SELECT s.name, n.told FROM snapshots n JOIN studies s ON s.id = n.study_id ORDER BY n.id').all() as {
+      name: string;
+      told: number;
+    }[];
     assert.equal(SNAPSHOTS_KEPT, 3);
-    assert.deepEqual(rows, [{ name: 'b', told: 1 }, { name: 'a', told: 7 }, { name: 'a', told: 8 }, { name: 'a', told: 9 }]);
+    assert.deepEqual(rows, [
+      { name: 'b', told: 1 },
+      { name: 'a', told: 7 },
+      { name: 'a', told: 8 },
+      { name: 'a', told: 9 },
+    ]);
     assert.deepEqual((await s.latestSnapshot('a'))!.state, { i: 9 });
     await s.close();
   });
@@ -180,7 +194,7 @@ describe('SQLite store', () => {
 
     const raw = new Database(path); // another "process" that bypasses the Store
     for (const sql of [
-      "UPDATE trials SET proxy_accuracy = 0.99 WHERE number = 0",
+      'UPDATE trials SET proxy_accuracy = 0.99 WHERE number = 0',
       "UPDATE trials SET state = 'waiting' WHERE number = 0",
       "UPDATE trials SET error = NULL, state = 'complete' WHERE number = 1",
     ]) {
@@ -204,7 +218,10 @@ describe('SQLite store', () => {
     const tables = (s.connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     assert.deepEqual(tables, ['drivers', 'finals', 'schema_version', 'snapshots', 'studies', 'trials']);
     const applied = (s.connection.prepare('SELECT version FROM schema_version ORDER BY version').all() as { version: number }[]).map((r) => r.version);
-    assert.deepEqual(applied, MIGRATIONS.map((m) => m.version));
+    assert.deepEqual(
+      applied,
+      MIGRATIONS.map((m) => m.version),
+    );
     await s.close();
   });
 

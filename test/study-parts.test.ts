@@ -22,8 +22,8 @@ import { FailurePolicy, firstLine } from '../src/study/policy.js';
 import { runStudy } from '../src/study/run.js';
 import { Wakeup } from '../src/study/signals.js';
 import { evalRequest, evaluateClaim, runWorker } from '../src/study/worker.js';
-import { tinyStudy } from './tiny-study.js';
 import { newStudy, newTrial, rejectsWith } from './store-contract.js';
+import { tinyStudy } from './tiny-study.js';
 
 let analysis: Analysis;
 let cfg: ResolvedConfig;
@@ -83,9 +83,12 @@ describe('lineage keys', () => {
 describe('failure policy', () => {
   const f = (number: number, error: string | null) => ({ number, state: error === null ? 'complete' : 'failed', error }) as TrialRecord;
   const stops = (p: FailurePolicy, trials: TrialRecord[], message: string) =>
-    assert.throws(() => p.observe(trials), (e: unknown) => isAutopruneError(e) && e.code === 'TRIALS_FAILING' && e.message === message);
+    assert.throws(
+      () => p.observe(trials),
+      (e: unknown) => isAutopruneError(e) && e.code === 'TRIALS_FAILING' && e.message === message,
+    );
 
-  test('N failures in a row stop with the last error\'s first line; a success in between resets the count', () => {
+  test("N failures in a row stop with the last error's first line; a success in between resets the count", () => {
     const p = new FailurePolicy({ consecutive: 3 }, 's');
     p.observe([f(0, null), f(1, 'a'), f(2, 'b'), f(3, null), f(4, 'c'), f(5, 'd')]);
     assert.equal(p.consecutiveFailures, 2);
@@ -95,7 +98,11 @@ describe('failure policy', () => {
   test('a run whose first trials all fail stops early, before the consecutive limit', () => {
     const p = new FailurePolicy({ consecutive: 5, first: 3 }, 's');
     p.observe([f(0, 'x'), f(1, 'y')]);
-    stops(p, [f(2, 'kernel X\nstack')], 'Study `s` stopped: its first 3 trials all failed (last error: kernel X); check the model with `autoprune inspect` and a 2-trial search before a long run');
+    stops(
+      p,
+      [f(2, 'kernel X\nstack')],
+      'Study `s` stopped: its first 3 trials all failed (last error: kernel X); check the model with `autoprune inspect` and a 2-trial search before a long run',
+    );
     const q = new FailurePolicy({ consecutive: 5, first: 3 }, 's');
     q.observe([f(0, null), f(1, 'x'), f(2, 'y'), f(3, 'z'), f(4, 'w')]);
     assert.equal(q.consecutiveFailures, 4, 'after a success only the consecutive rule applies');
@@ -113,7 +120,16 @@ describe('driver (fake worker)', () => {
     await store.createStudy(newStudy('a'));
     const lease = await store.acquireDriver('a', 'drv', 60_000);
     const controller = new ScriptedController(plan);
-    const driver = new Driver({ store, lease, controller, told: [], costOf: fakeCost, policy: new FailurePolicy({ consecutive: 3 }), maxAttempts: 2, baseMacs: 100 });
+    const driver = new Driver({
+      store,
+      lease,
+      controller,
+      told: [],
+      costOf: fakeCost,
+      policy: new FailurePolicy({ consecutive: 3 }),
+      maxAttempts: 2,
+      baseMacs: 100,
+    });
     const work = new Wakeup();
     const finished = new Wakeup();
     const loop = new DriverLoop({ driver, budget: { trials: budget, deadline: null }, capacity: 2, work, finished, workerError: () => null, pollMs: 5 });
@@ -144,9 +160,21 @@ describe('driver (fake worker)', () => {
     await w;
     assert.equal(reason, 'controller');
     const trials = await store.listTrials('a');
-    assert.deepEqual(trials.map((t) => [t.number, t.key, t.state]), [[0, '8,8', 'complete'], [1, '16,8', 'complete'], [2, '24,8', 'complete']], 'the repeated candidate was not enqueued again');
+    assert.deepEqual(
+      trials.map((t) => [t.number, t.key, t.state]),
+      [
+        [0, '8,8', 'complete'],
+        [1, '16,8', 'complete'],
+        [2, '24,8', 'complete'],
+      ],
+      'the repeated candidate was not enqueued again',
+    );
     assert.deepEqual(controller.told.map((o) => o.trial).sort(), [0, 0, 1, 2], 'trial 0 again for the repeated proposal');
-    assert.deepEqual(controller.told.filter((o) => o.trial === 0).map((o) => (o.meta as { i: number }).i), [0, 2], 'each time with the proposal\'s own meta');
+    assert.deepEqual(
+      controller.told.filter((o) => o.trial === 0).map((o) => (o.meta as { i: number }).i),
+      [0, 2],
+      "each time with the proposal's own meta",
+    );
     const o = controller.told.find((x) => x.trial === 1)!;
     assert.deepEqual([o.proxyAccuracy, o.latencyMs, o.params, o.stage, o.parent], [0.24, 2, 2, 'proxy', null]);
     const snap = (await store.latestSnapshot('a'))!.state as { controller: { next: number }; told: number[][] };
@@ -174,7 +202,11 @@ describe('driver (fake worker)', () => {
   });
 
   test('a proposal with stage adapt and a parent (by candidate key) becomes such a trial; same channels from the base are another trial', async () => {
-    const plan = [{ candidate: cand(16, 16), meta: { stage: 'adapt' as const } }, { candidate: cand(8, 8), meta: { stage: 'adapt' as const, parent: '16,16' } }, { candidate: cand(8, 8) }];
+    const plan = [
+      { candidate: cand(16, 16), meta: { stage: 'adapt' as const } },
+      { candidate: cand(8, 8), meta: { stage: 'adapt' as const, parent: '16,16' } },
+      { candidate: cand(8, 8) },
+    ];
     const { store, controller, loop, finished } = await setup(plan);
     const stop = new AbortController();
     const w = fakeWorker(store, finished, stop.signal);
@@ -182,7 +214,14 @@ describe('driver (fake worker)', () => {
     stop.abort();
     await w;
     const trials = await store.listTrials('a');
-    assert.deepEqual(trials.map((t) => [t.key, t.stage, t.parent]), [['adapt:base:16,16', 'adapt', null], ['adapt:0:8,8', 'adapt', 0], ['8,8', 'proxy', null]]);
+    assert.deepEqual(
+      trials.map((t) => [t.key, t.stage, t.parent]),
+      [
+        ['adapt:base:16,16', 'adapt', null],
+        ['adapt:0:8,8', 'adapt', 0],
+        ['8,8', 'proxy', null],
+      ],
+    );
     assert.deepEqual(controller.told.find((o) => o.trial === 1)!.parent, 0);
   });
 
@@ -190,7 +229,12 @@ describe('driver (fake worker)', () => {
     const plan = Array.from({ length: 10 }, (_, i) => ({ candidate: cand(8 + i, 8) }));
     const { store, loop, finished } = await setup(plan);
     const stop = new AbortController();
-    const w = fakeWorker(store, finished, stop.signal, plan.map((p) => p.candidate.channels.join(',')));
+    const w = fakeWorker(
+      store,
+      finished,
+      stop.signal,
+      plan.map((p) => p.candidate.channels.join(',')),
+    );
     await assert.rejects(loop.run(new AbortController().signal), /its first \d+ trials all failed \(last error: bad \d+,8\)/);
     stop.abort();
     await w;
@@ -233,19 +277,31 @@ describe('worker (fake store clock)', () => {
     const logs: string[] = [];
     const claim = (await store.claimTrial('a', 'slow', { leaseMs: 1000 }))!;
     const slow = instant(() => (clock.t += 5000)); // no heartbeat fires: the evaluation "took" 5 s of store time
-    const late = await evaluateClaim({ store, study: 'a', name: 'slow', evaluator: slow, leaseMs: 1000, heartbeatMs: 60_000, stop: new AbortController().signal, log: (l) => logs.push(l) }, claim);
+    const late = await evaluateClaim(
+      { store, study: 'a', name: 'slow', evaluator: slow, leaseMs: 1000, heartbeatMs: 60_000, stop: new AbortController().signal, log: (l) => logs.push(l) },
+      claim,
+    );
     assert.equal(late, null);
     assert.match(logs.join('\n'), /trial 0: result dropped, the lease was lost .*expired 4000 ms ago/);
     assert.equal((await store.getTrial('a', 0))!.state, 'running');
     assert.deepEqual(await store.reapExpired('a', { maxAttempts: 3 }), { requeued: [0], failed: [] });
     const stop = new AbortController();
     const finished: (TrialRecord | null)[] = [];
-    await runWorker({ store, study: 'a', name: 'fast', evaluator: instant(), leaseMs: 1000, stop: stop.signal, pollMs: 1, onFinished: (t) => (finished.push(t), stop.abort()) });
+    await runWorker({
+      store,
+      study: 'a',
+      name: 'fast',
+      evaluator: instant(),
+      leaseMs: 1000,
+      stop: stop.signal,
+      pollMs: 1,
+      onFinished: (t) => (finished.push(t), stop.abort()),
+    });
     const t = (await store.getTrial('a', 0))!;
     assert.deepEqual([t.state, t.worker, t.attempts, finished.length], ['complete', 'fast', 2, 1]);
   });
 
-  test('heartbeats from the main thread keep a long evaluation\'s lease alive', async () => {
+  test("heartbeats from the main thread keep a long evaluation's lease alive", async () => {
     const store = await storeWith({ t: 0 }).then(async () => {
       const s = new MemoryStore(); // real clock
       await s.createStudy(newStudy('a'));
@@ -255,8 +311,15 @@ describe('worker (fake store clock)', () => {
     const claim = (await store.claimTrial('a', 'w', { leaseMs: 150 }))!;
     const beats: TrialLease[] = [];
     const spy = Object.assign(Object.create(store) as Store, { heartbeat: (l: TrialLease, ms: number) => (beats.push(l), store.heartbeat(l, ms)) });
-    const slow: Evaluator = { capacity: 1, close: async () => undefined, evaluate: async (req) => (await new Promise((r) => setTimeout(r, 600)), instant().evaluate(req)) };
-    const done = await evaluateClaim({ store: spy, study: 'a', name: 'w', evaluator: slow, leaseMs: 150, heartbeatMs: 40, stop: new AbortController().signal }, claim);
+    const slow: Evaluator = {
+      capacity: 1,
+      close: async () => undefined,
+      evaluate: async (req) => (await new Promise((r) => setTimeout(r, 600)), instant().evaluate(req)),
+    };
+    const done = await evaluateClaim(
+      { store: spy, study: 'a', name: 'w', evaluator: slow, leaseMs: 150, heartbeatMs: 40, stop: new AbortController().signal },
+      claim,
+    );
     assert.equal(done?.state, 'complete', 'the lease (150 ms) outlived the 600 ms evaluation');
     assert.ok(beats.length >= 5, `${beats.length} heartbeats`);
   });
@@ -264,17 +327,29 @@ describe('worker (fake store clock)', () => {
   test('an evaluator error fails the trial with its message', async () => {
     const store = await storeWith({ t: 1e12 });
     const claim = (await store.claimTrial('a', 'w', { leaseMs: 1e9 }))!;
-    const broken: Evaluator = { capacity: 1, close: async () => undefined, evaluate: async () => { throw new Error('out of memory\n  at x'); } };
+    const broken: Evaluator = {
+      capacity: 1,
+      close: async () => undefined,
+      evaluate: async () => {
+        throw new Error('out of memory\n  at x');
+      },
+    };
     const t = await evaluateClaim({ store, study: 'a', name: 'w', evaluator: broken, leaseMs: 1e9, stop: new AbortController().signal }, claim);
     assert.deepEqual([t?.state, t?.error], ['failed', 'out of memory\n  at x']);
   });
 
-  test('requests name the parent\'s weights and where to save, inside the store\'s study folder', async () => {
+  test("requests name the parent's weights and where to save, inside the store's study folder", async () => {
     const store = new MemoryStore();
     const t = { study: 'a', number: 4, candidate: cand(8), stage: 'adapt', parent: 2 } as TrialRecord;
     const r = evalRequest(store, t);
     const dir = store.artifactDir('a');
-    assert.deepEqual(r, { trial: 4, candidate: cand(8), stage: 'adapt', parent: { trial: 2, modelDir: `${dir}/trials/2/model` }, saveTo: `${dir}/trials/4/model` });
+    assert.deepEqual(r, {
+      trial: 4,
+      candidate: cand(8),
+      stage: 'adapt',
+      parent: { trial: 2, modelDir: `${dir}/trials/2/model` },
+      saveTo: `${dir}/trials/4/model`,
+    });
     assert.deepEqual(evalRequest(store, { ...t, stage: 'proxy', parent: null }), { trial: 4, candidate: cand(8), stage: 'proxy' });
   });
 });
@@ -294,7 +369,19 @@ describe('runStudy closes its evaluator whatever stops it', () => {
     }
   }
   const run = (store: Store, ev: Evaluator) =>
-    runStudy({ cfg, configHash: 'h', store, analysis, baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }), evaluator: async () => ev, budget: { trials: 6, deadline: null }, fresh: false, signal: new AbortController().signal, log: () => undefined, pollMs: 5 });
+    runStudy({
+      cfg,
+      configHash: 'h',
+      store,
+      analysis,
+      baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
+      evaluator: async () => ev,
+      budget: { trials: 6, deadline: null },
+      fresh: false,
+      signal: new AbortController().signal,
+      log: () => undefined,
+      pollMs: 5,
+    });
 
   test('N consecutive failed trials stop the study (TRIALS_FAILING, last error in one line); the study is resumable', async () => {
     const store = new MemoryStore();
@@ -318,7 +405,11 @@ describe('runStudy closes its evaluator whatever stops it', () => {
 
   test('a second driver of the same study is refused while the first holds it', async () => {
     const store = new MemoryStore();
-    await store.createStudy({ ...newStudy('parts'), space: { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [] } }, baseCost: costOf(analysis, null) });
+    await store.createStudy({
+      ...newStudy('parts'),
+      space: { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [] } },
+      baseCost: costOf(analysis, null),
+    });
     await store.acquireDriver('parts', 'another-host:1', 60_000);
     await rejectsWith(run(store, new Tracked(false)), 'STUDY_BUSY', /`another-host:1`/);
   });
@@ -329,11 +420,23 @@ test('told trials are stored as runs and read back, from runs or from the plain 
     ['none', [], []],
     ['one', [4], [[4, 4]]],
     ['contiguous', [0, 1, 2, 3], [[0, 3]]],
-    ['gaps, unsorted', [7, 0, 2, 1, 5, 8, 9], [[0, 2], [5, 5], [7, 9]]],
+    [
+      'gaps, unsorted',
+      [7, 0, 2, 1, 5, 8, 9],
+      [
+        [0, 2],
+        [5, 5],
+        [7, 9],
+      ],
+    ],
   ];
   for (const [name, told, runs] of cases) {
     assert.deepEqual(toldRuns(told), runs, name);
-    assert.deepEqual(toldNumbers(runs), [...told].sort((a, b) => a - b), name);
+    assert.deepEqual(
+      toldNumbers(runs),
+      [...told].sort((a, b) => a - b),
+      name,
+    );
   }
   assert.deepEqual(toldNumbers([0, 1, 3]), [0, 1, 3], 'the plain list of older snapshots');
   assert.equal(JSON.stringify(toldRuns(Array.from({ length: 10_000 }, (_, i) => i))), '[[0,9999]]');

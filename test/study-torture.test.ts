@@ -11,7 +11,14 @@ import { test } from 'node:test';
 import { ROOT } from './helpers.js';
 
 test('crash torture (short): 3 kills, one aimed at an adapt trial; every invariant holds', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/torture.ts', '--kills', '3', '--trials', '12', '--adapt-mix', '--seed', '7'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/torture.ts', '--kills', '3', '--trials', '12', '--adapt-mix', '--seed', '7'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /^OK: 3 kills \(\d+ trials in flight at the kills, [1-9]\d* of them adapt\), 12 trials each once, \d+ complete results kept unchanged/m);
+  assert.match(
+    r.stdout,
+    /^OK: 3 kills \(\d+ trials in flight at the kills, [1-9]\d* of them adapt\), 12 trials each once, \d+ complete results kept unchanged/m,
+  );
 });

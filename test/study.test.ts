@@ -47,7 +47,11 @@ interface Row {
 function rows(db: string, study: string): Row[] {
   const d = new Database(db, { readonly: true, fileMustExist: true });
   try {
-    return d.prepare('SELECT t.number, t.state, t.key, t.proxy_accuracy, t.finished_at FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ? ORDER BY t.number').all(study) as Row[];
+    return d
+      .prepare(
+        'SELECT t.number, t.state, t.key, t.proxy_accuracy, t.finished_at FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ? ORDER BY t.number',
+      )
+      .all(study) as Row[];
   } finally {
     d.close();
   }
@@ -76,16 +80,25 @@ describe('search', () => {
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stdout, /finalist trial \d+: test/);
     reference = rows(join(dir, 'ref.db'), 'ref');
-    assert.deepEqual(reference.map((r) => r.number), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      reference.map((r) => r.number),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
     assert.ok(reference.every((r) => r.state === 'complete' && r.proxy_accuracy !== null));
 
     const b = await cli('search', await writeConfig('same', { ...config('ref', { store: join(dir, 'same.db') }) }));
     assert.equal(b.code, 0, b.stderr);
-    assert.deepEqual(rows(join(dir, 'same.db'), 'ref').map((r) => [r.key, r.proxy_accuracy]), reference.map((r) => [r.key, r.proxy_accuracy]));
+    assert.deepEqual(
+      rows(join(dir, 'same.db'), 'ref').map((r) => [r.key, r.proxy_accuracy]),
+      reference.map((r) => [r.key, r.proxy_accuracy]),
+    );
 
     const c = await cli('search', await writeConfig('other', config('ref', { seed: 1, store: join(dir, 'other.db') })));
     assert.equal(c.code, 0, c.stderr);
-    assert.notDeepEqual(rows(join(dir, 'other.db'), 'ref').map((r) => r.key), reference.map((r) => r.key));
+    assert.notDeepEqual(
+      rows(join(dir, 'other.db'), 'ref').map((r) => r.key),
+      reference.map((r) => r.key),
+    );
   });
 
   test('SIGKILL during an evaluation, then the same command: every trial once, none re-run, the controller continues', async () => {
@@ -93,10 +106,14 @@ describe('search', () => {
     const path = await writeConfig('killed', config('ref', { store: db }));
     const first = cliSpawn('search', path);
     // Kill while a trial is running and at least three are complete.
-    await waitFor(() => {
-      const r = tryRows(db, 'ref');
-      return r.filter((x) => x.state === 'complete').length >= 3 && r.some((x) => x.state === 'running');
-    }, 60_000, 'a running trial after three complete ones');
+    await waitFor(
+      () => {
+        const r = tryRows(db, 'ref');
+        return r.filter((x) => x.state === 'complete').length >= 3 && r.some((x) => x.state === 'running');
+      },
+      60_000,
+      'a running trial after three complete ones',
+    );
     first.child.kill('SIGKILL');
     const killed = await first.done;
     assert.equal(killed.signal, 'SIGKILL');
@@ -108,13 +125,20 @@ describe('search', () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, new RegExp(`re-queued trial\\(s\\) ${wasRunning.join(', ')}`));
     const after = rows(db, 'ref');
-    assert.deepEqual(after.map((r) => r.number), [0, 1, 2, 3, 4, 5, 6, 7], 'every trial number present once');
+    assert.deepEqual(
+      after.map((r) => r.number),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      'every trial number present once',
+    );
     for (const b of before.filter((r) => r.state === 'complete')) {
       const a = after.find((r) => r.number === b.number)!;
       assert.deepEqual(a, b, `completed trial ${b.number} was not re-run`);
     }
     // The resumed controller continued its sequence: the same candidates as the uninterrupted run.
-    assert.deepEqual(after.map((r) => r.key), reference.map((r) => r.key));
+    assert.deepEqual(
+      after.map((r) => r.key),
+      reference.map((r) => r.key),
+    );
     assert.ok(after.every((r) => r.state === 'complete'));
   });
 
@@ -125,7 +149,10 @@ describe('search', () => {
     await waitFor(() => tryRows(db, 'int').filter((x) => x.state === 'complete').length >= 2, 60_000, 'two complete trials');
     // Reports and pick read the store while the search is writing to it (SQLite WAL).
     const out = join(dir, 'live-report');
-    const [pick, report] = await Promise.all([cli('pick', 'int', '--store', db, '--max-flops', '60%', '--json'), cli('report', 'int', '--store', db, '--out', out)]);
+    const [pick, report] = await Promise.all([
+      cli('pick', 'int', '--store', db, '--max-flops', '60%', '--json'),
+      cli('report', 'int', '--store', db, '--out', out),
+    ]);
     assert.equal(pick.code, 0, pick.stderr);
     const picked = JSON.parse(pick.stdout) as unknown[];
     assert.ok(Array.isArray(picked) && picked.length >= 1);
@@ -142,7 +169,11 @@ describe('search', () => {
     assert.match(r.stdout, /resume with: autoprune search /);
     const left = rows(db, 'int');
     assert.ok(left.length < 1000);
-    assert.deepEqual(left.filter((x) => x.state !== 'complete'), [], 'no trial left running or waiting');
+    assert.deepEqual(
+      left.filter((x) => x.state !== 'complete'),
+      [],
+      'no trial left running or waiting',
+    );
     const d = new Database(db, { readonly: true });
     assert.equal((d.prepare('SELECT expires_ms FROM drivers').get() as { expires_ms: number }).expires_ms, 0, 'the driver lease is released');
     assert.equal((d.prepare('SELECT state FROM studies WHERE name = ?').get('int') as { state: string }).state, 'stopped');
@@ -191,10 +222,26 @@ describe('bad configs: one clear line, non-zero exit, store untouched', () => {
     ['wrong type', (c) => ({ ...c, search: { ...(c.search as object), targets: 'half' } }), /`search\.targets`.*"half"|`search\.targets`.*half/],
     ['unknown key', (c) => ({ ...c, run: { ...(c.run as object), concurency: 2 } }), /unknown key `run\.concurency`/],
     ['ratio > 1', (c) => ({ ...c, space: { minKeepRatio: 1.3 } }), /`space\.minKeepRatio`.*\(0, 1\].*1\.3/],
-    ['missing dataset', (c) => ({ ...c, data: { dataset: 'mnist', dir: join(dir, 'no-such-folder'), validationSize: 100 } }), /MNIST not found in .*no-such-folder/],
-    ['unknown group in space.skip', (c) => ({ ...c, space: { skip: ['no.such.group'] } }), /`space\.skip` names group `no\.such\.group`.*expected one of: block1\.0\.conv/],
-    ['base model trained on other data', (c) => ({ ...c, data: { dataset: 'synthetic', validationSize: 128, synthetic: { shape: [32, 32, 3], classes: 10, train: 512, test: 256 } } }), /`model\.checkpoint` takes 28x28x1 images into 10 classes, but `data` \(synthetic\) has 32x32x3 images/],
-    ['missing model file', (c) => ({ ...c, model: { zoo: 'plain-cnn', checkpoint: join(dir, 'nope', 'model.json') } }), /Model file .*nope\/model\.json.* not found/],
+    [
+      'missing dataset',
+      (c) => ({ ...c, data: { dataset: 'mnist', dir: join(dir, 'no-such-folder'), validationSize: 100 } }),
+      /MNIST not found in .*no-such-folder/,
+    ],
+    [
+      'unknown group in space.skip',
+      (c) => ({ ...c, space: { skip: ['no.such.group'] } }),
+      /`space\.skip` names group `no\.such\.group`.*expected one of: block1\.0\.conv/,
+    ],
+    [
+      'base model trained on other data',
+      (c) => ({ ...c, data: { dataset: 'synthetic', validationSize: 128, synthetic: { shape: [32, 32, 3], classes: 10, train: 512, test: 256 } } }),
+      /`model\.checkpoint` takes 28x28x1 images into 10 classes, but `data` \(synthetic\) has 32x32x3 images/,
+    ],
+    [
+      'missing model file',
+      (c) => ({ ...c, model: { zoo: 'plain-cnn', checkpoint: join(dir, 'nope', 'model.json') } }),
+      /Model file .*nope\/model\.json.* not found/,
+    ],
   ];
   for (const [name, mutate, message] of cases) {
     test(name, async () => {

@@ -1,7 +1,7 @@
 /** The tiny study the driver-loop tests (loop, study-parts) run: plain-cnn width 0.25, synthetic data, memory store, inline. */
 import * as tf from '@tensorflow/tfjs';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
-import { analyzeModel, type Analysis } from '../src/model/analysis.js';
+import { type ResolvedConfig, resolveConfig } from '../src/config/index.js';
+import { type Analysis, analyzeModel } from '../src/model/analysis.js';
 import { buildZooModel } from '../src/model/zoo.js';
 
 export async function tinyStudy(name: string, trials: number, run: Record<string, unknown> = {}): Promise<{ analysis: Analysis; cfg: ResolvedConfig }> {

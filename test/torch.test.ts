@@ -6,16 +6,17 @@
  * a kill. Tests that need the binding skip with the reason when it is not built (`bash
  * scripts/setup.sh` builds it).
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
-import type { Split } from '../src/data/types.js';
-import { toTensors } from '../src/data/tensors.js';
 import { makeSynthetic } from '../src/data/synthetic.js';
+import { toTensors } from '../src/data/tensors.js';
+import type { Split } from '../src/data/types.js';
 import { type TorchFloatDtype, torchStatus, torchThreads } from '../src/engine/torch.js';
 import { augment, cropPadding, isDecayed, learningRateAt, stepsPerEpoch, type TrainOptions } from '../src/evaluators/recipe.js';
 import { TensorScope, TorchModel } from '../src/evaluators/torch-model.js';
@@ -62,7 +63,9 @@ function tfjsGradients(model: tf.LayersModel, batch: Split, classes: number, tra
     const { xs, ys } = toTensors(batch, classes);
     const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
     const { value, grads } = tf.variableGrads(() => lossFn(model, xs, ys, training), vars);
-    const byName = new Map(model.trainableWeights.map((w) => [w.originalName, grads[(w as unknown as { val: tf.Variable }).val.name].dataSync() as Float32Array]));
+    const byName = new Map(
+      model.trainableWeights.map((w) => [w.originalName, grads[(w as unknown as { val: tf.Variable }).val.name].dataSync() as Float32Array]),
+    );
     out = { loss: value.dataSync()[0], grads: byName };
   });
   return out!;
@@ -147,8 +150,10 @@ function assertSameGradients(model: tf.LayersModel, batch: Split, classes: numbe
 const LAYER_CASES: Record<string, (x: tf.SymbolicTensor) => tf.SymbolicTensor> = {
   'Conv2D same stride 2 (odd padding at the bottom/right), bias, relu': (x) =>
     tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }).apply(x) as tf.SymbolicTensor,
-  'Conv2D valid 2x3 kernel, no bias': (x) => tf.layers.conv2d({ filters: 5, kernelSize: [2, 3], padding: 'valid', useBias: false }).apply(x) as tf.SymbolicTensor,
-  'DepthwiseConv2D multiplier 2, stride 2 same': (x) => tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor,
+  'Conv2D valid 2x3 kernel, no bias': (x) =>
+    tf.layers.conv2d({ filters: 5, kernelSize: [2, 3], padding: 'valid', useBias: false }).apply(x) as tf.SymbolicTensor,
+  'DepthwiseConv2D multiplier 2, stride 2 same': (x) =>
+    tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor,
   'SeparableConv2D multiplier 2, bias, tanh': (x) =>
     tf.layers.separableConv2d({ filters: 4, kernelSize: 3, depthMultiplier: 2, padding: 'same', activation: 'tanh' }).apply(x) as tf.SymbolicTensor,
   // No conv bias: BN removes it, so its gradient is 0 in exact arithmetic and rounding noise on either engine.
@@ -170,7 +175,14 @@ const LAYER_CASES: Record<string, (x: tf.SymbolicTensor) => tf.SymbolicTensor> =
   },
   'MaxPooling2D valid, ZeroPadding2D asymmetric': (x) => {
     const c = tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x) as tf.SymbolicTensor;
-    const p = tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(c) as tf.SymbolicTensor;
+    const p = tf.layers
+      .zeroPadding2d({
+        padding: [
+          [1, 2],
+          [0, 1],
+        ],
+      })
+      .apply(c) as tf.SymbolicTensor;
     return tf.layers.maxPooling2d({ poolSize: 2 }).apply(p) as tf.SymbolicTensor;
   },
   'Flatten (channels-last order) then Dense': (x) => {
@@ -201,9 +213,13 @@ const LAYER_CASES: Record<string, (x: tf.SymbolicTensor) => tf.SymbolicTensor> =
  */
 const FLOAT64_ONLY_CASES: Record<string, (x: tf.SymbolicTensor) => tf.SymbolicTensor> = {
   "AveragePooling2D 'same' 2/2 (odd padding)": (x) =>
-    tf.layers.averagePooling2d({ poolSize: 2, strides: 2, padding: 'same' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as tf.SymbolicTensor,
+    tf.layers
+      .averagePooling2d({ poolSize: 2, strides: 2, padding: 'same' })
+      .apply(tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as tf.SymbolicTensor,
   "AveragePooling2D 'same' 3/1 (even padding)": (x) =>
-    tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' }).apply(tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as tf.SymbolicTensor,
+    tf.layers
+      .averagePooling2d({ poolSize: 3, strides: 1, padding: 'same' })
+      .apply(tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as tf.SymbolicTensor,
 };
 const ALL_CASES = { ...LAYER_CASES, ...FLOAT64_ONLY_CASES };
 
@@ -215,12 +231,17 @@ const ALL_CASES = { ...LAYER_CASES, ...FLOAT64_ONLY_CASES };
 function caseModel(name: string, body: (x: tf.SymbolicTensor) => tf.SymbolicTensor, seed = 7): tf.LayersModel {
   const input = tf.input({ shape: [7, 7, 3] });
   const y = body(input);
-  const pooled = (y.shape.length === 2 ? y : name.includes('GlobalMax') ? tf.layers.globalMaxPooling2d({}).apply(y) : tf.layers.globalAveragePooling2d({}).apply(y)) as tf.SymbolicTensor;
+  const pooled = (
+    y.shape.length === 2 ? y : name.includes('GlobalMax') ? tf.layers.globalMaxPooling2d({}).apply(y) : tf.layers.globalAveragePooling2d({}).apply(y)
+  ) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3 }).apply(pooled) as tf.SymbolicTensor });
   const rng = new Rng(seed);
   for (const w of model.weights.filter((v) => v.originalName.endsWith('kernel'))) {
     const limit = Math.sqrt(3 / w.shape.slice(0, -1).reduce((a, b) => a! * b!, 1)!);
-    const t = tf.tensor(Float32Array.from({ length: w.shape.reduce((a, b) => a! * b!, 1)! }, () => (2 * rng.next() - 1) * limit), w.shape as number[]);
+    const t = tf.tensor(
+      Float32Array.from({ length: w.shape.reduce((a, b) => a! * b!, 1)! }, () => (2 * rng.next() - 1) * limit),
+      w.shape as number[],
+    );
     w.write(t);
     t.dispose();
   }
@@ -372,7 +393,10 @@ test('the float64 backward equals central finite differences for each layer kind
       const values = w.data() as Float64Array;
       const i = rng.int(values.length);
       const at = (v: number): number => {
-        const t = torch.fromData(Float64Array.from(values, (x, j) => (j === i ? v : x)), w.shape);
+        const t = torch.fromData(
+          Float64Array.from(values, (x, j) => (j === i ? v : x)),
+          w.shape,
+        );
         w.assign(t);
         t.dispose();
         return lossAt();
@@ -381,7 +405,10 @@ test('the float64 backward equals central finite differences for each layer kind
       at(values[i]);
       const e = Math.abs(fd - g[i]) / Math.max(norm(g), 1e-30);
       worst = Math.max(worst, e);
-      assert.ok(e <= 1e-6, `${name}: d loss / d ${w.shape}[${i}] = ${g[i]} by autograd, ${fd} by finite differences (${e.toExponential(2)} of the gradient's norm)`);
+      assert.ok(
+        e <= 1e-6,
+        `${name}: d loss / d ${w.shape}[${i}] = ${g[i]} by autograd, ${fd} by finite differences (${e.toExponential(2)} of the gradient's norm)`,
+      );
     }
     tm.dispose();
     model.dispose();
@@ -449,7 +476,17 @@ for (const optimizer of ['sgd', 'adam'] as const) {
 test('a few epochs on the smoke data reach the accuracy tfjs reaches', { skip }, async () => {
   await tf.setBackend('cpu');
   const ds = makeSynthetic({ shape: [12, 12, 1], numClasses: 4, trainCount: 512, testCount: 256, seed: 4 });
-  const o: TrainOptions = { epochs: 4, batchSize: 32, learningRate: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4, numClasses: 4, seed: 1, augment: false };
+  const o: TrainOptions = {
+    epochs: 4,
+    batchSize: 32,
+    learningRate: 0.05,
+    optimizer: 'sgd',
+    momentum: 0.9,
+    weightDecay: 5e-4,
+    numClasses: 4,
+    seed: 1,
+    augment: false,
+  };
   const build = () => buildZooModel('plain-cnn', { inputShape: [12, 12, 1], numClasses: 4, width: 0.25, seed: 2 });
   const a = build();
   const b = build();
@@ -472,7 +509,10 @@ test('both engines stop a diverging run at the same step with the one-line hint 
   const steps: string[] = [];
   for (const run of [(m: tf.LayersModel) => train(m, ds.train, o), (m: tf.LayersModel) => trainTorch(torch, m, ds.train, o)]) {
     const m = build();
-    const e = await run(m).then(() => null, (x: Error) => x);
+    const e = await run(m).then(
+      () => null,
+      (x: Error) => x,
+    );
     m.dispose();
     assert.match(e?.message ?? 'it trained on', /^Training diverged at step (\d+) \(loss (NaN|-?Infinity)\); lower the learning rate \(got 1e\+38\)$/);
     steps.push(/step (\d+)/.exec(e!.message)![1]);
@@ -505,7 +545,7 @@ test('`autoprune train` killed mid-epoch resumes from its checkpoint and ends wh
         'name: resume',
         'data: { dataset: synthetic, validationSize: 100, synthetic: { shape: [12, 12, 1], classes: 4, train: 900, test: 100 } }',
         'model: { zoo: plain-cnn, width: 0.25 }',
-        'train: { epochs: 3, batchSize: 16, optimizer: sgd, learningRate: 0.05, weightDecay: 0.0005, augment: true, out: ' + out + ' }',
+        `train: { epochs: 3, batchSize: 16, optimizer: sgd, learningRate: 0.05, weightDecay: 0.0005, augment: true, out: ${out} }`,
         'run: { engine: { train: libtorch }, seed: 1 }',
       ].join('\n');
     await writeFile(join(dir, 'a.yaml'), config(join(dir, 'a')));

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -61,13 +61,29 @@ for (const pick of ['separable', 'sequential']) {
 
     const loaded = await loadModel(path);
     const x = tf.randomNormal([3, ...FIXTURE_SHAPE], 0, 1, 'float32', 3);
-    assert.equal(tf.tidy(() => (original.predict(x) as tf.Tensor).sub(loaded.predict(x) as tf.Tensor).abs().max().dataSync()[0]), 0);
+    assert.equal(
+      tf.tidy(
+        () =>
+          (original.predict(x) as tf.Tensor)
+            .sub(loaded.predict(x) as tf.Tensor)
+            .abs()
+            .max()
+            .dataSync()[0],
+      ),
+      0,
+    );
     const groups = analyzeModel(loaded).groups;
-    assert.deepEqual(groups.map((g) => g.channels), analyzeModel(original).groups.map((g) => g.channels));
+    assert.deepEqual(
+      groups.map((g) => g.channels),
+      analyzeModel(original).groups.map((g) => g.channels),
+    );
 
     const inspect = await cli('inspect', path, '--json');
     assert.equal(inspect.code, 0, inspect.stderr);
-    assert.deepEqual((JSON.parse(inspect.stdout) as { groups: { id: string }[] }).groups.map((g) => g.id), groups.map((g) => g.id));
+    assert.deepEqual(
+      (JSON.parse(inspect.stdout) as { groups: { id: string }[] }).groups.map((g) => g.id),
+      groups.map((g) => g.id),
+    );
 
     const cfgPath = join(dir, `keras-${pick}.yaml`);
     await writeFile(cfgPath, config(`keras-${pick}`, path));
@@ -78,7 +94,10 @@ for (const pick of ['separable', 'sequential']) {
     const trials = await store.listTrials(`keras-${pick}`);
     await store.close();
     assert.equal(trials.length, 2);
-    assert.ok(trials.every((t) => t.state === 'complete'), JSON.stringify(trials.map((t) => [t.state, t.error])));
+    assert.ok(
+      trials.every((t) => t.state === 'complete'),
+      JSON.stringify(trials.map((t) => [t.state, t.error])),
+    );
 
     const out = join(dir, `export-${pick}`);
     const exp = await cli('export', `keras-${pick}`, '--trial', String(trials[1].number), '--out', out, '--store', join(dir, `keras-${pick}.db`));
@@ -97,10 +116,13 @@ test('an unsupported layer is refused by inspect and by search before the store 
   const m = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: FIXTURE_CLASSES }).apply(y) as tf.SymbolicTensor });
   await saveModel(m, join(dir, 'unsupported'));
   const path = join(dir, 'unsupported', 'model.json');
-  for (const r of [await cli('inspect', path), await (async () => {
-    await writeFile(join(dir, 'unsupported.yaml'), config('unsupported', path));
-    return cli('search', join(dir, 'unsupported.yaml'));
-  })()]) {
+  for (const r of [
+    await cli('inspect', path),
+    await (async () => {
+      await writeFile(join(dir, 'unsupported.yaml'), config('unsupported', path));
+      return cli('search', join(dir, 'unsupported.yaml'));
+    })(),
+  ]) {
     const line = oneLine(r);
     assert.match(line, /Layer `upsample` of class `UpSampling2D` is not supported/);
     assert.match(line, /supported classes: InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, Dense/);

@@ -71,8 +71,23 @@ test('every layer class the analysis supports appears in some fixture, and every
     }
     m.dispose();
   }
-  assert.deepEqual(Object.keys(SUPPORTED_LAYERS).filter((c) => !used.has(c)), []);
-  for (const o of ['Conv2D:bias', 'DepthwiseConv2D:bias', 'SeparableConv2D:bias', 'DepthwiseConv2D:x2', 'SeparableConv2D:x2', 'Conv2D:stride2', 'DepthwiseConv2D:stride2', 'SeparableConv2D:stride2', 'Conv2D:valid', 'DepthwiseConv2D:valid', 'SeparableConv2D:valid']) {
+  assert.deepEqual(
+    Object.keys(SUPPORTED_LAYERS).filter((c) => !used.has(c)),
+    [],
+  );
+  for (const o of [
+    'Conv2D:bias',
+    'DepthwiseConv2D:bias',
+    'SeparableConv2D:bias',
+    'DepthwiseConv2D:x2',
+    'SeparableConv2D:x2',
+    'Conv2D:stride2',
+    'DepthwiseConv2D:stride2',
+    'SeparableConv2D:stride2',
+    'Conv2D:valid',
+    'DepthwiseConv2D:valid',
+    'SeparableConv2D:valid',
+  ]) {
     assert.ok(options.has(o), `no fixture has ${o}`);
   }
 });
@@ -112,7 +127,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
           dead.forEach((d, g) => zeroGroupChannels(zeroed, a, g, d));
           const keep = a.groups.map((g, gi) => [...Array(g.channels).keys()].filter((c) => !dead[gi].includes(c)));
           const plan = makePlan(zeroed, a, { channels: keep.map((k) => k.length) }, 'l1');
-          assert.deepEqual(plan.groups.map((g) => g.keep), keep);
+          assert.deepEqual(
+            plan.groups.map((g) => g.keep),
+            keep,
+          );
           const pruned = await applyPlan(zeroed, a, plan);
           const diff = maxDiff(predict(zeroed, x), predict(pruned, x));
           assert.ok(diff < 1e-5, `max |logit difference| ${diff}`);
@@ -124,7 +142,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
           const a = analyzeModel(model);
           const rng = new Rng(`random:${fx.name}`);
           for (let k = 0; k < 3; k++) {
-            const c = candidateFromRatios(spaceOf(a.groups), a.groups.map(() => rng.uniform(0.2, 1)));
+            const c = candidateFromRatios(
+              spaceOf(a.groups),
+              a.groups.map(() => rng.uniform(0.2, 1)),
+            );
             const pruned = await applyPlan(model, a, makePlan(model, a, c, 'l1'));
             const y = predict(pruned, x);
             assert.deepEqual(y.shape, [4, FIXTURE_CLASSES]);
@@ -139,7 +160,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
           const cfg = fixtureConfig(fx.name);
           const ev = await TfjsEvaluator.create(cfg, { splits, base: model });
           const a = analyzeModel(model);
-          const c = candidateFromRatios(spaceOf(a.groups), a.groups.map((_, g) => (g % 2 === 0 ? 0.5 : 0.75)));
+          const c = candidateFromRatios(
+            spaceOf(a.groups),
+            a.groups.map((_, g) => (g % 2 === 0 ? 0.5 : 0.75)),
+          );
           const r = await ev.evaluate({ trial: 3, candidate: c, stage: 'proxy' });
           assert.deepEqual(r.cost, costOf(a, c));
           // export rebuilds the trial exactly as the proxy built it (evaluators/plan-rng.ts).

@@ -3,11 +3,11 @@
  * not the study's, and the claim loops riding out dropped database connections (PostgreSQL).
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { checkSameBase, pickStudy, serveStudy } from '../src/cli/commands/worker.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { checkSameBase, pickStudy, serveStudy } from '../src/cli/commands/worker.js';
 import { studyEvaluator } from '../src/cli/commands/worker-evaluator.js';
 import type { EvalRequest, Evaluator } from '../src/evaluators/types.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -60,7 +60,8 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
       evaluate: async (req) => {
         evaluated++;
         // Halfway through, the server drops every connection of the database (as a restart does).
-        if (evaluated === total / 2) await admin((c) => c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]));
+        if (evaluated === total / 2)
+          await admin((c) => c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]));
         await new Promise((r) => setTimeout(r, 20));
         const t = (await s.getTrial('s', req.trial))!;
         return { proxyAccuracy: 0.5, latencyMs: 1, cost: t.cost, timings: {}, worker: 'fake' };
@@ -69,17 +70,37 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
     };
     const logs: string[] = [];
     // A short lease: a claim whose write was cut off by the drop is re-claimed after it expires.
-    const served = serveStudy({ store: s, study: 's', evaluator, concurrency: 2, leaseMs: 3_000, stop: new AbortController().signal, giveUpMs: 30_000, pollMs: 50, watchMs: 100, log: (l) => logs.push(l) });
+    const served = serveStudy({
+      store: s,
+      study: 's',
+      evaluator,
+      concurrency: 2,
+      leaseMs: 3_000,
+      stop: new AbortController().signal,
+      giveUpMs: 30_000,
+      pollMs: 50,
+      watchMs: 100,
+      log: (l) => logs.push(l),
+    });
     for (let i = 0; i < 400 && (await s.listTrials('s', { state: 'complete' })).length < total; i++) await new Promise((r) => setTimeout(r, 100));
     await s.setStudyState('s', 'complete');
     // Every trial completes exactly once (a finished trial is immutable).
     assert.ok((await served) >= total);
     const trials = await s.listTrials('s');
-    assert.deepEqual(trials.map((t) => t.state), trials.map(() => 'complete'));
+    assert.deepEqual(
+      trials.map((t) => t.state),
+      trials.map(() => 'complete'),
+    );
     // A write cut off by the drop is sent again with its token (PostgresStore.fenced, claimNow), so
     // no trial waits out a lease to be claimed a second time.
-    assert.ok(trials.every((t) => t.attempts === 1), JSON.stringify(trials.map((t) => t.attempts)));
-    assert.ok(logs.some((l) => /is complete; no more trials/.test(l)), logs.join('\n'));
+    assert.ok(
+      trials.every((t) => t.attempts === 1),
+      JSON.stringify(trials.map((t) => t.attempts)),
+    );
+    assert.ok(
+      logs.some((l) => /is complete; no more trials/.test(l)),
+      logs.join('\n'),
+    );
     await s.close();
   });
 
@@ -93,26 +114,47 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
       await hostA.createTrial('s', newTrial([8, 8], { stage: 'adapt' }));
       await hostA.createTrial('s', newTrial([8, 16], { stage: 'proxy', parent: 0 }));
       const weights = Uint8Array.from({ length: 50_000 }, (_, i) => (i * 31) % 251);
-      const result = async (req: EvalRequest, store: Store) => ({ proxyAccuracy: 0.5, latencyMs: 1, cost: (await store.getTrial('s', req.trial))!.cost, timings: {}, worker: 'fake' });
+      const result = async (req: EvalRequest, store: Store) => ({
+        proxyAccuracy: 0.5,
+        latencyMs: 1,
+        cost: (await store.getTrial('s', req.trial))!.cost,
+        timings: {},
+        worker: 'fake',
+      });
       // Host A adapts trial 0 and saves its weights into its own folder, as the tfjs evaluator does.
-      const adapt: Evaluator = { capacity: 1, close: async () => undefined, evaluate: async (req) => {
-        assert.ok(req.saveTo!.startsWith(dirA));
-        await mkdir(req.saveTo!, { recursive: true });
-        await writeFile(join(req.saveTo!, 'model.json'), '{"parent":0}');
-        await writeFile(join(req.saveTo!, 'weights.bin'), weights);
-        return result(req, hostA);
-      } };
-      const o = (store: Store, evaluator: Evaluator) => ({ store, study: 's', name: 'w', evaluator: studyEvaluator(evaluator, store, 's'), leaseMs: 60_000, stop: new AbortController().signal });
+      const adapt: Evaluator = {
+        capacity: 1,
+        close: async () => undefined,
+        evaluate: async (req) => {
+          assert.ok(req.saveTo!.startsWith(dirA));
+          await mkdir(req.saveTo!, { recursive: true });
+          await writeFile(join(req.saveTo!, 'model.json'), '{"parent":0}');
+          await writeFile(join(req.saveTo!, 'weights.bin'), weights);
+          return result(req, hostA);
+        },
+      };
+      const o = (store: Store, evaluator: Evaluator) => ({
+        store,
+        study: 's',
+        name: 'w',
+        evaluator: studyEvaluator(evaluator, store, 's'),
+        leaseMs: 60_000,
+        stop: new AbortController().signal,
+      });
       const claimA = (await hostA.claimTrial('s', 'a:1:0', { leaseMs: 60_000 }))!;
       assert.equal(claimA.number, 0);
       assert.equal((await evaluateClaim(o(hostA, adapt), claimA))!.state, 'complete');
       // Host B evaluates the child: the parent's folder is fetched into B's own folder first.
       let seen: { dir: string; json: string; weights: Uint8Array } | null = null;
-      const child: Evaluator = { capacity: 1, close: async () => undefined, evaluate: async (req) => {
-        const dir = req.parent!.modelDir;
-        seen = { dir, json: await readFile(join(dir, 'model.json'), 'utf8'), weights: new Uint8Array(await readFile(join(dir, 'weights.bin'))) };
-        return result(req, hostB);
-      } };
+      const child: Evaluator = {
+        capacity: 1,
+        close: async () => undefined,
+        evaluate: async (req) => {
+          const dir = req.parent!.modelDir;
+          seen = { dir, json: await readFile(join(dir, 'model.json'), 'utf8'), weights: new Uint8Array(await readFile(join(dir, 'weights.bin'))) };
+          return result(req, hostB);
+        },
+      };
       const claimB = (await hostB.claimTrial('s', 'b:1:0', { leaseMs: 60_000 }))!;
       assert.equal(claimB.number, 1);
       assert.equal((await evaluateClaim(o(hostB, child), claimB))!.state, 'complete');
@@ -121,7 +163,13 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
       assert.ok(got.dir.startsWith(dirB), got.dir);
       assert.equal(got.json, '{"parent":0}');
       assert.deepEqual(got.weights, weights);
-      assert.deepEqual((await hostB.listArtifacts('s')).map((a) => [a.key, a.size]), [['trials/0/model/model.json', 12], ['trials/0/model/weights.bin', 50_000]]);
+      assert.deepEqual(
+        (await hostB.listArtifacts('s')).map((a) => [a.key, a.size]),
+        [
+          ['trials/0/model/model.json', 12],
+          ['trials/0/model/weights.bin', 50_000],
+        ],
+      );
     } finally {
       await hostA.close();
       await hostB.close();
@@ -153,14 +201,25 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
       const c2 = (await s.claimTrial('s', 'w:1:0', { leaseMs: 60_000 }))!;
       assert.equal(proxy.cuts, 3);
       assert.deepEqual([c2.number, c2.trial.attempts], [2, 1]);
-      assert.deepEqual((await s.listTrials('s', { state: 'running' })).map((t) => t.number), [2]);
+      assert.deepEqual(
+        (await s.listTrials('s', { state: 'running' })).map((t) => t.number),
+        [2],
+      );
       proxy.cut('response');
       assert.equal((await s.failTrial(c2, 'boom')).state, 'failed');
       assert.equal(proxy.cuts, 4);
       // Once finished, the same token cannot write again (and a late duplicate is refused).
       await rejectsWith(s.completeTrial(c0, { proxyAccuracy: 0.1 }), 'TRIAL_IMMUTABLE');
       const trials = await s.listTrials('s');
-      assert.deepEqual(trials.map((t) => [t.state, t.attempts]), [['complete', 1], ['complete', 1], ['failed', 1], ['waiting', 0]]);
+      assert.deepEqual(
+        trials.map((t) => [t.state, t.attempts]),
+        [
+          ['complete', 1],
+          ['complete', 1],
+          ['failed', 1],
+          ['waiting', 0],
+        ],
+      );
       assert.deepEqual(trials[0].metrics, metrics);
     } finally {
       await s.close();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { studyInputs } from '../src/cli/commands/worker.js';
-import { configHash, resolveConfig, type ResolvedConfig } from '../src/config/index.js';
+import { configHash, type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { Rng } from '../src/core/rng.js';
 import { splitsHash } from '../src/data/fingerprint.js';
 import { loadBaseModel, loadSplits } from '../src/evaluators/setup.js';
@@ -106,7 +106,7 @@ describe('study inputs: hashes of the base model and the data', () => {
       { ...cfg, run: { ...cfg.run, seed: 8 } },
       { ...cfg, data: { ...cfg.data, validationSize: 21 } },
     ] as ResolvedConfig[];
-    for (const v of variants) assert.notEqual(splitsHash(await loadSplits(v)), inputs.data, JSON.stringify(v.data) + ` seed ${v.run.seed}`);
+    for (const v of variants) assert.notEqual(splitsHash(await loadSplits(v)), inputs.data, `${JSON.stringify(v.data)} seed ${v.run.seed}`);
   });
 
   test('checkStudyInputs: one line naming both hashes of what differs; a study without hashes passes', () => {
@@ -116,19 +116,33 @@ describe('study inputs: hashes of the base model and the data', () => {
     assert.throws(
       () => checkStudyInputs(study, { ...inputs, data: 'f'.repeat(64) }, 'point --data at it'),
       (e: Error & { code?: string }) =>
-        e.code === 'INPUTS_MISMATCH' && !e.message.includes('\n') && e.message.includes(`data sha256 ${'f'.repeat(16)}…, the study's is ${inputs.data.slice(0, 16)}…`) &&
-        !e.message.includes('base model') && e.message.endsWith('point --data at it'),
+        e.code === 'INPUTS_MISMATCH' &&
+        !e.message.includes('\n') &&
+        e.message.includes(`data sha256 ${'f'.repeat(16)}…, the study's is ${inputs.data.slice(0, 16)}…`) &&
+        !e.message.includes('base model') &&
+        e.message.endsWith('point --data at it'),
     );
   });
 
   test('a resumed search with another base model is refused before it touches the study', async () => {
     const store = new MemoryStore();
     const other = await loadModel(join(dir, 'other', 'model.json'));
-    const o = { cfg, configHash: configHash(cfg), store, analysis: analyzeModel(other), baseAccuracy: async () => ({ proxy: 0.1, test: 0.1 }), log: () => undefined };
+    const o = {
+      cfg,
+      configHash: configHash(cfg),
+      store,
+      analysis: analyzeModel(other),
+      baseAccuracy: async () => ({ proxy: 0.1, test: 0.1 }),
+      log: () => undefined,
+    };
     const created = await openStudy({ ...o, inputs });
     assert.deepEqual(created.inputs, inputs);
     const theirs = { ...inputs, baseModel: modelHash(other) };
-    await assert.rejects(openStudy({ ...o, inputs: theirs }), (e: Error & { code?: string }) => e.code === 'INPUTS_MISMATCH' && e.message.includes(theirs.baseModel.slice(0, 16)) && e.message.includes(inputs.baseModel.slice(0, 16)));
+    await assert.rejects(
+      openStudy({ ...o, inputs: theirs }),
+      (e: Error & { code?: string }) =>
+        e.code === 'INPUTS_MISMATCH' && e.message.includes(theirs.baseModel.slice(0, 16)) && e.message.includes(inputs.baseModel.slice(0, 16)),
+    );
     assert.deepEqual((await openStudy({ ...o, inputs })).inputs, inputs);
     other.dispose();
     await store.close();
@@ -139,7 +153,8 @@ describe('study inputs: hashes of the base model and the data', () => {
 async function copied(): Promise<ResolvedConfig> {
   const to = join(dir, 'copy');
   await mkdir(to, { recursive: true });
-  for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) await copyFile(join(dir, 'data', f), join(to, f));
+  for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'])
+    await copyFile(join(dir, 'data', f), join(to, f));
   return { ...cfg, data: { ...cfg.data, dir: to } } as ResolvedConfig;
 }
 
@@ -163,8 +178,23 @@ describe('autoprune worker refuses a host with other inputs (CLI)', () => {
     const to = join(dir, 'host2');
     await mkdir(to, { recursive: true });
     for (const f of ['model.json', 'weights.bin']) await copyFile(join(dir, 'base', f), join(to, f));
-    const r = await cli('worker', '--store', cfg.run.store, '--study', 'w', '--model', join(to, 'model.json'), '--data', (await copied()).data.dir!, '--backend', 'cpu');
+    const r = await cli(
+      'worker',
+      '--store',
+      cfg.run.store,
+      '--study',
+      'w',
+      '--model',
+      join(to, 'model.json'),
+      '--data',
+      (await copied()).data.dir!,
+      '--backend',
+      'cpu',
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout + r.stderr, new RegExp(`base model \\(sha256 ${inputs.baseModel.slice(0, 16)}…\\) and data \\(${inputs.data.slice(0, 16)}…\\) match the study`));
+    assert.match(
+      r.stdout + r.stderr,
+      new RegExp(`base model \\(sha256 ${inputs.baseModel.slice(0, 16)}…\\) and data \\(${inputs.data.slice(0, 16)}…\\) match the study`),
+    );
   });
 });

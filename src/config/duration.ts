@@ -57,8 +57,7 @@ export function deadlineFromUntil(until: string, now: Date): Date {
   if (clock === null) {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected ${CLOCK_EXPECTATION}, got ${quote(until)}`);
   }
-  const at = (dayOffset: number): Date =>
-    new Date(now.getFullYear(), now.getMonth(), now.getDate() + dayOffset, clock.hours, clock.minutes, 0, 0);
+  const at = (dayOffset: number): Date => new Date(now.getFullYear(), now.getMonth(), now.getDate() + dayOffset, clock.hours, clock.minutes, 0, 0);
   const today = at(0);
   return today.getTime() > now.getTime() ? today : at(1);
 }

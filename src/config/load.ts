@@ -5,7 +5,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { isFileLocation } from '../core/location.js';
-import { configSchema, engineStages, syntheticSchema, type ParsedConfig, type ResolvedConfig } from './schema.js';
+import { configSchema, engineStages, type ParsedConfig, type ResolvedConfig, syntheticSchema } from './schema.js';
 
 export interface ResolveOptions {
   /** Names the config in error messages (the file path as the user gave it). Default `config`. */
@@ -113,10 +113,7 @@ function formatOf(path: string): 'yaml' | 'json' {
   const ext = extname(path).toLowerCase();
   if (ext === '.yaml' || ext === '.yml') return 'yaml';
   if (ext === '.json') return 'json';
-  throw new AutopruneError(
-    ErrorCodes.CONFIG_INVALID,
-    `${path}: unsupported config format ${quote(ext || '(no extension)')} (expected .yaml, .yml or .json)`,
-  );
+  throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `${path}: unsupported config format ${quote(ext || '(no extension)')} (expected .yaml, .yml or .json)`);
 }
 
 function parseYaml(path: string, text: string): unknown {

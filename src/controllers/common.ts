@@ -1,7 +1,7 @@
 /** Bookkeeping shared by the built-in controllers (pure: no IO, no clock). */
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { candidateFromRatios, candidateKey, isSkipped, minChannels, type Candidate, type SearchSpace } from '../core/space.js';
+import { type Candidate, candidateFromRatios, candidateKey, isSkipped, minChannels, type SearchSpace } from '../core/space.js';
 import type { Json } from '../store/types.js';
 import type { ControllerContext, Observation } from './types.js';
 
@@ -113,7 +113,12 @@ export function packFloat32(parts: readonly Float32Array[]): string {
 }
 
 export function unpackFloat32(text: Json | undefined, parts: readonly Float32Array[], controller: string): void {
-  const all = decodeFloats(text, parts.reduce((a, p) => a + p.length, 0), controller, Float32Array);
+  const all = decodeFloats(
+    text,
+    parts.reduce((a, p) => a + p.length, 0),
+    controller,
+    Float32Array,
+  );
   parts.reduce((off, p) => (p.set(all.subarray(off, off + p.length)), off + p.length), 0);
 }
 
@@ -135,7 +140,10 @@ export function inSpace(space: SearchSpace, c: Candidate): boolean {
 
 /** The all-minimum candidate: the cheapest the space allows. */
 export function cheapest(space: SearchSpace): Candidate {
-  return candidateFromRatios(space, space.groups.map(() => space.options.minKeepRatio));
+  return candidateFromRatios(
+    space,
+    space.groups.map(() => space.options.minKeepRatio),
+  );
 }
 
 /** Can any candidate land in the window of `target`? The cheapest one is all groups at their minimum. */
@@ -165,7 +173,10 @@ export function steerToWindow(
   let best: { c: Candidate; miss: number } | undefined;
   for (let step = 0; step < SCALE_STEPS; step++) {
     const s = (lo + hi) / 2;
-    const c = candidateFromRatios(ctx.space, shape.map((u) => Math.min(1, Math.max(minKeep, s * u))));
+    const c = candidateFromRatios(
+      ctx.space,
+      shape.map((u) => Math.min(1, Math.max(minKeep, s * u))),
+    );
     const f = macsFraction(ctx, c);
     if (Math.abs(f - target) <= ctx.window && accept(c)) {
       const miss = Math.abs(f - aim);

@@ -15,7 +15,7 @@
  */
 import { crowdingDistance, nonDominatedSort, nonDominatedSortN } from '../core/pareto.js';
 import type { Rng } from '../core/rng.js';
-import { candidateKey, isSkipped, keepRatios, type Candidate } from '../core/space.js';
+import { type Candidate, candidateKey, isSkipped, keepRatios } from '../core/space.js';
 import type { Json } from '../store/types.js';
 import { accuracyOf, badSnapshot, macsFraction, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
@@ -237,8 +237,8 @@ function sbx(rng: Rng, x1: number, x2: number, lo: number, hi: number, eta: numb
   const y2 = Math.max(x1, x2);
   const u = rng.next();
   const spread = (beta: number): number => {
-    const alpha = 2 - Math.pow(beta, -(eta + 1));
-    return u <= 1 / alpha ? Math.pow(u * alpha, 1 / (eta + 1)) : Math.pow(1 / (2 - u * alpha), 1 / (eta + 1));
+    const alpha = 2 - beta ** -(eta + 1);
+    return u <= 1 / alpha ? (u * alpha) ** (1 / (eta + 1)) : (1 / (2 - u * alpha)) ** (1 / (eta + 1));
   };
   const c1 = 0.5 * (y1 + y2 - spread(1 + (2 * (y1 - lo)) / (y2 - y1)) * (y2 - y1));
   const c2 = 0.5 * (y1 + y2 + spread(1 + (2 * (hi - y2)) / (y2 - y1)) * (y2 - y1));
@@ -252,9 +252,6 @@ function polynomialMutation(rng: Rng, x: number, lo: number, hi: number, eta: nu
   const d2 = (hi - x) / (hi - lo);
   const u = rng.next();
   const p = 1 / (eta + 1);
-  const dq =
-    u < 0.5
-      ? Math.pow(2 * u + (1 - 2 * u) * Math.pow(1 - d1, eta + 1), p) - 1
-      : 1 - Math.pow(2 * (1 - u) + 2 * (u - 0.5) * Math.pow(1 - d2, eta + 1), p);
+  const dq = u < 0.5 ? (2 * u + (1 - 2 * u) * (1 - d1) ** (eta + 1)) ** p - 1 : 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** (eta + 1)) ** p;
   return x + dq * (hi - lo);
 }

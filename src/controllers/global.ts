@@ -8,7 +8,7 @@
  * channel scores, computed by the study with the configured criterion).
  */
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
-import { candidateKey, type Candidate } from '../core/space.js';
+import { type Candidate, candidateKey } from '../core/space.js';
 import type { Json } from '../store/types.js';
 import { badSnapshot, channelLevels, macsFraction, ResultLog, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
@@ -60,7 +60,8 @@ export class GlobalController implements Controller {
 
   restore(state: Json): void {
     const s = snapshotObject(state, this.name, 1);
-    if (s.planLength !== this.plan.length || typeof s.cursor !== 'number') throw badSnapshot(this.name, `its plan had ${String(s.planLength)} proposals, this config gives ${this.plan.length}`);
+    if (s.planLength !== this.plan.length || typeof s.cursor !== 'number')
+      throw badSnapshot(this.name, `its plan had ${String(s.planLength)} proposals, this config gives ${this.plan.length}`);
     this.log.load(s, this.name);
     this.cursor = s.cursor;
   }
@@ -69,11 +70,17 @@ export class GlobalController implements Controller {
 function normalisedScores(ctx: ControllerContext, how: 'mean' | 'max' | 'sum'): number[][] {
   const imp = ctx.importance;
   if (imp === undefined || imp.length !== ctx.space.groups.length) {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `The \`global\` controller needs channel importance for each of the ${ctx.space.groups.length} groups, got ${imp?.length ?? 'none'}`);
+    throw new AutopruneError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `The \`global\` controller needs channel importance for each of the ${ctx.space.groups.length} groups, got ${imp?.length ?? 'none'}`,
+    );
   }
   return imp.map((s, g) => {
     if (s.length !== ctx.space.groups[g].channels) {
-      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected ${ctx.space.groups[g].channels} importance scores for group \`${ctx.space.groups[g].id}\`, got ${s.length}`);
+      throw new AutopruneError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Expected ${ctx.space.groups[g].channels} importance scores for group \`${ctx.space.groups[g].id}\`, got ${s.length}`,
+      );
     }
     const sum = s.reduce((a, b) => a + b, 0);
     const d = how === 'max' ? Math.max(...s) : how === 'sum' ? sum : sum / s.length;
@@ -93,7 +100,12 @@ function atThreshold(ctx: ControllerContext, scores: readonly number[][], tau: n
 }
 
 /** Bisection over the sorted distinct scores (MACs fall as τ rises), then the nearer neighbour. */
-function nearestTarget(ctx: ControllerContext, scores: readonly number[][], thresholds: readonly number[], target: number): { candidate: Candidate; threshold: number } {
+function nearestTarget(
+  ctx: ControllerContext,
+  scores: readonly number[][],
+  thresholds: readonly number[],
+  target: number,
+): { candidate: Candidate; threshold: number } {
   const frac = (i: number): number => macsFraction(ctx, atThreshold(ctx, scores, thresholds[i]));
   let lo = 0; // frac(lo) is the largest
   let hi = thresholds.length - 1;

@@ -68,7 +68,8 @@ export class GreedyController implements Controller {
     for (const o of observations) {
       const key = candidateKey(o.candidate);
       if (!this.pending.delete(key)) continue;
-      if (this.phase === 'wait') this.results.push({ channels: [...o.candidate.channels], accuracy: accuracyOf(o), fraction: macsFraction(this.ctx, o.candidate) });
+      if (this.phase === 'wait')
+        this.results.push({ channels: [...o.candidate.channels], accuracy: accuracyOf(o), fraction: macsFraction(this.ctx, o.candidate) });
     }
     if (this.pending.size > 0) return;
     if (this.phase === 'wait') this.choose();
@@ -103,7 +104,8 @@ export class GreedyController implements Controller {
     if (!Array.isArray(current) || current.length !== this.ctx.space.groups.length || typeof iteration !== 'number') {
       throw badSnapshot(this.name, 'malformed `current` or `iteration`');
     }
-    if (!Array.isArray(planned) || !Array.isArray(pending) || !Array.isArray(results) || typeof phase !== 'string') throw badSnapshot(this.name, 'malformed `pending` or `results`');
+    if (!Array.isArray(planned) || !Array.isArray(pending) || !Array.isArray(results) || typeof phase !== 'string')
+      throw badSnapshot(this.name, 'malformed `pending` or `results`');
     this.current = current as number[];
     this.iteration = iteration;
     this.phase = phase as Phase;
@@ -139,7 +141,7 @@ export class GreedyController implements Controller {
       this.phase = 'finished';
       return;
     }
-    const reduction = (this.options.initialReduction ?? 0.05) * Math.pow(this.options.decay ?? 0.96, this.iteration - 1);
+    const reduction = (this.options.initialReduction ?? 0.05) * (this.options.decay ?? 0.96) ** (this.iteration - 1);
     const goal = Math.max(macsFraction(this.ctx, { channels: this.current }) - reduction, next);
     const keys = new Set<string>();
     this.planned = [];

@@ -52,7 +52,7 @@ export class Mlp {
         let z = this.params[off + nin * nout + j];
         const w = off + j * nin;
         for (let i = 0; i < nin; i++) z += this.params[w + i] * a[i];
-        out[j] = last ? (this.sigmoidOut ? 1 / (1 + Math.exp(-z)) : z) : z > 0 ? z : 0;
+        out[j] = last ? (this.sigmoidOut ? 1 / (1 + Math.exp(-z)) : z) : Math.max(z, 0);
       }
       acts.push(out);
     }
@@ -87,8 +87,8 @@ export class Mlp {
   /** One Adam step on the accumulated gradient (scaled by `scale`), then clears it. */
   adam(lr: number, scale: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): void {
     this.step++;
-    const c1 = 1 - Math.pow(beta1, this.step);
-    const c2 = 1 - Math.pow(beta2, this.step);
+    const c1 = 1 - beta1 ** this.step;
+    const c2 = 1 - beta2 ** this.step;
     for (let i = 0; i < this.params.length; i++) {
       const g = this.grad[i] * scale;
       this.m[i] = beta1 * this.m[i] + (1 - beta1) * g;

@@ -1,7 +1,7 @@
 import type { Rng } from '../core/rng.js';
-import { candidateKey, isSkipped, type Candidate } from '../core/space.js';
+import { type Candidate, candidateKey, isSkipped } from '../core/space.js';
 import type { Json } from '../store/types.js';
-import { ResultLog, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible, badSnapshot, type BestOfTarget } from './common.js';
+import { type BestOfTarget, badSnapshot, ResultLog, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
 export interface RandomOptions {

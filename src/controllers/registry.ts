@@ -39,10 +39,7 @@ export function createStudyController(spec: ControllerSpec, ctx: ControllerConte
 /** Build the controller a resolved config asks for. */
 export function createController(spec: ControllerSpec, ctx: ControllerContext): Controller {
   if (!Object.hasOwn(controllers, spec.name)) {
-    throw new AutopruneError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `Unknown controller ${quote(spec.name)} (expected one of: ${Object.keys(controllers).join(', ')})`,
-    );
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Unknown controller ${quote(spec.name)} (expected one of: ${Object.keys(controllers).join(', ')})`);
   }
   const make = controllers[spec.name] as (ctx: ControllerContext, spec: ControllerSpec) => Controller;
   return make(ctx, spec);

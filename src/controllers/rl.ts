@@ -26,9 +26,24 @@
  *   restore; fixed size (4.2 MB of JSON at 300 units, 0.22 MB at 32), however long the study.
  */
 import type { Rng } from '../core/rng.js';
-import { candidateKey, isSkipped, type Candidate } from '../core/space.js';
+import { type Candidate, candidateKey, isSkipped } from '../core/space.js';
 import type { Json } from '../store/types.js';
-import { badSnapshot, channelLevels, decodeFloats, encodeFloats, inWindow, macsFraction, packFloat32, ResultLog, rngFromJson, rngJson, sameTargets, snapshotObject, unpackFloat32, type BestOfTarget } from './common.js';
+import {
+  type BestOfTarget,
+  badSnapshot,
+  channelLevels,
+  decodeFloats,
+  encodeFloats,
+  inWindow,
+  macsFraction,
+  packFloat32,
+  ResultLog,
+  rngFromJson,
+  rngJson,
+  sameTargets,
+  snapshotObject,
+  unpackFloat32,
+} from './common.js';
 import { Mlp } from './mlp.js';
 import type { Controller, ControllerContext, GroupDescriptor, Observation, Proposal } from './types.js';
 
@@ -151,7 +166,8 @@ export class RlController implements Controller {
     const s = snapshotObject(state, this.name, 2);
     sameTargets(s, this.ctx, this.name);
     const { started, baseline, replay, adamSteps, pending } = s;
-    if (typeof started !== 'number' || !Array.isArray(replay) || !Array.isArray(adamSteps) || !Array.isArray(pending)) throw badSnapshot(this.name, 'malformed counters');
+    if (typeof started !== 'number' || !Array.isArray(replay) || !Array.isArray(adamSteps) || !Array.isArray(pending))
+      throw badSnapshot(this.name, 'malformed counters');
     const { actor, critic } = this.nets;
     unpackFloat32(s.heavy, this.heavyParts(), this.name);
     this.rng = rngFromJson(s.rng, this.name);
@@ -201,7 +217,7 @@ export class RlController implements Controller {
     const data = new Float32Array(L * (STATE + 1));
     const channels = this.full();
     const minKeep = this.ctx.space.options.minKeepRatio;
-    const sigma = AMC.initDelta * Math.pow(this.options.noiseDecay ?? AMC.deltaDecay, index - this.warmup);
+    const sigma = AMC.initDelta * (this.options.noiseDecay ?? AMC.deltaDecay) ** (index - this.warmup);
     let prev = 1;
     for (let t = 0; t < L; t++) {
       const g = this.layers[t];
@@ -295,7 +311,15 @@ function derivedDescriptor(ctx: ControllerContext, g: number): GroupDescriptor {
   const c = ctx.space.groups.map((x) => x.channels);
   c[g] = channelLevels(ctx.space, g)[0];
   const cut = ctx.costOf({ channels: c });
-  return { kind: 'conv', inChannels: g > 0 ? ctx.space.groups[g - 1].channels : 0, outChannels: ctx.space.groups[g].channels, stride: 1, kernel: 9, params: ctx.baseCost.params - cut.params, macs: ctx.baseCost.macs - cut.macs };
+  return {
+    kind: 'conv',
+    inChannels: g > 0 ? ctx.space.groups[g - 1].channels : 0,
+    outChannels: ctx.space.groups[g].channels,
+    stride: 1,
+    kernel: 9,
+    params: ctx.baseCost.params - cut.params,
+    macs: ctx.baseCost.macs - cut.macs,
+  };
 }
 
 function nearestLevel(levels: readonly number[], x: number): number {

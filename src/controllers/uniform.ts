@@ -1,6 +1,6 @@
-import { candidateFromRatios, candidateKey, type Candidate } from '../core/space.js';
+import { type Candidate, candidateFromRatios, candidateKey } from '../core/space.js';
 import type { Json } from '../store/types.js';
-import { ResultLog, badSnapshot, macsFraction, snapshotObject, type BestOfTarget } from './common.js';
+import { type BestOfTarget, badSnapshot, macsFraction, ResultLog, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
 export interface UniformOptions {
@@ -94,7 +94,10 @@ export class UniformController implements Controller {
 }
 
 function uniformCandidate(ctx: ControllerContext, ratio: number): Candidate {
-  return candidateFromRatios(ctx.space, ctx.space.groups.map(() => ratio));
+  return candidateFromRatios(
+    ctx.space,
+    ctx.space.groups.map(() => ratio),
+  );
 }
 
 /** The ratio in [minKeepRatio, 1] whose uniform candidate has MACs nearest `target` (ties: the cheaper). */

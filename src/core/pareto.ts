@@ -37,9 +37,7 @@ function check(points: readonly { cost: number; value: number }[]): void {
 
 /** Indices sorted by cost ascending, then value descending, then input order (stable). */
 function sweepOrder(points: readonly { cost: number; value: number }[]): number[] {
-  return points
-    .map((_, i) => i)
-    .sort((i, j) => points[i].cost - points[j].cost || points[j].value - points[i].value || i - j);
+  return points.map((_, i) => i).sort((i, j) => points[i].cost - points[j].cost || points[j].value - points[i].value || i - j);
 }
 
 /**
@@ -93,10 +91,7 @@ export function paretoFront<P extends { cost: number; value: number }>(points: r
  * cost-units x value-units; callers normalise cost (e.g. to a fraction of the base MACs) to compare
  * studies.
  */
-export function hypervolume2d(
-  points: readonly { cost: number; value: number }[],
-  ref: { readonly cost: number; readonly value: number },
-): number {
+export function hypervolume2d(points: readonly { cost: number; value: number }[], ref: { readonly cost: number; readonly value: number }): number {
   check(points);
   if (Number.isNaN(ref.cost) || Number.isNaN(ref.value)) {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected a numeric reference point, got ${quote(ref)}`);

@@ -60,18 +60,12 @@ export function isSkipped(space: SearchSpace, groupIndex: number): boolean {
 /** Turn keep ratios (one per group) into a rounded candidate; skipped groups stay full. */
 export function candidateFromRatios(space: SearchSpace, ratios: readonly number[]): Candidate {
   if (ratios.length !== space.groups.length) {
-    throw new AutopruneError(
-      ErrorCodes.CANDIDATE_INVALID,
-      `Expected ${space.groups.length} keep ratios (one per group), got ${ratios.length}`,
-    );
+    throw new AutopruneError(ErrorCodes.CANDIDATE_INVALID, `Expected ${space.groups.length} keep ratios (one per group), got ${ratios.length}`);
   }
   const channels = space.groups.map((g, i) => {
     const r = ratios[i];
     if (!(r > 0 && r <= 1)) {
-      throw new AutopruneError(
-        ErrorCodes.CANDIDATE_INVALID,
-        `Expected \`keepRatio\` of group \`${g.id}\` to be in (0, 1], got ${quote(r)}`,
-      );
+      throw new AutopruneError(ErrorCodes.CANDIDATE_INVALID, `Expected \`keepRatio\` of group \`${g.id}\` to be in (0, 1], got ${quote(r)}`);
     }
     if (isSkipped(space, i)) return g.channels;
     return Math.max(minChannels(space, i), roundChannels(r, g.channels, space.options.channelStep));
@@ -95,18 +89,12 @@ export function candidateKey(c: Candidate): string {
 
 export function validateCandidate(space: SearchSpace, c: Candidate): void {
   if (c.channels.length !== space.groups.length) {
-    throw new AutopruneError(
-      ErrorCodes.CANDIDATE_INVALID,
-      `Expected ${space.groups.length} channel counts (one per group), got ${c.channels.length}`,
-    );
+    throw new AutopruneError(ErrorCodes.CANDIDATE_INVALID, `Expected ${space.groups.length} channel counts (one per group), got ${c.channels.length}`);
   }
   c.channels.forEach((n, i) => {
     const g = space.groups[i];
     if (!Number.isInteger(n) || n < 1 || n > g.channels) {
-      throw new AutopruneError(
-        ErrorCodes.CANDIDATE_INVALID,
-        `Expected channels of group \`${g.id}\` to be an integer in [1, ${g.channels}], got ${quote(n)}`,
-      );
+      throw new AutopruneError(ErrorCodes.CANDIDATE_INVALID, `Expected channels of group \`${g.id}\` to be an integer in [1, ${g.channels}], got ${quote(n)}`);
     }
   });
 }

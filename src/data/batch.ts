@@ -24,7 +24,10 @@ export function* batches(split: Split, batchSize: number, options: BatchOptions 
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected \`batchSize\` to be an integer >= 1, got ${quote(batchSize)}`);
   }
-  for (const [name, v] of [['maxExamples', options.maxExamples], ['maxBatches', options.maxBatches]] as const) {
+  for (const [name, v] of [
+    ['maxExamples', options.maxExamples],
+    ['maxBatches', options.maxBatches],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
       throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected \`${name}\` to be an integer >= 0, got ${quote(v)}`);
     }
@@ -61,10 +64,7 @@ export function oneHot(labels: Uint8Array, numClasses: number): Float32Array {
   const out = new Float32Array(labels.length * numClasses);
   for (let i = 0; i < labels.length; i++) {
     if (labels[i] >= numClasses) {
-      throw new AutopruneError(
-        ErrorCodes.INVALID_ARGUMENT,
-        `Expected labels in [0, ${numClasses}), got ${labels[i]} at index ${i}`,
-      );
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected labels in [0, ${numClasses}), got ${labels[i]} at index ${i}`);
     }
     out[i * numClasses + labels[i]] = 1;
   }

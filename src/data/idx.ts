@@ -47,12 +47,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
  * Combine an idx3 image file and an idx1 label file into a Split. Checks ranks, that the counts
  * match and that labels are below `numClasses`.
  */
-export function idxToSplit(
-  images: IdxArray,
-  labels: IdxArray,
-  files: { readonly images: string; readonly labels: string },
-  numClasses: number,
-): Split {
+export function idxToSplit(images: IdxArray, labels: IdxArray, files: { readonly images: string; readonly labels: string }, numClasses: number): Split {
   if (images.dims.length !== 3) {
     throw new AutopruneError(
       ErrorCodes.DATASET_INVALID,
@@ -60,10 +55,7 @@ export function idxToSplit(
     );
   }
   if (labels.dims.length !== 1) {
-    throw new AutopruneError(
-      ErrorCodes.DATASET_INVALID,
-      `Dataset file ${quote(files.labels)} has dims [${labels.dims.join(', ')}]; expected 1 dim [count]`,
-    );
+    throw new AutopruneError(ErrorCodes.DATASET_INVALID, `Dataset file ${quote(files.labels)} has dims [${labels.dims.join(', ')}]; expected 1 dim [count]`);
   }
   const [count, h, w] = images.dims;
   if (labels.dims[0] !== count) {

@@ -58,9 +58,7 @@ type Located =
 async function locate(name: Exclude<DatasetName, 'synthetic'>, dir?: string): Promise<Located> {
   const searched = searchDirs(name, dir);
   const wanted: Record<string, string> =
-    DATASET_SOURCES[name].format === 'idx'
-      ? { ...IDX_FILES }
-      : Object.fromEntries([...CIFAR_TRAIN_FILES, CIFAR_TEST_FILE].map((f) => [f, f]));
+    DATASET_SOURCES[name].format === 'idx' ? { ...IDX_FILES } : Object.fromEntries([...CIFAR_TRAIN_FILES, CIFAR_TEST_FILE].map((f) => [f, f]));
   let partial: { dir: string; missing: string[] } | undefined;
   for (const d of searched) {
     const files: Record<string, string> = {};
@@ -79,9 +77,7 @@ async function locate(name: Exclude<DatasetName, 'synthetic'>, dir?: string): Pr
 function missingError(name: DatasetName, located: Extract<Located, { found: false }>): AutopruneError {
   const source = DATASET_SOURCES[name];
   const where = located.searched.map((d) => quote(d)).join(', ');
-  const partial = located.partial
-    ? ` (${quote(located.partial.dir)} lacks ${located.partial.missing.map((m) => quote(m)).join(', ')})`
-    : '';
+  const partial = located.partial ? ` (${quote(located.partial.dir)} lacks ${located.partial.missing.map((m) => quote(m)).join(', ')})` : '';
   return new AutopruneError(ErrorCodes.DATASET_MISSING, `${source.title} not found in ${where}${partial}: ${source.hint}`);
 }
 
@@ -151,10 +147,7 @@ async function loadFull(spec: DatasetSpec): Promise<Dataset> {
       if (!located.found) throw missingError(name, located);
       const f = located.files;
       const pair = await cached(`idx:${f.trainImages}|${f.trainLabels}|${f.testImages}|${f.testLabels}`, async () => {
-        const [train, test] = await Promise.all([
-          parseIdxPair(f.trainImages, f.trainLabels, 10),
-          parseIdxPair(f.testImages, f.testLabels, 10),
-        ]);
+        const [train, test] = await Promise.all([parseIdxPair(f.trainImages, f.trainLabels, 10), parseIdxPair(f.testImages, f.testLabels, 10)]);
         if (train.shape.join() !== test.shape.join()) {
           throw new AutopruneError(
             ErrorCodes.DATASET_INVALID,

@@ -41,11 +41,7 @@ export function head(split: Split, n: number): Split {
  * chosen by one seeded shuffle. Both index lists are ascending; they are disjoint and together
  * cover 0..count-1. Same labels + size + seed -> same indices.
  */
-export function splitIndices(
-  labels: Uint8Array,
-  validationSize: number,
-  seed: number,
-): { train: Int32Array; validation: Int32Array } {
+export function splitIndices(labels: Uint8Array, validationSize: number, seed: number): { train: Int32Array; validation: Int32Array } {
   const count = labels.length;
   const nVal = resolveValidationSize(validationSize, count);
   const classCounts = new Map<number, number>();
@@ -101,11 +97,7 @@ function resolveValidationSize(size: number, count: number): number {
  * `splitIndices`). The search scores candidates on `validation` only; the dataset's test split
  * stays held out for the finalists.
  */
-export function splitTrainValidation(
-  train: Split,
-  validationSize: number,
-  seed: number,
-): { train: Split; validation: Split } {
+export function splitTrainValidation(train: Split, validationSize: number, seed: number): { train: Split; validation: Split } {
   const idx = splitIndices(train.labels.subarray(0, train.count), validationSize, seed);
   return { train: gather(train, idx.train), validation: gather(train, idx.validation) };
 }

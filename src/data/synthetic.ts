@@ -85,7 +85,7 @@ function sampleSplit(prototypes: Float32Array[], r: ResolvedSyntheticSpec, count
     const base = n * size;
     for (let i = 0; i < size; i++) {
       const v = proto[i] + shift + r.noise * rng.normal();
-      images[base + i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      images[base + i] = v < 0 ? 0 : Math.min(v, 1);
     }
   }
   return { images, labels, count, shape: r.shape };

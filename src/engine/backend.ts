@@ -27,8 +27,7 @@ export interface BackendInfo {
 }
 
 export const TENSORFLOW_UNAVAILABLE_MESSAGE =
-  'Backend `tensorflow` needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu; install one ' +
-  '(npm i @tensorflow/tfjs-node) or use --backend wasm';
+  'Backend `tensorflow` needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu; install one ' + '(npm i @tensorflow/tfjs-node) or use --backend wasm';
 
 /** Imports a native binding package (which registers backend `tensorflow`); rejects when it is missing or broken. */
 export type BindingLoader = (pkg: NodeBinding) => Promise<unknown>;
@@ -56,7 +55,8 @@ async function findBinding(load: BindingLoader): Promise<BindingFound> {
     } catch (e) {
       // Not installed: try the next one. Installed but broken: remember why, then try the next one.
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') failure ??= `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`;
+      if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND')
+        failure ??= `${pkg} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`;
     }
   }
   return { binding: null, failure };
@@ -130,7 +130,8 @@ export async function initBackend(name: BackendName, o: BackendOptions = {}): Pr
   switch (name) {
     case 'tensorflow': {
       const { binding, failure } = await initTensorflow(o.loadBinding);
-      if (binding == null) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, failure ? `${failure}; use --backend wasm` : TENSORFLOW_UNAVAILABLE_MESSAGE);
+      if (binding == null)
+        throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, failure ? `${failure}; use --backend wasm` : TENSORFLOW_UNAVAILABLE_MESSAGE);
       return { ...base, name: 'tensorflow', nodeBinding: binding };
     }
     case 'wasm': {
@@ -154,10 +155,7 @@ export async function initBackend(name: BackendName, o: BackendOptions = {}): Pr
     }
     default: {
       const never: never = name;
-      throw new AutopruneError(
-        ErrorCodes.INVALID_ARGUMENT,
-        `Expected backend to be one of ${BACKEND_NAMES.join(', ')}, got \`${String(never)}\``,
-      );
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected backend to be one of ${BACKEND_NAMES.join(', ')}, got \`${String(never)}\``);
     }
   }
 }

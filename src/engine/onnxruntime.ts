@@ -5,9 +5,9 @@
  * spinning off, so several workers can share the cores without burning them while idle.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
 import type * as Ort from 'onnxruntime-node';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 
@@ -26,7 +26,10 @@ export function loadOnnxRuntime(): Promise<OrtModule | null> {
       return (mod.InferenceSession ? mod : mod.default) ?? null;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      failure = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' ? 'onnxruntime-node is not installed' : `onnxruntime-node failed to load: ${(e as Error).message.split('\n')[0]}`;
+      failure =
+        code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+          ? 'onnxruntime-node is not installed'
+          : `onnxruntime-node failed to load: ${(e as Error).message.split('\n')[0]}`;
       return null;
     }
   })();
@@ -35,7 +38,11 @@ export function loadOnnxRuntime(): Promise<OrtModule | null> {
 
 export async function requireOnnxRuntime(): Promise<OrtModule> {
   const ort = await loadOnnxRuntime();
-  if (!ort) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, `Engine \`onnxruntime\` is unavailable (${failure}); install it with \`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node\` or use --engine tfjs`);
+  if (!ort)
+    throw new AutopruneError(
+      ErrorCodes.BACKEND_UNAVAILABLE,
+      `Engine \`onnxruntime\` is unavailable (${failure}); install it with \`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node\` or use --engine tfjs`,
+    );
   return ort;
 }
 

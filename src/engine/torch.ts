@@ -78,7 +78,9 @@ export interface TorchBinding {
 
 export const TORCH_ADDON_PATH = fileURLToPath(new URL('../../native/torch/build/Release/autoprune_torch.node', import.meta.url));
 
-export type TorchStatus = { readonly loaded: true; readonly binding: TorchBinding; readonly path: string } | { readonly loaded: false; readonly reason: string };
+export type TorchStatus =
+  | { readonly loaded: true; readonly binding: TorchBinding; readonly path: string }
+  | { readonly loaded: false; readonly reason: string };
 
 let status: TorchStatus | undefined;
 

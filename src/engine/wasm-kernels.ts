@@ -38,20 +38,14 @@ function f32(backend: BackendWasm, t: TensorInfo): Float32Array {
 function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
   for (const t of ts) {
     if (t.dtype !== 'float32') {
-      throw new AutopruneError(
-        ErrorCodes.INVALID_ARGUMENT,
-        `Expected float32 inputs for wasm kernel \`${kernel}\`, got ${t.dtype}`,
-      );
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected float32 inputs for wasm kernel \`${kernel}\`, got ${t.dtype}`);
     }
   }
 }
 
 function requireNHWC(kernel: string, dataFormat: unknown): void {
   if (dataFormat != null && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
-    throw new AutopruneError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `Expected dataFormat \`NHWC\` for wasm kernel \`${kernel}\`, got \`${String(dataFormat)}\``,
-    );
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected dataFormat \`NHWC\` for wasm kernel \`${kernel}\`, got \`${String(dataFormat)}\``);
   }
 }
 
@@ -59,10 +53,7 @@ function requireUnitDilation(kernel: string, dilations: unknown): void {
   if (dilations == null) return;
   const d = typeof dilations === 'number' ? [dilations, dilations] : (dilations as number[]);
   if (d.some((v) => v !== 1)) {
-    throw new AutopruneError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `Expected dilations 1 for wasm training kernel \`${kernel}\`, got ${JSON.stringify(dilations)}`,
-    );
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected dilations 1 for wasm training kernel \`${kernel}\`, got ${JSON.stringify(dilations)}`);
   }
 }
 
@@ -72,12 +63,7 @@ function runWasmKernel(name: string, args: KernelArgs): TensorInfo {
   return kernel.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
 }
 
-function convInfoOf(
-  xShape: number[],
-  filterShape: number[],
-  attrs: Record<string, unknown>,
-  depthwise: boolean,
-): Conv2DInfo {
+function convInfoOf(xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise: boolean): Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -197,10 +183,7 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Cout } = info;
   const K = info.filterHeight * info.filterWidth * C;
   const perImage = Ho * Wo;
-  const imgsPerChunk = Math.max(
-    1,
-    Math.min(N, Math.floor(wasmKernelTuning.im2colChunkFloats / Math.max(1, K * perImage))),
-  );
+  const imgsPerChunk = Math.max(1, Math.min(N, Math.floor(wasmKernelTuning.im2colChunkFloats / Math.max(1, K * perImage))));
 
   let acc: TensorInfo | null = null;
   for (let n0 = 0; n0 < N; n0 += imgsPerChunk) {
@@ -291,7 +274,12 @@ function conv2DBackpropInputFast(args: KernelArgs, fallback: tf.KernelFunc): Ten
     backend,
     attrs: {
       strides: [1, 1],
-      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
       dataFormat: 'NHWC',
       dilations: [1, 1],
       dimRoundingMode: undefined,
@@ -467,12 +455,7 @@ function tileFast(args: KernelArgs, fallback: tf.KernelFunc): TensorInfo {
   const reps = attrs.reps as number[];
   const rank = x.shape.length;
   const isRowRepeat =
-    rank > 0 &&
-    reps.length === rank &&
-    reps[rank - 1] === 1 &&
-    x.shape.slice(0, -1).every((d) => d === 1) &&
-    x.dtype !== 'string' &&
-    x.dtype !== 'complex64';
+    rank > 0 && reps.length === rank && reps[rank - 1] === 1 && x.shape.slice(0, -1).every((d) => d === 1) && x.dtype !== 'string' && x.dtype !== 'complex64';
   if (!isRowRepeat) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
   const outShape = reps.map((r, i) => r * x.shape[i]);
   const out = backend.makeOutput(outShape, x.dtype);

@@ -29,7 +29,12 @@ export async function readCheckpoint(out: string): Promise<CheckpointState | nul
 }
 
 /** Saves model + optimizer + state; `saveOptimizer` writes into the folder it is given. */
-export async function writeCheckpoint(out: string, model: tf.LayersModel, saveOptimizer: (dir: string) => Promise<void>, state: CheckpointState): Promise<void> {
+export async function writeCheckpoint(
+  out: string,
+  model: tf.LayersModel,
+  saveOptimizer: (dir: string) => Promise<void>,
+  state: CheckpointState,
+): Promise<void> {
   const dir = checkpointDir(out);
   const tmp = `${dir}.tmp`;
   await rm(tmp, { recursive: true, force: true });

@@ -10,12 +10,12 @@ import { loadOnnxRuntime, nchwcBlock, requireOnnxRuntime, withSession } from '..
 import { exportOnnxGraph } from '../model/onnx.js';
 import { padChannels } from '../model/onnx-pad.js';
 import { encodeOnnx } from '../model/onnx-proto.js';
-import { sessionAccuracy } from './onnx-proxy.js';
-import { accuracy } from './train.js';
 import { OnnxEvaluator } from './onnx.js';
+import { sessionAccuracy } from './onnx-proxy.js';
 import { WorkerPool } from './pool.js';
 import type { Splits } from './setup.js';
 import { TfjsEvaluator } from './tfjs.js';
+import { accuracy } from './train.js';
 import type { EngineName, Evaluator } from './types.js';
 
 export async function proxyEngine(cfg: { readonly run: Pick<ResolvedConfig['run'], 'engine'> }): Promise<EngineName> {
@@ -46,7 +46,12 @@ export async function createEvaluator(cfg: ResolvedConfig, o: { splits: Splits; 
  * scores its base model this way at start-up: onnxruntime takes seconds for the width-1 ResNet-20's
  * 10,000 test images, where tfjs-wasm took minutes. Both agree to the logit (1e-4, test/onnx.test.ts).
  */
-export async function engineAccuracy(cfg: { readonly run: Pick<ResolvedConfig['run'], 'engine'> }, model: tf.LayersModel, split: Split, limit?: number): Promise<number> {
+export async function engineAccuracy(
+  cfg: { readonly run: Pick<ResolvedConfig['run'], 'engine'> },
+  model: tf.LayersModel,
+  split: Split,
+  limit?: number,
+): Promise<number> {
   if ((await proxyEngine(cfg)) === 'tfjs') return accuracy(model, split, { limit });
   const bytes = encodeOnnx(padChannels(exportOnnxGraph(model), nchwcBlock()));
   return withSession(bytes, {}, (s, ort) => sessionAccuracy(s, ort, split, { limit }));

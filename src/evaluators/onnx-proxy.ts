@@ -9,10 +9,10 @@ import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import type { Split } from '../data/types.js';
 import { type OrtModule, type OrtSession, withSession } from '../engine/onnxruntime.js';
-import { type OnnxGraph, ONNX_INPUT, ONNX_OUTPUT } from '../model/onnx.js';
-import { batchNormNodes, type BnStatistics, calibrationGraph, foldBatchNorm, statOutputs, withStatistics } from '../model/onnx-bn.js';
-import { encodeOnnx } from '../model/onnx-proto.js';
+import { ONNX_INPUT, ONNX_OUTPUT, type OnnxGraph } from '../model/onnx.js';
+import { type BnStatistics, batchNormNodes, calibrationGraph, foldBatchNorm, statOutputs, withStatistics } from '../model/onnx-bn.js';
 import { padChannels } from '../model/onnx-pad.js';
+import { encodeOnnx } from '../model/onnx-proto.js';
 
 export interface CalibrationOptions {
   readonly batches: number;
@@ -56,7 +56,11 @@ function input(ort: OrtModule, b: Split): Record<string, InstanceType<OrtModule[
 /** Runs the calibration graph over the seeded batches; returns the mean of each BN's batch statistics. */
 export async function calibrate(session: OrtSession, ort: OrtModule, graph: OnnxGraph, train: Split, o: CalibrationOptions): Promise<BnStatistics> {
   // Statistics are kept for the graph's own channels: a padded graph's extra channels are dropped.
-  const bns = batchNormNodes(graph).map((n) => ({ name: n.name, channels: graph.initializers.find((i) => i.name === n.inputs[1])!.data.length, ...statOutputs(n.name) }));
+  const bns = batchNormNodes(graph).map((n) => ({
+    name: n.name,
+    channels: graph.initializers.find((i) => i.name === n.inputs[1])!.data.length,
+    ...statOutputs(n.name),
+  }));
   const sums = new Map(bns.map((b) => [b.name, { mean: null as Float64Array | null, variance: null as Float64Array | null }]));
   const fetches = bns.flatMap((b) => [b.mean, b.variance]);
   let k = 0;
@@ -102,7 +106,12 @@ export async function sessionAccuracy(session: OrtSession, ort: OrtModule, split
 }
 
 /** Milliseconds per image for batched inference: median of `runs` after one warm-up. */
-export async function sessionLatencyMs(session: OrtSession, ort: OrtModule, shape: readonly [number, number, number], o: { batchSize: number; runs: number }): Promise<number> {
+export async function sessionLatencyMs(
+  session: OrtSession,
+  ort: OrtModule,
+  shape: readonly [number, number, number],
+  o: { batchSize: number; runs: number },
+): Promise<number> {
   const x = { [ONNX_INPUT]: new ort.Tensor('float32', new Float32Array(o.batchSize * shape[0] * shape[1] * shape[2]), [o.batchSize, ...shape]) };
   const run = async () => (await session.run(x, [ONNX_OUTPUT]))[ONNX_OUTPUT].dispose();
   await run();

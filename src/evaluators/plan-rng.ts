@@ -4,12 +4,12 @@
  * for `random`, the same seeded stream per trial), same BN re-calibration.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { EvaluatorOptions } from './options.js';
 import { Rng } from '../core/rng.js';
 import type { Candidate } from '../core/space.js';
 import type { Split } from '../data/types.js';
 import type { Analysis } from '../model/analysis.js';
-import { pruneModel, type PruningPlan } from '../model/prune.js';
+import { type PruningPlan, pruneModel } from '../model/prune.js';
+import type { EvaluatorOptions } from './options.js';
 import { recalibrateBatchNorm } from './train.js';
 
 /** The Rng that chooses a trial's channels (used by the `random` importance criterion). */

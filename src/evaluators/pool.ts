@@ -4,9 +4,9 @@
  * A worker that dies is replaced; its request fails (the trial is marked failed, never lost).
  */
 import { Worker } from 'node:worker_threads';
+import { AutopruneError, type ErrorCode, ErrorCodes } from '../core/errors.js';
 import type { BaseSource, EvaluatorOptions } from './options.js';
-import { AutopruneError, ErrorCodes, type ErrorCode } from '../core/errors.js';
-import { shareSplits, type Splits } from './setup.js';
+import { type Splits, shareSplits } from './setup.js';
 import type { EvalRequest, EvalResult, Evaluator } from './types.js';
 
 interface Slot {
@@ -66,24 +66,33 @@ export class WorkerPool implements Evaluator {
       starting = false;
     };
     return new Promise((resolve, reject) => {
-      worker.on('message', (m: { ready?: true; fatal?: { message: string; code?: ErrorCode }; id?: number; result?: EvalResult; error?: { message: string; code?: ErrorCode } }) => {
-        if (m.ready) {
-          started();
-          this.slots.push(slot);
-          resolve(slot);
-          this.wake();
-        } else if (m.fatal) {
-          started();
-          reject(new AutopruneError(m.fatal.code ?? ErrorCodes.INVALID_ARGUMENT, m.fatal.message));
-        } else if (slot.pending && m.id === slot.pending.id) {
-          const p = slot.pending;
-          slot.pending = undefined;
-          slot.busy = false;
-          if (m.error) p.reject(new AutopruneError(m.error.code ?? ErrorCodes.INVALID_ARGUMENT, m.error.message));
-          else p.resolve(m.result!);
-          this.wake();
-        }
-      });
+      worker.on(
+        'message',
+        (m: {
+          ready?: true;
+          fatal?: { message: string; code?: ErrorCode };
+          id?: number;
+          result?: EvalResult;
+          error?: { message: string; code?: ErrorCode };
+        }) => {
+          if (m.ready) {
+            started();
+            this.slots.push(slot);
+            resolve(slot);
+            this.wake();
+          } else if (m.fatal) {
+            started();
+            reject(new AutopruneError(m.fatal.code ?? ErrorCodes.INVALID_ARGUMENT, m.fatal.message));
+          } else if (slot.pending && m.id === slot.pending.id) {
+            const p = slot.pending;
+            slot.pending = undefined;
+            slot.busy = false;
+            if (m.error) p.reject(new AutopruneError(m.error.code ?? ErrorCodes.INVALID_ARGUMENT, m.error.message));
+            else p.resolve(m.result!);
+            this.wake();
+          }
+        },
+      );
       worker.on('error', (e) => {
         started();
         slot.pending?.reject(new Error(`${name} crashed: ${e.message}`));

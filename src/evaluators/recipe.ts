@@ -105,7 +105,12 @@ export function* epochBatches(data: Split, o: TrainOptions, epoch: number): Gene
  * progress, divergence and a macrotask between steps (signal handlers and output run) are here;
  * `endEpoch` runs after each epoch (checkpoints). Returns all of TrainResult but the engine's name.
  */
-export async function runEpochs(data: Split, o: TrainOptions, step: (batch: Batch, learningRate: number) => number, endEpoch: (epoch: number) => Promise<void>): Promise<Omit<TrainResult, 'engine'>> {
+export async function runEpochs(
+  data: Split,
+  o: TrainOptions,
+  step: (batch: Batch, learningRate: number) => number,
+  endEpoch: (epoch: number) => Promise<void>,
+): Promise<Omit<TrainResult, 'engine'>> {
   const perEpoch = stepsPerEpoch(data.count, o);
   const steps = perEpoch * o.epochs;
   const first = o.startEpoch ?? 0;

@@ -3,12 +3,12 @@
  * One place, used by `train`, `search` (main thread and workers), `report` and `export`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { BaseSource } from './options.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { head, loadDataset, shareSplit, splitTrainValidation } from '../data/index.js';
 import type { Split } from '../data/types.js';
 import { loadModel } from '../model/io.js';
 import { buildZooModel } from '../model/zoo.js';
+import type { BaseSource } from './options.js';
 
 export interface Splits {
   readonly name: string;
@@ -28,7 +28,13 @@ export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>): Promise
     name: d.dataset,
     dir: d.dir,
     synthetic: d.synthetic
-      ? { shape: [...d.synthetic.shape] as [number, number, number], numClasses: d.synthetic.classes, trainCount: d.synthetic.train, testCount: d.synthetic.test, seed: cfg.run.seed }
+      ? {
+          shape: [...d.synthetic.shape] as [number, number, number],
+          numClasses: d.synthetic.classes,
+          trainCount: d.synthetic.train,
+          testCount: d.synthetic.test,
+          seed: cfg.run.seed,
+        }
       : undefined,
   });
   const { train, validation } = splitTrainValidation(ds.train, d.validationSize, cfg.run.seed);
@@ -45,15 +51,27 @@ export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>): Promise
 /** A fresh (untrained) zoo model for the config's data. */
 export function buildBaseArchitecture(cfg: BaseSource, splits: Pick<Splits, 'shape' | 'numClasses'>): tf.LayersModel {
   if (!cfg.model.zoo) {
-    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.zoo\` is required to train a base model; expected one of plain-cnn, resnet-20, mobilenet-v2-tiny`);
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `\`model.zoo\` is required to train a base model; expected one of plain-cnn, resnet-20, mobilenet-v2-tiny`,
+    );
   }
-  return buildZooModel(cfg.model.zoo, { inputShape: splits.shape, numClasses: splits.numClasses, width: cfg.model.width, seed: cfg.run.seed, bnMomentum: cfg.train.bnMomentum });
+  return buildZooModel(cfg.model.zoo, {
+    inputShape: splits.shape,
+    numClasses: splits.numClasses,
+    width: cfg.model.width,
+    seed: cfg.run.seed,
+    bnMomentum: cfg.train.bnMomentum,
+  });
 }
 
 /** The trained base model a search prunes; with `splits`, also checks that it fits the data. */
 export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses'>): Promise<tf.LayersModel> {
   if (!cfg.model.checkpoint) {
-    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`);
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`,
+    );
   }
   const model = await loadModel(cfg.model.checkpoint);
   if (splits) {

@@ -5,14 +5,14 @@
  */
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import type { BaseSource, EvaluatorOptions } from './options.js';
 import { initBackend } from '../engine/backend.js';
 import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
 import { loadModel, saveModel } from '../model/io.js';
+import { fit } from './fit.js';
+import type { BaseSource, EvaluatorOptions } from './options.js';
 import { prunedForTrial } from './plan-rng.js';
 import { loadBaseModel, loadSplits, type Splits } from './setup.js';
-import { fit } from './fit.js';
 import { accuracy, latencyMs } from './train.js';
 import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
 
@@ -67,7 +67,11 @@ export class TfjsEvaluator implements Evaluator {
     }
   }
 
-  private async score(model: tf.LayersModel, req: EvalRequest, lap: (phase: string) => void): Promise<Pick<EvalResult, 'proxyAccuracy' | 'finalAccuracy' | 'modelPath' | 'trainEngine'>> {
+  private async score(
+    model: tf.LayersModel,
+    req: EvalRequest,
+    lap: (phase: string) => void,
+  ): Promise<Pick<EvalResult, 'proxyAccuracy' | 'finalAccuracy' | 'modelPath' | 'trainEngine'>> {
     const { cfg, splits } = this;
     switch (req.stage) {
       case 'proxy': {
@@ -78,7 +82,12 @@ export class TfjsEvaluator implements Evaluator {
       case 'adapt': {
         // NetAdapt's short-term fine-tune, scored on validation; its weights seed the trial's children.
         const a = cfg.evaluation.adapt;
-        const trainEngine = await this.tune(model, req.trial, { epochs: a.epochs, batchSize: a.batchSize, learningRate: a.learningRate, batchesPerEpoch: a.batchesPerEpoch });
+        const trainEngine = await this.tune(model, req.trial, {
+          epochs: a.epochs,
+          batchSize: a.batchSize,
+          learningRate: a.learningRate,
+          batchesPerEpoch: a.batchesPerEpoch,
+        });
         lap('adapt');
         const proxyAccuracy = accuracy(model, splits.validation, { limit: cfg.evaluation.validation.limit });
         lap('validate');
@@ -88,7 +97,12 @@ export class TfjsEvaluator implements Evaluator {
         const f = cfg.evaluation.finalists;
         let trainEngine: string | undefined;
         if (f.epochs > 0) {
-          trainEngine = await this.tune(model, req.trial, { epochs: f.epochs, batchSize: f.batchSize, learningRate: f.learningRate, batchesPerEpoch: f.batchesPerEpoch });
+          trainEngine = await this.tune(model, req.trial, {
+            epochs: f.epochs,
+            batchSize: f.batchSize,
+            learningRate: f.learningRate,
+            batchesPerEpoch: f.batchesPerEpoch,
+          });
           lap('finetune');
         }
         const finalAccuracy = accuracy(model, splits.test);
@@ -99,7 +113,11 @@ export class TfjsEvaluator implements Evaluator {
   }
 
   /** libtorch when built (run.engine train: auto), the weights written back into `model`; returns the engine. */
-  private async tune(model: tf.LayersModel, trial: number, o: { epochs: number; batchSize: number; learningRate: number; batchesPerEpoch?: number }): Promise<string> {
+  private async tune(
+    model: tf.LayersModel,
+    trial: number,
+    o: { epochs: number; batchSize: number; learningRate: number; batchesPerEpoch?: number },
+  ): Promise<string> {
     const { cfg, splits } = this;
     const r = await fit(
       model,

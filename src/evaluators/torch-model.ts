@@ -57,7 +57,10 @@ export class TorchModel {
     const dtype = options.dtype ?? 'float32';
     const graph = parseTopology(modelTopology(model));
     if (graph.inputNames.length !== 1 || graph.outputNames.length !== 1) {
-      throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Expected one input and one output, got ${quote({ inputs: graph.inputNames, outputs: graph.outputNames })}`);
+      throw new AutopruneError(
+        ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY,
+        `Expected one input and one output, got ${quote({ inputs: graph.inputNames, outputs: graph.outputNames })}`,
+      );
     }
     for (const n of graph.nodes) {
       if (!Object.hasOwn(SUPPORTED_LAYERS, n.className)) {
@@ -108,7 +111,8 @@ export class TorchModel {
   /** The torch tensor (torch layout, the model's dtype) of a weight by its tfjs name, e.g. `conv/kernel`. */
   parameter(name: string): TorchTensor {
     const p = this.params.find((q) => q.name === name);
-    if (!p) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `No weight named ${quote(name)}; expected one of: ${this.params.map((q) => q.name).join(', ')}`);
+    if (!p)
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `No weight named ${quote(name)}; expected one of: ${this.params.map((q) => q.name).join(', ')}`);
     return p.tensor;
   }
 
@@ -231,7 +235,10 @@ export class TorchModel {
 }
 
 function unsupported(node: GraphNode, what: string): AutopruneError {
-  return new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_LAYER, `Layer \`${node.name}\` of class \`${node.className}\` has ${what}, which the libtorch engine does not run`);
+  return new AutopruneError(
+    ErrorCodes.MODEL_UNSUPPORTED_LAYER,
+    `Layer \`${node.name}\` of class \`${node.className}\` has ${what}, which the libtorch engine does not run`,
+  );
 }
 
 /** `conv/kernel` -> `kernel` (tfjs may suffix duplicates as `kernel_1`). */
@@ -299,7 +306,10 @@ function convAttrs(cfg: JsonDict, x: TorchTensor, groups: number): TorchAttrs {
   const stride = pair(cfg.strides, 1);
   const dilation = pair(cfg.dilation_rate, 1);
   if (cfg.padding !== 'same' && cfg.padding !== 'valid' && cfg.padding !== undefined) {
-    throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_LAYER, `Padding ${quote(cfg.padding)} is not supported by the libtorch engine; expected same or valid`);
+    throw new AutopruneError(
+      ErrorCodes.MODEL_UNSUPPORTED_LAYER,
+      `Padding ${quote(cfg.padding)} is not supported by the libtorch engine; expected same or valid`,
+    );
   }
   return { stride, dilation, groups, padding: samePadding(cfg.padding, x.shape.slice(2), kernel, stride, dilation) };
 }
@@ -323,10 +333,21 @@ function pool(s: TensorScope, node: GraphNode, x: TorchTensor): TorchTensor {
 }
 
 function zeroPadding(p: unknown): [[number, number], [number, number]] {
-  if (typeof p === 'number') return [[p, p], [p, p]];
+  if (typeof p === 'number')
+    return [
+      [p, p],
+      [p, p],
+    ];
   if (Array.isArray(p) && Array.isArray(p[0])) return [pair(p[0], 0), pair(p[1], 0)];
-  if (Array.isArray(p)) return [[Number(p[0]), Number(p[0])], [Number(p[1]), Number(p[1])]];
-  return [[1, 1], [1, 1]];
+  if (Array.isArray(p))
+    return [
+      [Number(p[0]), Number(p[0])],
+      [Number(p[1]), Number(p[1])],
+    ];
+  return [
+    [1, 1],
+    [1, 1],
+  ];
 }
 
 /** Keras activation by name (layers' `activation` option and the Activation layer). */

@@ -50,11 +50,16 @@ export async function trainTorch(torch: TorchBinding, model: tf.LayersModel, dat
   try {
     const optimizer = makeTorchOptimizer(torch, tm, o);
     if (o.resumeFrom) optimizer.load(join(o.resumeFrom, 'optimizer.pt'));
-    const r = await runEpochs(data, o, (batch, lr) => torchStep(tm, optimizer, batch, lr), async (epoch) => {
-      if (!o.onEpochEnd) return;
-      tm.writeBack();
-      await o.onEpochEnd(epoch, async (dir) => optimizer.save(join(dir, 'optimizer.pt')));
-    });
+    const r = await runEpochs(
+      data,
+      o,
+      (batch, lr) => torchStep(tm, optimizer, batch, lr),
+      async (epoch) => {
+        if (!o.onEpochEnd) return;
+        tm.writeBack();
+        await o.onEpochEnd(epoch, async (dir) => optimizer.save(join(dir, 'optimizer.pt')));
+      },
+    );
     tm.writeBack();
     return { ...r, engine: 'libtorch' };
   } finally {

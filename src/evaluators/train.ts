@@ -3,9 +3,10 @@
  * is active. A hand-written loop over `optimizer.minimize` rather than `model.fit`, so that the
  * recipe (recipe.ts: schedule, batches, augmentation, weight decay) is the one libtorch follows.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import { toTensors } from '../data/tensors.js';
@@ -52,10 +53,14 @@ export async function train(model: tf.LayersModel, data: Split, o: TrainOptions)
       (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
       return tf.tidy(() => {
         const { xs, ys } = toTensors(batch, o.numClasses);
-        const l = optimizer.minimize(() => {
-          const ce = lossFn(model, xs, ys, true);
-          return decay > 0 && decayed.length > 0 ? (ce.add(l2Penalty(decayed, decay)) as tf.Scalar) : ce;
-        }, true, vars);
+        const l = optimizer.minimize(
+          () => {
+            const ce = lossFn(model, xs, ys, true);
+            return decay > 0 && decayed.length > 0 ? (ce.add(l2Penalty(decayed, decay)) as tf.Scalar) : ce;
+          },
+          true,
+          vars,
+        );
         return l!.dataSync()[0];
       });
     };

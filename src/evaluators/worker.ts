@@ -1,7 +1,7 @@
 /** Worker-thread entry: one TfjsEvaluator per thread (its own tfjs instance and base model). */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { BaseSource, EvaluatorOptions } from './options.js';
 import { isAutopruneError } from '../core/errors.js';
+import type { BaseSource, EvaluatorOptions } from './options.js';
 import type { Splits } from './setup.js';
 import { TfjsEvaluator } from './tfjs.js';
 import type { EvalRequest } from './types.js';

@@ -187,7 +187,10 @@ export function analyzeTopology(topology: SerializedModel, shapeOf: (layer: stri
       case 'bn': {
         const axis = Number(cfg.axis ?? -1);
         if (axis !== -1 && axis !== shape.length - 1) {
-          throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `BatchNormalization \`${node.name}\` normalises axis ${axis}; expected the channel axis (-1)`);
+          throw new AutopruneError(
+            ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY,
+            `BatchNormalization \`${node.name}\` normalises axis ${axis}; expected the channel axis (-1)`,
+          );
         }
         requireUnflattened(node, input);
         output = input!;
@@ -304,7 +307,10 @@ function requireChannelsLast(node: GraphNode): void {
 function requireNoDilation(node: GraphNode): void {
   const d = pair(node.config.dilation_rate, 1);
   if (d[0] !== 1 || d[1] !== 1) {
-    throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_LAYER, `Layer \`${node.name}\` of class \`${node.className}\` has dilation_rate ${quote(d)}; expected [1, 1]`);
+    throw new AutopruneError(
+      ErrorCodes.MODEL_UNSUPPORTED_LAYER,
+      `Layer \`${node.name}\` of class \`${node.className}\` has dilation_rate ${quote(d)}; expected [1, 1]`,
+    );
   }
 }
 

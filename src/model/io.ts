@@ -42,12 +42,18 @@ export function fileLoader(modelJsonPath: string): tf.io.IOHandler {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'EISDIR') {
-          throw new AutopruneError(ErrorCodes.MODEL_NOT_FOUND, `Model file \`${modelJsonPath}\` not found; expected a tfjs model.json (train one with \`autoprune train <config>\`)`);
+          throw new AutopruneError(
+            ErrorCodes.MODEL_NOT_FOUND,
+            `Model file \`${modelJsonPath}\` not found; expected a tfjs model.json (train one with \`autoprune train <config>\`)`,
+          );
         }
         throw new AutopruneError(ErrorCodes.MODEL_NOT_FOUND, `Model file \`${modelJsonPath}\` is not valid JSON: ${(e as Error).message}`);
       }
       if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-        throw new AutopruneError(ErrorCodes.MODEL_NOT_FOUND, `Model file \`${modelJsonPath}\` has no modelTopology/weightsManifest; expected a tfjs LayersModel model.json`);
+        throw new AutopruneError(
+          ErrorCodes.MODEL_NOT_FOUND,
+          `Model file \`${modelJsonPath}\` has no modelTopology/weightsManifest; expected a tfjs LayersModel model.json`,
+        );
       }
       return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const buffers: ArrayBuffer[] = [];

@@ -76,7 +76,7 @@ export function foldBatchNorm(g: OnnxGraph): OnnxGraph {
   const unused = new Set<string>();
   for (const bn of batchNormNodes(g)) {
     const conv = producer.get(bn.inputs[0]);
-    if (!conv || conv.op !== 'Conv' || readers.get(bn.inputs[0]) !== 1 || graphOutputs.has(bn.inputs[0]) || folded.has(conv)) continue;
+    if (conv?.op !== 'Conv' || readers.get(bn.inputs[0]) !== 1 || graphOutputs.has(bn.inputs[0]) || folded.has(conv)) continue;
     const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((n) => init.get(n)?.data as Float32Array | undefined);
     const weight = init.get(conv.inputs[1]);
     if (!gamma || !beta || !mean || !variance || !weight) continue;

@@ -28,7 +28,24 @@ interface Padded {
   readonly physical: number;
 }
 
-const PER_CHANNEL_UNARY = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Elu', 'Selu', 'Sigmoid', 'Tanh', 'Softplus', 'Softsign', 'HardSigmoid', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Pad']);
+const PER_CHANNEL_UNARY = new Set([
+  'BatchNormalization',
+  'Relu',
+  'Clip',
+  'LeakyRelu',
+  'Elu',
+  'Selu',
+  'Sigmoid',
+  'Tanh',
+  'Softplus',
+  'Softsign',
+  'HardSigmoid',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'Pad',
+]);
 const ELEMENTWISE_BINARY = new Set(['Add', 'Sum', 'Mul']);
 
 const roundUp = (c: number, block: number) => Math.ceil(c / block) * block;
@@ -84,7 +101,9 @@ export function padChannels(g: OnnxGraph, block: number): OnnxGraph {
       const p = padded.get(n.inputs[0])!;
       if (n.op === 'BatchNormalization') {
         // scale 1, bias 0, mean 0, variance 1: a padded channel stays 0 in inference mode.
-        n.inputs.slice(1, 5).forEach((name, j) => setInit(name, padVector(init.get(name)!.data as Float32Array, p.physical, j === 0 || j === 3 ? 1 : 0), [p.physical]));
+        n.inputs
+          .slice(1, 5)
+          .forEach((name, j) => setInit(name, padVector(init.get(name)!.data as Float32Array, p.physical, j === 0 || j === 3 ? 1 : 0), [p.physical]));
       }
       nodes.push(n);
       padded.set(n.outputs[0], p);
@@ -110,7 +129,7 @@ export function padChannels(g: OnnxGraph, block: number): OnnxGraph {
   function padConv(n: OnnxNode): OnnxNode {
     const weight = init.get(n.inputs[1]);
     const group = n.attrs?.group && 'i' in n.attrs.group ? n.attrs.group.i : 1;
-    if (!weight || weight.dims.length !== 4 || !(weight.data instanceof Float32Array)) return { ...n, inputs: [unpadded(n.inputs[0]), ...n.inputs.slice(1)] };
+    if (weight?.dims.length !== 4 || !(weight.data instanceof Float32Array)) return { ...n, inputs: [unpadded(n.inputs[0]), ...n.inputs.slice(1)] };
     const [co, ciPerGroup] = weight.dims;
     const inP = padded.get(n.inputs[0]);
     const depthwise = ciPerGroup === 1 && group > 1 && co % group === 0;

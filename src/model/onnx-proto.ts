@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
-import { OPSET, type OnnxAttr, type OnnxGraph, type OnnxInitializer, type OnnxValue } from './onnx.js';
+import { type OnnxAttr, type OnnxGraph, type OnnxInitializer, type OnnxValue, OPSET } from './onnx.js';
 
 /** IR version 8 (ONNX 1.10) is read by every onnxruntime since 1.10. */
 const IR_VERSION = 8;

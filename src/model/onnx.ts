@@ -107,8 +107,7 @@ export function hwioToOihw(w: Float32Array, [kh, kw, ci, co]: readonly number[])
   const out = new Float32Array(w.length);
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
-      for (let i = 0; i < ci; i++)
-        for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
+      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
   return out;
 }
 
@@ -148,7 +147,10 @@ interface LayerContext {
 
 /** Keras activation names (`activation` of Activation/Conv/Dense layers) to ONNX. */
 function activation(b: Builder, node: GraphNode, x: Tensor, name: string): Tensor {
-  const out = (op: string, attrs?: Record<string, OnnxAttr>, extra: string[] = []): Tensor => ({ name: b.one(op, node.name, [x.name, ...extra], attrs), rank: x.rank });
+  const out = (op: string, attrs?: Record<string, OnnxAttr>, extra: string[] = []): Tensor => ({
+    name: b.one(op, node.name, [x.name, ...extra], attrs),
+    rank: x.rank,
+  });
   switch (name) {
     case 'linear':
       return x;
@@ -177,7 +179,10 @@ function activation(b: Builder, node: GraphNode, x: Tensor, name: string): Tenso
     case 'softmax':
       return out('Softmax', { axis: { i: x.rank === 4 ? 1 : -1 } });
     default:
-      throw unsupported(node, `activation ${quote(name)}; expected one of linear, relu, relu6, sigmoid, tanh, elu, selu, softplus, softsign, hard_sigmoid, swish, softmax`);
+      throw unsupported(
+        node,
+        `activation ${quote(name)}; expected one of linear, relu, relu6, sigmoid, tanh, elu, selu, softplus, softsign, hard_sigmoid, swish, softmax`,
+      );
   }
 }
 
@@ -251,18 +256,33 @@ const EXPORTERS: Record<string, LayerExporter> = {
     let i = 0;
     const scale = node.config.scale === false ? new Float32Array(c).fill(1) : w(ctx, i++).data;
     const center = node.config.center === false ? new Float32Array(c) : w(ctx, i++).data;
-    const inputs = [ctx.ins[0].name, ...[['scale', scale], ['bias', center], ['mean', w(ctx, i++).data], ['var', w(ctx, i++).data]].map(([n, d]) => b.floats(`${node.name}.${n as string}`, [c], d as Float32Array))];
+    const inputs = [
+      ctx.ins[0].name,
+      ...[
+        ['scale', scale],
+        ['bias', center],
+        ['mean', w(ctx, i++).data],
+        ['var', w(ctx, i++).data],
+      ].map(([n, d]) => b.floats(`${node.name}.${n as string}`, [c], d as Float32Array)),
+    ];
     return { name: b.one('BatchNormalization', node.name, inputs, { epsilon: { f: Number(node.config.epsilon ?? 1e-3) } }), rank: ctx.ins[0].rank };
   },
   Activation: (ctx) => activation(ctx.b, ctx.node, ctx.ins[0], String(ctx.node.config.activation ?? 'linear')),
   ReLU: (ctx) => {
     const { b, node } = ctx;
     const max = node.config.max_value;
-    if (Number(node.config.negative_slope ?? 0) !== 0 || Number(node.config.threshold ?? 0) !== 0) throw unsupported(node, 'a negative slope or threshold; expected a plain ReLU');
+    if (Number(node.config.negative_slope ?? 0) !== 0 || Number(node.config.threshold ?? 0) !== 0)
+      throw unsupported(node, 'a negative slope or threshold; expected a plain ReLU');
     if (max === undefined || max === null) return activation(b, node, ctx.ins[0], 'relu');
-    return { name: b.one('Clip', node.name, [ctx.ins[0].name, b.scalar(`${node.name}.min`, 0), b.scalar(`${node.name}.max`, Number(max))]), rank: ctx.ins[0].rank };
+    return {
+      name: b.one('Clip', node.name, [ctx.ins[0].name, b.scalar(`${node.name}.min`, 0), b.scalar(`${node.name}.max`, Number(max))]),
+      rank: ctx.ins[0].rank,
+    };
   },
-  LeakyReLU: (ctx) => ({ name: ctx.b.one('LeakyRelu', ctx.node.name, [ctx.ins[0].name], { alpha: { f: Number(ctx.node.config.alpha ?? 0.3) } }), rank: ctx.ins[0].rank }),
+  LeakyReLU: (ctx) => ({
+    name: ctx.b.one('LeakyRelu', ctx.node.name, [ctx.ins[0].name], { alpha: { f: Number(ctx.node.config.alpha ?? 0.3) } }),
+    rank: ctx.ins[0].rank,
+  }),
   ELU: (ctx) => ({ name: ctx.b.one('Elu', ctx.node.name, [ctx.ins[0].name], { alpha: { f: Number(ctx.node.config.alpha ?? 1) } }), rank: ctx.ins[0].rank }),
   Softmax: (ctx) => {
     const axis = Number(ctx.node.config.axis ?? -1);
@@ -274,13 +294,17 @@ const EXPORTERS: Record<string, LayerExporter> = {
   SpatialDropout2D: (ctx) => ctx.ins[0],
   MaxPooling2D: (ctx) => ({ name: ctx.b.one('MaxPool', ctx.node.name, [ctx.ins[0].name], poolAttrs(ctx)), rank: 4 }),
   // tfjs (like TF) averages over the real pixels only at a `same` border: count_include_pad = 0.
-  AveragePooling2D: (ctx) => ({ name: ctx.b.one('AveragePool', ctx.node.name, [ctx.ins[0].name], { ...poolAttrs(ctx), count_include_pad: { i: 0 } }), rank: 4 }),
+  AveragePooling2D: (ctx) => ({
+    name: ctx.b.one('AveragePool', ctx.node.name, [ctx.ins[0].name], { ...poolAttrs(ctx), count_include_pad: { i: 0 } }),
+    rank: 4,
+  }),
   GlobalAveragePooling2D: (ctx) => globalPool(ctx, 'GlobalAveragePool'),
   GlobalMaxPooling2D: (ctx) => globalPool(ctx, 'GlobalMaxPool'),
   ZeroPadding2D: (ctx) => {
     // tfjs serializes every form of `padding` as [[top, bottom], [left, right]].
     const p = ctx.node.config.padding;
-    if (!Array.isArray(p) || !Array.isArray(p[0]) || !Array.isArray(p[1])) throw unsupported(ctx.node, `padding ${quote(p)}; expected [[top, bottom], [left, right]]`);
+    if (!Array.isArray(p) || !Array.isArray(p[0]) || !Array.isArray(p[1]))
+      throw unsupported(ctx.node, `padding ${quote(p)}; expected [[top, bottom], [left, right]]`);
     const [[t, bt], [l, r]] = p as [number, number][];
     const pads = ctx.b.int64s(`${ctx.node.name}.pads`, [0, 0, t, l, 0, 0, bt, r]);
     return { name: ctx.b.one('Pad', ctx.node.name, [ctx.ins[0].name, pads]), rank: 4 };
@@ -290,8 +314,23 @@ const EXPORTERS: Record<string, LayerExporter> = {
     const nhwc = x.rank === 4 ? ctx.b.one('Transpose', `${ctx.node.name}.nhwc`, [x.name], { perm: { ints: [0, 2, 3, 1] } }) : x.name;
     return { name: ctx.b.one('Flatten', ctx.node.name, [nhwc], { axis: { i: 1 } }), rank: 2 };
   },
-  Add: (ctx) => ({ name: ctx.b.one(ctx.ins.length === 2 ? 'Add' : 'Sum', ctx.node.name, ctx.ins.map((t) => t.name)), rank: ctx.ins[0].rank }),
-  Concatenate: (ctx) => ({ name: ctx.b.one('Concat', ctx.node.name, ctx.ins.map((t) => t.name), { axis: { i: 1 } }), rank: ctx.ins[0].rank }),
+  Add: (ctx) => ({
+    name: ctx.b.one(
+      ctx.ins.length === 2 ? 'Add' : 'Sum',
+      ctx.node.name,
+      ctx.ins.map((t) => t.name),
+    ),
+    rank: ctx.ins[0].rank,
+  }),
+  Concatenate: (ctx) => ({
+    name: ctx.b.one(
+      'Concat',
+      ctx.node.name,
+      ctx.ins.map((t) => t.name),
+      { axis: { i: 1 } },
+    ),
+    rank: ctx.ins[0].rank,
+  }),
 };
 
 function globalPool(ctx: LayerContext, op: string): Tensor {
@@ -309,7 +348,10 @@ export function exportOnnxGraph(model: tf.LayersModel): OnnxGraph {
   const analysis = analyzeModel(model);
   const { graph } = analysis;
   if (graph.inputNames.length !== 1 || graph.outputNames.length !== 1) {
-    throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `ONNX export expects one input and one output, got inputs ${quote(graph.inputNames)} and outputs ${quote(graph.outputNames)}`);
+    throw new AutopruneError(
+      ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY,
+      `ONNX export expects one input and one output, got inputs ${quote(graph.inputNames)} and outputs ${quote(graph.outputNames)}`,
+    );
   }
   const infos = new Map(analysis.layers.map((l) => [l.name, l]));
   const shapes = new Map<string, Shape>(model.layers.map((l) => [l.name, l.outputShape as Shape]));
@@ -319,7 +361,8 @@ export function exportOnnxGraph(model: tf.LayersModel): OnnxGraph {
   for (const node of graph.nodes) {
     if (node.className === 'InputLayer') {
       inputShape = (shapes.get(node.name) ?? (node.config.batch_input_shape as Shape)) as Shape;
-      if (inputShape.length !== 4) throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `ONNX export expects an image input [H, W, C], got ${quote(inputShape.slice(1))}`);
+      if (inputShape.length !== 4)
+        throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `ONNX export expects an image input [H, W, C], got ${quote(inputShape.slice(1))}`);
       b.unique(ONNX_INPUT);
       b.unique(ONNX_OUTPUT);
       tensors.set(node.name, { name: b.one('Transpose', 'input.nchw', [ONNX_INPUT], { perm: { ints: [0, 3, 1, 2] } }), rank: 4 });
@@ -335,7 +378,8 @@ export function exportOnnxGraph(model: tf.LayersModel): OnnxGraph {
   }
   const last = tensors.get(graph.outputNames[0])!;
   const outShape = shapes.get(graph.outputNames[0])!;
-  if (last.rank !== 2) throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `ONNX export expects a [batch, classes] output, got shape ${quote(outShape)}`);
+  if (last.rank !== 2)
+    throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `ONNX export expects a [batch, classes] output, got shape ${quote(outShape)}`);
   b.nodes.push({ op: 'Identity', name: 'output/Identity', inputs: [last.name], outputs: [ONNX_OUTPUT] });
   return {
     name: model.name,

@@ -61,7 +61,9 @@ const keepAll: Slicer = (ws) => ws.map((w) => w.clone());
 const SLICERS: Record<LayerKind, Slicer> = {
   conv: ([kernel, bias], { inIdx, outIdx }) => [gather(gather(kernel, inIdx, 2), outIdx, 3), ...(bias ? [gather(bias, outIdx, 0)] : [])],
   depthwise: ([kernel, bias], { inIdx, layer }) =>
-    layer.depthMultiplier === 1 ? [gather(kernel, inIdx, 2), ...(bias ? [gather(bias, inIdx, 0)] : [])] : keepAll([kernel, ...(bias ? [bias] : [])], { inIdx, outIdx: [], layer }),
+    layer.depthMultiplier === 1
+      ? [gather(kernel, inIdx, 2), ...(bias ? [gather(bias, inIdx, 0)] : [])]
+      : keepAll([kernel, ...(bias ? [bias] : [])], { inIdx, outIdx: [], layer }),
   separable: ([dw, pw, bias], { inIdx, outIdx, layer }) => {
     const dwIdx = layer.depthMultiplier === 1 ? inIdx : range(dw.shape[2] as number);
     const pwIn = layer.depthMultiplier === 1 ? inIdx : range(pw.shape[2] as number);
@@ -86,7 +88,10 @@ const WIDTH_FIELD: Partial<Record<LayerKind, string>> = { conv: 'filters', separ
 /** Build the smaller model. The base model is not modified; the caller owns (and disposes) the result. */
 export async function applyPlan(model: tf.LayersModel, a: Analysis, plan: PruningPlan): Promise<tf.LayersModel> {
   if (plan.groups.length !== a.groups.length || plan.groups.some((g, i) => g.id !== a.groups[i].id)) {
-    throw new AutopruneError(ErrorCodes.CANDIDATE_INVALID, `Pruning plan groups (${plan.groups.map((g) => g.id).join(', ')}) do not match the model's groups (${a.groups.map((g) => g.id).join(', ')})`);
+    throw new AutopruneError(
+      ErrorCodes.CANDIDATE_INVALID,
+      `Pruning plan groups (${plan.groups.map((g) => g.id).join(', ')}) do not match the model's groups (${a.groups.map((g) => g.id).join(', ')})`,
+    );
   }
   const topology = modelTopology(model);
   const byName = new Map(a.layers.map((l) => [l.name, l]));
@@ -111,7 +116,13 @@ export async function applyPlan(model: tf.LayersModel, a: Analysis, plan: Prunin
   return pruned;
 }
 
-export async function pruneModel(model: tf.LayersModel, a: Analysis, c: Candidate, criterion: ImportanceName, rng?: Rng): Promise<{ model: tf.LayersModel; plan: PruningPlan }> {
+export async function pruneModel(
+  model: tf.LayersModel,
+  a: Analysis,
+  c: Candidate,
+  criterion: ImportanceName,
+  rng?: Rng,
+): Promise<{ model: tf.LayersModel; plan: PruningPlan }> {
   const plan = makePlan(model, a, c, criterion, rng);
   return { model: await applyPlan(model, a, plan), plan };
 }

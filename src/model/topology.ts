@@ -49,10 +49,7 @@ export function parseTopology(topology: SerializedModel): Graph {
   }
   if (cls === 'Sequential') return parseSequential(layers);
   if (cls === 'Model' || cls === 'Functional') return parseFunctional(topology);
-  throw new AutopruneError(
-    ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY,
-    `Expected a Sequential or functional (Model) topology, got class ${quote(cls)}`,
-  );
+  throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Expected a Sequential or functional (Model) topology, got class ${quote(cls)}`);
 }
 
 function parseSequential(layers: SerializedLayer[]): Graph {

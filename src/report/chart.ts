@@ -8,19 +8,19 @@
 import { createCanvas } from '@napi-rs/canvas';
 import {
   Chart,
+  type ChartConfiguration,
+  type ChartDataset,
   Legend,
   LinearScale,
   LineController,
   LineElement,
+  type Plugin,
   PointElement,
   ScatterController,
   Title,
-  type ChartConfiguration,
-  type ChartDataset,
-  type Plugin,
 } from 'chart.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import { targetLabel, type CompareInfo, type ReportInfo, type ReportPoint } from './data.js';
+import { type CompareInfo, type ReportInfo, type ReportPoint, targetLabel } from './data.js';
 
 Chart.register(ScatterController, LineController, LineElement, PointElement, LinearScale, Legend, Title);
 
@@ -55,18 +55,24 @@ type Config = ChartConfiguration<'scatter' | 'line', XY[]>;
 function render(config: Config, size: ChartSize): Buffer {
   const width = size.width ?? DEFAULT_WIDTH;
   const height = size.height ?? DEFAULT_HEIGHT;
-  for (const [name, v] of [['width', width], ['height', height]] as const) {
+  for (const [name, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (!Number.isInteger(v) || v < 100 || v > 8000) {
       throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected chart ${name} to be an integer in [100, 8000], got ${quote(v)}`);
     }
   }
   const canvas = createCanvas(width, height);
   const ctx = canvas.getContext('2d');
-  const chart = new Chart(ctx as unknown as CanvasRenderingContext2D, {
-    ...config,
-    options: { ...config.options, responsive: false, animation: false, devicePixelRatio: 1 },
-    plugins: [whiteBackground, ...(config.plugins ?? [])],
-  } as ChartConfiguration);
+  const chart = new Chart(
+    ctx as unknown as CanvasRenderingContext2D,
+    {
+      ...config,
+      options: { ...config.options, responsive: false, animation: false, devicePixelRatio: 1 },
+      plugins: [whiteBackground, ...(config.plugins ?? [])],
+    } as ChartConfiguration,
+  );
   try {
     return canvas.toBuffer('image/png');
   } finally {
@@ -256,7 +262,17 @@ export function renderCompareChart(info: CompareInfo, size: ChartSize = {}): Buf
 /** The Pareto chart's series (exported for tests: compute, then render). */
 /** A baseline's points as a dashed line (uniform and global are read against the search's front). */
 function baselineSeries(label: string, points: readonly ReportPoint[], color: string, dash: number[]): ChartDataset<'line', XY[]> {
-  return { type: 'line', label, data: points.map((p) => xy(p, p.proxyAccuracy as number)), borderColor: color, backgroundColor: color, borderDash: dash, borderWidth: 2, pointRadius: 3, tension: 0 };
+  return {
+    type: 'line',
+    label,
+    data: points.map((p) => xy(p, p.proxyAccuracy as number)),
+    borderColor: color,
+    backgroundColor: color,
+    borderDash: dash,
+    borderWidth: 2,
+    pointRadius: 3,
+    tension: 0,
+  };
 }
 
 export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line', XY[]>[] {

@@ -18,6 +18,7 @@ import { withinTarget } from '../core/space.js';
 import { kendallTau } from '../core/stats.js';
 
 export { withinTarget };
+
 import { keepRatios } from '../core/space.js';
 import type { TrialState } from '../core/types.js';
 import { latencyEngineOf } from '../evaluators/types.js';
@@ -156,9 +157,7 @@ function jsonObject(v: Json | undefined): { [k: string]: Json } | null {
 function configTargets(config: Json): { targets: number[] | null; window: number | null } {
   const search = jsonObject(jsonObject(config)?.search);
   const rawTargets = search?.targets;
-  const targets = Array.isArray(rawTargets)
-    ? rawTargets.filter((t): t is number => typeof t === 'number' && Number.isFinite(t) && t > 0)
-    : null;
+  const targets = Array.isArray(rawTargets) ? rawTargets.filter((t): t is number => typeof t === 'number' && Number.isFinite(t) && t > 0) : null;
   const w = search?.window;
   const window = typeof w === 'number' && Number.isFinite(w) && w >= 0 ? w : null;
   return { targets: targets && targets.length > 0 ? targets : null, window };
@@ -233,17 +232,10 @@ function progressSteps(ordered: readonly ReportPoint[], targets: readonly number
   });
 }
 
-export function buildReportInfo(
-  study: StudyRecord,
-  trials: readonly TrialRecord[],
-  finals: readonly FinalRecord[],
-): ReportInfo {
+export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord[], finals: readonly FinalRecord[]): ReportInfo {
   const base = study.baseCost;
   if (!(base.macs > 0)) {
-    throw new AutopruneError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `Expected the base model of study ${quote(study.name)} to have MACs > 0, got ${quote(base.macs)}`,
-    );
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected the base model of study ${quote(study.name)} to have MACs > 0, got ${quote(base.macs)}`);
   }
   const { targets: cfgTargets, window } = configTargets(study.config);
   const targets = [...(cfgTargets ?? DEFAULT_REPORT_TARGETS)].sort((a, b) => b - a);
@@ -338,8 +330,20 @@ export function buildReportInfo(
     baseline: rows.filter((p) => p.controller === 'uniform'),
     globalBaseline: rows.filter((p) => p.controller === 'global'),
     baselineBest: {
-      uniform: targets.map((t) => bestAt(rows.filter((p) => p.controller === 'uniform'), t, window)),
-      global: targets.map((t) => bestAt(rows.filter((p) => p.controller === 'global'), t, window)),
+      uniform: targets.map((t) =>
+        bestAt(
+          rows.filter((p) => p.controller === 'uniform'),
+          t,
+          window,
+        ),
+      ),
+      global: targets.map((t) =>
+        bestAt(
+          rows.filter((p) => p.controller === 'global'),
+          t,
+          window,
+        ),
+      ),
     },
     infeasible: rows.filter((p) => p.feasible === false),
     failed: points.filter((p) => p.state === 'failed'),
@@ -384,7 +388,12 @@ export function formatTau(tau: number | null): string {
 
 function proxyFinalTau(points: readonly ReportPoint[]): number | null {
   const both = points.filter((p) => p.proxyAccuracy !== null && p.finalAccuracy !== null);
-  return both.length < 3 ? null : kendallTau(both.map((p) => p.proxyAccuracy!), both.map((p) => p.finalAccuracy!));
+  return both.length < 3
+    ? null
+    : kendallTau(
+        both.map((p) => p.proxyAccuracy!),
+        both.map((p) => p.finalAccuracy!),
+      );
 }
 
 /** Keep ratios per group; a candidate that does not match the space (corrupt row) yields []. */
@@ -589,12 +598,7 @@ export function keepRatioTable(info: ReportInfo): TextTable {
 export function failedTable(info: ReportInfo): TextTable {
   return {
     header: ['trial', 'controller', 'FLOPs', 'error'],
-    rows: info.failed.map((p) => [
-      cell(String(p.trial), p.trial),
-      cell(p.controller),
-      cell(fmtPct(p.flopsFraction, 1), p.flopsFraction),
-      cell(p.error ?? ''),
-    ]),
+    rows: info.failed.map((p) => [cell(String(p.trial), p.trial), cell(p.controller), cell(fmtPct(p.flopsFraction, 1), p.flopsFraction), cell(p.error ?? '')]),
   };
 }
 

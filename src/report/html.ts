@@ -5,6 +5,7 @@
  */
 import {
   baselinesAt,
+  type CompareInfo,
   compareTable,
   failedTable,
   finetunedOn,
@@ -12,13 +13,12 @@ import {
   formatMacs,
   formatSeconds,
   formatTau,
-  targetLabel,
   infeasibleTable,
   keepRatioTable,
-  trialTable,
-  type CompareInfo,
   type ReportInfo,
   type TextTable,
+  targetLabel,
+  trialTable,
 } from './data.js';
 
 const HTML_ESCAPES: Record<string, string> = {

@@ -1,14 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderCompareChart, renderParetoChart, renderProgressChart, type ChartSize } from './chart.js';
+import { type ChartSize, renderCompareChart, renderParetoChart, renderProgressChart } from './chart.js';
 import type { CompareInfo, ReportInfo } from './data.js';
 import { renderCompareHtml, renderHtml } from './html.js';
 import { renderCompareMarkdown, renderMarkdown } from './markdown.js';
 
+export { type ChartSize, PALETTE, paretoDatasets, renderCompareChart, renderParetoChart, renderProgressChart } from './chart.js';
 export * from './data.js';
-export { renderParetoChart, renderProgressChart, renderCompareChart, paretoDatasets, PALETTE, type ChartSize } from './chart.js';
-export { escapeHtml, renderHtml, renderCompareHtml } from './html.js';
-export { escapeMarkdownCell, renderMarkdown, renderCompareMarkdown } from './markdown.js';
+export { escapeHtml, renderCompareHtml, renderHtml } from './html.js';
+export { escapeMarkdownCell, renderCompareMarkdown, renderMarkdown } from './markdown.js';
 
 export interface ReportPaths {
   readonly html: string;

@@ -4,6 +4,7 @@
  */
 import {
   baselinesAt,
+  type CompareInfo,
   compareTable,
   failedTable,
   finetunedOn,
@@ -11,13 +12,12 @@ import {
   formatMacs,
   formatSeconds,
   formatTau,
-  targetLabel,
   infeasibleTable,
   keepRatioTable,
-  trialTable,
-  type CompareInfo,
   type ReportInfo,
   type TextTable,
+  targetLabel,
+  trialTable,
 } from './data.js';
 
 export function escapeMarkdownCell(value: unknown): string {
@@ -43,10 +43,7 @@ export function markdownTable(table: TextTable): string {
 
 const pctOrDash = (f: number | null): string => (f === null ? '–' : `${(f * 100).toFixed(2)}%`);
 
-export function renderMarkdown(
-  info: ReportInfo,
-  imageFileNames: { readonly pareto: string; readonly progress: string },
-): string {
+export function renderMarkdown(info: ReportInfo, imageFileNames: { readonly pareto: string; readonly progress: string }): string {
   const last = info.progress.byNumber[info.progress.byNumber.length - 1];
   const out = [
     `# autoprune report: ${escapeInline(info.study.name)}`,
@@ -74,7 +71,7 @@ export function renderMarkdown(
   ];
   if (info.infeasible.length > 0) out.push('', `## Outside the FLOPs window (${info.infeasible.length})`, '', markdownTable(infeasibleTable(info)));
   if (info.failed.length > 0) out.push('', `## Failed trials (${info.failed.length})`, '', markdownTable(failedTable(info)));
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 export function renderCompareMarkdown(info: CompareInfo, imageFileName: string): string {

@@ -20,7 +20,7 @@ const isMissing = (e: unknown): boolean => (e as { code?: string })?.code === 'E
 
 /** Files under `dir` as relative keys with `/` separators (none when `dir` does not exist). */
 async function filesUnder(dir: string): Promise<string[]> {
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true, recursive: true });
   } catch (e) {
@@ -103,7 +103,10 @@ export async function pushFolder(store: Store, study: string, key: string, dir: 
 export async function pullFolder(store: Store, study: string, key: string, dir: string): Promise<number> {
   const want = await store.listArtifacts(study, `${key}/`);
   if (want.length === 0) {
-    throw new AutopruneError(ErrorCodes.STORE_ERROR, `Study ${quote(study)} has no artifact ${quote(key)} in the store (the trial that writes it has not finished, or its store lost it)`);
+    throw new AutopruneError(
+      ErrorCodes.STORE_ERROR,
+      `Study ${quote(study)} has no artifact ${quote(key)} in the store (the trial that writes it has not finished, or its store lost it)`,
+    );
   }
   let fetched = 0;
   for (const a of want) {
@@ -112,7 +115,8 @@ export async function pullFolder(store: Store, study: string, key: string, dir: 
     if (here !== null && sha256Hex(here) === a.sha256) continue;
     const bytes = await store.getArtifact(study, a.key);
     if (bytes === null) throw new AutopruneError(ErrorCodes.STORE_ERROR, `Artifact ${quote(a.key)} of study ${quote(study)} vanished while being read`);
-    if (sha256Hex(bytes) !== a.sha256) throw new AutopruneError(ErrorCodes.STORE_ERROR, `Artifact ${quote(a.key)} of study ${quote(study)} does not match its sha256 ${a.sha256}`);
+    if (sha256Hex(bytes) !== a.sha256)
+      throw new AutopruneError(ErrorCodes.STORE_ERROR, `Artifact ${quote(a.key)} of study ${quote(study)} does not match its sha256 ${a.sha256}`);
     await writeAtomic(path, bytes);
     fetched++;
   }

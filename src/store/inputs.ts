@@ -22,8 +22,5 @@ export function checkStudyInputs(study: Pick<StudyRecord, 'name' | 'inputs'>, he
   if (want.baseModel !== here.baseModel) diffs.push(`base model sha256 ${short(here.baseModel)}…, the study's is ${short(want.baseModel)}…`);
   if (want.data !== here.data) diffs.push(`data sha256 ${short(here.data)}…, the study's is ${short(want.data)}…`);
   if (diffs.length === 0) return;
-  throw new AutopruneError(
-    ErrorCodes.INPUTS_MISMATCH,
-    `This host's inputs are not study ${quote(study.name)}'s: ${diffs.join('; ')}; ${hint}`,
-  );
+  throw new AutopruneError(ErrorCodes.INPUTS_MISMATCH, `This host's inputs are not study ${quote(study.name)}'s: ${diffs.join('; ')}; ${hint}`);
 }

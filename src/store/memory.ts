@@ -8,34 +8,33 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TrialMetrics, TrialState } from '../core/types.js';
+import { FolderArtifacts } from './artifacts.js';
 import {
-  KEY_PREFERENCE,
+  checkBaseAccuracy,
   checkDriver,
+  checkFinal,
   checkLease,
   checkLeaseMs,
-  checkParent,
-  checkText,
-  expiredReason,
-  isFinished,
-  stageOf,
-  checkBaseAccuracy,
-  checkFinal,
   checkMetrics,
   checkNewStudy,
   checkNewTrial,
+  checkParent,
   checkStudyName,
   checkStudyState,
+  checkText,
   checkTrialNumber,
   copyJson,
   deepFreeze,
+  expiredReason,
+  isFinished,
+  KEY_PREFERENCE,
   metricsOf,
-  nowIso,
-  storeErrors,
   type NewFinal,
   type NewStudy,
+  nowIso,
+  stageOf,
+  storeErrors,
 } from './shared.js';
-import { SNAPSHOTS_KEPT } from './types.js';
-import { FolderArtifacts } from './artifacts.js';
 import type {
   ArtifactInfo,
   Claim,
@@ -52,6 +51,7 @@ import type {
   TrialLease,
   TrialRecord,
 } from './types.js';
+import { SNAPSHOTS_KEPT } from './types.js';
 
 /** Internal records are never handed out: `out` copies them. */
 interface StudyData {

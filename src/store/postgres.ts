@@ -20,33 +20,32 @@ import { redactUrl } from '../core/location.js';
 import type { TrialMetrics, TrialState } from '../core/types.js';
 import { sha256Hex } from './artifacts.js';
 import { pgMigrate } from './postgres-migrations.js';
+import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
 import {
   checkArtifactKey,
+  checkBaseAccuracy,
   checkDriver,
+  checkFinal,
   checkLease,
   checkLeaseMs,
-  checkParent,
-  checkText,
-  expiredReason,
-  stageOf,
-  checkBaseAccuracy,
-  checkFinal,
   checkMetrics,
   checkNewStudy,
   checkNewTrial,
+  checkParent,
   checkStudyName,
   checkStudyState,
+  checkText,
   checkTrialNumber,
   decodeJson,
   deepFreeze,
   encodeJson,
-  nowIso,
-  storeErrors,
+  expiredReason,
   type NewFinal,
   type NewStudy,
+  nowIso,
+  stageOf,
+  storeErrors,
 } from './shared.js';
-import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
-import { SNAPSHOTS_KEPT } from './types.js';
 import type {
   ArtifactInfo,
   Claim,
@@ -63,6 +62,7 @@ import type {
   TrialLease,
   TrialRecord,
 } from './types.js';
+import { SNAPSHOTS_KEPT } from './types.js';
 
 export interface PostgresStoreOptions extends StoreOptions {
   /**
@@ -192,8 +192,7 @@ export class PostgresStore implements Store {
         client = await this.pool.connect();
         client.on('error', ignore);
         const c = client;
-        const q: Query = async <R>(sql: string, params?: readonly unknown[]) =>
-          (await c.query(sql, params as unknown[] | undefined)).rows as R[];
+        const q: Query = async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[] | undefined)).rows as R[];
         if (mode === 'tx') await c.query('BEGIN');
         committing = mode === 'statement';
         const out = await f(q, c);
@@ -234,10 +233,7 @@ export class PostgresStore implements Store {
   }
 
   private async trialRow(q: Query, studyId: number, n: number, lock = false): Promise<TrialRow | undefined> {
-    const rows = await q<TrialRow>(
-      `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND number = $2${lock ? ' FOR UPDATE' : ''}`,
-      [studyId, n],
-    );
+    const rows = await q<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND number = $2${lock ? ' FOR UPDATE' : ''}`, [studyId, n]);
     return rows[0];
   }
 
@@ -257,8 +253,19 @@ export class PostgresStore implements Store {
            base_test_accuracy, base_hash, data_hash, state, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, 'running', $9, $9)
          ON CONFLICT (name) DO NOTHING RETURNING ${STUDY_COLUMNS}`,
-        [s.name, encodeJson(s.config), s.configHash, encodeJson(s.space), s.baseCost.macs, s.baseCost.params,
-          s.baseProxyAccuracy, s.baseTestAccuracy, now, s.inputs?.baseModel ?? null, s.inputs?.data ?? null],
+        [
+          s.name,
+          encodeJson(s.config),
+          s.configHash,
+          encodeJson(s.space),
+          s.baseCost.macs,
+          s.baseCost.params,
+          s.baseProxyAccuracy,
+          s.baseTestAccuracy,
+          now,
+          s.inputs?.baseModel ?? null,
+          s.inputs?.data ?? null,
+        ],
       );
       if (rows.length === 0) throw storeErrors.studyExists(s.name);
       return studyFromRow(rows[0]);
@@ -309,10 +316,9 @@ export class PostgresStore implements Store {
     checkNewTrial(t);
     checkStudyName(study);
     // The counter row stays locked until COMMIT: concurrent inserts into one study queue here.
-    const bumped = await q<{ id: number; n: number }>(
-      'UPDATE studies SET next_trial = next_trial + 1 WHERE name = $1 RETURNING id, next_trial - 1 AS n',
-      [study],
-    );
+    const bumped = await q<{ id: number; n: number }>('UPDATE studies SET next_trial = next_trial + 1 WHERE name = $1 RETURNING id, next_trial - 1 AS n', [
+      study,
+    ]);
     if (bumped.length === 0) throw storeErrors.studyNotFound(study);
     const { id, n } = bumped[0];
     // Numbers are dense and trials are only deleted with their study: every number below n exists.
@@ -320,8 +326,19 @@ export class PostgresStore implements Store {
     const rows = await q<TrialRow>(
       `INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, created_at, stage, parent)
        VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${TRIAL_COLUMNS}`,
-      [id, n, encodeJson({ channels: t.candidate.channels }), t.key, t.cost.macs, t.cost.params, t.controller,
-        t.meta === undefined ? null : encodeJson(t.meta), nowIso(), stageOf(t), t.parent ?? null],
+      [
+        id,
+        n,
+        encodeJson({ channels: t.candidate.channels }),
+        t.key,
+        t.cost.macs,
+        t.cost.params,
+        t.controller,
+        t.meta === undefined ? null : encodeJson(t.meta),
+        nowIso(),
+        stageOf(t),
+        t.parent ?? null,
+      ],
     );
     return trialFromRow(study, rows[0]);
   }
@@ -368,17 +385,19 @@ export class PostgresStore implements Store {
     // was lost may have landed: the retry first looks for it (this worker's name and start time).
     const startedAt = nowIso();
     let lostCommit = false;
-    const claimed = await this.unit('statement', async (q) => {
-      if (lostCommit) {
-        const mine = await q<TrialRow>(
-          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = (SELECT id FROM studies WHERE name = $1)
+    const claimed = await this.unit(
+      'statement',
+      async (q) => {
+        if (lostCommit) {
+          const mine = await q<TrialRow>(
+            `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = (SELECT id FROM studies WHERE name = $1)
              AND state = 'running' AND worker = $2 AND started_at = $3`,
-          [study, worker, startedAt],
-        );
-        if (mine.length === 1) return mine[0];
-      }
-      const rows = await q<TrialRow>(
-        `UPDATE trials SET state = 'running', worker = $3, started_at = $4, attempts = attempts + 1,
+            [study, worker, startedAt],
+          );
+          if (mine.length === 1) return mine[0];
+        }
+        const rows = await q<TrialRow>(
+          `UPDATE trials SET state = 'running', worker = $3, started_at = $4, attempts = attempts + 1,
            lease_token = lease_token + 1, lease_expires_ms = ${nowSql(5)} + $6
          WHERE id = (SELECT t.id FROM trials t JOIN studies s ON s.id = t.study_id
                      WHERE s.name = $1 AND t.state = 'waiting' AND ($2::integer IS NULL OR t.number = $2)
@@ -386,10 +405,12 @@ export class PostgresStore implements Store {
                                                         AND p.number = t.parent AND p.state IN ('complete', 'failed')))
                      ORDER BY t.number LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
          RETURNING ${TRIAL_COLUMNS}`,
-        [study, o.number ?? null, worker, startedAt, this.nowParam(), o.leaseMs],
-      );
-      return rows[0];
-    }, { idempotent: true, onLostCommit: () => (lostCommit = true) });
+          [study, o.number ?? null, worker, startedAt, this.nowParam(), o.leaseMs],
+        );
+        return rows[0];
+      },
+      { idempotent: true, onLostCommit: () => (lostCommit = true) },
+    );
     if (claimed === undefined) {
       await this.read((q) => this.studyId(q, study)); // STUDY_NOT_FOUND, or simply nothing waits
       return null;
@@ -412,13 +433,16 @@ export class PostgresStore implements Store {
     checkStudyName(l.study);
     checkTrialNumber(l.number);
     let lostCommit = false;
-    const rows = await this.unit('statement', (q) =>
-      q<TrialRow>(
-        `UPDATE trials SET ${set} WHERE study_id = (SELECT id FROM studies WHERE name = $1) AND number = $2
+    const rows = await this.unit(
+      'statement',
+      (q) =>
+        q<TrialRow>(
+          `UPDATE trials SET ${set} WHERE study_id = (SELECT id FROM studies WHERE name = $1) AND number = $2
            AND state = 'running' AND lease_token = $3 AND lease_expires_ms >= ${NOW4} RETURNING ${TRIAL_COLUMNS}`,
-        [l.study, l.number, l.token, this.nowParam(), ...params],
-      ),
-    { idempotent: true, onLostCommit: () => (lostCommit = true) });
+          [l.study, l.number, l.token, this.nowParam(), ...params],
+        ),
+      { idempotent: true, onLostCommit: () => (lostCommit = true) },
+    );
     if (rows.length === 1) return trialFromRow(l.study, rows[0]);
     return this.read(async (q) => {
       const id = await this.studyId(q, l.study);
@@ -446,8 +470,15 @@ export class PostgresStore implements Store {
       'complete',
       `state = 'complete', proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL,
          latency_host = $10, latency_device = $11`,
-      [metrics.proxyAccuracy ?? null, metrics.finalAccuracy ?? null, metrics.latencyMs ?? null,
-        metrics.timings === undefined ? null : encodeJson(metrics.timings), nowIso(), metrics.latencyHost ?? null, metrics.latencyDevice ?? null],
+      [
+        metrics.proxyAccuracy ?? null,
+        metrics.finalAccuracy ?? null,
+        metrics.latencyMs ?? null,
+        metrics.timings === undefined ? null : encodeJson(metrics.timings),
+        nowIso(),
+        metrics.latencyHost ?? null,
+        metrics.latencyDevice ?? null,
+      ],
       'complete',
     );
   }
@@ -472,12 +503,18 @@ export class PostgresStore implements Store {
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
         if (r.attempts >= o.maxAttempts) {
-          await q(`UPDATE trials SET state = 'failed', error = $3, finished_at = $4, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`,
-            [id, r.number, expiredReason(r.attempts, r.worker), nowIso()]);
+          await q(`UPDATE trials SET state = 'failed', error = $3, finished_at = $4, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
+            id,
+            r.number,
+            expiredReason(r.attempts, r.worker),
+            nowIso(),
+          ]);
           reaped.failed.push(r.number);
         } else {
-          await q(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`,
-            [id, r.number]);
+          await q(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
+            id,
+            r.number,
+          ]);
           reaped.requeued.push(r.number);
         }
       }
@@ -487,7 +524,9 @@ export class PostgresStore implements Store {
 
   private async driverRow(q: Query, id: number, lock = false): Promise<{ owner: string; token: number; expiresMs: number } | null> {
     const rows = await q<{ owner: string; token: number; expires_ms: number }>(
-      `SELECT owner, token, expires_ms FROM drivers WHERE study_id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+      `SELECT owner, token, expires_ms FROM drivers WHERE study_id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
     return rows.length === 0 ? null : { owner: rows[0].owner, token: rows[0].token, expiresMs: rows[0].expires_ms };
   }
 
@@ -540,15 +579,19 @@ export class PostgresStore implements Store {
     checkArtifactKey(key);
     const info = { key, sha256: sha256Hex(bytes), size: bytes.byteLength };
     // Idempotent (same key, same bytes): retried also when the connection drops during COMMIT.
-    return this.unit('tx', async (q) => {
-      const id = await this.studyId(q, study);
-      await q(
-        `INSERT INTO artifacts (study_id, key, sha256, size, bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+    return this.unit(
+      'tx',
+      async (q) => {
+        const id = await this.studyId(q, study);
+        await q(
+          `INSERT INTO artifacts (study_id, key, sha256, size, bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (study_id, key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, bytes = excluded.bytes, created_at = excluded.created_at`,
-        [id, key, info.sha256, info.size, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), nowIso()],
-      );
-      return info;
-    }, { idempotent: true });
+          [id, key, info.sha256, info.size, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), nowIso()],
+        );
+        return info;
+      },
+      { idempotent: true },
+    );
   }
 
   async getArtifact(study: string, key: string): Promise<Uint8Array | null> {
@@ -585,10 +628,10 @@ export class PostgresStore implements Store {
   listTrials(study: string, filter: { state?: TrialState } = {}): Promise<TrialRecord[]> {
     return this.read(async (q) => {
       const id = await this.studyId(q, study);
-      const rows = await q<TrialRow>(
-        `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND ($2::text IS NULL OR state = $2) ORDER BY number`,
-        [id, filter.state ?? null],
-      );
+      const rows = await q<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND ($2::text IS NULL OR state = $2) ORDER BY number`, [
+        id,
+        filter.state ?? null,
+      ]);
       return rows.map((r) => trialFromRow(study, r));
     });
   }
@@ -611,10 +654,10 @@ export class PostgresStore implements Store {
     checkTrialNumber(told);
     await q('INSERT INTO snapshots (study_id, told, state, created_at) VALUES ($1, $2, $3, $4)', [id, told, encodeJson(state), nowIso()]);
     // One snapshot per ask and per tell would otherwise grow quadratically over a long study.
-    await q(
-      'DELETE FROM snapshots WHERE study_id = $1 AND id NOT IN (SELECT id FROM snapshots WHERE study_id = $1 ORDER BY id DESC LIMIT $2)',
-      [id, SNAPSHOTS_KEPT],
-    );
+    await q('DELETE FROM snapshots WHERE study_id = $1 AND id NOT IN (SELECT id FROM snapshots WHERE study_id = $1 ORDER BY id DESC LIMIT $2)', [
+      id,
+      SNAPSHOTS_KEPT,
+    ]);
   }
 
   saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
@@ -653,7 +696,19 @@ export class PostgresStore implements Store {
            latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device, train_engine = excluded.train_engine,
            epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at
          RETURNING ${FINAL_COLUMNS}`,
-        [id, f.trial, f.finalAccuracy, f.latencyMs, f.epochs, f.modelPath, f.seconds, nowIso(), f.latencyHost ?? null, f.latencyDevice ?? null, f.trainEngine ?? null],
+        [
+          id,
+          f.trial,
+          f.finalAccuracy,
+          f.latencyMs,
+          f.epochs,
+          f.modelPath,
+          f.seconds,
+          nowIso(),
+          f.latencyHost ?? null,
+          f.latencyDevice ?? null,
+          f.trainEngine ?? null,
+        ],
       );
       return finalFromRow(f.study, rows[0]);
     });
@@ -662,10 +717,7 @@ export class PostgresStore implements Store {
   listFinals(study: string): Promise<FinalRecord[]> {
     return this.read(async (q) => {
       const id = await this.studyId(q, study);
-      const rows = await q<FinalRow>(
-        `SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = $1 ORDER BY trial`,
-        [id],
-      );
+      const rows = await q<FinalRow>(`SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = $1 ORDER BY trial`, [id]);
       return rows.map((r) => finalFromRow(study, r));
     });
   }
@@ -720,7 +772,9 @@ function toStoreError(e: unknown, label: string, committing = false): AutopruneE
     );
   }
   if (isTransient(e)) {
-    return new AutopruneError(ErrorCodes.STORE_ERROR, `Database ${quote(label)} is unreachable: ${err.message || String((e as { code?: unknown }).code)}`, { cause: e });
+    return new AutopruneError(ErrorCodes.STORE_ERROR, `Database ${quote(label)} is unreachable: ${err.message || String((e as { code?: unknown }).code)}`, {
+      cause: e,
+    });
   }
   return new AutopruneError(ErrorCodes.STORE_ERROR, `Database ${quote(label)}: ${err.message}`, { cause: e });
 }

@@ -3,7 +3,7 @@
  * that the memory and SQLite backends cannot drift apart. Backends only do the storage.
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import { TRIAL_STAGES, type Cost, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';
+import { type Cost, TRIAL_STAGES, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';
 import type { DriverLease, FinalRecord, Json, NewTrial, StudyInputs, StudyRecord, TrialLease } from './types.js';
 
 export type NewFinal = Omit<FinalRecord, 'createdAt'>;
@@ -24,15 +24,10 @@ export function isFinished(state: TrialState): boolean {
 }
 
 export const storeErrors = {
-  studyNotFound: (name: string) =>
-    new AutopruneError(ErrorCodes.STUDY_NOT_FOUND, `Study ${quote(name)} not found in the store`),
+  studyNotFound: (name: string) => new AutopruneError(ErrorCodes.STUDY_NOT_FOUND, `Study ${quote(name)} not found in the store`),
   studyExists: (name: string) =>
-    new AutopruneError(
-      ErrorCodes.STORE_ERROR,
-      `Study ${quote(name)} already exists; resume it, choose another name, or delete it first (--fresh)`,
-    ),
-  trialNotFound: (study: string, n: number) =>
-    new AutopruneError(ErrorCodes.TRIAL_NOT_FOUND, `Trial ${quote(n)} of study ${quote(study)} not found`),
+    new AutopruneError(ErrorCodes.STORE_ERROR, `Study ${quote(name)} already exists; resume it, choose another name, or delete it first (--fresh)`),
+  trialNotFound: (study: string, n: number) => new AutopruneError(ErrorCodes.TRIAL_NOT_FOUND, `Trial ${quote(n)} of study ${quote(study)} not found`),
   immutable: (study: string, n: number, state: TrialState, action: string) =>
     new AutopruneError(
       ErrorCodes.TRIAL_IMMUTABLE,
@@ -63,7 +58,8 @@ export interface LeaseState {
  */
 export function checkLease(l: TrialLease, cur: LeaseState, now: number, action: string): void {
   if (isFinished(cur.state)) throw storeErrors.immutable(l.study, l.number, cur.state, action);
-  if (cur.state !== 'running' || cur.token !== l.token) throw storeErrors.leaseLost(l, `the trial was re-queued or claimed again (now ${cur.state}, token ${cur.token})`);
+  if (cur.state !== 'running' || cur.token !== l.token)
+    throw storeErrors.leaseLost(l, `the trial was re-queued or claimed again (now ${cur.state}, token ${cur.token})`);
   if (cur.expiresMs === null || cur.expiresMs < now) throw storeErrors.leaseLost(l, `it expired ${now - (cur.expiresMs ?? now)} ms ago`);
 }
 
@@ -89,13 +85,7 @@ export function expiredReason(attempts: number, worker: string | null): string {
  * A finished trial accepts nothing. Claiming a trial that is already running is refused, so two workers
  * never evaluate the same trial.
  */
-export function checkTransition(
-  study: string,
-  n: number,
-  from: TrialState,
-  to: 'running' | 'complete' | 'failed',
-  currentWorker: string | null,
-): void {
+export function checkTransition(study: string, n: number, from: TrialState, to: 'running' | 'complete' | 'failed', currentWorker: string | null): void {
   const action = to === 'running' ? 'start' : to === 'complete' ? 'complete' : 'fail';
   if (isFinished(from)) throw storeErrors.immutable(study, n, from, action);
   if (to === 'running' && from === 'running') {
@@ -120,10 +110,15 @@ export function checkText(what: string, v: unknown): void {
 
 /** Artifact keys are relative paths of plain segments (no `..`, no leading `/`), so a folder backend stays inside its folder. */
 export function checkArtifactKey(key: unknown, prefix = false): void {
-  const ok = typeof key === 'string' && (prefix ? key === '' || /^([\w.-]+\/)*[\w.-]*$/.test(key) : /^([\w.-]+\/)*[\w.-]+$/.test(key)) &&
+  const ok =
+    typeof key === 'string' &&
+    (prefix ? key === '' || /^([\w.-]+\/)*[\w.-]*$/.test(key) : /^([\w.-]+\/)*[\w.-]+$/.test(key)) &&
     !key.split('/').some((seg) => seg === '.' || seg === '..');
   if (!ok) {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected an artifact ${prefix ? 'key prefix' : 'key'} made of relative path segments (letters, digits, \`._-\`) such as \`trials/3/model/weights.bin\`, got ${quote(key)}`);
+    throw new AutopruneError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `Expected an artifact ${prefix ? 'key prefix' : 'key'} made of relative path segments (letters, digits, \`._-\`) such as \`trials/3/model/weights.bin\`, got ${quote(key)}`,
+    );
   }
 }
 
@@ -180,10 +175,7 @@ export function checkFinal(f: NewFinal): void {
 
 export function checkStudyState(state: unknown): void {
   if (!(STUDY_STATES as readonly unknown[]).includes(state)) {
-    throw new AutopruneError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `Expected study state to be one of ${STUDY_STATES.join(', ')}, got ${quote(state)}`,
-    );
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected study state to be one of ${STUDY_STATES.join(', ')}, got ${quote(state)}`);
   }
 }
 
@@ -209,7 +201,10 @@ export function stageOf(t: NewTrial): TrialStage {
 export function checkParent(study: string, t: NewTrial, number: number, exists: (n: number) => boolean): void {
   if (t.parent === undefined || t.parent === null) return;
   if (t.parent >= number || !exists(t.parent)) {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Parent trial ${quote(t.parent)} of new trial ${number} is not an earlier trial of study ${quote(study)}`);
+    throw new AutopruneError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `Parent trial ${quote(t.parent)} of new trial ${number} is not an earlier trial of study ${quote(study)}`,
+    );
   }
 }
 

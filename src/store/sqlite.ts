@@ -11,34 +11,33 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import type { TrialMetrics, TrialState } from '../core/types.js';
+import { FolderArtifacts } from './artifacts.js';
 import { migrate } from './migrations.js';
+import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
 import {
+  checkBaseAccuracy,
   checkDriver,
+  checkFinal,
   checkLease,
   checkLeaseMs,
-  checkParent,
-  expiredReason,
-  stageOf,
-  checkBaseAccuracy,
-  checkFinal,
   checkMetrics,
   checkNewStudy,
   checkNewTrial,
+  checkParent,
   checkStudyName,
-  checkText,
   checkStudyState,
+  checkText,
   checkTrialNumber,
   decodeJson,
   deepFreeze,
   encodeJson,
-  nowIso,
-  storeErrors,
+  expiredReason,
   type NewFinal,
   type NewStudy,
+  nowIso,
+  stageOf,
+  storeErrors,
 } from './shared.js';
-import { finalFromRow, type FinalRow, type StudyRow, studyFromRow, trialFromRow, type TrialRow } from './rows.js';
-import { SNAPSHOTS_KEPT } from './types.js';
-import { FolderArtifacts } from './artifacts.js';
 import type {
   ArtifactInfo,
   Claim,
@@ -55,12 +54,12 @@ import type {
   TrialLease,
   TrialRecord,
 } from './types.js';
+import { SNAPSHOTS_KEPT } from './types.js';
 
 export interface SqliteStoreOptions extends StoreOptions {
   /** How long a writer waits for another process's write lock before failing, in ms. Default 10000. */
   readonly busyTimeoutMs?: number;
 }
-
 
 interface SnapshotRow {
   told: number;
@@ -138,9 +137,7 @@ export class SqliteStore implements Store {
   }
 
   private trialRow(studyId: number, n: number): TrialRow | undefined {
-    return this.db
-      .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND number = ?`)
-      .get(studyId, n) as TrialRow | undefined;
+    return this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND number = ?`).get(studyId, n) as TrialRow | undefined;
   }
 
   private existingTrial(study: string, studyId: number, n: number): TrialRow {
@@ -341,7 +338,9 @@ export class SqliteStore implements Store {
   }
 
   private requeue(id: number, n: number): void {
-    this.db.prepare(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`).run(id, n);
+    this.db
+      .prepare(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .run(id, n);
   }
 
   releaseTrial(l: TrialLease): Promise<void> {
@@ -356,9 +355,12 @@ export class SqliteStore implements Store {
       const id = this.studyId(study);
       const gone = new Set(o.gone ?? []);
       const rows = (
-        this.db
-          .prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number`)
-          .all(id) as { number: number; attempts: number; worker: string | null; lease_expires_ms: number | null }[]
+        this.db.prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number`).all(id) as {
+          number: number;
+          attempts: number;
+          worker: string | null;
+          lease_expires_ms: number | null;
+        }[]
       ).filter((r) => (r.lease_expires_ms ?? 0) < this.clock() || (r.worker !== null && gone.has(r.worker)));
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
@@ -375,7 +377,9 @@ export class SqliteStore implements Store {
   }
 
   private driverRow(id: number): { owner: string; token: number; expiresMs: number } | null {
-    const r = this.db.prepare('SELECT owner, token, expires_ms FROM drivers WHERE study_id = ?').get(id) as { owner: string; token: number; expires_ms: number } | undefined;
+    const r = this.db.prepare('SELECT owner, token, expires_ms FROM drivers WHERE study_id = ?').get(id) as
+      | { owner: string; token: number; expires_ms: number }
+      | undefined;
     return r === undefined ? null : { owner: r.owner, token: r.token, expiresMs: r.expires_ms };
   }
 
@@ -393,7 +397,9 @@ export class SqliteStore implements Store {
       if (cur !== null && cur.expiresMs >= now && !o.stale?.(cur.owner)) throw storeErrors.busy(study, cur.owner, cur.expiresMs, now);
       const token = (cur?.token ?? 0) + 1;
       this.db
-        .prepare('INSERT INTO drivers (study_id, owner, token, expires_ms) VALUES (?, ?, ?, ?) ON CONFLICT (study_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_ms = excluded.expires_ms')
+        .prepare(
+          'INSERT INTO drivers (study_id, owner, token, expires_ms) VALUES (?, ?, ?, ?) ON CONFLICT (study_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_ms = excluded.expires_ms',
+        )
         .run(id, owner, token, now + leaseMs);
       return deepFreeze({ study, owner, token });
     });
@@ -453,9 +459,7 @@ export class SqliteStore implements Store {
       const rows = (
         filter.state === undefined
           ? this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(id)
-          : this.db
-              .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`)
-              .all(id, filter.state)
+          : this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`).all(id, filter.state)
       ) as TrialRow[];
       return rows.map((r) => trialFromRow(study, r));
     });
@@ -497,9 +501,7 @@ export class SqliteStore implements Store {
     // "Latest" is the last saved (highest id), not the highest `told` nor the clock.
     return this.run(() => {
       const id = this.studyId(study);
-      const r = this.db
-        .prepare('SELECT told, state, created_at FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT 1')
-        .get(id) as SnapshotRow | undefined;
+      const r = this.db.prepare('SELECT told, state, created_at FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT 1').get(id) as SnapshotRow | undefined;
       if (r === undefined) return null;
       return deepFreeze({ study, told: r.told, state: decodeJson(r.state), createdAt: r.created_at });
     });
@@ -519,10 +521,20 @@ export class SqliteStore implements Store {
              latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device, train_engine = excluded.train_engine,
              epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at`,
         )
-        .run(id, f.trial, f.finalAccuracy, f.latencyMs, f.latencyHost ?? null, f.latencyDevice ?? null, f.trainEngine ?? null, f.epochs, f.modelPath, f.seconds, nowIso());
-      const r = this.db
-        .prepare('SELECT * FROM finals WHERE study_id = ? AND trial = ?')
-        .get(id, f.trial) as FinalRow;
+        .run(
+          id,
+          f.trial,
+          f.finalAccuracy,
+          f.latencyMs,
+          f.latencyHost ?? null,
+          f.latencyDevice ?? null,
+          f.trainEngine ?? null,
+          f.epochs,
+          f.modelPath,
+          f.seconds,
+          nowIso(),
+        );
+      const r = this.db.prepare('SELECT * FROM finals WHERE study_id = ? AND trial = ?').get(id, f.trial) as FinalRow;
       return finalFromRow(f.study, r);
     });
   }
@@ -553,12 +565,9 @@ function toStoreError(e: unknown, path: string): AutopruneError {
     return new AutopruneError(ErrorCodes.TRIAL_IMMUTABLE, err.message, { cause: e });
   }
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-    return new AutopruneError(
-      ErrorCodes.STORE_ERROR,
-      `Database ${quote(path)} stayed locked by another writer past the busy timeout: ${err.message}`,
-      { cause: e },
-    );
+    return new AutopruneError(ErrorCodes.STORE_ERROR, `Database ${quote(path)} stayed locked by another writer past the busy timeout: ${err.message}`, {
+      cause: e,
+    });
   }
   return new AutopruneError(ErrorCodes.STORE_ERROR, `Store ${quote(path)}: ${err.message}`, { cause: e });
 }
-

@@ -9,7 +9,7 @@ import { type Candidate, candidateKey } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
 import type { DriverLease, NewTrial, Store, TrialRecord } from '../store/types.js';
 import { trialKey } from './lineage.js';
-import { FailurePolicy, firstLine } from './policy.js';
+import { type FailurePolicy, firstLine } from './policy.js';
 
 export interface DriverOptions {
   readonly store: Store;
@@ -154,7 +154,10 @@ export class Driver {
     if (fresh.length || asked) {
       const added = await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
       if (added.some((t, i) => t.number !== trials.length + i)) {
-        throw new AutopruneError(ErrorCodes.STORE_ERROR, `Trials of study \`${this.study}\` were added by another writer while this driver held it; stop it and resume`);
+        throw new AutopruneError(
+          ErrorCodes.STORE_ERROR,
+          `Trials of study \`${this.study}\` were added by another writer while this driver held it; stop it and resume`,
+        );
       }
     }
     return fresh.length === 0 ? 'exhausted' : fresh.length;

@@ -80,6 +80,19 @@ async function runFinalist(o: FinalistRunOptions, t: TrialRecord): Promise<void>
     return;
   }
   // A store error here is not swallowed: the caller closes the evaluator and reports it.
-  await o.store.saveFinal({ study: t.study, trial: t.number, finalAccuracy: r.finalAccuracy!, latencyMs: r.latencyMs, latencyHost: r.latencyHost, latencyDevice: r.latencyDevice, trainEngine: r.trainEngine, epochs: o.epochs, modelPath: r.modelPath ?? null, seconds: (now() - started) / 1000 });
-  o.log(`finalist trial ${t.number}: test ${(100 * r.finalAccuracy!).toFixed(2)}% after fine-tuning (proxy ${(100 * (t.metrics.proxyAccuracy ?? NaN)).toFixed(2)}%)`);
+  await o.store.saveFinal({
+    study: t.study,
+    trial: t.number,
+    finalAccuracy: r.finalAccuracy!,
+    latencyMs: r.latencyMs,
+    latencyHost: r.latencyHost,
+    latencyDevice: r.latencyDevice,
+    trainEngine: r.trainEngine,
+    epochs: o.epochs,
+    modelPath: r.modelPath ?? null,
+    seconds: (now() - started) / 1000,
+  });
+  o.log(
+    `finalist trial ${t.number}: test ${(100 * r.finalAccuracy!).toFixed(2)}% after fine-tuning (proxy ${(100 * (t.metrics.proxyAccuracy ?? NaN)).toFixed(2)}%)`,
+  );
 }

@@ -58,7 +58,9 @@ export async function openLeaseKeeper(store: Store, log?: (line: string) => void
   try {
     return await ThreadLeases.start(store.location);
   } catch (e) {
-    log?.(`lease renewals run on the main thread (the lease thread did not start: ${(e as Error).message}); a long synchronous evaluation can outlive its lease`);
+    log?.(
+      `lease renewals run on the main thread (the lease thread did not start: ${(e as Error).message}); a long synchronous evaluation can outlive its lease`,
+    );
     return timerLeases(store);
   }
 }

@@ -14,13 +14,16 @@ import { costOf } from '../model/flops.js';
 import { checkStudyInputs } from '../store/inputs.js';
 import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types.js';
 import type { StopReason } from './budget.js';
-import { toldNumbers, type SnapshotState } from './driver.js';
+import { type SnapshotState, toldNumbers } from './driver.js';
 
 export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace {
   const ids = new Set(analysis.groups.map((g) => g.id));
   for (const s of cfg.space.skip) {
     if (!ids.has(s)) {
-      throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `\`space.skip\` names group \`${s}\`, which the model does not have; expected one of: ${[...ids].join(', ')}`);
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `\`space.skip\` names group \`${s}\`, which the model does not have; expected one of: ${[...ids].join(', ')}`,
+      );
     }
   }
   return { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [...cfg.space.skip] } };
@@ -44,18 +47,35 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
   const existing = await store.getStudy(cfg.name);
   if (existing) {
     if (JSON.stringify(existing.space) !== JSON.stringify(space)) {
-      throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `Study \`${cfg.name}\` was started with a different model or search space; rerun with --fresh to start over, or give the study another name`);
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `Study \`${cfg.name}\` was started with a different model or search space; rerun with --fresh to start over, or give the study another name`,
+      );
     }
     if (o.inputs) checkStudyInputs(existing, o.inputs, 'resume with the base model and data the study was started with, or rerun with --fresh');
-    if (existing.configHash !== o.configHash) log(`note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`);
+    if (existing.configHash !== o.configHash)
+      log(
+        `note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`,
+      );
     if (existing.baseProxyAccuracy === null) await store.setBaseAccuracy(cfg.name, await o.baseAccuracy()); // a crash right after creation
     return (await store.getStudy(cfg.name))!;
   }
   const baseCost = costOf(o.analysis, null);
-  await store.createStudy({ name: cfg.name, configHash: o.configHash, config: cfg as unknown as Json, space, baseCost, baseProxyAccuracy: null, baseTestAccuracy: null, inputs: o.inputs ?? null });
+  await store.createStudy({
+    name: cfg.name,
+    configHash: o.configHash,
+    config: cfg as unknown as Json,
+    space,
+    baseCost,
+    baseProxyAccuracy: null,
+    baseTestAccuracy: null,
+    inputs: o.inputs ?? null,
+  });
   const acc = await o.baseAccuracy();
   await store.setBaseAccuracy(cfg.name, acc);
-  log(`study \`${cfg.name}\`: ${space.groups.length} groups, base ${(baseCost.macs / 1e6).toFixed(2)} MMACs, validation ${(100 * acc.proxy).toFixed(2)}%, test ${(100 * acc.test).toFixed(2)}%`);
+  log(
+    `study \`${cfg.name}\`: ${space.groups.length} groups, base ${(baseCost.macs / 1e6).toFixed(2)} MMACs, validation ${(100 * acc.proxy).toFixed(2)}%, test ${(100 * acc.test).toFixed(2)}%`,
+  );
   return (await store.getStudy(cfg.name))!;
 }
 
@@ -67,21 +87,29 @@ export interface ControllerSetup {
   readonly data?: Pick<ControllerContext, 'groups' | 'importance'>;
 }
 
-export async function restoreController(cfg: ResolvedConfig, study: StudyRecord, store: Store, analysis: Analysis, setup: ControllerSetup = {}): Promise<{ controller: Controller; told: number[] }> {
+export async function restoreController(
+  cfg: ResolvedConfig,
+  study: StudyRecord,
+  store: Store,
+  analysis: Analysis,
+  setup: ControllerSetup = {},
+): Promise<{ controller: Controller; told: number[] }> {
   const wrap = setup.wrap ?? ((c: Controller) => c);
-  const controller = wrap(createStudyController(
-    cfg.search.controller,
-    {
-      space: study.space,
-      costOf: (c: Candidate): Cost => costOf(analysis, c),
-      baseCost: study.baseCost,
-      targets: cfg.search.targets,
-      window: cfg.search.window,
-      rng: new Rng(cfg.run.seed),
-      ...setup.data,
-    },
-    cfg.search.baseline,
-  ));
+  const controller = wrap(
+    createStudyController(
+      cfg.search.controller,
+      {
+        space: study.space,
+        costOf: (c: Candidate): Cost => costOf(analysis, c),
+        baseCost: study.baseCost,
+        targets: cfg.search.targets,
+        window: cfg.search.window,
+        rng: new Rng(cfg.run.seed),
+        ...setup.data,
+      },
+      cfg.search.baseline,
+    ),
+  );
   const snap = await store.latestSnapshot(study.name);
   if (!snap) return { controller, told: [] };
   const s = snap.state as unknown as SnapshotState;

@@ -2,11 +2,12 @@
  * The driver's loop: tell what finished, stop when a budget says so, keep the queue as full as the
  * workers are many, then sleep until a worker finishes (or `pollMs`, for other processes' workers).
  */
+
+import type { TrialRecord } from '../store/types.js';
 import type { Budget, StopReason } from './budget.js';
 import { budgetLeft } from './budget.js';
 import type { Driver } from './driver.js';
 import type { Wakeup } from './signals.js';
-import type { TrialRecord } from '../store/types.js';
 
 export interface DriverLoopOptions {
   readonly driver: Driver;

@@ -48,7 +48,10 @@ export class FailurePolicy {
       );
     }
     if (this.streak >= this.limits.consecutive) {
-      throw new AutopruneError(ErrorCodes.TRIALS_FAILING, `Study \`${this.study}\` stopped: ${this.streak} trials failed in a row (last, trial ${this.last.trial}: ${this.last.error})`);
+      throw new AutopruneError(
+        ErrorCodes.TRIALS_FAILING,
+        `Study \`${this.study}\` stopped: ${this.streak} trials failed in a row (last, trial ${this.last.trial}: ${this.last.error})`,
+      );
     }
   }
 

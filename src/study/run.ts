@@ -10,17 +10,17 @@ import type { Controller, ControllerContext } from '../controllers/types.js';
 import type { Evaluator } from '../evaluators/types.js';
 import { costOf } from '../model/flops.js';
 import type { DriverLease, StudyRecord, TrialRecord } from '../store/types.js';
-import { type Budget, type StopReason } from './budget.js';
+import type { Budget, StopReason } from './budget.js';
 import { Driver } from './driver.js';
 import { runFinalists } from './finalists.js';
+import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
 import { finalState, type OpenStudyOptions, openStudy, restoreController } from './lifecycle.js';
 import { goneLocally, processName } from './liveness.js';
+import { DriverLoop } from './loop.js';
 import { FailurePolicy } from './policy.js';
-import { studyProgress, type StudyProgress } from './progress.js';
-import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
+import { type StudyProgress, studyProgress } from './progress.js';
 import { Wakeup } from './signals.js';
 import { runWorker } from './worker.js';
-import { DriverLoop } from './loop.js';
 
 export { studySpace } from './lifecycle.js';
 export type { StudyProgress } from './progress.js';
@@ -108,7 +108,17 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
   const gone = [...new Set(running.map((t) => t.worker ?? ''))].filter(goneLocally);
   const reaped = await store.reapExpired(study.name, { maxAttempts: cfg.run.maxAttempts, gone });
   if (reaped.requeued.length) o.log(`re-queued trial(s) ${reaped.requeued.join(', ')}: they were running when the previous process stopped`);
-  const driver = new Driver({ store, lease, controller, told, costOf: (c) => costOf(o.analysis, c), policy: new FailurePolicy({ consecutive: cfg.run.maxConsecutiveFailures, first: Math.max(3, cfg.run.concurrency) }, study.name), maxAttempts: cfg.run.maxAttempts, baseMacs: study.baseCost.macs, log: o.log });
+  const driver = new Driver({
+    store,
+    lease,
+    controller,
+    told,
+    costOf: (c) => costOf(o.analysis, c),
+    policy: new FailurePolicy({ consecutive: cfg.run.maxConsecutiveFailures, first: Math.max(3, cfg.run.concurrency) }, study.name),
+    maxAttempts: cfg.run.maxAttempts,
+    baseMacs: study.baseCost.macs,
+    log: o.log,
+  });
   const stop = eitherSignal(o.signal, lost);
   const { reason, evaluated, trials } = await searchLoop(o, study, driver, evaluator, stop).catch(async (e: unknown) => {
     await store.setStudyState(study.name, 'stopped').catch(() => undefined); // resumable; the error says why
@@ -119,7 +129,19 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
   if (!o.signal.aborted && cfg.evaluation.finalists.count > 0) {
     if (reason === 'time') o.log('the time budget is spent; Ctrl-C skips the finalists still to come (the study stays resumable)');
     const f = cfg.evaluation.finalists;
-    finalists = await runFinalists({ store, study, trials, evaluator: await evaluator(), count: f.count, epochs: f.epochs, targets: cfg.search.targets, window: cfg.search.window, signal: o.signal, log: o.log, now: o.now });
+    finalists = await runFinalists({
+      store,
+      study,
+      trials,
+      evaluator: await evaluator(),
+      count: f.count,
+      epochs: f.epochs,
+      targets: cfg.search.targets,
+      window: cfg.search.window,
+      signal: o.signal,
+      log: o.log,
+      now: o.now,
+    });
   }
   const final = o.signal.aborted ? 'interrupted' : reason;
   await store.setStudyState(study.name, finalState(final));
@@ -140,12 +162,24 @@ async function searchLoop(o: Running, study: StudyRecord, driver: Driver, evalua
   let evaluated = 0;
   let workerError: Error | null = null;
   const workers = Array.from({ length: n }, (_, i) =>
-    startWorker(o, study.name, i, evaluator, { stop: stopClaiming.signal, work, onFinished: (t) => ((evaluated += t ? 1 : 0), finished.notify()) }).catch((e: Error) => {
-      workerError ??= e;
-      finished.notify();
-    }),
+    startWorker(o, study.name, i, evaluator, { stop: stopClaiming.signal, work, onFinished: (t) => ((evaluated += t ? 1 : 0), finished.notify()) }).catch(
+      (e: Error) => {
+        workerError ??= e;
+        finished.notify();
+      },
+    ),
   );
-  const loop = new DriverLoop({ driver, budget: o.budget, capacity: Math.max(1, n + o.cfg.run.remoteWorkers), work, finished, workerError: () => workerError, pollMs: o.pollMs, now: o.now, onProgress: o.onProgress && progressOf(o, study) });
+  const loop = new DriverLoop({
+    driver,
+    budget: o.budget,
+    capacity: Math.max(1, n + o.cfg.run.remoteWorkers),
+    work,
+    finished,
+    workerError: () => workerError,
+    pollMs: o.pollMs,
+    now: o.now,
+    onProgress: o.onProgress && progressOf(o, study),
+  });
   let reason: StopReason;
   try {
     reason = await loop.run(stop);
@@ -159,7 +193,13 @@ async function searchLoop(o: Running, study: StudyRecord, driver: Driver, evalua
   return { reason, evaluated, trials };
 }
 
-function startWorker(o: Running, study: string, slot: number, evaluator: () => Promise<Evaluator>, w: { stop: AbortSignal; work: Wakeup; onFinished: (t: TrialRecord | null) => void }): Promise<void> {
+function startWorker(
+  o: Running,
+  study: string,
+  slot: number,
+  evaluator: () => Promise<Evaluator>,
+  w: { stop: AbortSignal; work: Wakeup; onFinished: (t: TrialRecord | null) => void },
+): Promise<void> {
   return runWorker({
     store: o.store,
     study,
@@ -178,7 +218,16 @@ function startWorker(o: Running, study: string, slot: number, evaluator: () => P
 
 function progressOf(o: StudyRunOptions, study: StudyRecord): (trials: readonly TrialRecord[], finishedThisRun: number, seconds: number) => void {
   return (trials, finishedThisRun, secondsThisRun) =>
-    o.onProgress!(studyProgress(trials, { budget: o.budget.trials, baseMacs: study.baseCost.macs, targets: o.cfg.search.targets, window: o.cfg.search.window, finishedThisRun, secondsThisRun }));
+    o.onProgress!(
+      studyProgress(trials, {
+        budget: o.budget.trials,
+        baseMacs: study.baseCost.macs,
+        targets: o.cfg.search.targets,
+        window: o.cfg.search.window,
+        finishedThisRun,
+        secondsThisRun,
+      }),
+    );
 }
 
 /** Aborted when either is (AbortSignal.any is avoided: on Node 20 its result can stop firing once collected). */

@@ -5,8 +5,7 @@
  * heartbeats run on the lease thread (leases.ts), so even an evaluator that runs its engine
  * synchronously on this thread (onnxruntime-node's session.run) never delays one.
  */
-import { isAutopruneError } from '../core/errors.js';
-import { ErrorCodes } from '../core/errors.js';
+import { ErrorCodes, isAutopruneError } from '../core/errors.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../evaluators/types.js';
 import type { Claim, Store, TrialRecord } from '../store/types.js';
 import { type LeaseKeeper, timerLeases } from './leases.js';
@@ -87,7 +86,14 @@ export async function evaluateClaim(o: WorkerOptions, claim: Claim): Promise<Tri
       return await o.store.failTrial(claim, outcome.error.message);
     }
     const r = outcome.result;
-    const metrics = { proxyAccuracy: r.proxyAccuracy, finalAccuracy: r.finalAccuracy, latencyMs: r.latencyMs, latencyHost: r.latencyHost, latencyDevice: r.latencyDevice, timings: { ...r.timings, total: (now() - started) / 1000 } };
+    const metrics = {
+      proxyAccuracy: r.proxyAccuracy,
+      finalAccuracy: r.finalAccuracy,
+      latencyMs: r.latencyMs,
+      latencyHost: r.latencyHost,
+      latencyDevice: r.latencyDevice,
+      timings: { ...r.timings, total: (now() - started) / 1000 },
+    };
     return await o.store.completeTrial(claim, metrics);
   } catch (e) {
     if (isAutopruneError(e) && e.code === ErrorCodes.LEASE_LOST) {

@@ -4,7 +4,4 @@ export interface BackendArg {
   backend?: BackendName;
 }
 
-export const backendOption = [
-  'backend',
-  { choices: BACKEND_NAMES, describe: 'tfjs backend (default: run.backend of the config, else auto)' },
-] as const;
+export const backendOption = ['backend', { choices: BACKEND_NAMES, describe: 'tfjs backend (default: run.backend of the config, else auto)' }] as const;

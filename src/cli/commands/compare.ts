@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { buildCompareInfo, compareTable, writeCompareReport } from '../../report/index.js';
 import { handler, info, table } from '../output.js';
-import { loadStudyData, shortPath, storeOption, withStore, type StoreArg, type StudyData } from './store-args.js';
+import { loadStudyData, type StoreArg, type StudyData, shortPath, storeOption, withStore } from './store-args.js';
 
 interface Args extends StoreArg {
   studies: string[];
@@ -39,8 +39,13 @@ export const compareCommand: CommandModule<object, Args> = {
       return;
     }
     const t = compareTable(c);
-    info(table([...t.header], t.rows.map((r) => r.map((cell) => cell.text || '-'))));
-    if (!c.sameBase) info('note: the studies have different base models; hypervolumes are normalised by each base model\'s MACs');
+    info(
+      table(
+        [...t.header],
+        t.rows.map((r) => r.map((cell) => cell.text || '-')),
+      ),
+    );
+    if (!c.sameBase) info("note: the studies have different base models; hypervolumes are normalised by each base model's MACs");
     info('');
     for (const p of [paths.html, paths.markdown, paths.chart]) info(`wrote ${shortPath(p)}`);
   }),

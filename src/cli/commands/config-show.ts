@@ -1,5 +1,5 @@
-import type { CommandModule } from 'yargs';
 import { stringify } from 'yaml';
+import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/index.js';
 import { handler, info } from '../output.js';
 

@@ -4,7 +4,7 @@ import { describeBackend, initBackend } from '../../engine/backend.js';
 import { describeOnnxRuntime } from '../../engine/onnxruntime.js';
 import { torchStatus, torchThreads } from '../../engine/torch.js';
 import { handler, info } from '../output.js';
-import { backendOption, type BackendArg } from './common.js';
+import { type BackendArg, backendOption } from './common.js';
 
 export const doctorCommand: CommandModule<object, BackendArg & { dataDir?: string }> = {
   command: 'doctor',
@@ -15,7 +15,11 @@ export const doctorCommand: CommandModule<object, BackendArg & { dataDir?: strin
     info(`requested backend: ${b.requested}`);
     for (const [k, v] of Object.entries(await describeBackend())) info(`${k}: ${v}`);
     const ort = await describeOnnxRuntime();
-    info(ort.available ? `onnxruntime: ${ort.version} (onnxruntime-node), execution providers: ${ort.providers.join(', ')}` : `onnxruntime: not available (${ort.reason}); the proxy runs on tfjs`);
+    info(
+      ort.available
+        ? `onnxruntime: ${ort.version} (onnxruntime-node), execution providers: ${ort.providers.join(', ')}`
+        : `onnxruntime: not available (${ort.reason}); the proxy runs on tfjs`,
+    );
     info(`proxy engine (run.engine auto): ${ort.available ? 'onnxruntime' : 'tfjs'}`);
     const t = torchStatus();
     info(
@@ -24,7 +28,9 @@ export const doctorCommand: CommandModule<object, BackendArg & { dataDir?: strin
         : `libtorch: not loaded (${t.reason}); training runs on tfjs`,
     );
     for (const d of await describeDatasets({ dataDir: args.dataDir })) {
-      info(`dataset ${d.name}: ${d.found ? (d.dir ? `found in ${d.dir}` : 'built in (generated from the seed)') : `not found (searched ${d.searched.join(', ')}); ${d.hint}`}`);
+      info(
+        `dataset ${d.name}: ${d.found ? (d.dir ? `found in ${d.dir}` : 'built in (generated from the seed)') : `not found (searched ${d.searched.join(', ')}); ${d.hint}`}`,
+      );
     }
   }),
 };

@@ -22,8 +22,8 @@ import { encodeOnnx } from '../../model/onnx-proto.js';
 import { escapeMarkdownCell } from '../../report/markdown.js';
 import type { FinalRecord, StudyRecord, TrialRecord } from '../../store/types.js';
 import { handler, info, mmacs, pct } from '../output.js';
-import { backendOption, type BackendArg } from './common.js';
-import { requireStudy, shortPath, storeOption, studyConfig, withStore, type StoreArg } from './store-args.js';
+import { type BackendArg, backendOption } from './common.js';
+import { requireStudy, type StoreArg, shortPath, storeOption, studyConfig, withStore } from './store-args.js';
 
 export const EXPORT_FORMATS = ['onnx', 'tfjs'] as const;
 type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -110,7 +110,12 @@ function checkCost(study: string, trial: TrialRecord, got: Cost): void {
   }
 }
 
-async function buildModel(study: StudyRecord, cfg: ResolvedConfig, trial: TrialRecord, fin: FinalRecord | null): Promise<{ model: tf.LayersModel; weights: ModelCard['weights'] }> {
+async function buildModel(
+  study: StudyRecord,
+  cfg: ResolvedConfig,
+  trial: TrialRecord,
+  fin: FinalRecord | null,
+): Promise<{ model: tf.LayersModel; weights: ModelCard['weights'] }> {
   if (fin?.modelPath) return { model: await loadModel(modelJsonOf(fin.modelPath)), weights: 'fine-tuned' };
   const base = await loadBaseModel(cfg);
   try {
@@ -147,9 +152,17 @@ function cardMarkdown(c: ModelCard): string {
     row('MACs', `${mmacs(c.macs)} M (${pct(c.flopsFraction, 1)} of base, ${c.speedup.toFixed(2)}x fewer)`),
     row('params', `${c.params} (${pct(c.paramsFraction, 1)} of base)`),
     row('proxy accuracy (validation, after BN re-calibration)', pct(c.proxyAccuracy)),
-    row('fine-tuned test accuracy', c.finalAccuracy === null ? 'not a finalist' : `${pct(c.finalAccuracy)} (${finetuneText(c)}${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`),
+    row(
+      'fine-tuned test accuracy',
+      c.finalAccuracy === null
+        ? 'not a finalist'
+        : `${pct(c.finalAccuracy)} (${finetuneText(c)}${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`,
+    ),
     row('latency', c.latencyMs === null ? 'not measured' : `${c.latencyMs.toFixed(3)} ms per image`),
-    row('base model', `${c.base.checkpoint ?? '(none)'}: ${mmacs(c.base.macs)} MMACs, ${c.base.params} params, proxy ${pct(c.base.proxyAccuracy)}, test ${pct(c.base.testAccuracy)}`),
+    row(
+      'base model',
+      `${c.base.checkpoint ?? '(none)'}: ${mmacs(c.base.macs)} MMACs, ${c.base.params} params, proxy ${pct(c.base.proxyAccuracy)}, test ${pct(c.base.testAccuracy)}`,
+    ),
     row('channel importance', c.importance),
     row('controller', c.controller),
     row('config hash', c.configHash),
@@ -194,7 +207,12 @@ export const exportCommand: CommandModule<object, Args> = {
       .positional('study', { type: 'string', demandOption: true, describe: 'Study name (see `autoprune list`)' })
       .option('trial', { type: 'number', demandOption: true, describe: 'Trial number (see `autoprune show` / `pick`)' })
       .option('out', { type: 'string', describe: 'Output folder (default exports/<study>/trial-<N>)' })
-      .option('format', { type: 'array', choices: EXPORT_FORMATS, string: true, describe: 'Formats to write (default: both): onnx = model.onnx, tfjs = model.json + weights.bin' })
+      .option('format', {
+        type: 'array',
+        choices: EXPORT_FORMATS,
+        string: true,
+        describe: 'Formats to write (default: both): onnx = model.onnx, tfjs = model.json + weights.bin',
+      })
       .option(...storeOption)
       .option(...backendOption),
   handler: handler(async (args) => {
@@ -244,7 +262,12 @@ export const exportCommand: CommandModule<object, Args> = {
       controller: trial.controller,
       weights,
       importance: cfg.evaluation.importance,
-      groups: study.space.groups.map((g, i) => ({ id: g.id, baseChannels: g.channels, keptChannels: trial.candidate.channels[i], ratio: trial.candidate.channels[i] / g.channels })),
+      groups: study.space.groups.map((g, i) => ({
+        id: g.id,
+        baseChannels: g.channels,
+        keptChannels: trial.candidate.channels[i],
+        ratio: trial.candidate.channels[i] / g.channels,
+      })),
       macs: trial.cost.macs,
       params: trial.cost.params,
       flopsFraction: trial.cost.macs / base.macs,
@@ -255,7 +278,13 @@ export const exportCommand: CommandModule<object, Args> = {
       finetuneEpochs: fin?.epochs ?? null,
       finetuneBatchesPerEpoch: fin ? (cfg.evaluation.finalists.batchesPerEpoch ?? null) : null,
       latencyMs: fin?.latencyMs ?? trial.metrics.latencyMs ?? null,
-      base: { checkpoint: cfg.model.checkpoint ?? null, macs: base.macs, params: base.params, proxyAccuracy: study.baseProxyAccuracy, testAccuracy: study.baseTestAccuracy },
+      base: {
+        checkpoint: cfg.model.checkpoint ?? null,
+        macs: base.macs,
+        params: base.params,
+        proxyAccuracy: study.baseProxyAccuracy,
+        testAccuracy: study.baseTestAccuracy,
+      },
       configHash: study.configHash,
       files,
       command: reproduce(args, out),
@@ -263,7 +292,11 @@ export const exportCommand: CommandModule<object, Args> = {
     };
     await writeFile(join(out, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
     await writeFile(join(out, 'card.md'), cardMarkdown(card));
-    info(`wrote ${files.map((f) => shortPath(join(out, f))).join(', ')} (${weights === 'fine-tuned' ? 'fine-tuned finalist' : 'pruned + BN re-calibrated'}), card.json, card.md`);
-    info(`trial ${trial.number}: ${mmacs(card.macs)} MMACs (${pct(card.flopsFraction, 1)} of base, ${card.speedup.toFixed(2)}x), ${card.params} params, proxy acc ${pct(card.proxyAccuracy)}${card.finalAccuracy !== null ? `, fine-tuned test acc ${pct(card.finalAccuracy)}` : ''}`);
+    info(
+      `wrote ${files.map((f) => shortPath(join(out, f))).join(', ')} (${weights === 'fine-tuned' ? 'fine-tuned finalist' : 'pruned + BN re-calibrated'}), card.json, card.md`,
+    );
+    info(
+      `trial ${trial.number}: ${mmacs(card.macs)} MMACs (${pct(card.flopsFraction, 1)} of base, ${card.speedup.toFixed(2)}x), ${card.params} params, proxy acc ${pct(card.proxyAccuracy)}${card.finalAccuracy !== null ? `, fine-tuned test acc ${pct(card.finalAccuracy)}` : ''}`,
+    );
   }),
 };

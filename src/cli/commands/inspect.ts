@@ -1,10 +1,10 @@
 import type { CommandModule } from 'yargs';
+import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { initBackend } from '../../engine/backend.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf, layerCosts } from '../../model/flops.js';
 import { loadModel } from '../../model/io.js';
 import { buildZooModel, isZooName, ZOO_NAMES } from '../../model/zoo.js';
-import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { handler, info, mmacs, table } from '../output.js';
 
 interface Args {
@@ -42,9 +42,19 @@ export const inspectCommand: CommandModule<object, Args> = {
       return;
     }
     info(`${args.model}: ${a.groups.length} prunable groups, ${mmacs(total.macs)} MMACs, ${total.params} params\n`);
-    info(table(['group', 'channels', 'layers'], a.groups.map((g) => [g.id, g.channels, g.layers.join(' ')])));
+    info(
+      table(
+        ['group', 'channels', 'layers'],
+        a.groups.map((g) => [g.id, g.channels, g.layers.join(' ')]),
+      ),
+    );
     info('');
-    info(table(['layer', 'class', 'in', 'out', 'MMACs', 'params'], layers.filter((l) => l.macs > 0 || l.params > 0).map((l) => [l.name, l.className, l.inChannels, l.outChannels, mmacs(l.macs), l.params])));
+    info(
+      table(
+        ['layer', 'class', 'in', 'out', 'MMACs', 'params'],
+        layers.filter((l) => l.macs > 0 || l.params > 0).map((l) => [l.name, l.className, l.inChannels, l.outChannels, mmacs(l.macs), l.params]),
+      ),
+    );
     info(`\ntotal: ${mmacs(total.macs)} MMACs (${total.macs} multiply-accumulates per image), ${total.params} params`);
   }),
 };

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { buildReportInfo } from '../../report/data.js';
 import { handler, info, pct, table } from '../output.js';
-import { lastUpdate, storeExists, storeOption, withStore, type StoreArg } from './store-args.js';
+import { lastUpdate, type StoreArg, storeExists, storeOption, withStore } from './store-args.js';
 
 interface Args extends StoreArg {
   json: boolean;

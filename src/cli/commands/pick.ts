@@ -1,10 +1,10 @@
 import type { CommandModule } from 'yargs';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { latencyEngineOf } from '../../evaluators/types.js';
-import { buildReportInfo, pickCandidates, type PickConstraints, type PickRow } from '../../report/data.js';
+import { buildReportInfo, type PickConstraints, type PickRow, pickCandidates } from '../../report/data.js';
 import type { FinalRecord, TrialRecord } from '../../store/types.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
-import { loadStudyData, storeOption, withStore, type StoreArg } from './store-args.js';
+import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;
@@ -62,7 +62,9 @@ export function parseMs(flag: string, raw: string): number {
 /** The constraints of the pick flags (each one optional). */
 export function pickConstraints(a: Pick<Args, 'maxFlops' | 'maxParams' | 'maxLatency' | 'minAcc'>): PickConstraints {
   return {
-    ...(a.maxFlops !== undefined ? { maxFlops: parseFraction('max-flops', a.maxFlops, "a fraction of the base model's MACs in (0, 1] such as 50% or 0.5", true) } : {}),
+    ...(a.maxFlops !== undefined
+      ? { maxFlops: parseFraction('max-flops', a.maxFlops, "a fraction of the base model's MACs in (0, 1] such as 50% or 0.5", true) }
+      : {}),
     ...(a.maxParams !== undefined ? { maxParams: parseCount('max-params', a.maxParams) } : {}),
     ...(a.maxLatency !== undefined ? { maxLatencyMs: parseMs('max-latency', a.maxLatency) } : {}),
     ...(a.minAcc !== undefined ? { minAccuracy: parseFraction('min-acc', a.minAcc, 'an accuracy in [0, 1] such as 0.9 or 90%', false) } : {}),
@@ -107,11 +109,19 @@ export function oneLatencyEngine(
   const counts = new Map<string, LatencySource & { n: number }>();
   for (const t of trials) {
     const s = sourceOf(t);
-    if (!s || (wanted !== undefined && s.engine !== wanted) || (wantedHost !== undefined && s.host !== wantedHost) || (wantedDevice !== undefined && s.device !== wantedDevice)) continue;
+    if (
+      !s ||
+      (wanted !== undefined && s.engine !== wanted) ||
+      (wantedHost !== undefined && s.host !== wantedHost) ||
+      (wantedDevice !== undefined && s.device !== wantedDevice)
+    )
+      continue;
     counts.set(keyOf(s), { ...s, n: (counts.get(keyOf(s))?.n ?? 0) + 1 });
   }
   const best = [...counts.values()].sort((a, b) => b.n - a.n || (a.engine === 'onnxruntime' ? -1 : b.engine === 'onnxruntime' ? 1 : 0))[0];
-  const chosen: LatencySource = best ? { engine: best.engine, host: best.host, device: best.device } : { engine: wanted ?? null, host: wantedHost ?? null, device: wantedDevice ?? null };
+  const chosen: LatencySource = best
+    ? { engine: best.engine, host: best.host, device: best.device }
+    : { engine: wanted ?? null, host: wantedHost ?? null, device: wantedDevice ?? null };
   const kept = trials.filter((t) => {
     const s = t.state === 'complete' ? sourceOf(t) : null;
     return t.state !== 'complete' || (s !== null && keyOf(s) === keyOf(chosen));
@@ -165,9 +175,18 @@ export const pickCommand: CommandModule<object, Args> = {
       .option('max-flops', { type: 'string', describe: 'Max MACs as a fraction of the base model: 50% or 0.5' })
       .option('max-params', { type: 'string', describe: 'Max parameters: 120000, 120k or 1.2M' })
       .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
-      .option('latency-engine', { type: 'string', describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)' })
-      .option('latency-host', { type: 'string', describe: 'With --max-latency: the host whose latencies count, for studies evaluated on several hosts (default: the one that measured most trials)' })
-      .option('latency-device', { type: 'string', describe: 'With --max-latency: the device whose latencies count, e.g. `cuda:0` or `cpu:<model name>` (default: the one that measured most trials)' })
+      .option('latency-engine', {
+        type: 'string',
+        describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)',
+      })
+      .option('latency-host', {
+        type: 'string',
+        describe: 'With --max-latency: the host whose latencies count, for studies evaluated on several hosts (default: the one that measured most trials)',
+      })
+      .option('latency-device', {
+        type: 'string',
+        describe: 'With --max-latency: the device whose latencies count, e.g. `cuda:0` or `cpu:<model name>` (default: the one that measured most trials)',
+      })
       .option('min-acc', { type: 'string', describe: 'Min accuracy: 0.9 or 90%' })
       .option('top', { type: 'number', default: 10, describe: 'Show at most this many' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array (for scripts)' })
@@ -192,7 +211,9 @@ export const pickCommand: CommandModule<object, Args> = {
       info(JSON.stringify(rows, null, 2));
       return;
     }
-    info(`${all.length} of ${r.counts.complete} complete trials of ${study.name} meet the constraints${latencyNote}${all.length > rows.length ? ` (showing the top ${rows.length})` : ''}`);
+    info(
+      `${all.length} of ${r.counts.complete} complete trials of ${study.name} meet the constraints${latencyNote}${all.length > rows.length ? ` (showing the top ${rows.length})` : ''}`,
+    );
     if (rows.length === 0) return;
     info(
       table(

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { buildReportInfo, targetLabel, writeReport } from '../../report/index.js';
 import { handler, info, pct } from '../output.js';
-import { loadStudyData, shortPath, storeOption, withStore, type StoreArg } from './store-args.js';
+import { loadStudyData, type StoreArg, shortPath, storeOption, withStore } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;

@@ -1,20 +1,20 @@
 import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { configHash, deadlineFromUntil, loadConfig, parseDuration, PROXY_ENGINES, resolveConfig, type LoadedConfig } from '../../config/index.js';
+import { configHash, deadlineFromUntil, type LoadedConfig, loadConfig, PROXY_ENGINES, parseDuration, resolveConfig } from '../../config/index.js';
+import { isFileLocation, redactUrl } from '../../core/location.js';
+import { Rng } from '../../core/rng.js';
 import { initBackend } from '../../engine/backend.js';
 import { createEvaluator, engineAccuracy, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { groupDescriptors } from '../../model/descriptors.js';
 import { groupScores } from '../../model/importance.js';
-import { Rng } from '../../core/rng.js';
 import { buildReportInfo } from '../../report/data.js';
-import { isFileLocation, redactUrl } from '../../core/location.js';
 import { openStore } from '../../store/index.js';
 import { earliest } from '../../study/budget.js';
-import { runStudy, studySpace, type StudyProgress } from '../../study/run.js';
+import { runStudy, type StudyProgress, studySpace } from '../../study/run.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
-import { backendOption, type BackendArg } from './common.js';
+import { type BackendArg, backendOption } from './common.js';
 import { studyInputs } from './worker.js';
 import { studyEvaluator } from './worker-evaluator.js';
 
@@ -68,7 +68,10 @@ export const searchCommand: CommandModule<object, Args> = {
       .option('time-budget', { type: 'string', describe: 'Stop asking after this long, e.g. 8h, 90m' })
       .option('until', { type: 'string', describe: 'Stop asking at this local time, HH:MM' })
       .option('concurrency', { type: 'number', describe: 'Override run.concurrency' })
-      .option('workers', { choices: ['threads', 'inline', 'none'] as const, describe: 'Override run.workers (none: only drive; `autoprune worker` processes evaluate)' })
+      .option('workers', {
+        choices: ['threads', 'inline', 'none'] as const,
+        describe: 'Override run.workers (none: only drive; `autoprune worker` processes evaluate)',
+      })
       .option('store', { type: 'string', describe: 'Override run.store (SQLite file or postgres:// URL)' })
       .option('engine', { choices: PROXY_ENGINES, describe: 'Override run.engine (auto = onnxruntime for the proxy when it loads, else tfjs)' })
       .option(...backendOption),
@@ -105,7 +108,9 @@ export const searchCommand: CommandModule<object, Args> = {
     process.on('SIGTERM', onSigint);
     let lastDraw = 0;
     try {
-      info(`search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`);
+      info(
+        `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
+      );
       const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
       const summary = await runStudy({
         cfg,
@@ -115,12 +120,18 @@ export const searchCommand: CommandModule<object, Args> = {
         analysis,
         controllerData: {
           groups: groupDescriptors(analysis),
-          importance: cfg.search.controller.name === 'global' ? groupScores(base, analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s]) : undefined,
+          importance:
+            cfg.search.controller.name === 'global'
+              ? groupScores(base, analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s])
+              : undefined,
         },
         budget: { trials: cfg.search.budget.trials, deadline },
         fresh: args.fresh,
         signal: abort.signal,
-        baseAccuracy: async () => ({ proxy: await engineAccuracy(cfg, base, splits.validation, cfg.evaluation.validation.limit), test: await engineAccuracy(cfg, base, splits.test) }),
+        baseAccuracy: async () => ({
+          proxy: await engineAccuracy(cfg, base, splits.validation, cfg.evaluation.validation.limit),
+          test: await engineAccuracy(cfg, base, splits.test),
+        }),
         // The engine is chosen (onnxruntime loaded) when the first trial needs it, not before the budget's clock.
         evaluator: async () => {
           info(`proxy engine: ${await proxyEngine(cfg)}`);
@@ -150,9 +161,16 @@ export const searchCommand: CommandModule<object, Args> = {
       const shown = r.candidates.filter((p) => p.finalist || p.onProxyFront);
       if (shown.length) {
         info(`\nproxy front and finalists (base: ${mmacs(r.base.macs)} MMACs, validation ${pct(r.base.proxyAccuracy)}, test ${pct(r.base.testAccuracy)}):`);
-        info(table(['trial', 'FLOPs', 'MMACs', 'proxy acc', 'fine-tuned test acc', 'controller'], shown.map((p) => [p.trial, pct(p.flopsFraction, 1), mmacs(p.macs), pct(p.proxyAccuracy), pct(p.finalAccuracy), p.controller])));
+        info(
+          table(
+            ['trial', 'FLOPs', 'MMACs', 'proxy acc', 'fine-tuned test acc', 'controller'],
+            shown.map((p) => [p.trial, pct(p.flopsFraction, 1), mmacs(p.macs), pct(p.proxyAccuracy), pct(p.finalAccuracy), p.controller]),
+          ),
+        );
       }
-      info(`study \`${s.name}\` ${s.state} (${summary.reason}): ${summary.evaluated} trial(s) evaluated in this run, finalists: ${summary.finalists.join(', ') || 'none'}`);
+      info(
+        `study \`${s.name}\` ${s.state} (${summary.reason}): ${summary.evaluated} trial(s) evaluated in this run, finalists: ${summary.finalists.join(', ') || 'none'}`,
+      );
       if (summary.reason === 'interrupted' || summary.reason === 'time') info(`resume with: autoprune search ${relative(process.cwd(), args.config)}`);
       info(`report: autoprune report ${s.name}${args.store ? ` --store ${args.store}` : ''}`);
       if (summary.reason === 'interrupted') process.exitCode = 130;

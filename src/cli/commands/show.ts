@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { buildReportInfo, type ReportInfo, type ReportPoint } from '../../report/data.js';
 import type { TrialRecord } from '../../store/types.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
-import { loadStudyData, storeOption, withStore, type StoreArg } from './store-args.js';
+import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;
@@ -81,7 +81,13 @@ export const showCommand: CommandModule<object, Args> = {
     const proxyFront = r.proxyFront.map((p) => p.trial);
     const finalFront = r.finalFront.map((p) => p.trial);
     if (args.json) {
-      info(JSON.stringify({ study: r.study.name, state: r.study.state, configHash: r.study.configHash, base: r.base, counts: r.counts, trials: rows, proxyFront, finalFront }, null, 2));
+      info(
+        JSON.stringify(
+          { study: r.study.name, state: r.study.state, configHash: r.study.configHash, base: r.base, counts: r.counts, trials: rows, proxyFront, finalFront },
+          null,
+          2,
+        ),
+      );
       return;
     }
     info(summary(r));

@@ -6,10 +6,10 @@
  */
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import { resolveConfig, type ResolvedConfig } from '../../config/index.js';
+import { type ResolvedConfig, resolveConfig } from '../../config/index.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { isFileLocation } from '../../core/location.js';
-import { openStore, type FinalRecord, type Store, type StudyRecord, type TrialRecord } from '../../store/index.js';
+import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../../store/index.js';
 
 export const DEFAULT_STORE = 'experiments/autoprune.db';
 

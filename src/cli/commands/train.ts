@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/index.js';
+import type { Split } from '../../data/types.js';
 import { initBackend } from '../../engine/backend.js';
 import { torchStatus } from '../../engine/torch.js';
 import { checkpointDir, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../../evaluators/checkpoint.js';
@@ -9,13 +11,11 @@ import { fit, resolveTrainEngine } from '../../evaluators/fit.js';
 import { buildBaseArchitecture, loadSplits } from '../../evaluators/setup.js';
 import { accuracy } from '../../evaluators/train.js';
 import { accuracyTorch } from '../../evaluators/train-torch.js';
-import type * as tf from '@tensorflow/tfjs';
-import type { Split } from '../../data/types.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
 import { loadModel, saveModel } from '../../model/io.js';
 import { handler, info, isTty, mmacs, note, pct } from '../output.js';
-import { backendOption, type BackendArg } from './common.js';
+import { type BackendArg, backendOption } from './common.js';
 
 interface Args extends BackendArg {
   config: string;
@@ -51,7 +51,9 @@ export const trainCommand: CommandModule<object, Args> = {
       info(`resuming from the checkpoint after epoch ${saved.completedEpochs}/${epochs}`);
     }
     const engineName = engine === 'libtorch' ? `libtorch ${torchStatus().loaded ? '' : '(missing)'}`.trim() : `tfjs (${backend.name})`;
-    info(`training ${cfg.model.zoo} (width ${cfg.model.width}, ${mmacs(cost.macs)} MMACs, ${cost.params} params) on ${splits.name}: ${splits.train.count} train / ${splits.validation.count} validation images, ${epochs} epochs, engine ${engineName}`);
+    info(
+      `training ${cfg.model.zoo} (width ${cfg.model.width}, ${mmacs(cost.macs)} MMACs, ${cost.params} params) on ${splits.name}: ${splits.train.count} train / ${splits.validation.count} validation images, ${epochs} epochs, engine ${engineName}`,
+    );
     let lastLog = 0;
     const secondsBefore = resumes ? saved.seconds : 0;
     const started = performance.now();
@@ -75,7 +77,9 @@ export const trainCommand: CommandModule<object, Args> = {
           if (p.step !== p.steps && now - lastLog < (isTty ? 1000 : 30000)) return;
           lastLog = now;
           const eta = ((p.steps - p.step) * cfg.train.batchSize) / p.imagesPerSecond;
-          note(`epoch ${p.epoch + 1}/${epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ${p.imagesPerSecond.toFixed(0)} img/s eta ${Math.round(eta)}s`);
+          note(
+            `epoch ${p.epoch + 1}/${epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ${p.imagesPerSecond.toFixed(0)} img/s eta ${Math.round(eta)}s`,
+          );
         },
         onEpochEnd: async (epoch, saveOptimizer) => {
           const seconds = secondsBefore + (performance.now() - started) / 1000;
@@ -116,7 +120,9 @@ export const trainCommand: CommandModule<object, Args> = {
     };
     await writeFile(join(out, 'train.json'), `${JSON.stringify(card, null, 2)}\n`);
     await removeCheckpoint(out);
-    info(`validation accuracy ${pct(validationAccuracy)}, test accuracy ${pct(testAccuracy)}, ${Math.round(secondsBefore + result.seconds)} s (${result.imagesPerSecond.toFixed(0)} img/s)`);
+    info(
+      `validation accuracy ${pct(validationAccuracy)}, test accuracy ${pct(testAccuracy)}, ${Math.round(secondsBefore + result.seconds)} s (${result.imagesPerSecond.toFixed(0)} img/s)`,
+    );
     info(`saved ${relative(process.cwd(), join(out, 'model.json'))}`);
   }),
 };

@@ -11,7 +11,7 @@
  */
 import { cpus, hostname } from 'node:os';
 import { executionProviders } from '../../engine/onnxruntime.js';
-import { latencyEngineOf, type EvalResult, type Evaluator } from '../../evaluators/types.js';
+import { type EvalResult, type Evaluator, latencyEngineOf } from '../../evaluators/types.js';
 import { artifactKeyOf, pullFolder, pushFolder } from '../../store/artifacts.js';
 import type { Store } from '../../store/index.js';
 

@@ -7,27 +7,27 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { CommandModule } from 'yargs';
-import { resolveConfig, type ResolvedConfig } from '../../config/index.js';
+import { type ResolvedConfig, resolveConfig } from '../../config/index.js';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../../core/errors.js';
+import { splitsHash } from '../../data/fingerprint.js';
 import { initBackend } from '../../engine/backend.js';
 import { createEvaluator, proxyEngine } from '../../evaluators/engine.js';
+import type { Splits } from '../../evaluators/setup.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { accuracy } from '../../evaluators/train.js';
 import type { Evaluator } from '../../evaluators/types.js';
-import { splitsHash } from '../../data/fingerprint.js';
-import type { Splits } from '../../evaluators/setup.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { modelHash } from '../../model/fingerprint.js';
 import { checkStudyInputs, type Store, type StudyInputs, type StudyRecord, type TrialRecord } from '../../store/index.js';
+import { type LeaseKeeper, withLeaseKeeper } from '../../study/leases.js';
 import { processName } from '../../study/liveness.js';
 import { studySpace } from '../../study/run.js';
-import { type LeaseKeeper, withLeaseKeeper } from '../../study/leases.js';
-import { runWorker } from '../../study/worker.js';
 import { Wakeup } from '../../study/signals.js';
+import { runWorker } from '../../study/worker.js';
 import { handler, info, note } from '../output.js';
-import { studyEvaluator } from './worker-evaluator.js';
-import { backendOption, type BackendArg } from './common.js';
+import { type BackendArg, backendOption } from './common.js';
 import { openExistingStore, storeOption, studyConfig } from './store-args.js';
+import { studyEvaluator } from './worker-evaluator.js';
 
 interface Args extends BackendArg {
   store: string;
@@ -44,7 +44,10 @@ export async function pickStudy(store: Store, name?: string): Promise<StudyRecor
   if (name !== undefined) {
     const s = studies.find((x) => x.name === name);
     if (s) return s;
-    throw new AutopruneError(ErrorCodes.STUDY_NOT_FOUND, `Study ${quote(name)} not found; expected one of: ${studies.map((x) => x.name).join(', ') || '(none yet: start `autoprune search` first)'}`);
+    throw new AutopruneError(
+      ErrorCodes.STUDY_NOT_FOUND,
+      `Study ${quote(name)} not found; expected one of: ${studies.map((x) => x.name).join(', ') || '(none yet: start `autoprune search` first)'}`,
+    );
   }
   const running = studies.filter((s) => s.state === 'running');
   if (running.length === 1) return running[0];
@@ -63,12 +66,15 @@ export async function pickStudy(store: Store, name?: string): Promise<StudyRecor
  */
 export function hostConfig(study: StudyRecord, o: { model?: string; data?: string; concurrency: number }): ResolvedConfig {
   const cfg = studyConfig(study);
-  return resolveConfig({
-    ...cfg,
-    model: o.model === undefined ? cfg.model : { ...cfg.model, checkpoint: o.model },
-    data: o.data === undefined ? cfg.data : { ...cfg.data, dir: o.data },
-    run: { ...cfg.run, concurrency: o.concurrency, workers: 'threads' },
-  }, { source: `config of study ${quote(study.name)} on this host` });
+  return resolveConfig(
+    {
+      ...cfg,
+      model: o.model === undefined ? cfg.model : { ...cfg.model, checkpoint: o.model },
+      data: o.data === undefined ? cfg.data : { ...cfg.data, dir: o.data },
+      run: { ...cfg.run, concurrency: o.concurrency, workers: 'threads' },
+    },
+    { source: `config of study ${quote(study.name)} on this host` },
+  );
 }
 
 /** The hashes a study records of its base model and data (and a worker checks against). */
@@ -85,7 +91,10 @@ export const INPUTS_HINT = "point --model and --data at this host's copies of th
  */
 export function checkSameBase(study: StudyRecord, space: unknown, baseAccuracy: number, validationSize: number): void {
   if (JSON.stringify(space) !== JSON.stringify(study.space)) {
-    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `This host's base model has other channel groups than study ${quote(study.name)}'s; point --model at the study's base model`);
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `This host's base model has other channel groups than study ${quote(study.name)}'s; point --model at the study's base model`,
+    );
   }
   const want = study.baseProxyAccuracy;
   if (want !== null && Math.abs(want - baseAccuracy) * validationSize > 1 + 1e-9) {
@@ -138,12 +147,23 @@ async function serveWith(o: ServeOptions, leases: LeaseKeeper): Promise<number> 
   try {
     for (let attempt = 0; !stop.aborted; ) {
       try {
-        await Promise.all(Array.from({ length: o.concurrency }, (_, slot) => runWorker({
-          store: o.store, study: o.study, name: processName(slot), evaluator: o.evaluator, leaseMs: o.leaseMs, leases, stop,
-          work: new Wakeup(), pollMs: o.pollMs ?? 500,
-          onFinished: (t) => ((finished += t ? 1 : 0), (outageSince = null), (attempt = 0), o.onFinished?.(t)),
-          log: o.log,
-        })));
+        await Promise.all(
+          Array.from({ length: o.concurrency }, (_, slot) =>
+            runWorker({
+              store: o.store,
+              study: o.study,
+              name: processName(slot),
+              evaluator: o.evaluator,
+              leaseMs: o.leaseMs,
+              leases,
+              stop,
+              work: new Wakeup(),
+              pollMs: o.pollMs ?? 500,
+              onFinished: (t) => ((finished += t ? 1 : 0), (outageSince = null), (attempt = 0), o.onFinished?.(t)),
+              log: o.log,
+            }),
+          ),
+        );
       } catch (e) {
         if (!isOutage(e)) throw e;
         outageSince ??= Date.now();
@@ -204,7 +224,9 @@ export const workerCommand: CommandModule<object, Args> = {
         const acc = accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit });
         checkSameBase(study, studySpace(cfg, analyzeModel(base)), acc, Math.min(splits.validation.count, cfg.evaluation.validation.limit ?? Infinity));
       }
-      info(`worker ${processName()}: study \`${study.name}\`, ${args.concurrency} at once, proxy engine ${await proxyEngine(cfg)}, tfjs backend ${backend.name}; base model (sha256 ${inputs.baseModel.slice(0, 16)}…) and data (${inputs.data.slice(0, 16)}…) match the study`);
+      info(
+        `worker ${processName()}: study \`${study.name}\`, ${args.concurrency} at once, proxy engine ${await proxyEngine(cfg)}, tfjs backend ${backend.name}; base model (sha256 ${inputs.baseModel.slice(0, 16)}…) and data (${inputs.data.slice(0, 16)}…) match the study`,
+      );
       const evaluator: Evaluator = studyEvaluator(await createEvaluator(cfg, { splits, base }), store, study.name);
       const stop = new AbortController();
       const onSignal = () => {
@@ -215,7 +237,16 @@ export const workerCommand: CommandModule<object, Args> = {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        const n = await serveStudy({ store, study: study.name, evaluator, concurrency: args.concurrency, leaseMs: cfg.run.leaseSeconds * 1000, stop: stop.signal, giveUpMs: args['give-up'] * 1000, log: info });
+        const n = await serveStudy({
+          store,
+          study: study.name,
+          evaluator,
+          concurrency: args.concurrency,
+          leaseMs: cfg.run.leaseSeconds * 1000,
+          stop: stop.signal,
+          giveUpMs: args['give-up'] * 1000,
+          log: info,
+        });
         info(`worker ${processName()}: ${n} trial(s) evaluated`);
       } finally {
         process.off('SIGINT', onSignal);
