@@ -312,6 +312,9 @@ class Reader {
       case 'union': {
         const list = args.map((a) => strip(a)).find(ts.isArrayLiteralExpression);
         const options = list ? list.elements.map((x) => this.shape(x, sf, undefined, depth + 1)) : [];
+        // A union of plain values with its own expectation ("1 (grayscale) or 3 (RGB)") reads best as that.
+        const expectation = err(1);
+        if (method === 'union' && expectation !== undefined && options.every((o) => o.kind === 'leaf')) return { kind: 'leaf', accepts: expectation };
         if (method === 'union') return { kind: 'union', options };
         const disc = args[0] === undefined ? undefined : this.constant(args[0], sf);
         return { kind: 'choice', discriminator: typeof disc === 'string' ? disc : 'type', variants: options, declDoc: '' };

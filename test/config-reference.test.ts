@@ -93,6 +93,8 @@ describe('config reference generator', () => {
         '  /** Channel order. */',
         "  order: z.union([z.enum(['rgb', 'bgr']), z.strictObject({ /** Default 0. */ first: count('a channel index') })]).default('rgb'),",
         "  kind: z.string({ error: SHAPES }).default('npy'),",
+        '  /** Grey or colour. */',
+        "  channels: z.union([z.literal(1), z.literal(3)], { error: '1 (grey) or 3 (RGB)' }).optional(),",
         '  /** Nested. */',
         '  resize: z.strictObject({ /** Pixels. */ side: count().default(32) }).prefault({}),',
         '});',
@@ -131,6 +133,7 @@ describe('config reference generator', () => {
     assert.equal(row('input.order')?.doc, 'Channel order. Default `rgb`.');
     assert.deepEqual(row('input.order.first'), { path: 'input.order.first', accepts: 'a channel index', doc: 'Default 0.' });
     assert.deepEqual(row('input.kind'), { path: 'input.kind', accepts: 'one of folder or npy', doc: 'Default `npy`.' });
+    assert.equal(row('input.channels')?.accepts, '1 (grey) or 3 (RGB)', "a union of plain values reads as the union's own expectation");
     assert.equal(row('input.resize')?.doc, 'Nested.', 'an empty prefault adds no default text');
     assert.deepEqual(row('input.resize.side'), { path: 'input.resize.side', accepts: 'a whole number >= 1', doc: 'Pixels. Default `32`.' });
     assert.deepEqual(ref.undocumented, ['input.kind']);
