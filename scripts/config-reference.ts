@@ -4,7 +4,9 @@
  * states the default) and what it accepts. The files are read with the TypeScript compiler API as
  * syntax (no type checking, so it takes well under a second): a new key, a nested mapping, a union
  * or a discriminated union shows up without editing this script. A key whose comment does not say
- * "Default" gets the value of its `.default(…)` call appended.
+ * "Default" gets the value of its `.default(…)` call appended. The comments exist only in the
+ * source, hence the source rather than zod's runtime schema; the test checks that both agree on the
+ * set of keys.
  *   npm run docs:config                                      writes docs/configuration.md
  *   node --import tsx scripts/config-reference.ts --check    exits 1 when the committed file is stale
  * test/config-reference.test.ts runs the check in `npm test`.
