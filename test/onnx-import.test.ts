@@ -1,0 +1,407 @@
+/**
+ * ONNX import (src/model/ir/onnx-import.ts) against PyTorch as the reference:
+ * - the fixtures exported by scripts/torch-fixtures.py reproduce PyTorch's logits in onnxruntime
+ *   (the fixtures themselves are right, batch axis dynamic);
+ * - every fixture imports; the same network exported at two opsets imports to the same graph;
+ * - tf2onnx-style graphs built here (NHWC input, SAME padding, unfolded BN, MatMul + Add, ...);
+ * - unsupported ops are refused with one line naming the node and the op.
+ * The full-width torchvision fixtures (resnet18 is 45 MB) are generated into .tmp/torch-fixtures
+ * when torch is present; without it those cases skip with a message, except under CI=true.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
+import type { ModelGraph, Node } from '../src/model/ir/graph.js';
+import { batchDims, toInputLayout } from '../src/model/ir/layout.js';
+import { importOnnx } from '../src/model/ir/onnx-import.js';
+import type { OnnxGraph, OnnxNode } from '../src/model/onnx.js';
+import { encodeOnnx } from '../src/model/onnx-proto.js';
+import { ROOT } from './helpers.js';
+
+const SMALL = join(ROOT, 'test/fixtures/onnx');
+const LARGE = join(ROOT, '.tmp/torch-fixtures');
+const PYTHON = '/usr/bin/python3';
+const CI = process.env.CI === 'true';
+
+function torchAvailable(): boolean {
+  return existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+}
+
+/** The large fixtures, generated once when torch is present; null (with the reason) when not. */
+function largeFixtures(): string | null {
+  const want = ['resnet18', 'mobilenet_v2', 'squeezenet1_1', 'mobilenet_v3_small', 'efficientnet_b0'];
+  if (want.every((n) => existsSync(join(LARGE, `${n}.logits.npy`)))) return null;
+  if (!torchAvailable()) {
+    if (CI) throw new Error(`CI=true but ${PYTHON} cannot import torch and torchvision (Debian: python3-torchvision)`);
+    return `torch/torchvision not importable by ${PYTHON}: full-width torchvision fixtures skipped`;
+  }
+  const r = spawnSync('nice', ['-n', '10', PYTHON, 'scripts/torch-fixtures.py', '--set', 'large', '--out', LARGE], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/torch-fixtures.py failed:\n${r.stderr}`);
+  return null;
+}
+const largeSkip = largeFixtures();
+
+interface Fixture {
+  readonly name: string;
+  readonly dir: string;
+}
+const fixtureNames = (dir: string): Fixture[] =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.onnx'))
+        .map((f) => ({ name: f.slice(0, -5), dir }))
+    : [];
+const SMALL_FIXTURES = fixtureNames(SMALL);
+const LARGE_FIXTURES = largeSkip ? [] : fixtureNames(LARGE);
+
+/** A float32 .npy file (numpy's format: magic, header length, a Python-dict header, raw data). */
+export function readNpy(path: string): { shape: number[]; data: Float32Array } {
+  const b = readFileSync(path);
+  assert.equal(b.toString('latin1', 1, 6), 'NUMPY');
+  const major = b[6];
+  const headerLen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = b.toString('latin1', start, start + headerLen);
+  assert.match(header, /'descr': '<f4'/);
+  assert.match(header, /'fortran_order': False/);
+  const shape = (/'shape': \(([^)]*)\)/.exec(header)?.[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  const raw = b.subarray(start + headerLen);
+  return { shape, data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) };
+}
+
+const sessionOpts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+
+async function run(model: Uint8Array | string, input: string, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+  const s = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOpts) : await ort.InferenceSession.create(model, sessionOpts);
+  try {
+    const out = await s.run({ [input]: new ort.Tensor('float32', x, dims) });
+    return out[s.outputNames[0]].data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+/** max |a - b| <= tol * max |ref| (relative to the largest logit). */
+export function assertClose(got: Float32Array, ref: Float32Array, tol: number, what: string): void {
+  assert.equal(got.length, ref.length, `${what}: ${got.length} values, expected ${ref.length}`);
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < ref.length; i++) {
+    scale = Math.max(scale, Math.abs(ref[i]));
+    err = Math.max(err, Math.abs(got[i] - ref[i]));
+  }
+  assert.ok(scale > 0, `${what}: reference logits are all zero`);
+  assert.ok(err <= tol * scale, `${what}: max |diff| ${err.toExponential(3)} > ${tol} x max|logit| ${scale.toExponential(3)}`);
+}
+
+const opCounts = (g: ModelGraph): Record<string, number> => {
+  const c: Record<string, number> = {};
+  for (const n of g.nodes) {
+    const k = n.op === 'Activation' ? `Activation:${n.fn.kind}` : n.op;
+    c[k] = (c[k] ?? 0) + 1;
+  }
+  return c;
+};
+const loadFixture = (f: Fixture): ModelGraph => importOnnx(readFileSync(join(f.dir, `${f.name}.onnx`)), `${f.name}.onnx`);
+
+describe('PyTorch fixtures', () => {
+  test('the fixture set is complete', { skip: largeSkip ?? false }, () => {
+    assert.deepEqual(SMALL_FIXTURES.map((f) => f.name).sort(), [
+      'mobilenet_v3_small-025-opset13',
+      'mobilenet_v3_small-025-opset17',
+      'tiny-opset11',
+      'tiny-opset9',
+    ]);
+    assert.equal(LARGE_FIXTURES.length, 5);
+  });
+
+  for (const f of [...SMALL_FIXTURES, ...LARGE_FIXTURES]) {
+    test(`${f.name}: onnxruntime reproduces PyTorch's logits at batch 2 (dynamic batch axis)`, async () => {
+      const x = readNpy(join(f.dir, `${f.name}.input.npy`));
+      const ref = readNpy(join(f.dir, `${f.name}.logits.npy`));
+      assert.deepEqual(x.shape, [2, 3, 32, 32]);
+      assertClose(await run(join(f.dir, `${f.name}.onnx`), 'input', x.data, x.shape), ref.data, 1e-4, f.name);
+    });
+  }
+});
+
+describe('ONNX import of PyTorch exports', () => {
+  for (const f of [...SMALL_FIXTURES, ...LARGE_FIXTURES]) {
+    test(`${f.name} imports as an NCHW graph with its source names`, () => {
+      const t0 = performance.now();
+      const g = loadFixture(f);
+      assert.ok(performance.now() - t0 < 5000, `import took ${performance.now() - t0} ms`);
+      assert.equal(g.inputLayout, 'NCHW');
+      assert.deepEqual({ ...g.source, origin: undefined }, { format: 'onnx', inputName: 'input', outputName: 'logits', origin: undefined });
+      const input = g.nodes.find((n) => n.name === g.input);
+      assert.deepEqual(input?.op === 'Input' && input.shape, [3, 32, 32]);
+      const origin = g.source.origin ?? {};
+      for (const n of g.nodes) if (n.op !== 'Input') assert.match(origin[n.name], /^\//, `${n.name} has an ONNX node name`);
+    });
+  }
+
+  test('the pattern net maps every idiom to its node (hand count)', () => {
+    const g = loadFixture({ name: 'tiny-opset11', dir: SMALL });
+    assert.deepEqual(opCounts(g), {
+      Input: 1,
+      Conv: 9,
+      'Activation:clip': 1, // ReLU6
+      'Activation:leakyRelu': 1,
+      'Activation:elu': 1,
+      Pad: 1, // ZeroPad2d (opset 11: pads from a constant subgraph)
+      'Activation:tanh': 1,
+      Concat: 1,
+      Pool: 3, // MaxPool ceil mode, AvgPool2d count_include_pad=False, avg_pool2d
+      'Activation:silu': 1, // x * sigmoid(x)
+      GlobalPool: 1, // x.mean((2, 3), keepdim=True)
+      'Activation:relu': 3,
+      'Activation:sigmoid': 1, // the SE gate
+      Mul: 1, // x * gate
+      Add: 1,
+      'Activation:hardSwish': 1, // x * HardSigmoid(x)
+      Flatten: 1, // x.view(x.size(0), -1)
+      Dense: 2,
+    });
+    const pool = g.nodes.find((n) => n.name === '/pool/MaxPool');
+    assert.ok(pool?.op === 'Pool' && pool.ceilMode && pool.mode === 'max');
+    const avg = g.nodes.find((n) => n.name === '/avg/AveragePool');
+    assert.ok(avg?.op === 'Pool' && !avg.countIncludePad && avg.mode === 'avg');
+    const dw = g.nodes.find((n) => n.name === '/dw/dw.0/Conv');
+    assert.ok(dw?.op === 'Conv' && dw.groups === 8 && dw.weight.length === 8 * 9);
+    const relu6 = g.nodes.find((n) => n.name === '/stem/stem.2/Clip');
+    assert.deepEqual(relu6?.op === 'Activation' && relu6.fn, { kind: 'clip', min: 0, max: 6 });
+    const pad = g.nodes.find((n) => n.op === 'Pad');
+    assert.deepEqual(pad?.op === 'Pad' && pad.pads, [0, 0, 1, 1]);
+  });
+
+  /** Ops, attributes-free, and weights of the conv/dense nodes, in graph order. */
+  const skeleton = (g: ModelGraph) =>
+    g.nodes.map((n: Node) => ({
+      op: n.op === 'Activation' ? `${n.op}:${n.fn.kind}` : n.op,
+      w: n.op === 'Conv' || n.op === 'Dense' ? [Array.from(n.weight), n.bias ? Array.from(n.bias) : null] : null,
+    }));
+
+  test('one network exported at two opsets imports to the same graph (Clip attributes vs inputs, HardSwish op vs HardSigmoid*x)', () => {
+    const a = loadFixture({ name: 'tiny-opset9', dir: SMALL });
+    const b = loadFixture({ name: 'tiny-opset11', dir: SMALL });
+    assert.deepEqual(skeleton(a), skeleton(b));
+    const c = loadFixture({ name: 'mobilenet_v3_small-025-opset13', dir: SMALL });
+    const d = loadFixture({ name: 'mobilenet_v3_small-025-opset17', dir: SMALL });
+    assert.deepEqual(skeleton(c), skeleton(d));
+    assert.equal(opCounts(d)['Activation:hardSwish'], 19);
+  });
+
+  test('weights shared between nodes in the ONNX file are copied per node', () => {
+    // torch.onnx.export de-duplicates the identical (zero) SE biases of MobileNetV3 into Identity-of-initializer nodes.
+    const g = loadFixture({ name: 'mobilenet_v3_small-025-opset13', dir: SMALL });
+    const biases = g.nodes.flatMap((n) => (n.op === 'Conv' && n.bias ? [n.bias] : []));
+    assert.equal(new Set(biases.map((b) => b.buffer)).size, biases.length);
+  });
+});
+
+// ---- hand-built graphs in the patterns of tf2onnx and other exporters
+
+const f32 = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.31 + i * 1.7) * 0.5);
+interface Spec {
+  readonly nodes: OnnxNode[];
+  readonly inits: OnnxGraph['initializers'];
+  readonly input: readonly (number | string)[];
+  readonly classes: number;
+  readonly opset?: number;
+}
+function model({ nodes, inits, input, classes, opset = 13 }: Spec): Uint8Array {
+  return encodeOnnx(
+    { name: 'hand', nodes, initializers: inits, inputs: [{ name: 'x', shape: input }], outputs: [{ name: 'y', shape: ['N', classes] }] },
+    '0',
+    opset,
+  );
+}
+const node = (op: string, name: string, inputs: string[], attrs?: OnnxNode['attrs']): OnnxNode => ({ op, name, inputs, outputs: [name], attrs });
+
+/** tf2onnx's way: NHWC input and a Transpose, SAME padding, an unfolded BN, ReLU6, ReduceMean, MatMul + Add. */
+export function tf2onnxStyle(): Uint8Array {
+  return model({
+    input: ['N', 8, 8, 3],
+    classes: 5,
+    nodes: [
+      node('Transpose', 'nchw', ['x'], { perm: { ints: [0, 3, 1, 2] } }),
+      node('Conv', 'conv1', ['nchw', 'w1'], { auto_pad: { s: 'SAME_UPPER' }, strides: { ints: [2, 2] }, kernel_shape: { ints: [3, 3] } }),
+      node('BatchNormalization', 'bn1', ['conv1', 'g1', 'b1', 'm1', 'v1'], { epsilon: { f: 1e-3 } }),
+      node('Clip', 'relu6', ['bn1', 'lo', 'hi']),
+      node('Conv', 'dw', ['relu6', 'wdw', 'bdw'], { group: { i: 6 }, pads: { ints: [1, 1, 1, 1] } }),
+      node('Relu', 'relu', ['dw']),
+      node('Dropout', 'drop', ['relu']),
+      node('ReduceMean', 'gap', ['drop'], { axes: { ints: [2, 3] }, keepdims: { i: 0 } }),
+      node('MatMul', 'fc', ['gap', 'wfc']),
+      node('Add', 'fc_bias', ['fc', 'bfc']),
+      node('Softmax', 'y', ['fc_bias'], { axis: { i: -1 } }),
+    ],
+    inits: [
+      { name: 'w1', dims: [6, 3, 3, 3], data: f32(162, 1) },
+      { name: 'g1', dims: [6], data: f32(6, 2).map((v) => 1 + v) },
+      { name: 'b1', dims: [6], data: f32(6, 3) },
+      { name: 'm1', dims: [6], data: f32(6, 4) },
+      { name: 'v1', dims: [6], data: f32(6, 5).map((v) => 1 + v) },
+      { name: 'lo', dims: [], data: Float32Array.of(0) },
+      { name: 'hi', dims: [], data: Float32Array.of(6) },
+      { name: 'wdw', dims: [6, 1, 3, 3], data: f32(54, 6) },
+      { name: 'bdw', dims: [6], data: f32(6, 7) },
+      { name: 'wfc', dims: [6, 5], data: f32(30, 8) },
+      { name: 'bfc', dims: [5], data: f32(5, 9) },
+    ],
+  });
+}
+
+/** A channel shuffle (ShuffleNet): Reshape to [N, g, C/g, H, W], Transpose, Reshape back. */
+function channelShuffle(): Uint8Array {
+  return model({
+    input: ['N', 4, 4, 4],
+    classes: 4,
+    nodes: [
+      node('Conv', 'conv', ['x', 'w'], { kernel_shape: { ints: [1, 1] } }),
+      node('Reshape', 'split', ['conv', 's1']),
+      node('Transpose', 'shuffle', ['split'], { perm: { ints: [0, 2, 1, 3, 4] } }),
+      node('Reshape', 'merge', ['shuffle', 's2']),
+      node('GlobalAveragePool', 'gap', ['merge']),
+      node('Flatten', 'y', ['gap']),
+    ],
+    inits: [
+      { name: 'w', dims: [4, 4, 1, 1], data: f32(16, 1) },
+      { name: 's1', dims: [5], data: BigInt64Array.from([0n, 2n, 2n, 4n, 4n]) },
+      { name: 's2', dims: [4], data: BigInt64Array.from([0n, 4n, 4n, 4n]) },
+    ],
+  });
+}
+
+function refused(bytes: Uint8Array, pattern: RegExp): AutopruneError {
+  try {
+    importOnnx(bytes, 'hand.onnx');
+  } catch (e) {
+    assert.ok(e instanceof AutopruneError, `expected an AutopruneError, got ${e}`);
+    assert.equal(e.code, ErrorCodes.MODEL_UNSUPPORTED_LAYER);
+    assert.equal(e.message.split('\n').length, 1, e.message);
+    assert.match(e.message, pattern);
+    return e;
+  }
+  assert.fail('expected the import to be refused');
+}
+
+describe('ONNX import of other exporters', () => {
+  test('tf2onnx style: NHWC input, SAME padding, unfolded BN, Clip(0, 6), ReduceMean, MatMul + Add, Softmax', () => {
+    const g = importOnnx(tf2onnxStyle(), 'hand.onnx');
+    assert.equal(g.inputLayout, 'NHWC');
+    const input = g.nodes[0];
+    assert.deepEqual(input.op === 'Input' && input.shape, [3, 8, 8]);
+    const conv = g.nodes.find((n) => n.name === 'conv1');
+    assert.deepEqual(conv?.op === 'Conv' && conv.pads, [0, 0, 1, 1]); // 8 -> 4 with a 3x3 stride 2: the odd pixel at the end
+    assert.deepEqual(conv?.op === 'Conv' && conv.inputs, ['x']);
+    const fc = g.nodes.find((n) => n.op === 'Dense');
+    assert.ok(fc?.op === 'Dense' && fc.bias !== null && fc.units === 5);
+    assert.equal(fc?.weight[1], f32(30, 8)[5]); // [in, out] -> [out, in]: w[o=0][i=1] = B[i=1][o=0]
+    assert.deepEqual(
+      g.nodes.map((n) => n.op),
+      ['Input', 'Conv', 'BatchNormalization', 'Activation', 'Conv', 'Activation', 'Identity', 'GlobalPool', 'Dense', 'Activation'],
+    );
+    const gap = g.nodes.find((n) => n.op === 'GlobalPool');
+    assert.ok(gap?.op === 'GlobalPool' && !gap.keepDims);
+  });
+
+  test('Gemm without transB and with alpha/beta; Squeeze of [C, 1, 1]; Sum; GlobalMaxPool; Conv + Add of a constant bias', () => {
+    const bytes = model({
+      input: ['N', 2, 4, 4],
+      classes: 3,
+      nodes: [
+        node('Conv', 'a', ['x', 'wa'], { kernel_shape: { ints: [1, 1] } }),
+        node('Add', 'a_bias', ['a', 'ba']),
+        node('Conv', 'b', ['x', 'wb'], { kernel_shape: { ints: [1, 1] } }),
+        node('Sum', 'sum', ['a_bias', 'b']),
+        node('GlobalMaxPool', 'gmp', ['sum']),
+        node('Squeeze', 'sq', ['gmp', 'axes']),
+        node('Gemm', 'y', ['sq', 'wg', 'bg'], { alpha: { f: 2 }, beta: { f: 0.5 } }),
+      ],
+      inits: [
+        { name: 'wa', dims: [4, 2, 1, 1], data: f32(8, 1) },
+        { name: 'ba', dims: [1, 4, 1, 1], data: f32(4, 2) },
+        { name: 'wb', dims: [4, 2, 1, 1], data: f32(8, 3) },
+        { name: 'axes', dims: [2], data: BigInt64Array.from([2n, 3n]) },
+        { name: 'wg', dims: [4, 3], data: f32(12, 4) },
+        { name: 'bg', dims: [3], data: f32(3, 5) },
+      ],
+    });
+    const g = importOnnx(bytes, 'hand.onnx');
+    assert.deepEqual(
+      g.nodes.map((n) => n.op),
+      ['Input', 'Conv', 'Conv', 'Add', 'GlobalPool', 'Flatten', 'Dense'],
+    );
+    const a = g.nodes[1];
+    assert.deepEqual(a.op === 'Conv' && Array.from(a.bias ?? []), Array.from(f32(4, 2)));
+    const d = g.nodes[6];
+    assert.ok(d.op === 'Dense');
+    assert.equal(d.weight[1 * 4 + 2], 2 * f32(12, 4)[2 * 3 + 1]); // alpha * B[i=2][o=1]
+    assert.equal(d.bias?.[2], Math.fround(0.5 * f32(3, 5)[2]));
+  });
+
+  test('a channel shuffle is refused with one line naming the node and op', () => {
+    refused(channelShuffle(), /^ONNX node `split` \(op `Reshape`\) in `hand\.onnx` reshapes \[batch, 4, 4, 4\] to \[0,2,2,4,4\]; expected a flatten/);
+  });
+
+  test('an unknown op is refused with the list of supported ops', () => {
+    const bytes = model({
+      input: ['N', 3, 4, 4],
+      classes: 3,
+      nodes: [node('LRN', 'lrn', ['x'], { size: { i: 3 } }), node('GlobalAveragePool', 'gap', ['lrn']), node('Flatten', 'y', ['gap'])],
+      inits: [],
+    });
+    refused(bytes, /^ONNX node `lrn` \(op `LRN`\) in `hand\.onnx` is not supported; supported ops: Conv, BatchNormalization, .*Transpose$/);
+  });
+
+  test('a Mul by a constant and a Transpose in the body are refused', () => {
+    const mulConst = model({
+      input: ['N', 3, 4, 4],
+      classes: 3,
+      nodes: [node('Mul', 'scale', ['x', 'k']), node('GlobalAveragePool', 'gap', ['scale']), node('Flatten', 'y', ['gap'])],
+      inits: [{ name: 'k', dims: [], data: Float32Array.of(2) }],
+    });
+    refused(mulConst, /`scale` \(op `Mul`\).*has a constant factor; expected a feature map/);
+    const transpose = model({
+      input: ['N', 3, 4, 4],
+      classes: 4,
+      nodes: [node('Transpose', 't', ['x'], { perm: { ints: [0, 2, 1, 3] } }), node('GlobalAveragePool', 'gap', ['t']), node('Flatten', 'y', ['gap'])],
+      inits: [],
+    });
+    refused(transpose, /`t` \(op `Transpose`\).*permutes axes \[0,2,1,3\]/);
+  });
+
+  test('a model that is not ONNX, or not an image classifier, is refused in one line', () => {
+    assert.throws(() => importOnnx(new TextEncoder().encode('{"modelTopology": 1}'), 'model.json'), /`model\.json` is not an ONNX model/);
+    const noImage = encodeOnnx(
+      { name: 'v', nodes: [node('Relu', 'y', ['x'])], initializers: [], inputs: [{ name: 'x', shape: ['N', 10] }], outputs: [{ name: 'y', shape: ['N', 10] }] },
+      '0',
+    );
+    assert.throws(
+      () => importOnnx(noImage, 'vec.onnx'),
+      (e: Error) => e instanceof AutopruneError && /expected float32 images \[batch, C, H, W\]/.test(e.message),
+    );
+  });
+});
+
+describe('helpers', () => {
+  test('toInputLayout: HWC images to CHW for an NCHW model, unchanged for NHWC', () => {
+    const hwc = Float32Array.from({ length: 2 * 2 * 3 * 2 }, (_, i) => i); // 2 images of 2x3 pixels, 2 channels
+    const chw = toInputLayout(hwc, [2, 3, 2], 'NCHW');
+    // image 0, channel 1, pixel (y=1, x=2): HWC index (1*3+2)*2+1 = 11; CHW index 1*6 + 1*3+2 = 11
+    assert.equal(chw[6 + 5], hwc[11]);
+    assert.equal(chw[12 + 0], hwc[12]); // image 1, channel 0, pixel 0
+    assert.equal(chw[12 + 6], hwc[13]); // image 1, channel 1, pixel 0
+    assert.deepEqual(batchDims(2, [2, 3, 2], 'NCHW'), [2, 2, 2, 3]);
+    assert.equal(toInputLayout(hwc, [2, 3, 2], 'NHWC'), hwc);
+  });
+});
