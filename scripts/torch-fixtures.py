@@ -14,6 +14,10 @@ exported with torch.onnx.export's defaults (BN folded into the convolutions, con
 Usage:
   /usr/bin/python3 scripts/torch-fixtures.py --set small --out test/fixtures/onnx
   /usr/bin/python3 scripts/torch-fixtures.py --set large --out .tmp/torch-fixtures
+  /usr/bin/python3 scripts/torch-fixtures.py --apply plan.json --fixture DIR/NAME --logits-out out.npy
+
+`--apply` rebuilds fixture NAME from NAME.json and NAME.pt, slices it with src/model/ir/apply_plan.py
+and writes its logits for NAME.input.npy (the test that a plan carries a cut back into PyTorch).
 
 `small` (committed, each file well under 2 MB) covers the patterns with little data; `large` is
 the torchvision models at full width, generated when torch is present (resnet18 alone is 45 MB).
@@ -138,12 +142,44 @@ def export(name, builder, kwargs, opset, out):
     print(f"{name}: opset {opset}, {size / 1e6:.2f} MB, max|logit| {logits.abs().max().item():.3g}")
 
 
+def apply(plan, fixture, logits_out):
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("apply_plan", os.path.join(here, "..", "src", "model", "ir", "apply_plan.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with open(f"{fixture}.json") as f:
+        meta = json.load(f)
+    model = build(meta["builder"], meta["kwargs"])
+    model.load_state_dict(torch.load(f"{fixture}.pt"))
+    model.eval()
+    mod.apply_plan(model, plan)
+    x = torch.from_numpy(np.load(f"{fixture}.input.npy"))
+    with torch.no_grad():
+        logits = model(x)
+    np.save(logits_out, logits.numpy().astype(np.float32))
+    print(f"apply: {sum(t.numel() for t in model.parameters())} parameters")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--set", choices=["small", "large", "all"], default="small")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
     p.add_argument("--only", nargs="*", help="names to export (default: the whole set)")
+    p.add_argument("--apply", metavar="PLAN", action="append", help="slice a fixture with this plan.json and write its logits (repeatable)")
+    p.add_argument("--fixture", action="append", help="with --apply: the fixture's path without extension")
+    p.add_argument("--logits-out", action="append", help="with --apply: where to write the logits (.npy)")
     args = p.parse_args()
+    torch.set_num_threads(1)
+    if args.apply:
+        if not (len(args.apply) == len(args.fixture or []) == len(args.logits_out or [])):
+            sys.exit("torch-fixtures: give one --fixture and one --logits-out per --apply")
+        for plan, fixture, out in zip(args.apply, args.fixture, args.logits_out):
+            apply(plan, fixture, out)
+        return
+    if not args.out:
+        sys.exit("torch-fixtures: --out is required")
     models = {**(SMALL if args.set in ("small", "all") else {}), **(LARGE if args.set in ("large", "all") else {})}
     if args.only:
         unknown = [n for n in args.only if n not in models]
@@ -151,7 +187,6 @@ def main():
             sys.exit(f"torch-fixtures: unknown model(s) {unknown}; expected some of {sorted(models)}")
         models = {n: models[n] for n in args.only}
     os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(1)
     for name, (builder, kwargs, opset) in models.items():
         export(name, builder, kwargs, opset, args.out)
 

@@ -11,15 +11,23 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
+import { Rng } from '../src/core/rng.js';
+import { analyzeGraph, type GraphAnalysis, keptIndices } from '../src/model/ir/analyze.js';
+import { graphCost } from '../src/model/ir/cost.js';
+import { cutGraph } from '../src/model/ir/cut.js';
 import type { ModelGraph, Node } from '../src/model/ir/graph.js';
 import { batchDims, toInputLayout } from '../src/model/ir/layout.js';
 import { importOnnx } from '../src/model/ir/onnx-import.js';
+import { buildPlan, torchModulePath, writePlan } from '../src/model/ir/plan.js';
+import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import type { OnnxGraph, OnnxNode } from '../src/model/onnx.js';
-import { encodeOnnx } from '../src/model/onnx-proto.js';
+import { decodeOnnxModel, encodeOnnx } from '../src/model/onnx-proto.js';
 import { ROOT } from './helpers.js';
 
 const SMALL = join(ROOT, 'test/fixtures/onnx');
@@ -77,7 +85,9 @@ export function readNpy(path: string): { shape: number[]; data: Float32Array } {
   return { shape, data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) };
 }
 
-const sessionOpts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+// No graph optimisation: for a batch of two images, onnxruntime's rewrites (constant folding, NCHWc
+// layouts) cost more session set-up than they save (resnet18: 0.06 s instead of 0.3 s).
+const sessionOpts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'disabled' };
 
 async function run(model: Uint8Array | string, input: string, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
   const s = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOpts) : await ort.InferenceSession.create(model, sessionOpts);
@@ -403,5 +413,236 @@ describe('helpers', () => {
     assert.equal(chw[12 + 6], hwc[13]); // image 1, channel 1, pixel 0
     assert.deepEqual(batchDims(2, [2, 3, 2], 'NCHW'), [2, 2, 2, 3]);
     assert.equal(toInputLayout(hwc, [2, 3, 2], 'NHWC'), hwc);
+  });
+});
+
+// ---- with analysis, cut and export
+
+const ALL_FIXTURES = [...SMALL_FIXTURES, ...LARGE_FIXTURES];
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+async function graphLogits(g: ModelGraph, x: { data: Float32Array; shape: number[] }): Promise<Float32Array> {
+  return run(encodeOnnx(graphToOnnx(g)), g.source.inputName, x.data, x.shape);
+}
+
+/** Random kept channels per group: between `minRatio` of them (at least 1) and all, a random subset, ascending. */
+function randomKeep(a: GraphAnalysis, rng: Rng, minRatio = 0): number[][] {
+  return a.groups.map((g) => {
+    const lo = Math.max(1, Math.ceil(minRatio * g.channels));
+    const n = lo + rng.int(g.channels - lo + 1);
+    const order = range(g.channels);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order.slice(0, n).sort((p, q) => p - q);
+  });
+}
+
+/**
+ * The graph with every weight that reads a channel `keep` drops set to zero (Conv with groups 1 and
+ * Dense input columns): the dropped channels then contribute nothing, so cutting them must not
+ * change the logits beyond rounding.
+ */
+function zeroDropped(a: GraphAnalysis, keep: readonly (readonly number[])[]): ModelGraph {
+  const all = a.groups.map((g) => range(g.channels));
+  const nodes = a.graph.nodes.map((n, i): Node => {
+    if (!((n.op === 'Conv' && n.groups === 1) || n.op === 'Dense')) return n;
+    const ch = a.channels[a.inputs[i][0]];
+    const kept = new Set(keptIndices(a, ch, keep));
+    const dropped = keptIndices(a, ch, all).filter((k) => !kept.has(k));
+    const cin = keptIndices(a, ch, all).length;
+    const per = n.weight.length / (a.shapes[i][0] * cin); // kh*kw for a conv, 1 for a dense
+    const w = Float32Array.from(n.weight);
+    const out = n.op === 'Dense' ? n.units : a.shapes[i][0];
+    for (let o = 0; o < out; o++) for (const k of dropped) w.fill(0, (o * cin + k) * per, (o * cin + k + 1) * per);
+    return { ...n, weight: w };
+  });
+  return { ...a.graph, nodes };
+}
+
+/** MACs and params counted from the cut graph's arrays and a spatial walk of its own (docs/flops.md's convention). */
+function countCost(g: ModelGraph): { macs: number; params: number } {
+  const hw = new Map<string, [number, number]>();
+  let macs = 0;
+  let params = 0;
+  const out = (size: number, k: number, s: number, p0: number, p1: number, d: number, ceil: boolean): number => {
+    const span = (size + p0 + p1 - d * (k - 1) - 1) / s;
+    let o = (ceil ? Math.ceil(span) : Math.floor(span)) + 1;
+    if (ceil && (o - 1) * s >= size + p0) o--;
+    return o;
+  };
+  for (const n of g.nodes) {
+    // The largest input map (a squeeze-and-excitation Mul may read its [C, 1, 1] gate first).
+    const [h, w] = n.op === 'Input' ? [n.shape[1], n.shape[2]] : n.inputs.map((i) => hw.get(i) ?? [1, 1]).reduce((p, q) => (q[0] * q[1] > p[0] * p[1] ? q : p));
+    let next: [number, number] = [h, w];
+    if (n.op === 'Conv' || n.op === 'Pool') {
+      const d = n.op === 'Conv' ? n.dilations : ([1, 1] as const);
+      const ceil = n.op === 'Pool' && n.ceilMode;
+      next = [out(h, n.kernel[0], n.strides[0], n.pads[0], n.pads[2], d[0], ceil), out(w, n.kernel[1], n.strides[1], n.pads[1], n.pads[3], d[1], ceil)];
+    }
+    if (n.op === 'Pad') next = [h + n.pads[0] + n.pads[2], w + n.pads[1] + n.pads[3]];
+    if (n.op === 'GlobalPool' || n.op === 'Flatten' || n.op === 'Dense') next = [1, 1];
+    hw.set(n.name, next);
+    if (n.op === 'Conv') {
+      macs += n.weight.length * next[0] * next[1];
+      params += n.weight.length + (n.bias?.length ?? 0);
+    }
+    if (n.op === 'Dense') {
+      macs += n.weight.length;
+      params += n.weight.length + (n.bias?.length ?? 0);
+    }
+    if (n.op === 'BatchNormalization') params += 4 * n.scale.length;
+  }
+  return { macs, params };
+}
+
+interface DecodedDim {
+  readonly dim_param?: string;
+  readonly dim_value?: number;
+}
+function onnxSummary(bytes: Uint8Array): { input: string; inDims: DecodedDim[]; outDims: DecodedDim[]; params: number } {
+  const m = decodeOnnxModel(bytes) as {
+    graph: {
+      input: { name: string; type: { tensor_type: { shape: { dim: DecodedDim[] } } } }[];
+      output: { type: { tensor_type: { shape: { dim: DecodedDim[] } } } }[];
+      initializer: { dims?: number[]; data_type: number }[];
+    };
+  };
+  const params = m.graph.initializer
+    .filter((t) => t.data_type === 1 && (t.dims?.length ?? 0) > 0)
+    .reduce((s, t) => s + (t.dims ?? []).reduce((p, d) => p * d, 1), 0);
+  return { input: m.graph.input[0].name, inDims: m.graph.input[0].type.tensor_type.shape.dim, outDims: m.graph.output[0].type.tensor_type.shape.dim, params };
+}
+
+describe('import, analysis, cut and export of the PyTorch fixtures', () => {
+  for (const f of ALL_FIXTURES) {
+    test(`${f.name}: keep-all, zero-filter and random cuts; the pruned ONNX keeps its input name and batch axis`, async () => {
+      const t0 = performance.now();
+      const x = readNpy(join(f.dir, `${f.name}.input.npy`));
+      const ref = await run(join(f.dir, `${f.name}.onnx`), 'input', x.data, x.shape);
+      const g = loadFixture(f);
+      const a = analyzeGraph(g);
+      assert.ok(a.groups.length > 0, 'has prunable groups');
+
+      const all = a.groups.map((gr) => range(gr.channels));
+      assertClose(await graphLogits(cutGraph(g, a, all), x), ref, 1e-4, `${f.name} keep-all`);
+
+      const rng = new Rng(`${f.name}-cut`);
+      // At least half of each group, so that the zeroed model still has non-zero logits to compare.
+      const keep = randomKeep(a, rng, 0.5);
+      const zeroed = zeroDropped(a, keep);
+      const zeroedLogits = await graphLogits(zeroed, x);
+      const cut = cutGraph(g, a, keep);
+      const cutLogits = await graphLogits(cut, x);
+      assertClose(cutLogits, zeroedLogits, 1e-5, `${f.name} zero-filter cut`);
+
+      for (const [i, k] of [keep, randomKeep(a, rng)].entries()) {
+        const c = { channels: k.map((v) => v.length) };
+        assert.deepEqual(graphCost(a, c), countCost(i === 0 ? cut : cutGraph(g, a, k)), `${f.name} cost of random candidate ${i}`);
+      }
+      assert.deepEqual(graphCost(a, null), countCost(g));
+
+      const bytes = encodeOnnx(graphToOnnx(cut));
+      const pruned = onnxSummary(bytes);
+      const base = onnxSummary(readFileSync(join(f.dir, `${f.name}.onnx`)));
+      assert.ok(pruned.params < base.params, `${pruned.params} params, base ${base.params}`);
+      assert.equal(pruned.params, graphCost(a, { channels: keep.map((v) => v.length) }).params);
+      assert.equal(pruned.input, 'input');
+      assert.equal(pruned.inDims[0].dim_param, 'batch');
+      assert.ok(pruned.outDims[0].dim_param, 'output batch axis is symbolic');
+      // The exported pruned model imports again, to a graph that computes the same logits.
+      const again = importOnnx(bytes, 'pruned.onnx');
+      assertClose(await graphLogits(again, x), cutLogits, 1e-5, `${f.name} pruned re-import`);
+      const ms = performance.now() - t0;
+      assert.ok(ms < 20_000, `${f.name} took ${ms.toFixed(0)} ms`);
+    });
+  }
+
+  test('squeeze-and-excitation: the gate convolution and the gated channels are one group', () => {
+    const g = loadFixture({ name: 'mobilenet_v3_small-025-opset13', dir: SMALL });
+    const a = analyzeGraph(g);
+    const se = a.groups.find((gr) => gr.layers.includes('/features/features.1/block/block.1/fc2/Conv'));
+    assert.ok(se, 'the SE expand conv is prunable');
+    assert.ok(se.layers.includes('/features/features.1/block/block.0/block.0.0/Conv'), se.layers.join(' '));
+  });
+
+  test("squeezenet's classifier conv reaches the output through global pooling: its inputs are cut, its outputs never", { skip: largeSkip ?? false }, () => {
+    const g = loadFixture({ name: 'squeezenet1_1', dir: LARGE });
+    const a = analyzeGraph(g);
+    const name = '/classifier/classifier.1/Conv';
+    assert.ok(!a.groups.some((gr) => gr.layers.includes(name)));
+    const cut = cutGraph(
+      g,
+      a,
+      a.groups.map((gr) => range(Math.ceil(gr.channels / 2))),
+    );
+    const before = g.nodes.find((n) => n.name === name);
+    const after = cut.nodes.find((n) => n.name === name);
+    assert.ok(before?.op === 'Conv' && after?.op === 'Conv');
+    assert.equal(before.weight.length, 10 * 512);
+    assert.equal(after.weight.length, 10 * 256);
+    assert.equal(after.bias?.length, 10);
+  });
+});
+
+describe('plan.json and apply_plan.py: the cut back in PyTorch', () => {
+  const skip = torchAvailable() ? false : CI ? false : `torch/torchvision not importable by ${PYTHON}`;
+  const cases = [
+    { name: 'tiny-opset11', dir: SMALL },
+    { name: 'mobilenet_v3_small-025-opset13', dir: SMALL },
+    ...LARGE_FIXTURES.filter((f) => f.name === 'resnet18' || f.name === 'mobilenet_v2'),
+  ];
+  if (!largeSkip) assert.equal(cases.length, 4);
+  test(`${cases.map((f) => f.name).join(', ')}: the PyTorch models sliced by apply_plan.py reproduce the pruned ONNX logits`, { skip }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plan-'));
+    const args: string[] = [];
+    const want: Float32Array[] = [];
+    for (const [i, f] of cases.entries()) {
+      const x = readNpy(join(f.dir, `${f.name}.input.npy`));
+      const g = loadFixture(f);
+      const a = analyzeGraph(g);
+      const keep = randomKeep(a, new Rng(`${f.name}-plan`));
+      want.push(await graphLogits(cutGraph(g, a, keep), x));
+      const plan = buildPlan(a, keep);
+      assert.ok(plan.nodes.length > 0);
+      for (const n of plan.nodes) assert.ok(n.module, `${n.source} has a module path`);
+      const sub = join(dir, String(i));
+      await mkdir(sub);
+      assert.deepEqual(await writePlan(sub, plan), ['plan.json', 'apply_plan.py']);
+      args.push('--apply', join(sub, 'plan.json'), '--fixture', join(f.dir, f.name), '--logits-out', join(sub, 'logits.npy'));
+    }
+    // One Python process for all models: importing torch costs seconds.
+    const r = spawnSync(PYTHON, ['scripts/torch-fixtures.py', ...args], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    cases.forEach((f, i) => assertClose(readNpy(join(dir, String(i), 'logits.npy')).data, want[i], 1e-4, `${f.name}: PyTorch vs pruned ONNX`));
+  });
+
+  test('plan.json names each cut node by its ONNX node and module path, with kept indices', () => {
+    const g = loadFixture({ name: 'tiny-opset11', dir: SMALL });
+    const a = analyzeGraph(g);
+    const keep = a.groups.map((gr) => range(gr.channels).filter((i) => i % 2 === 0));
+    const plan = buildPlan(a, keep);
+    const fc1 = plan.nodes.find((n) => n.source === '/fc1/Gemm');
+    assert.ok(fc1);
+    assert.equal(fc1.module, 'fc1');
+    // fc1 reads the 12 channels x 2 x 2 of the flattened map: channel c is features 4c..4c+3.
+    const kept = keep[a.groups.findIndex((gr) => gr.layers.includes('/res/res.0/Conv'))];
+    assert.deepEqual(
+      fc1.keepIn,
+      kept.flatMap((c) => [4 * c, 4 * c + 1, 4 * c + 2, 4 * c + 3]),
+    );
+    assert.deepEqual(fc1.keepOut, keep[a.groups.findIndex((gr) => gr.id === '/fc1/Gemm')]);
+    const dw = plan.nodes.find((n) => n.source === '/dw/dw.0/Conv');
+    assert.deepEqual(dw?.keepIn, dw?.keepOut);
+  });
+
+  test('torchModulePath reads the module path from torch.onnx.export node names', () => {
+    assert.equal(torchModulePath('/layer1/layer1.0/conv1/Conv'), 'layer1.0.conv1');
+    assert.equal(torchModulePath('/features/features.0/features.0.0/Conv'), 'features.0.0');
+    assert.equal(torchModulePath('/features/features.1/block/block.1/fc1/Conv'), 'features.1.block.1.fc1');
+    assert.equal(torchModulePath('/fc/Gemm'), 'fc');
+    assert.equal(torchModulePath('/Flatten'), null);
+    assert.equal(torchModulePath('conv1'), null);
   });
 });
