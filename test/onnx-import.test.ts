@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -28,7 +28,7 @@ import { buildPlan, torchModulePath, writePlan } from '../src/model/ir/plan.js';
 import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import type { OnnxGraph, OnnxNode } from '../src/model/onnx.js';
 import { decodeOnnxModel, encodeOnnx } from '../src/model/onnx-proto.js';
-import { ROOT } from './helpers.js';
+import { cli, oneLine, ROOT } from './helpers.js';
 
 const SMALL = join(ROOT, 'test/fixtures/onnx');
 const LARGE = join(ROOT, '.tmp/torch-fixtures');
@@ -644,5 +644,38 @@ describe('plan.json and apply_plan.py: the cut back in PyTorch', () => {
     assert.equal(torchModulePath('/fc/Gemm'), 'fc');
     assert.equal(torchModulePath('/Flatten'), null);
     assert.equal(torchModulePath('conv1'), null);
+  });
+});
+
+describe('autoprune inspect model.onnx', () => {
+  test('prints the groups and costs of the graph (JSON), the same as the analysis', async () => {
+    const path = 'test/fixtures/onnx/mobilenet_v3_small-025-opset13.onnx';
+    const r = await cli('inspect', path, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { input: unknown; groups: { id: string; channels: number }[]; total: { macs: number; params: number } };
+    const a = analyzeGraph(importOnnx(readFileSync(join(ROOT, path))));
+    assert.deepEqual(out.input, { name: 'input', layout: 'NCHW', shape: [3, 32, 32] });
+    assert.deepEqual(
+      out.groups.map((g) => [g.id, g.channels]),
+      a.groups.map((g) => [g.id, g.channels]),
+    );
+    assert.deepEqual(out.total, countCost(a.graph));
+  });
+
+  test('a model with an unsupported op fails in one line naming the node and op', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inspect-'));
+    const bytes = model({
+      input: ['N', 3, 4, 4],
+      classes: 3,
+      nodes: [
+        node('LRN', '/features/lrn/LRN', ['x'], { size: { i: 3 } }),
+        node('GlobalAveragePool', 'gap', ['/features/lrn/LRN']),
+        node('Flatten', 'y', ['gap']),
+      ],
+      inits: [],
+    });
+    await writeFile(join(dir, 'lrn.onnx'), bytes);
+    const line = oneLine(await cli('inspect', join(dir, 'lrn.onnx')));
+    assert.match(line, /ONNX node `\/features\/lrn\/LRN` \(op `LRN`\) in `.*lrn\.onnx` is not supported; supported ops: Conv, /);
   });
 });
