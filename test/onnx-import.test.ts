@@ -18,6 +18,8 @@ import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
+import type { BaseSource } from '../src/evaluators/options.js';
+import { loadBaseGraph, loadBaseModel } from '../src/evaluators/setup.js';
 import { analyzeGraph, type GraphAnalysis, keptIndices } from '../src/model/ir/analyze.js';
 import { graphCost } from '../src/model/ir/cost.js';
 import { cutGraph } from '../src/model/ir/cut.js';
@@ -677,5 +679,31 @@ describe('autoprune inspect model.onnx', () => {
     await writeFile(join(dir, 'lrn.onnx'), bytes);
     const line = oneLine(await cli('inspect', join(dir, 'lrn.onnx')));
     assert.match(line, /ONNX node `\/features\/lrn\/LRN` \(op `LRN`\) in `.*lrn\.onnx` is not supported; supported ops: Conv, /);
+  });
+});
+
+describe('model.checkpoint naming a .onnx', () => {
+  const cfg = (checkpoint: string): BaseSource => ({ model: { checkpoint, width: 1 } }) as unknown as BaseSource;
+  const data = { name: 'cifar-like', shape: [32, 32, 3] as [number, number, number], numClasses: 10 };
+
+  test('loadBaseGraph reads it, checking the HxWxC data shape against the NCHW model and the classes', async () => {
+    const path = join(SMALL, 'tiny-opset11.onnx');
+    const g = await loadBaseGraph(cfg(path), data);
+    assert.equal(g.source.format, 'onnx');
+    await assert.rejects(
+      loadBaseGraph(cfg(path), { ...data, shape: [3, 32, 32] }),
+      /takes 32x32x3 images \(HxWxC\) into 10 classes, but `data` \(cifar-like\) has 3x32x32 images/,
+    );
+    await assert.rejects(
+      loadBaseGraph(cfg(path), { ...data, numClasses: 100 }),
+      /into 10 classes, but `data` \(cifar-like\) has 32x32x3 images and 100 classes/,
+    );
+  });
+
+  test('the tfjs-model path says in one line that it takes a model.json', async () => {
+    await assert.rejects(
+      loadBaseModel(cfg(join(SMALL, 'tiny-opset11.onnx'))),
+      (e: Error) => e instanceof AutopruneError && e.code === ErrorCodes.CONFIG_INVALID && !e.message.includes('\n'),
+    );
   });
 });
