@@ -98,9 +98,10 @@ export function buildPlan(a: GraphAnalysis, keep: readonly (readonly number[])[]
 /** The apply_plan.py template shipped beside this module. */
 export const APPLY_PLAN_SCRIPT = new URL('./apply_plan.py', import.meta.url);
 
-/** Writes `plan.json` and `apply_plan.py` into `dir`; returns the file names written. */
+/** Writes `plan.json` into `dir`, and `apply_plan.py` when the source is ONNX; returns the file names written. */
 export async function writePlan(dir: string, plan: PlanFile): Promise<string[]> {
   await writeFile(join(dir, 'plan.json'), `${JSON.stringify(plan)}\n`);
+  if (plan.source.format !== 'onnx') return ['plan.json'];
   await copyFile(APPLY_PLAN_SCRIPT, join(dir, 'apply_plan.py'));
   return ['plan.json', 'apply_plan.py'];
 }
