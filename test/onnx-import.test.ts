@@ -272,6 +272,31 @@ export function tf2onnxStyle(): Uint8Array {
   });
 }
 
+/** Gemm without transB and with alpha/beta, Squeeze, Sum, GlobalMaxPool, a Conv's bias as a separate Add. */
+function gemmStyle(): Uint8Array {
+  return model({
+    input: ['N', 2, 4, 4],
+    classes: 3,
+    nodes: [
+      node('Conv', 'a', ['x', 'wa'], { kernel_shape: { ints: [1, 1] } }),
+      node('Add', 'a_bias', ['a', 'ba']),
+      node('Conv', 'b', ['x', 'wb'], { kernel_shape: { ints: [1, 1] } }),
+      node('Sum', 'sum', ['a_bias', 'b']),
+      node('GlobalMaxPool', 'gmp', ['sum']),
+      node('Squeeze', 'sq', ['gmp', 'axes']),
+      node('Gemm', 'y', ['sq', 'wg', 'bg'], { alpha: { f: 2 }, beta: { f: 0.5 } }),
+    ],
+    inits: [
+      { name: 'wa', dims: [4, 2, 1, 1], data: f32(8, 1) },
+      { name: 'ba', dims: [1, 4, 1, 1], data: f32(4, 2) },
+      { name: 'wb', dims: [4, 2, 1, 1], data: f32(8, 3) },
+      { name: 'axes', dims: [2], data: BigInt64Array.from([2n, 3n]) },
+      { name: 'wg', dims: [4, 3], data: f32(12, 4) },
+      { name: 'bg', dims: [3], data: f32(3, 5) },
+    ],
+  });
+}
+
 /** A channel shuffle (ShuffleNet): Reshape to [N, g, C/g, H, W], Transpose, Reshape back. */
 function channelShuffle(): Uint8Array {
   return model({
@@ -327,27 +352,7 @@ describe('ONNX import of other exporters', () => {
   });
 
   test('Gemm without transB and with alpha/beta; Squeeze of [C, 1, 1]; Sum; GlobalMaxPool; Conv + Add of a constant bias', () => {
-    const bytes = model({
-      input: ['N', 2, 4, 4],
-      classes: 3,
-      nodes: [
-        node('Conv', 'a', ['x', 'wa'], { kernel_shape: { ints: [1, 1] } }),
-        node('Add', 'a_bias', ['a', 'ba']),
-        node('Conv', 'b', ['x', 'wb'], { kernel_shape: { ints: [1, 1] } }),
-        node('Sum', 'sum', ['a_bias', 'b']),
-        node('GlobalMaxPool', 'gmp', ['sum']),
-        node('Squeeze', 'sq', ['gmp', 'axes']),
-        node('Gemm', 'y', ['sq', 'wg', 'bg'], { alpha: { f: 2 }, beta: { f: 0.5 } }),
-      ],
-      inits: [
-        { name: 'wa', dims: [4, 2, 1, 1], data: f32(8, 1) },
-        { name: 'ba', dims: [1, 4, 1, 1], data: f32(4, 2) },
-        { name: 'wb', dims: [4, 2, 1, 1], data: f32(8, 3) },
-        { name: 'axes', dims: [2], data: BigInt64Array.from([2n, 3n]) },
-        { name: 'wg', dims: [4, 3], data: f32(12, 4) },
-        { name: 'bg', dims: [3], data: f32(3, 5) },
-      ],
-    });
+    const bytes = gemmStyle();
     const g = importOnnx(bytes, 'hand.onnx');
     assert.deepEqual(
       g.nodes.map((n) => n.op),
@@ -359,6 +364,19 @@ describe('ONNX import of other exporters', () => {
     assert.ok(d.op === 'Dense');
     assert.equal(d.weight[1 * 4 + 2], 2 * f32(12, 4)[2 * 3 + 1]); // alpha * B[i=2][o=1]
     assert.equal(d.bias?.[2], Math.fround(0.5 * f32(3, 5)[2]));
+  });
+
+  test('the hand-built graphs compute the same logits as imported, exported and run again (NHWC input, SAME pads, alpha/beta)', async () => {
+    const rng = new Rng(5);
+    for (const [bytes, dims] of [
+      [tf2onnxStyle(), [3, 8, 8, 3]],
+      [gemmStyle(), [3, 2, 4, 4]],
+    ] as const) {
+      const x = Float32Array.from({ length: dims.reduce((p, q) => p * q, 1) }, () => rng.uniform(-1, 1));
+      const want = await run(bytes, 'x', x, dims);
+      const g = importOnnx(bytes, 'hand.onnx');
+      assertClose(await graphLogits(g, { data: x, shape: [...dims] }), want, 1e-5, g.nodes.map((n) => n.op).join(' '));
+    }
   });
 
   test('a channel shuffle is refused with one line naming the node and op', () => {
