@@ -297,6 +297,49 @@ function gemmStyle(): Uint8Array {
   });
 }
 
+/** Keras' Flatten -> Dense as tf2onnx writes it: the NCHW map transposed back to NHWC, reshaped to [-1, H*W*C]. */
+function kerasFlatten(): Uint8Array {
+  return model({
+    input: ['N', 5, 5, 2],
+    classes: 4,
+    nodes: [
+      node('Transpose', 'nchw', ['x'], { perm: { ints: [0, 3, 1, 2] } }),
+      node('Conv', 'conv', ['nchw', 'w', 'b'], { kernel_shape: { ints: [3, 3] } }),
+      node('Relu', 'relu', ['conv']),
+      node('Transpose', 'nhwc', ['relu'], { perm: { ints: [0, 2, 3, 1] } }),
+      node('Reshape', 'flat', ['nhwc', 'shape']),
+      node('MatMul', 'fc', ['flat', 'wfc']),
+      node('Add', 'y', ['fc', 'bfc']),
+    ],
+    inits: [
+      { name: 'w', dims: [3, 2, 3, 3], data: f32(54, 1) },
+      { name: 'b', dims: [3], data: f32(3, 2) },
+      { name: 'shape', dims: [2], data: BigInt64Array.from([-1n, 27n]) },
+      { name: 'wfc', dims: [27, 4], data: f32(108, 3) },
+      { name: 'bfc', dims: [4], data: f32(4, 4) },
+    ],
+  });
+}
+
+/** Opset 18: ReduceMean's axes as an input. */
+function opset18(): Uint8Array {
+  return model({
+    input: ['N', 2, 4, 4],
+    classes: 3,
+    opset: 18,
+    nodes: [
+      node('Conv', 'conv', ['x', 'w'], { kernel_shape: { ints: [1, 1] } }),
+      node('ReduceMean', 'gap', ['conv', 'axes'], { keepdims: { i: 0 } }),
+      node('Gemm', 'y', ['gap', 'wg'], { transB: { i: 1 } }),
+    ],
+    inits: [
+      { name: 'w', dims: [5, 2, 1, 1], data: f32(10, 1) },
+      { name: 'axes', dims: [2], data: BigInt64Array.from([-2n, -1n]) },
+      { name: 'wg', dims: [3, 5], data: f32(15, 2) },
+    ],
+  });
+}
+
 /** A channel shuffle (ShuffleNet): Reshape to [N, g, C/g, H, W], Transpose, Reshape back. */
 function channelShuffle(): Uint8Array {
   return model({
@@ -366,11 +409,19 @@ describe('ONNX import of other exporters', () => {
     assert.equal(d.bias?.[2], Math.fround(0.5 * f32(3, 5)[2]));
   });
 
-  test('the hand-built graphs compute the same logits as imported, exported and run again (NHWC input, SAME pads, alpha/beta)', async () => {
+  test('a Transpose to channels-last before a flatten is a Flatten in Keras order', () => {
+    const g = importOnnx(kerasFlatten(), 'hand.onnx');
+    const flat = g.nodes.find((n) => n.op === 'Flatten');
+    assert.ok(flat?.op === 'Flatten' && flat.order === 'hwc');
+  });
+
+  test('the hand-built graphs compute the same logits as imported, exported and run again (NHWC input, SAME pads, alpha/beta, Keras flatten, opset 18)', async () => {
     const rng = new Rng(5);
     for (const [bytes, dims] of [
       [tf2onnxStyle(), [3, 8, 8, 3]],
       [gemmStyle(), [3, 2, 4, 4]],
+      [kerasFlatten(), [3, 5, 5, 2]],
+      [opset18(), [3, 2, 4, 4]],
     ] as const) {
       const x = Float32Array.from({ length: dims.reduce((p, q) => p * q, 1) }, () => rng.uniform(-1, 1));
       const want = await run(bytes, 'x', x, dims);

@@ -14,8 +14,9 @@
  * - Weights are copied per node (an exporter may share one initializer between several nodes, e.g.
  *   identical zero biases), so cutting one node never changes another.
  * - A graph input followed only by Transpose(0, 3, 1, 2) (tf2onnx's NHWC models) is recorded as an
- *   NHWC input; any other Transpose, or a Reshape that is not a flatten, moves the channel axis in a
- *   way no channel rule follows (a channel shuffle) and is refused.
+ *   NHWC input, and Transpose(0, 2, 3, 1) right before a flatten is Keras' channels-last Flatten;
+ *   any other Transpose, or a Reshape that is not a flatten, moves the channel axis in a way no
+ *   channel rule follows (a channel shuffle) and is refused.
  *
  * `source.origin` maps every graph node to the ONNX node it came from (plan.json reports it).
  */
@@ -88,7 +89,12 @@ interface Feature {
 interface RawInput {
   readonly kind: 'rawInput';
 }
-type Value = Const | Feature | RawInput;
+/** A [C, H, W] map transposed to [H, W, C] (Keras' Flatten in a tf2onnx export): usable only by a flatten. */
+interface ChannelsLast {
+  readonly kind: 'channelsLast';
+  readonly of: Feature;
+}
+type Value = Const | Feature | RawInput | ChannelsLast;
 
 /** Ops this importer maps to graph nodes (listed in refusals). */
 export const SUPPORTED_ONNX_OPS = [
@@ -304,6 +310,8 @@ export class OnnxImporter {
   private feature(v: Value | undefined, what: string): Feature {
     if (v?.kind === 'feature') return v;
     if (v?.kind === 'rawInput') throw this.refuse(`reads the NHWC graph input directly; expected it only through Transpose(perm = [0, 3, 1, 2])`);
+    if (v?.kind === 'channelsLast')
+      throw this.refuse('reads a map transposed to channels-last; expected only a Flatten or Reshape to [batch, -1] after such a Transpose');
     throw this.refuse(`has a constant ${what}; expected a feature map`);
   }
   private constant(v: Value | undefined, what: string): Const {
@@ -446,9 +454,9 @@ export class OnnxImporter {
       case 'Pad':
         return this.pad(n, ins);
       case 'Flatten':
-        return this.flatten(n, this.feature(x, 'input'));
+        return this.flatten(n, x);
       case 'Reshape':
-        return this.reshape(n, this.feature(x, 'input'), this.constant(ins[1], 'shape'));
+        return this.reshape(n, x, this.constant(ins[1], 'shape'));
       case 'Squeeze':
         return this.squeeze(n, ins);
       case 'Gemm':
@@ -688,18 +696,24 @@ export class OnnxImporter {
     this.emit(n, (name) => ({ op: 'Pad', name, inputs: [x.node], pads, value }), shape);
   }
 
-  /** [C, H, W] -> [C*H*W] in ONNX's (channel-major) order; a rank-2 tensor passes through. */
-  private toFeatures(n: NodeProto, x: Feature): undefined {
+  /**
+   * [C, H, W] -> [C*H*W] in ONNX's (channel-major) order, or in Keras' (channels-last) order for a
+   * map transposed to [H, W, C] first; a rank-2 tensor passes through.
+   */
+  private toFeatures(n: NodeProto, v: Value | undefined): undefined {
+    const order = v?.kind === 'channelsLast' ? 'hwc' : 'chw';
+    const x = v?.kind === 'channelsLast' ? v.of : this.feature(v, 'input');
     if (x.shape.length === 1) return this.alias(n, x);
-    this.emit(n, (name) => ({ op: 'Flatten', name, inputs: [x.node], order: 'chw' }), [prod(x.shape)]);
+    this.emit(n, (name) => ({ op: 'Flatten', name, inputs: [x.node], order }), [prod(x.shape)]);
   }
 
-  private flatten(n: NodeProto, x: Feature): undefined {
+  private flatten(n: NodeProto, v: Value | undefined): undefined {
     if (this.int(n, 'axis', 1) !== 1) throw this.refuse(`has axis ${this.int(n, 'axis', 1)}; expected 1 (keep the batch, flatten the rest)`);
-    this.toFeatures(n, x);
+    this.toFeatures(n, v);
   }
 
-  private reshape(n: NodeProto, x: Feature, target: Const): undefined {
+  private reshape(n: NodeProto, v: Value | undefined, target: Const): undefined {
+    const x = v?.kind === 'channelsLast' ? v.of : this.feature(v, 'input');
     const t = [...target.data];
     const f = prod(x.shape);
     const batch = (v: number): boolean => Number.isNaN(v) || v === 0;
@@ -710,7 +724,7 @@ export class OnnxImporter {
         `reshapes [batch, ${x.shape.join(', ')}] to ${quote(shown)}; expected a flatten to [batch, -1] (a reshape that moves the channel axis, such as a channel shuffle, is not supported)`,
       );
     }
-    this.toFeatures(n, x);
+    this.toFeatures(n, v);
   }
 
   private squeeze(n: NodeProto, ins: readonly (Value | undefined)[]): undefined {
@@ -766,8 +780,9 @@ export class OnnxImporter {
       const input = this.nodes[0];
       return this.alias(n, { kind: 'feature', node: input.name, shape: (input as Extract<Node, { op: 'Input' }>).shape });
     }
+    if (x?.kind === 'feature' && x.shape.length === 3 && same(perm, [0, 2, 3, 1])) return this.alias(n, { kind: 'channelsLast', of: x });
     throw this.refuse(
-      `permutes axes ${quote(perm)}; expected no Transpose except Transpose(perm = [0, 3, 1, 2]) right after an NHWC input (a transpose that moves the channel axis, such as a channel shuffle, is not supported)`,
+      `permutes axes ${quote(perm)}; expected no Transpose except Transpose(perm = [0, 3, 1, 2]) right after an NHWC input, or Transpose(perm = [0, 2, 3, 1]) right before a flatten (a transpose that moves the channel axis, such as a channel shuffle, is not supported)`,
     );
   }
 
