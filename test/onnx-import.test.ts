@@ -662,9 +662,9 @@ describe('plan.json and apply_plan.py: the cut back in PyTorch', () => {
   const cases = [
     { name: 'tiny-opset11', dir: SMALL },
     { name: 'mobilenet_v3_small-025-opset13', dir: SMALL },
-    ...LARGE_FIXTURES.filter((f) => f.name === 'resnet18' || f.name === 'mobilenet_v2'),
+    ...LARGE_FIXTURES.filter((f) => ['resnet18', 'mobilenet_v2', 'squeezenet1_1', 'efficientnet_b0'].includes(f.name)),
   ];
-  if (!largeSkip) assert.equal(cases.length, 4);
+  if (!largeSkip) assert.equal(cases.length, 6);
   test(`${cases.map((f) => f.name).join(', ')}: the PyTorch models sliced by apply_plan.py reproduce the pruned ONNX logits`, { skip }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plan-'));
     const args: string[] = [];
