@@ -1,10 +1,14 @@
 /**
- * ONNX import (src/model/ir/onnx-import.ts) against PyTorch as the reference:
+ * ONNX import (src/model/ir/onnx-import.ts), plan.json and apply_plan.py, with PyTorch as the reference:
  * - the fixtures exported by scripts/torch-fixtures.py reproduce PyTorch's logits in onnxruntime
  *   (the fixtures themselves are right, batch axis dynamic);
  * - every fixture imports; the same network exported at two opsets imports to the same graph;
- * - tf2onnx-style graphs built here (NHWC input, SAME padding, unfolded BN, MatMul + Add, ...);
- * - unsupported ops are refused with one line naming the node and the op.
+ * - graphs built here in the patterns of tf2onnx and others compute onnxruntime's own logits after
+ *   import and export; unsupported ops are refused with one line naming the node and the op;
+ * - per fixture: keep-all cut = original logits, zero-filter cut = the zeroed model, costs of random
+ *   candidates = a count from the cut arrays, the pruned ONNX keeps its input name and batch axis;
+ * - PyTorch models sliced by apply_plan.py to a plan reproduce the pruned ONNX's logits;
+ * - `autoprune inspect model.onnx` and loadBaseGraph.
  * The full-width torchvision fixtures (resnet18 is 45 MB) are generated into .tmp/torch-fixtures
  * when torch is present; without it those cases skip with a message, except under CI=true.
  */
@@ -69,7 +73,7 @@ const SMALL_FIXTURES = fixtureNames(SMALL);
 const LARGE_FIXTURES = largeSkip ? [] : fixtureNames(LARGE);
 
 /** A float32 .npy file (numpy's format: magic, header length, a Python-dict header, raw data). */
-export function readNpy(path: string): { shape: number[]; data: Float32Array } {
+function readNpy(path: string): { shape: number[]; data: Float32Array } {
   const b = readFileSync(path);
   assert.equal(b.toString('latin1', 1, 6), 'NUMPY');
   const major = b[6];
@@ -102,7 +106,7 @@ async function run(model: Uint8Array | string, input: string, x: Float32Array, d
 }
 
 /** max |a - b| <= tol * max |ref| (relative to the largest logit). */
-export function assertClose(got: Float32Array, ref: Float32Array, tol: number, what: string): void {
+function assertClose(got: Float32Array, ref: Float32Array, tol: number, what: string): void {
   assert.equal(got.length, ref.length, `${what}: ${got.length} values, expected ${ref.length}`);
   let scale = 0;
   let err = 0;
@@ -239,7 +243,7 @@ function model({ nodes, inits, input, classes, opset = 13 }: Spec): Uint8Array {
 const node = (op: string, name: string, inputs: string[], attrs?: OnnxNode['attrs']): OnnxNode => ({ op, name, inputs, outputs: [name], attrs });
 
 /** tf2onnx's way: NHWC input and a Transpose, SAME padding, an unfolded BN, ReLU6, ReduceMean, MatMul + Add. */
-export function tf2onnxStyle(): Uint8Array {
+function tf2onnxStyle(): Uint8Array {
   return model({
     input: ['N', 8, 8, 3],
     classes: 5,
