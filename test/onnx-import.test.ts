@@ -22,6 +22,8 @@ import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
+import { proxyBase } from '../src/evaluators/onnx.js';
+import { onnxProxy } from '../src/evaluators/onnx-proxy.js';
 import type { BaseSource } from '../src/evaluators/options.js';
 import { loadBaseGraph, loadBaseModel } from '../src/evaluators/setup.js';
 import { analyzeGraph, type GraphAnalysis, keptIndices } from '../src/model/ir/analyze.js';
@@ -778,5 +780,36 @@ describe('model.checkpoint naming a .onnx', () => {
       loadBaseModel(cfg(join(SMALL, 'tiny-opset11.onnx'))),
       (e: Error) => e instanceof AutopruneError && e.code === ErrorCodes.CONFIG_INVALID && !e.message.includes('\n'),
     );
+  });
+});
+
+describe('the onnxruntime proxy on an NCHW graph', () => {
+  test('scores the HWC data as the NHWC twin of the graph does: same unfolded BN statistics, same accuracy', async () => {
+    const g = loadFixture({ name: 'tiny-opset11', dir: SMALL });
+    const twin: ModelGraph = { ...g, inputLayout: 'NHWC' }; // the same body, fed through a Transpose
+    const rng = new Rng(11);
+    const count = 48;
+    const data = {
+      images: Float32Array.from({ length: count * 32 * 32 * 3 }, () => rng.next()),
+      labels: Uint8Array.from({ length: count }, () => rng.int(10)),
+      count,
+      shape: [32, 32, 3] as const,
+    };
+    const calibration = { batches: 2, batchSize: 16, seed: 3 };
+    const opts = { unfold: 'auto' as const, train: data, calibration, threads: 1 };
+    const [nchw, nhwc] = [await proxyBase(g, opts), await proxyBase(twin, opts)];
+    assert.ok(nchw.unfolded.length > 0, 'the folded convs are unfolded');
+    const bn = (p: typeof nchw) =>
+      p.cutFrom.graph.nodes.flatMap((n) => (n.op === 'BatchNormalization' ? [[n.name, Array.from(n.mean), Array.from(n.variance)]] : []));
+    assert.deepEqual(bn(nchw), bn(nhwc));
+    const proxy = { calibration, latency: { batchSize: 4, runs: 1 }, threads: 1 };
+    const splits = { train: data, validation: data };
+    const a = await onnxProxy(graphToOnnx(nchw.cutFrom.graph), splits, { ...proxy, layout: 'NCHW' });
+    const b = await onnxProxy(graphToOnnx(nhwc.cutFrom.graph), splits, proxy);
+    assert.equal(a.accuracy, b.accuracy);
+    assert.deepEqual(a.statistics, b.statistics);
+    assert.ok(Number.isFinite(a.latencyMs));
+    // Fed as if NHWC, the NCHW model's input does not fit: the layout is what makes it run.
+    await assert.rejects(onnxProxy(graphToOnnx(nchw.cutFrom.graph), splits, proxy));
   });
 });

@@ -9,6 +9,8 @@ import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import type { Split } from '../data/types.js';
 import { type OrtModule, type OrtSession, withSession } from '../engine/onnxruntime.js';
+import type { Layout } from '../model/ir/graph.js';
+import { batchDims, modelInput } from '../model/ir/layout.js';
 import { ONNX_INPUT, ONNX_OUTPUT, type OnnxGraph } from '../model/onnx.js';
 import { type BnStatistics, batchNormNodes, calibrationGraph, foldBatchNorm, statisticsProbe, statOutputs, withStatistics } from '../model/onnx-bn.js';
 import { padChannels } from '../model/onnx-pad.js';
@@ -18,6 +20,8 @@ export interface CalibrationOptions {
   readonly batches: number;
   readonly batchSize: number;
   readonly seed: number;
+  /** Layout of the model's input (`ModelGraph.inputLayout`): HWC images are transposed for NCHW. Default NHWC. */
+  readonly layout?: Layout;
 }
 
 export interface OnnxProxyOptions {
@@ -39,6 +43,8 @@ export interface OnnxProxyOptions {
   readonly channelBlock?: number;
   /** Wraps the latency measurement (the evaluator runs it with no other session computing). */
   readonly aloneForLatency?: (measure: () => Promise<number>) => Promise<number>;
+  /** Layout of the model's input (`ModelGraph.inputLayout`): HWC images are transposed for NCHW. Default NHWC. */
+  readonly layout?: Layout;
 }
 
 export interface OnnxProxyResult {
@@ -49,9 +55,10 @@ export interface OnnxProxyResult {
   readonly timings: Record<string, number>;
 }
 
-/** The image batch under the session's (first) input name. */
-function input(session: OrtSession, ort: OrtModule, b: Split): Record<string, InstanceType<OrtModule['Tensor']>> {
-  return { [session.inputNames[0] ?? ONNX_INPUT]: new ort.Tensor('float32', b.images, [b.count, ...b.shape]) };
+/** The image batch under the session's (first) input name, in the model's input layout. */
+function input(session: OrtSession, ort: OrtModule, b: Split, layout: Layout = 'NHWC'): Record<string, InstanceType<OrtModule['Tensor']>> {
+  const { data, dims } = modelInput(b.images, b.count, b.shape, layout);
+  return { [session.inputNames[0] ?? ONNX_INPUT]: new ort.Tensor('float32', data, dims) };
 }
 
 /** BN nodes of a graph (all, or the named ones) with their channel counts. */
@@ -80,7 +87,7 @@ export async function calibrate(
   const fetches = bns.flatMap((b) => [b.mean, b.variance]);
   let k = 0;
   for (const batch of batches(train, o.batchSize, { shuffle: new Rng(o.seed), maxBatches: o.batches })) {
-    const out = await session.run(input(session, ort, batch), fetches);
+    const out = await session.run(input(session, ort, batch, o.layout), fetches);
     for (const b of bns) {
       const s = sums.get(b.name)!;
       const m = out[b.mean].data as Float32Array;
@@ -102,12 +109,17 @@ export async function calibrate(
 }
 
 /** Top-1 accuracy of a session on (the first `limit` images of) a split. */
-export async function sessionAccuracy(session: OrtSession, ort: OrtModule, split: Split, o: { limit?: number; batchSize?: number } = {}): Promise<number> {
+export async function sessionAccuracy(
+  session: OrtSession,
+  ort: OrtModule,
+  split: Split,
+  o: { limit?: number; batchSize?: number; layout?: Layout } = {},
+): Promise<number> {
   const output = session.outputNames[0] ?? ONNX_OUTPUT;
   let correct = 0;
   let total = 0;
   for (const b of batches(split, o.batchSize ?? 500, { maxExamples: o.limit })) {
-    const out = await session.run(input(session, ort, b), [output]);
+    const out = await session.run(input(session, ort, b, o.layout), [output]);
     const logits = out[output].data as Float32Array;
     const classes = logits.length / b.count;
     for (let i = 0; i < b.count; i++) {
@@ -126,11 +138,15 @@ export async function sessionLatencyMs(
   session: OrtSession,
   ort: OrtModule,
   shape: readonly [number, number, number],
-  o: { batchSize: number; runs: number },
+  o: { batchSize: number; runs: number; layout?: Layout },
 ): Promise<number> {
   const output = session.outputNames[0] ?? ONNX_OUTPUT;
   const x = {
-    [session.inputNames[0] ?? ONNX_INPUT]: new ort.Tensor('float32', new Float32Array(o.batchSize * shape[0] * shape[1] * shape[2]), [o.batchSize, ...shape]),
+    [session.inputNames[0] ?? ONNX_INPUT]: new ort.Tensor(
+      'float32',
+      new Float32Array(o.batchSize * shape[0] * shape[1] * shape[2]),
+      batchDims(o.batchSize, shape, o.layout ?? 'NHWC'),
+    ),
   };
   const run = async () => (await session.run(x, [output]))[output].dispose();
   await run();
@@ -180,7 +196,7 @@ export async function onnxProxy(graph: OnnxGraph, data: { train: Split; validati
     lap('export');
     statistics = await withSession(calibBytes, sessionOptions, async (s, ort) => {
       lap('session');
-      return calibrate(s, ort, graph, data.train, o.calibration);
+      return calibrate(s, ort, graph, data.train, { ...o.calibration, layout: o.layout });
     });
     lap('calibrate');
   }
@@ -190,7 +206,7 @@ export async function onnxProxy(graph: OnnxGraph, data: { train: Split; validati
   lap('export');
   const shape = data.validation.shape as [number, number, number];
   const latencyOf = async (s: OrtSession, ort: OrtModule): Promise<number> => {
-    const measure = () => sessionLatencyMs(s, ort, shape, o.latency);
+    const measure = () => sessionLatencyMs(s, ort, shape, { ...o.latency, layout: o.layout });
     const ms = await (o.aloneForLatency ? o.aloneForLatency(measure) : measure());
     lap('latency');
     return ms;
@@ -199,7 +215,7 @@ export async function onnxProxy(graph: OnnxGraph, data: { train: Split; validati
   const wantLatency = o.latency.runs > 0;
   const accuracy = await withSession(evalBytes, sessionOptions, async (s, ort) => {
     lap('session');
-    const acc = await sessionAccuracy(s, ort, data.validation, { limit: o.validationLimit, batchSize: o.evalBatchSize });
+    const acc = await sessionAccuracy(s, ort, data.validation, { limit: o.validationLimit, batchSize: o.evalBatchSize, layout: o.layout });
     lap('evaluate');
     if (wantLatency && paddedEvaluation === evaluation) latencyMs = await latencyOf(s, ort);
     return acc;

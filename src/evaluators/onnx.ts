@@ -94,7 +94,11 @@ export async function proxyBase(
   const convs = o.unfold === 'off' ? [] : convsWithoutBatchNorm(graph);
   if (convs.length === 0) return { analysis, cutFrom: analysis, unfolded: [] };
   const probe = unfoldConvs(graph, convs);
-  const measured = await measureStatistics(graphToOnnx(probe), convs.map(unfoldedName), o.train, { ...o.calibration, threads: o.threads });
+  const measured = await measureStatistics(graphToOnnx(probe), convs.map(unfoldedName), o.train, {
+    ...o.calibration,
+    threads: o.threads,
+    layout: graph.inputLayout,
+  });
   const stats = new Map(convs.map((c) => [c, measured.get(unfoldedName(c))!]));
   const cutFrom = analyzeGraph(unfoldConvs(graph, convs, stats));
   if (cutFrom.groups.length !== analysis.groups.length || cutFrom.groups.some((g, i) => g.id !== analysis.groups[i].id)) {
@@ -159,6 +163,7 @@ export class OnnxEvaluator implements Evaluator {
         latency: { batchSize: ev.latency.batchSize, runs: ev.latency.runs },
         threads: threadsPerEvaluation(1), // proxies take turns on this thread
         channelBlock: this.channelBlock,
+        layout: this.base.inputLayout,
         aloneForLatency: async (measure) => {
           this.gate.leave();
           try {

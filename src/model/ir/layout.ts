@@ -25,3 +25,13 @@ export function toInputLayout(images: Float32Array, [h, w, c]: readonly [number,
   }
   return out;
 }
+
+/** A batch of `count` HWC images as the data and dims of the model's input tensor in `layout`. */
+export function modelInput(
+  images: Float32Array,
+  count: number,
+  shape: readonly [number, number, number],
+  layout: Layout,
+): { data: Float32Array; dims: [number, number, number, number] } {
+  return { data: toInputLayout(images, shape, layout), dims: batchDims(count, shape, layout) };
+}
