@@ -14,6 +14,7 @@ exported with torch.onnx.export's defaults (BN folded into the convolutions, con
 Usage:
   /usr/bin/python3 scripts/torch-fixtures.py --set small --out test/fixtures/onnx
   /usr/bin/python3 scripts/torch-fixtures.py --set large --out .tmp/torch-fixtures
+  /usr/bin/python3 scripts/torch-fixtures.py --set extra --out .tmp/torch-fixtures-extra
   /usr/bin/python3 scripts/torch-fixtures.py --apply plan.json --fixture DIR/NAME --logits-out out.npy
 
 `--apply` rebuilds fixture NAME from NAME.json and NAME.pt, slices it with src/model/ir/apply_plan.py
@@ -88,6 +89,15 @@ LARGE = {
     "squeezenet1_1": ("torchvision.models.squeezenet1_1", {}, 11),
     "mobilenet_v3_small": ("torchvision.models.mobilenet_v3_small", {}, 13),
     "efficientnet_b0": ("torchvision.models.efficientnet_b0", {}, 17),
+}
+# More architectures, generated on request only (not by the tests): the importer reads all but
+# ShuffleNet, whose channel shuffle it refuses.
+EXTRA = {
+    "densenet121": ("torchvision.models.densenet121", {}, 13),
+    "googlenet": ("torchvision.models.googlenet", {"aux_logits": False, "init_weights": True}, 13),
+    "mnasnet0_5": ("torchvision.models.mnasnet0_5", {}, 13),
+    "regnet_x_400mf": ("torchvision.models.regnet_x_400mf", {}, 13),
+    "shufflenet_v2_x0_5": ("torchvision.models.shufflenet_v2_x0_5", {}, 13),
 }
 
 
@@ -164,7 +174,7 @@ def apply(plan, fixture, logits_out):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--set", choices=["small", "large", "all"], default="small")
+    p.add_argument("--set", choices=["small", "large", "extra", "all"], default="small")
     p.add_argument("--out")
     p.add_argument("--only", nargs="*", help="names to export (default: the whole set)")
     p.add_argument("--apply", metavar="PLAN", action="append", help="slice a fixture with this plan.json and write its logits (repeatable)")
@@ -180,7 +190,11 @@ def main():
         return
     if not args.out:
         sys.exit("torch-fixtures: --out is required")
-    models = {**(SMALL if args.set in ("small", "all") else {}), **(LARGE if args.set in ("large", "all") else {})}
+    models = {
+        **(SMALL if args.set in ("small", "all") else {}),
+        **(LARGE if args.set in ("large", "all") else {}),
+        **(EXTRA if args.set in ("extra", "all") else {}),
+    }
     if args.only:
         unknown = [n for n in args.only if n not in models]
         if unknown:

@@ -40,6 +40,8 @@ import { cli, oneLine, ROOT } from './helpers.js';
 
 const SMALL = join(ROOT, 'test/fixtures/onnx');
 const LARGE = join(ROOT, '.tmp/torch-fixtures');
+/** More architectures, only when generated (`scripts/torch-fixtures.py --set extra --out .tmp/torch-fixtures-extra`). */
+const EXTRA = join(ROOT, '.tmp/torch-fixtures-extra');
 const PYTHON = '/usr/bin/python3';
 const CI = process.env.CI === 'true';
 
@@ -73,6 +75,7 @@ const fixtureNames = (dir: string): Fixture[] =>
     : [];
 const SMALL_FIXTURES = fixtureNames(SMALL);
 const LARGE_FIXTURES = largeSkip ? [] : fixtureNames(LARGE);
+const EXTRA_FIXTURES = fixtureNames(EXTRA);
 
 /** A float32 .npy file (numpy's format: magic, header length, a Python-dict header, raw data). */
 function readNpy(path: string): { shape: number[]; data: Float32Array } {
@@ -379,6 +382,25 @@ function refused(bytes: Uint8Array, pattern: RegExp): AutopruneError {
   }
   assert.fail('expected the import to be refused');
 }
+
+describe('more torchvision architectures (when generated)', { skip: EXTRA_FIXTURES.length === 0 ? `none in ${EXTRA}` : false }, () => {
+  for (const f of EXTRA_FIXTURES) {
+    test(`${f.name}: imports and reproduces PyTorch's logits after export, or is refused in one line (channel shuffle)`, async () => {
+      const bytes = readFileSync(join(f.dir, `${f.name}.onnx`));
+      if (f.name.startsWith('shufflenet')) {
+        assert.throws(
+          () => importOnnx(bytes, f.name),
+          (e: Error) => e instanceof AutopruneError && /\(op `Reshape`\).*channel shuffle/.test(e.message) && !e.message.includes('\n'),
+        );
+        return;
+      }
+      const x = readNpy(join(f.dir, `${f.name}.input.npy`));
+      const g = importOnnx(bytes, f.name);
+      assert.ok(analyzeGraph(g).groups.length > 0);
+      assertClose(await graphLogits(g, x), readNpy(join(f.dir, `${f.name}.logits.npy`)).data, 1e-4, f.name);
+    });
+  }
+});
 
 describe('ONNX import of other exporters', () => {
   test('tf2onnx style: NHWC input, SAME padding, unfolded BN, Clip(0, 6), ReduceMean, MatMul + Add, Softmax', () => {
