@@ -22,7 +22,8 @@ From the command line (the builder is a dotted path to a function or class retur
     python3 apply_plan.py plan.json --builder torchvision.models.resnet18 --kwargs '{"num_classes": 10}' \
         --state my_weights.pt --out pruned_model.pt
 
-Needs torch (any version with nn.Module forward hooks).
+The pruned module is saved whole (pickled); torch >= 2.6 loads it with
+torch.load(path, weights_only=False). Needs torch (any version with nn.Module forward hooks).
 """
 
 import argparse
