@@ -441,6 +441,15 @@ describe('export', () => {
       [...candsA[n].channels],
     );
     assert.equal(card.command, `autoprune export cnn-a --trial 5 --out ${out} --store ${db} --backend cpu`);
+    // plan.json holds the channels the proxy stage kept (same criterion, same per-trial seed).
+    const plan = JSON.parse(await readFile(join(out, 'plan.json'), 'utf8')) as { groups: { id: string; keep: number[] }[] };
+    const base = await loadModel(cfg.model.checkpoint!);
+    const want = makePlan(base, analysis, candsA[n], cfg.evaluation.importance, new Rng(`${cfg.run.seed}:trial:${n}`));
+    base.dispose();
+    assert.deepEqual(
+      plan.groups.map((g) => ({ id: g.id, keep: g.keep })),
+      want.groups.map((g) => ({ id: g.id, keep: [...g.keep] })),
+    );
     const reference = await proxyModel(candsA[n], n);
     assert.ok(maxDiff(model, reference) <= 1e-5, `exported predictions differ from the scored model by ${maxDiff(model, reference)}`);
     // The seed matters: another trial number picks other (random-importance) channels.
@@ -467,7 +476,7 @@ describe('export', () => {
     const r = await cli('export', 'cnn-a', '--trial', '5', '--out', out, '--store', db, '--backend', 'cpu');
     assert.equal(r.code, 0, r.stderr);
     const { model, card } = await exported(out);
-    assert.deepEqual(card.files, ['model.json', 'weights.bin', 'model.onnx']);
+    assert.deepEqual(card.files, ['model.json', 'weights.bin', 'model.onnx', 'plan.json']);
     const splits = await loadSplits(cfg);
     const session = await ort.InferenceSession.create(join(out, 'model.onnx'));
     const onnxTop1 = await sessionAccuracy(session, ort, splits.test);

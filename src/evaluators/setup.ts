@@ -3,10 +3,14 @@
  * One place, used by `train`, `search` (main thread and workers), `report` and `export`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { AutopruneError, ErrorCodes } from '../core/errors.js';
+import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { head, loadDataset, shareSplit, splitTrainValidation } from '../data/index.js';
 import type { Split } from '../data/types.js';
 import { loadModel } from '../model/io.js';
+import { inferShapes } from '../model/ir/analyze.js';
+import { graphFromLayersModel } from '../model/ir/from-tfjs.js';
+import type { ModelGraph } from '../model/ir/graph.js';
+import { isOnnxPath, loadOnnxGraph } from '../model/ir/onnx-import.js';
 import { buildZooModel } from '../model/zoo.js';
 import type { BaseSource } from './options.js';
 
@@ -73,6 +77,12 @@ export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name
       `\`model.checkpoint\` is required to search; expected the model.json of a trained base model (make one with \`autoprune train <config>\`)`,
     );
   }
+  if (isOnnxPath(cfg.model.checkpoint)) {
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `\`model.checkpoint\` ${quote(cfg.model.checkpoint)} is an ONNX model, which this command does not run (its engines take a tfjs LayersModel); expected a tfjs model.json (\`autoprune inspect\` reads ONNX models)`,
+    );
+  }
   const model = await loadModel(cfg.model.checkpoint);
   if (splits) {
     const input = model.inputs[0].shape.slice(1).join('x');
@@ -86,6 +96,45 @@ export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name
     }
   }
   return model;
+}
+
+/**
+ * The base model as a graph (src/model/ir): a `.onnx` checkpoint through the ONNX importer, a tfjs
+ * model.json through the tfjs importer. With `splits`, also checks that it fits the data: `data`
+ * shapes are H x W x C whatever the model's layout (an NCHW model takes the same images transposed).
+ */
+export async function loadBaseGraph(cfg: BaseSource, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses'>): Promise<ModelGraph> {
+  const path = cfg.model.checkpoint;
+  if (!path) {
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `\`model.checkpoint\` is required to search; expected a tfjs model.json or a .onnx model of a trained base model`,
+    );
+  }
+  let graph: ModelGraph;
+  if (isOnnxPath(path)) graph = await loadOnnxGraph(path);
+  else {
+    const model = await loadModel(path);
+    try {
+      graph = graphFromLayersModel(model);
+    } finally {
+      model.dispose();
+    }
+  }
+  if (splits) {
+    const input = graph.nodes.find((n) => n.name === graph.input);
+    const [c, h, w] = input?.op === 'Input' ? input.shape : [0, 0, 0];
+    const shapes = inferShapes(graph);
+    const out = shapes[graph.nodes.findIndex((n) => n.name === graph.output)];
+    const classes = out.length === 1 ? out[0] : Number.NaN;
+    if (`${h}x${w}x${c}` !== splits.shape.join('x') || classes !== splits.numClasses) {
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `\`model.checkpoint\` takes ${h}x${w}x${c} images (HxWxC) into ${classes} classes, but \`data\` (${splits.name}) has ${splits.shape.join('x')} images and ${splits.numClasses} classes; expected a base model trained on this data`,
+      );
+    }
+  }
+  return graph;
 }
 
 /** The same splits in shared memory, for handing to worker threads without one copy each. */

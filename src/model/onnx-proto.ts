@@ -65,3 +65,12 @@ export function decodeOnnx(bytes: Uint8Array): Record<string, unknown> {
   const { model } = schema();
   return model.toObject(model.decode(bytes), { longs: Number, bytes: Array, defaults: false }) as Record<string, unknown>;
 }
+
+/**
+ * Decoded ModelProto with `bytes` fields (raw_data) left as Uint8Array views: an importer reads
+ * tens of megabytes of weights, which `decodeOnnx`'s number arrays would copy element by element.
+ */
+export function decodeOnnxModel(bytes: Uint8Array): Record<string, unknown> {
+  const { model } = schema();
+  return model.toObject(model.decode(bytes), { longs: Number, defaults: false }) as Record<string, unknown>;
+}

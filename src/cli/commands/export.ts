@@ -12,11 +12,14 @@ import type { ResolvedConfig } from '../../config/index.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import type { Cost } from '../../core/types.js';
 import { initBackend } from '../../engine/backend.js';
-import { prunedForTrial } from '../../evaluators/plan-rng.js';
-import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
+import { prunedForTrial, pruningRng } from '../../evaluators/plan-rng.js';
+import { loadBaseGraph, loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
 import { loadModel, saveModel } from '../../model/io.js';
+import { analyzeGraph } from '../../model/ir/analyze.js';
+import { makeGraphPlan } from '../../model/ir/cut.js';
+import { buildPlan, writePlan } from '../../model/ir/plan.js';
 import { exportOnnxGraph } from '../../model/onnx.js';
 import { encodeOnnx } from '../../model/onnx-proto.js';
 import { escapeMarkdownCell } from '../../report/markdown.js';
@@ -72,7 +75,10 @@ export interface ModelCard {
     readonly testAccuracy: number | null;
   };
   readonly configHash: string;
-  /** Files written: `model.json` (+ weights.bin, tfjs LayersModel) and/or `model.onnx` (NHWC input `input`, logits `output`). */
+  /**
+   * Files written: `model.json` (+ weights.bin, tfjs LayersModel) and/or `model.onnx` (NHWC input `input`,
+   * logits `output`), and `plan.json` (the cut as kept indices; + apply_plan.py for an ONNX base model).
+   */
   readonly files: readonly string[];
   /** Re-creates this folder. */
   readonly command: string;
@@ -126,6 +132,26 @@ async function buildModel(
   } finally {
     base.dispose();
   }
+}
+
+/**
+ * plan.json: the trial's channels (the same plan the proxy stage cut, same criterion and seed) as
+ * kept indices per source node, plus apply_plan.py when the base model came from ONNX (PyTorch).
+ */
+async function writeTrialPlan(out: string, study: StudyRecord, cfg: ResolvedConfig, trial: TrialRecord): Promise<string[]> {
+  const a = analyzeGraph(await loadBaseGraph(cfg));
+  if (a.groups.map((g) => `${g.id}:${g.channels}`).join(',') !== study.space.groups.map((g) => `${g.id}:${g.channels}`).join(',')) {
+    throw new Error(`Bug: the graph of ${quote(cfg.model.checkpoint)} has other groups than study ${quote(study.name)}`);
+  }
+  const plan = makeGraphPlan(a, trial.candidate, cfg.evaluation.importance, pruningRng(cfg, trial.number));
+  const files = await writePlan(
+    out,
+    buildPlan(
+      a,
+      plan.groups.map((g) => g.keep),
+    ),
+  );
+  return files;
 }
 
 function reproduce(args: Args, out: string): string {
@@ -255,6 +281,8 @@ export const exportCommand: CommandModule<object, Args> = {
     } finally {
       model.dispose();
     }
+    await mkdir(out, { recursive: true });
+    files.push(...(await writeTrialPlan(out, study, cfg, trial)));
     const base = study.baseCost;
     const card: ModelCard = {
       study: study.name,

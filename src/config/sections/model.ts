@@ -10,7 +10,10 @@ export const modelSchema = z
     zoo: z.enum(ZOO_MODELS).optional(),
     /** Width multiplier of the zoo architecture, > 0. Default 1. */
     width: positiveNumber().default(1),
-    /** The trained base model: a tfjs model.json (required by `autoprune search`). No default. */
+    /**
+     * The trained base model (required by `autoprune search`): a tfjs model.json, or an ONNX model
+     * (a path ending in `.onnx`, e.g. from torch.onnx.export; see docs/pytorch.md). No default.
+     */
     checkpoint: pathString().optional(),
   })
   .superRefine((m, ctx) => {
@@ -18,7 +21,7 @@ export const modelSchema = z
       ctx.addIssue({
         code: 'custom',
         path: [],
-        message: `\`zoo\` (one of ${ZOO_MODELS.join(', ')}) and/or \`checkpoint\` (a tfjs model.json)`,
+        message: `\`zoo\` (one of ${ZOO_MODELS.join(', ')}) and/or \`checkpoint\` (a tfjs model.json or a .onnx model)`,
       });
     }
   });
