@@ -4,7 +4,6 @@
  * writes nothing for bad data; the pixel cache itself is written only once every file decoded.
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import { decodeListing, firstImageSize, listFolder, relativeName } from './folder.js';
 import { readNpyImages, readNpyLabels } from './npy.js';
 import { type CacheEntry, cacheFile, cacheKey, readCache, writeCache } from './pixel-cache.js';
 import { bytesToUnitFloats } from './pixels.js';
@@ -98,6 +97,8 @@ export async function loadOwnDataset(spec: OwnDataSpec): Promise<OwnDataset> {
 
 async function loadImageFolder(spec: ImageFolderSpec): Promise<OwnDataset> {
   const started = performance.now();
+  // sharp (libvips) is loaded only by processes that read image folders, not by every worker thread.
+  const { decodeListing, firstImageSize, listFolder, relativeName } = await import('./folder.js');
   const train = await listFolder(spec.train);
   const test = spec.test !== undefined ? await listFolder(spec.test, train.classes) : undefined;
   const settings = { imageSize: spec.imageSize, channels: spec.channels };
