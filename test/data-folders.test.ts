@@ -251,6 +251,29 @@ describe('image folders', () => {
       dataError(ErrorCodes.DATASET_INVALID, /^Image `.*a_cat\/wide\.png` is 4x5 \(height x width\); expected 4x4 like the first image: set `data\.imageSize`/),
     );
 
+    const cut = join(tmp, 'bad-truncated');
+    await writeMixedFolder(cut);
+    const jpeg = await rawImage(64, 64, 3, (p, ch) => (p * 7 + ch) % 256)
+      .jpeg()
+      .toBuffer();
+    await writeFile(join(cut, 'a_cat', 'cut.jpg'), jpeg.subarray(0, jpeg.length >> 1));
+    await assert.rejects(
+      loadOwnDataset(folderSpec(cut)),
+      dataError(ErrorCodes.DATASET_INVALID, /^Image `.*a_cat\/cut\.jpg` cannot be decoded \(VipsJpeg: premature end of JPEG image\)/),
+    );
+
+    const few = join(tmp, 'bad-few');
+    for (const cls of ['x', 'y']) {
+      await mkdir(join(few, cls), { recursive: true });
+      await rawImage(1, 1, 1, () => 9)
+        .png()
+        .toFile(join(few, cls, 'only.png'));
+    }
+    await assert.rejects(
+      loadOwnDataset(folderSpec(few, { channels: 1, testSize: 0.1 })),
+      dataError(ErrorCodes.DATASET_INVALID, /^`data\.testSize` 0\.1 of 2 training images holds out no test image/),
+    );
+
     await assert.rejects(
       loadOwnDataset(folderSpec(join(tmp, 'nowhere'))),
       dataError(ErrorCodes.DATASET_MISSING, /^Image folder `.*nowhere` cannot be read: ENOENT$/),

@@ -164,7 +164,9 @@ export interface Decoded {
  * orientation is not applied (torchvision's loader does not either). Throws the decoder's error.
  */
 export async function decodeImage(path: string, s: DecodeSettings): Promise<Decoded> {
-  let img = sharp(path, { failOn: 'warning' }).removeAlpha();
+  // 'truncated': a cut-off file is corrupt (as PIL's "image file is truncated"), while benign decoder
+  // warnings (an sRGB profile libpng dislikes, common in real PNG sets) are not.
+  let img = sharp(path, { failOn: 'truncated' }).removeAlpha();
   if (s.imageSize) {
     const meta = await img.metadata();
     const [h, w] = s.imageSize;

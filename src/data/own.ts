@@ -87,6 +87,12 @@ function carveTest(train: Split, testSize: number): { train: Split; test: Split 
     );
   }
   const idx = splitIndices(train.labels, testSize, TEST_CARVE_SEED);
+  if (idx.validation.length === 0) {
+    throw new AutopruneError(
+      ErrorCodes.DATASET_INVALID,
+      `\`data.testSize\` ${testSize} of ${train.count} training images holds out no test image; expected a larger share, or a \`test\` folder`,
+    );
+  }
   return { train: gather(train, idx.train), test: gather(train, idx.validation) };
 }
 
