@@ -9,6 +9,7 @@ import { dump } from 'npyjs';
 import sharp from 'sharp';
 import { resolveConfig } from '../src/config/index.js';
 import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
+import { splitsHash } from '../src/data/fingerprint.js';
 import { DEBIAN_FASHION_MNIST_DIR, gather, loadDataset, splitTrainValidation } from '../src/data/index.js';
 import { type ImageFolderSpec, loadOwnDataset, type NpySpec } from '../src/data/own.js';
 import { preprocessingOf } from '../src/data/preprocessing.js';
@@ -186,6 +187,10 @@ describe('image folders', () => {
     assert.equal(third.source.kind, 'decoded');
     assert.notEqual(third.source.cacheFile, first.source.cacheFile);
     assert.equal(third.train.images[0], Math.fround(200 / 255), `the new pixels (file was ${size} bytes)`);
+    // The identity a study records of its data changes with the file.
+    const identity = (d: typeof first): string => splitsHash({ train: d.train, validation: d.test, test: d.test });
+    assert.equal(identity(second), identity(first));
+    assert.notEqual(identity(third), identity(first));
 
     // Only the mtime changes: still a miss (the content may have changed in place).
     const later2 = new Date(Date.now() + 10_000);
