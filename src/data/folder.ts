@@ -5,6 +5,7 @@
  * ignored. Decoding is sharp (libvips); the pixels of a whole dataset are kept in one uint8 cache
  * file (./pixel-cache.ts) keyed by the files' paths, sizes and mtimes and the decode settings.
  */
+import { statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { extname, join, relative, sep } from 'node:path';
@@ -92,16 +93,14 @@ async function imagesUnder(dir: string): Promise<string[]> {
     }
   };
   await walk('');
-  // Byte order of the path's components: a folder's files, then its sub-folders' (torchvision's sorted os.walk).
-  const key = (p: string): string[] => p.split(sep);
-  return out.sort((a, b) => {
-    const ka = key(a);
-    const kb = key(b);
-    // Directories first by their own path, then the file name.
-    const da = ka.slice(0, -1).join('/');
-    const db = kb.slice(0, -1).join('/');
-    return da === db ? byteOrder(ka.at(-1)!, kb.at(-1)!) : byteOrder(da, db);
+  // torchvision's sorted os.walk: folders by their path, and within a folder its files by name, all
+  // in byte order. The UTF-8 bytes are computed once per file, not once per comparison.
+  const keyed = out.map((rel) => {
+    const cut = rel.lastIndexOf(sep);
+    return { rel, dir: Buffer.from(cut < 0 ? '' : rel.slice(0, cut)), name: Buffer.from(rel.slice(cut + 1)) };
   });
+  keyed.sort((a, b) => Buffer.compare(a.dir, b.dir) || Buffer.compare(a.name, b.name));
+  return keyed.map((k) => k.rel);
 }
 
 /**
@@ -121,7 +120,6 @@ export async function listFolder(root: string, classes?: readonly string[]): Pro
       `Image folder ${quote(root)} has ${names.length} class folder (${quote(names[0])}); expected at least 2 classes, one sub-folder each`,
     );
   }
-  const limit = pLimit(32);
   const files: FolderFile[] = [];
   for (const name of names) {
     const label = ids.indexOf(name);
@@ -139,8 +137,13 @@ export async function listFolder(root: string, classes?: readonly string[]): Pro
         `Class folder ${quote(dir)} has no images; expected at least one ${IMAGE_EXTENSIONS.join(', ')} file per class (or remove the folder)`,
       );
     }
-    const stats = await Promise.all(rels.map((r) => limit(() => stat(join(dir, r)))));
-    rels.forEach((r, i) => files.push({ path: join(dir, r), label, size: stats[i].size, mtimeMs: stats[i].mtimeMs }));
+    // Synchronous: tens of thousands of stat calls run ~10x faster than through libuv's pool, and
+    // nothing else waits on the event loop while the data loads.
+    for (const r of rels) {
+      const path = join(dir, r);
+      const st = statSync(path);
+      files.push({ path, label, size: st.size, mtimeMs: st.mtimeMs });
+    }
   }
   return { classes: [...ids], listing: { root, files } };
 }
