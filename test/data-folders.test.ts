@@ -186,6 +186,8 @@ describe('image folders', () => {
     const third = await loadOwnDataset(spec);
     assert.equal(third.source.kind, 'decoded');
     assert.notEqual(third.source.cacheFile, first.source.cacheFile);
+    assert.ok(!existsSync(first.source.cacheFile), 'the stale entry of the same folder is deleted');
+    assert.deepEqual(await readdir(spec.cache), [third.source.cacheFile!.split('/').at(-1)]);
     assert.equal(third.train.images[0], Math.fround(200 / 255), `the new pixels (file was ${size} bytes)`);
     // The identity a study records of its data changes with the file.
     const identity = (d: typeof first): string => splitsHash({ train: d.train, validation: d.test, test: d.test });

@@ -108,14 +108,15 @@ async function loadImageFolder(spec: ImageFolderSpec): Promise<OwnDataset> {
   const train = await listFolder(spec.train);
   const test = spec.test !== undefined ? await listFolder(spec.test, train.classes) : undefined;
   const settings = { imageSize: spec.imageSize, channels: spec.channels };
-  const key = cacheKey({
-    v: DECODER_VERSION,
-    settings: { imageSize: spec.imageSize ?? null, channels: spec.channels, onCorrupt: spec.onCorrupt },
-    classes: train.classes,
-    sets: [train.listing, test?.listing].map((l) =>
-      l === undefined ? null : { root: l.root, files: l.files.map((f) => [relativeName(l.root, f.path), f.label, f.size, f.mtimeMs]) },
-    ),
-  });
+  const key = cacheKey(
+    { v: DECODER_VERSION, train: spec.train, test: spec.test ?? null, imageSize: spec.imageSize ?? null, channels: spec.channels, onCorrupt: spec.onCorrupt },
+    {
+      classes: train.classes,
+      sets: [train.listing, test?.listing].map((l) =>
+        l === undefined ? null : l.files.map((f) => [relativeName(l.root, f.path), f.label, f.size, f.mtimeMs]),
+      ),
+    },
+  );
   let entry = await readCache(spec.cache, key);
   const kind = entry ? 'cache' : 'decoded';
   if (!entry) {

@@ -10,7 +10,7 @@
  * The header repeats the key, so a file renamed by hand is not trusted.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageShape } from './types.js';
 
@@ -37,9 +37,16 @@ export interface CacheEntry {
   readonly test: CachedSplit | null;
 }
 
-/** sha256 (hex) of a canonical JSON of the key's parts. */
-export function cacheKey(parts: unknown): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+const sha256 = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex');
+
+/**
+ * `<family>-<sha256>`: `family` (16 hex digits) names the dataset and settings (its folders,
+ * channels, size...), the rest hashes everything the pixels depend on. Entries of one family are
+ * the same dataset at other times: writing a new one deletes them, so editing a folder does not
+ * pile up stale copies.
+ */
+export function cacheKey(family: unknown, content: unknown): string {
+  return `${sha256(family).slice(0, 16)}-${sha256({ family, content })}`;
 }
 
 export const cacheFile = (dir: string, key: string): string => join(dir, `${key}.pixels`);
@@ -98,9 +105,13 @@ export async function writeCache(dir: string, entry: CacheEntry): Promise<string
     await mkdir(dir, { recursive: true });
     await writeFile(tmp, parts);
     await rename(tmp, file);
-    return null;
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => {});
     return (e as Error).message;
   }
+  const family = entry.header.key.split('-')[0];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith(`${family}-`) && name.endsWith('.pixels') && join(dir, name) !== file) await rm(join(dir, name), { force: true }).catch(() => {});
+  }
+  return null;
 }
