@@ -129,6 +129,20 @@ describe('image folders', () => {
     assert.deepEqual([...ds.train.images.subarray(0, 2)], f32([luma(200, 10, 60), luma(201, 11, 61)]));
   });
 
+  it('reduces 16-bit PNGs to 8 bits', async () => {
+    const root = join(tmp, 'deep');
+    for (const cls of ['x', 'y']) {
+      await mkdir(join(root, cls), { recursive: true });
+      await rawImage(2, 2, 3, (p, ch) => 60 * p + ch)
+        .toColourspace('rgb16')
+        .png()
+        .toFile(join(root, cls, 'deep.png'));
+    }
+    assert.equal((await sharp(join(root, 'x', 'deep.png')).metadata()).depth, 'ushort', 'the file is 16-bit');
+    const ds = await loadOwnDataset(folderSpec(root, { test: root }));
+    assert.deepEqual([...ds.train.images.subarray(0, 12)], f32(Array.from({ length: 12 }, (_, i) => 60 * Math.floor(i / 3) + (i % 3))));
+  });
+
   it('resizes to cover imageSize and crops the centre (Resize + CenterCrop)', async () => {
     const root = join(tmp, 'resize');
     for (const cls of ['x', 'y']) {

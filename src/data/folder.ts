@@ -176,8 +176,10 @@ export async function decodeImage(path: string, s: DecodeSettings): Promise<Deco
     // Cover + centre crop = torchvision Resize(shorter side) + CenterCrop; untouched when it already fits.
     if (meta.height !== h || meta.width !== w) img = img.resize(w, h, { fit: 'cover', position: 'centre', kernel: 'linear' });
   }
+  // 8 bits per sample: 16-bit files are scaled down by libvips (v / 257).
   const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const n = info.width * info.height;
+  if (data.length !== n * info.channels) throw new Error(`${data.length} bytes of pixels for ${info.width}x${info.height}x${info.channels}`);
   const src = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (info.channels === s.channels) return { pixels: src, h: info.height, w: info.width };
   const out = new Uint8Array(n * s.channels);
