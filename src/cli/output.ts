@@ -2,7 +2,7 @@
  * CLI output: one clear line per error (STYLE.md principle 9), progress as plain log lines unless
  * stderr is a terminal.
  */
-import { isAutopruneError } from '../core/errors.js';
+import { exitCodeOf, isAutopruneError } from '../core/errors.js';
 
 export const isTty = Boolean(process.stderr.isTTY) && !process.env.CI;
 
@@ -22,7 +22,7 @@ export function handler<A>(fn: (args: A) => Promise<void>): (args: A) => Promise
     } catch (e) {
       if (isAutopruneError(e)) {
         process.stderr.write(`autoprune: ${e.message}\n`);
-        process.exitCode = e.code === 'CONFIG_INVALID' || e.code === 'CONFIG_NOT_FOUND' || e.code === 'INVALID_ARGUMENT' ? 2 : 1;
+        process.exitCode = exitCodeOf(e.code);
         return;
       }
       throw e;

@@ -51,7 +51,8 @@ export async function loadConfig(path: string, options: Omit<ResolveOptions, 'so
 /**
  * The one place where a user config becomes a resolved config (vitest's resolveConfig idea):
  * validate against the strict schema, fill defaults, derive `train.out`, fill `data.synthetic`
- * for synthetic data, make paths absolute against `cwd`, and freeze the result.
+ * for synthetic data, make paths absolute against `cwd` (data files and the data cache folder
+ * included), and freeze the result.
  */
 export function resolveConfig(user: unknown, options: ResolveOptions = {}): ResolvedConfig {
   const source = options.source ?? 'config';
@@ -62,17 +63,31 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
   const abs = (p: string): string => resolvePath(cwd, p);
   const resolved = {
     ...c,
-    data: {
-      ...c.data,
-      ...(c.data.dir !== undefined ? { dir: abs(c.data.dir) } : {}),
-      ...(c.data.dataset === 'synthetic' ? { synthetic: c.data.synthetic ?? syntheticSchema.parse({}) } : {}),
-    },
+    data: resolveData(c.data, abs),
     model: { ...c.model, ...(c.model.checkpoint !== undefined ? { checkpoint: abs(c.model.checkpoint) } : {}) },
     train: { ...c.train, out: abs(c.train.out ?? `experiments/${c.name}/base`) },
     // A postgres:// URL is not a path.
     run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store, engine: engineStages(c.run.engine) },
   };
   return deepFreeze(resolved);
+}
+
+/** The data section with absolute paths and, for synthetic data, its defaults. */
+function resolveData(d: ParsedConfig['data'], abs: (p: string) => string): ParsedConfig['data'] {
+  switch (d.format) {
+    case undefined:
+      return {
+        ...d,
+        ...(d.dir !== undefined ? { dir: abs(d.dir) } : {}),
+        ...(d.dataset === 'synthetic' ? { synthetic: d.synthetic ?? syntheticSchema.parse({}) } : {}),
+      };
+    case 'imagefolder':
+      return { ...d, train: abs(d.train), ...(d.test !== undefined ? { test: abs(d.test) } : {}), cache: abs(d.cache) };
+    case 'npy': {
+      const pair = (p: { images: string; labels: string }) => ({ images: abs(p.images), labels: abs(p.labels) });
+      return { ...d, train: pair(d.train), ...(d.test !== undefined ? { test: pair(d.test) } : {}) };
+    }
+  }
 }
 
 /** sha256 (hex) of the canonical JSON of a resolved config: stable under key order. */

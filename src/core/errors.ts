@@ -28,6 +28,17 @@ export const ErrorCodes = {
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/**
+ * The CLI's exit code for an error code: 2 = the config or the command line, 3 = the input data
+ * (missing, unreadable, corrupt or not what the model takes), 1 = anything else. 130 = interrupted
+ * is set by the commands themselves.
+ */
+export function exitCodeOf(code: ErrorCode): 1 | 2 | 3 {
+  if (code === ErrorCodes.CONFIG_INVALID || code === ErrorCodes.CONFIG_NOT_FOUND || code === ErrorCodes.INVALID_ARGUMENT) return 2;
+  if (code === ErrorCodes.DATASET_MISSING || code === ErrorCodes.DATASET_INVALID) return 3;
+  return 1;
+}
+
 export class AutopruneError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {

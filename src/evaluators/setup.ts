@@ -5,6 +5,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { head, loadDataset, shareSplit, splitTrainValidation } from '../data/index.js';
+import { loadOwnDataset, type OwnDataSpec } from '../data/own.js';
 import type { Split } from '../data/types.js';
 import { loadModel } from '../model/io.js';
 import { inferShapes } from '../model/ir/analyze.js';
@@ -24,23 +25,41 @@ export interface Splits {
   readonly validation: Split;
   /** Held out; only finalists and the base model are scored on it. */
   readonly test: Split;
+  /** The user's own files (`data.format`), not a named dataset: a model that does not fit them is a data error. */
+  readonly ownData?: boolean;
 }
 
-export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>): Promise<Splits> {
+export interface LoadSplitsOptions {
+  /** Lines about the user's own data: decode speed or cache hit, skipped files. */
+  readonly log?: (line: string) => void;
+  /** Draw a decoding progress bar on a terminal. Default false. */
+  readonly progress?: boolean;
+}
+
+export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>, options: LoadSplitsOptions = {}): Promise<Splits> {
   const d = cfg.data;
-  const ds = await loadDataset({
-    name: d.dataset,
-    dir: d.dir,
-    synthetic: d.synthetic
-      ? {
-          shape: [...d.synthetic.shape] as [number, number, number],
-          numClasses: d.synthetic.classes,
-          trainCount: d.synthetic.train,
-          testCount: d.synthetic.test,
-          seed: cfg.run.seed,
-        }
-      : undefined,
-  });
+  const ds =
+    d.format === undefined
+      ? await loadDataset({
+          name: d.dataset ?? 'fashion-mnist',
+          dir: d.dir,
+          synthetic: d.synthetic
+            ? {
+                shape: [...d.synthetic.shape] as [number, number, number],
+                numClasses: d.synthetic.classes,
+                trainCount: d.synthetic.train,
+                testCount: d.synthetic.test,
+                seed: cfg.run.seed,
+              }
+            : undefined,
+        })
+      : await loadOwnDataset({ ...(d as OwnDataSpec), log: options.log, progress: options.progress });
+  if (d.format !== undefined && d.validationSize >= ds.train.count) {
+    throw new AutopruneError(
+      ErrorCodes.DATASET_INVALID,
+      `\`data.validationSize\` ${d.validationSize} is not below the ${ds.train.count} training images of ${quote(ds.name)}; expected a smaller \`validationSize\``,
+    );
+  }
   const { train, validation } = splitTrainValidation(ds.train, d.validationSize, cfg.run.seed);
   return {
     name: ds.name,
@@ -49,6 +68,7 @@ export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>): Promise
     train: d.trainLimit ? head(train, d.trainLimit) : train,
     validation,
     test: ds.test,
+    ownData: d.format !== undefined,
   };
 }
 
@@ -70,7 +90,7 @@ export function buildBaseArchitecture(cfg: BaseSource, splits: Pick<Splits, 'sha
 }
 
 /** The trained base model a search prunes; with `splits`, also checks that it fits the data. */
-export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses'>): Promise<tf.LayersModel> {
+export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name' | 'shape' | 'numClasses' | 'ownData'>): Promise<tf.LayersModel> {
   if (!cfg.model.checkpoint) {
     throw new AutopruneError(
       ErrorCodes.CONFIG_INVALID,
@@ -89,6 +109,12 @@ export async function loadBaseModel(cfg: BaseSource, splits?: Pick<Splits, 'name
     const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1];
     if (input !== splits.shape.join('x') || classes !== splits.numClasses) {
       model.dispose();
+      if (splits.ownData) {
+        throw new AutopruneError(
+          ErrorCodes.DATASET_INVALID,
+          `Images of ${quote(splits.name)} are ${splits.shape.join('x')} (h x w x c) in ${splits.numClasses} classes, but \`model.checkpoint\` takes ${input} images into ${classes} classes; expected data the model can take (see \`data.imageSize\` and \`data.channels\`)`,
+        );
+      }
       throw new AutopruneError(
         ErrorCodes.CONFIG_INVALID,
         `\`model.checkpoint\` takes ${input} images into ${classes} classes, but \`data\` (${splits.name}) has ${splits.shape.join('x')} images and ${splits.numClasses} classes; expected a base model trained on this data`,

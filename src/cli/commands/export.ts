@@ -11,6 +11,7 @@ import type { CommandModule } from 'yargs';
 import type { ResolvedConfig } from '../../config/index.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import type { Cost } from '../../core/types.js';
+import { type Preprocessing, preprocessingOf } from '../../data/preprocessing.js';
 import { initBackend } from '../../engine/backend.js';
 import { prunedForTrial, pruningRng } from '../../evaluators/plan-rng.js';
 import { loadBaseGraph, loadBaseModel, loadSplits } from '../../evaluators/setup.js';
@@ -75,6 +76,8 @@ export interface ModelCard {
     readonly testAccuracy: number | null;
   };
   readonly configHash: string;
+  /** What the model's input pixels are: size, channels, layout (NHWC), resizing and normalisation. */
+  readonly preprocessing: Preprocessing;
   /**
    * Files written: `model.json` (+ weights.bin, tfjs LayersModel) and/or `model.onnx` (NHWC input `input`,
    * logits `output`), and `plan.json` (the cut as kept indices; + apply_plan.py for an ONNX base model).
@@ -189,6 +192,13 @@ function cardMarkdown(c: ModelCard): string {
       'base model',
       `${c.base.checkpoint ?? '(none)'}: ${mmacs(c.base.macs)} MMACs, ${c.base.params} params, proxy ${pct(c.base.proxyAccuracy)}, test ${pct(c.base.testAccuracy)}`,
     ),
+    row('input', `${c.preprocessing.layout} [batch, ${c.preprocessing.imageSize.join(', ')}, ${c.preprocessing.channels}] float32 (${c.preprocessing.source})`),
+    row('pixels', c.preprocessing.formula),
+    ...(c.preprocessing.normalize
+      ? [row('normalisation', `mean ${c.preprocessing.normalize.mean.join(', ')}; std ${c.preprocessing.normalize.std.join(', ')}`)]
+      : []),
+    ...(c.preprocessing.resize ? [row('resize', c.preprocessing.resize)] : []),
+    ...(c.preprocessing.colour ? [row('channels', c.preprocessing.colour)] : []),
     row('channel importance', c.importance),
     row('controller', c.controller),
     row('config hash', c.configHash),
@@ -267,6 +277,7 @@ export const exportCommand: CommandModule<object, Args> = {
     const formats = new Set<ExportFormat>(args.format?.length ? args.format : EXPORT_FORMATS);
     const { model, weights } = await buildModel(study, cfg, trial, fin);
     const files: string[] = [];
+    const inputShape = model.inputs[0].shape.slice(1) as [number, number, number];
     try {
       checkCost(study.name, trial, { macs: costOf(analyzeModel(model), null).macs, params: model.countParams() });
       if (formats.has('tfjs')) {
@@ -314,6 +325,7 @@ export const exportCommand: CommandModule<object, Args> = {
         testAccuracy: study.baseTestAccuracy,
       },
       configHash: study.configHash,
+      preprocessing: preprocessingOf(cfg.data, inputShape),
       files,
       command: reproduce(args, out),
       createdAt: new Date().toISOString(),

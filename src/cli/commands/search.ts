@@ -83,9 +83,9 @@ export const searchCommand: CommandModule<object, Args> = {
       cfg.search.budget.time ? started + parseDuration(cfg.search.budget.time) : null,
       cfg.search.budget.until ? deadlineFromUntil(cfg.search.budget.until, new Date(started)).getTime() : null,
     );
-    // Everything that can fail on bad input happens before the store is opened.
+    // Everything that can fail on bad input (the data check included) happens before the store is opened.
     const backend = await initBackend(cfg.run.backend);
-    const splits = await loadSplits(cfg);
+    const splits = await loadSplits(cfg, { log: info, progress: isTty });
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
     studySpace(cfg, analysis); // validates space.skip against the model's groups
