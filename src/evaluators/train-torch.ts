@@ -7,12 +7,22 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { batches } from '../data/batch.js';
 import type { Split } from '../data/types.js';
-import type { TorchBinding, TorchOptimizer } from '../engine/torch.js';
+import type { TorchBinding, TorchOptimizer, TorchTensor } from '../engine/torch.js';
 import { runEpochs, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
-import { TensorScope, TorchModel } from './torch-model.js';
+import { TensorScope } from './torch-graph.js';
+import { TorchModel } from './torch-model.js';
 import { ADAM_EPSILON } from './train.js';
 
-export function makeTorchOptimizer(torch: TorchBinding, model: TorchModel, o: TrainOptions): TorchOptimizer {
+/** What the trainer needs of a model on libtorch (TorchGraphModel, or TorchModel for a tfjs LayersModel). */
+export interface TorchTrainable {
+  readonly torch: TorchBinding;
+  parameterGroups(): { decayed: TorchTensor[]; other: TorchTensor[] };
+  /** NHWC images [N, H, W, C] -> the NCHW input tensor, owned by `scope`. */
+  input(scope: TensorScope, images: Float32Array | Float64Array, shape: readonly number[]): TorchTensor;
+  forward(scope: TensorScope, x: TorchTensor, training: boolean): TorchTensor;
+}
+
+export function makeTorchOptimizer(torch: TorchBinding, model: TorchTrainable, o: TrainOptions): TorchOptimizer {
   const { decayed, other } = model.parameterGroups();
   const groups = [
     { params: decayed, weightDecay: o.weightDecay ?? 0 },
@@ -22,7 +32,7 @@ export function makeTorchOptimizer(torch: TorchBinding, model: TorchModel, o: Tr
 }
 
 /** One optimizer step on a batch; returns the batch's mean loss. */
-export function torchStep(model: TorchModel, optimizer: TorchOptimizer, batch: Split, lr: number): number {
+export function torchStep(model: TorchTrainable, optimizer: TorchOptimizer, batch: Split, lr: number): number {
   const s = new TensorScope(model.torch);
   try {
     const loss = torchLoss(s, model, batch, true);
@@ -36,7 +46,7 @@ export function torchStep(model: TorchModel, optimizer: TorchOptimizer, batch: S
 }
 
 /** Mean cross entropy of a batch (owned by `s`). */
-export function torchLoss(s: TensorScope, model: TorchModel, batch: Split, training: boolean): ReturnType<TensorScope['op']> {
+export function torchLoss(s: TensorScope, model: TorchTrainable, batch: Split, training: boolean): ReturnType<TensorScope['op']> {
   const [h, w, c] = batch.shape;
   const n = batch.count;
   const x = model.input(s, batch.images.subarray(0, n * h * w * c), [n, h, w, c]);

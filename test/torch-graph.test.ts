@@ -1,0 +1,300 @@
+/**
+ * Engines built from a ModelGraph: libtorch (TorchGraphModel) and tfjs (graphToTfjs) against a naive
+ * float64 evaluator of the graph's definitions (test/graph-reference.ts) and against each other, on
+ * hand-built graphs that use every op kind; one SGD step lowers the loss; writeBack of an untrained
+ * model gives the input graph back; BN's moving statistics follow the trainers' momentum rule.
+ * Tests that need the libtorch binding skip with the reason when it is not built, and fail under CI.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../src/core/rng.js';
+import type { Split } from '../src/data/types.js';
+import { torchStatus } from '../src/engine/torch.js';
+import { TensorScope, TorchGraphModel } from '../src/evaluators/torch-graph.js';
+import { makeTorchOptimizer, torchLoss, torchStep } from '../src/evaluators/train-torch.js';
+import type { ModelGraph } from '../src/model/ir/graph.js';
+import { graphToTfjs } from '../src/model/ir/to-tfjs.js';
+import { GraphBuilder, referenceForward } from './graph-reference.js';
+
+const status = torchStatus();
+const ci = process.env.CI === 'true';
+const skip = status.loaded || ci ? false : `libtorch binding not available: ${status.reason}`;
+const torch = status.loaded ? status.binding : (undefined as never);
+if (status.loaded) torch.setThreads(1);
+
+test('the libtorch binding is built (required under CI)', { skip: !ci && 'only checked when CI=true' }, () => {
+  assert.ok(status.loaded, `libtorch binding not available: ${status.loaded ? '' : status.reason}`);
+});
+
+/** Every op kind of graph.ts, including what tfjs cannot express (groups, ceil mode adding a window, asymmetric pool pads, HardSwish). */
+function everyOp(seed = 1): GraphBuilder {
+  const g = new GraphBuilder([3, 10, 10], seed);
+  let x = g.act('a1', g.bn('b1', g.conv('c1', 'input', 8, { pads: [1, 1, 1, 1] })), { kind: 'relu' });
+  // Depthwise with multiplier 2, stride 2, asymmetric (TensorFlow 'same'-like) pads: 10 -> 5.
+  x = g.act('a2', g.bn('b2', g.conv('dw', x, 16, { groups: 8, strides: [2, 2], pads: [0, 0, 1, 1], bias: false })), { kind: 'clip', min: 0, max: 6 });
+  x = g.act('a3', g.conv('gc', x, 8, { groups: 2, dilations: [2, 2], pads: [2, 2, 2, 2] }), { kind: 'leakyRelu', alpha: 0.1 });
+  // Squeeze-and-excitation gate.
+  const gate = g.act(
+    'sg',
+    g.conv('s2', g.act('sa', g.conv('s1', g.globalPool('gp', x, 'avg', true), 4, { kernel: [1, 1] }), { kind: 'relu' }), 8, { kernel: [1, 1] }),
+    {
+      kind: 'hardSigmoid',
+      alpha: 0.2,
+      beta: 0.5,
+    },
+  );
+  x = g.add('res', [x, g.mul('se', [x, gate])]);
+  const e = g.act('a4', x, { kind: 'elu', alpha: 1 });
+  x = g.act('a6', g.concat('cat', [e, g.act('a5', e, { kind: 'silu' })]), { kind: 'hardSwish' });
+  x = g.pool('p1', x, { mode: 'max', kernel: [2, 2], strides: [2, 2], ceilMode: true }); // 5 -> 3 (floor: 2)
+  x = g.act('a8', g.act('a7', x, { kind: 'sigmoid' }), { kind: 'tanh' });
+  x = g.pad('pd', x, [1, 0, 0, 1]); // 3 -> 4
+  x = g.pool('p2', x, { mode: 'avg', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceilMode: true }); // 4 -> 3 (floor: 2)
+  x = g.pool('p3', x, { mode: 'avg', kernel: [2, 2], strides: [1, 1], pads: [0, 0, 1, 1], countIncludePad: true });
+  x = g.pool('p4', x, { mode: 'avg', kernel: [2, 2], strides: [1, 1], pads: [0, 0, 1, 1] });
+  x = g.pool('p5', x, { mode: 'max', kernel: [2, 2], strides: [1, 1], pads: [1, 1, 0, 0] });
+  x = g.identity('id', g.globalPool('gm', x, 'max', false));
+  g.act('sm', g.dense('fc', x, 5), { kind: 'softmax' });
+  return g;
+}
+
+/** The same families of ops, restricted to what tfjs layers compute exactly. */
+function tfjsExpressible(seed = 2): GraphBuilder {
+  const g = new GraphBuilder([3, 10, 10], seed);
+  let x = g.act('a1', g.bn('b1', g.conv('c1', 'input', 8, { pads: [1, 1, 1, 1] })), { kind: 'relu' });
+  x = g.act('a2', g.bn('b2', g.conv('dw', x, 16, { groups: 8, strides: [2, 2], pads: [0, 0, 1, 1], bias: false })), { kind: 'clip', min: 0, max: 6 });
+  x = g.act('a3', g.conv('c3', x, 8, { dilations: [2, 2], pads: [2, 2, 2, 2] }), { kind: 'leakyRelu', alpha: 0.1 });
+  const gate = g.act(
+    'sg',
+    g.conv('s2', g.act('sa', g.conv('s1', g.globalPool('gp', x, 'avg', true), 4, { kernel: [1, 1] }), { kind: 'relu' }), 8, { kernel: [1, 1] }),
+    {
+      kind: 'hardSigmoid',
+      alpha: 0.2,
+      beta: 0.5,
+    },
+  );
+  x = g.add('res', [x, g.mul('se', [x, gate])]);
+  const e = g.act('a4', x, { kind: 'elu', alpha: 1 });
+  x = g.concat('cat', [e, g.act('a5', e, { kind: 'silu' })]);
+  x = g.pool('p1', x, { mode: 'max', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }); // TensorFlow 'same': 5 -> 3
+  x = g.act('a8', g.act('a7', x, { kind: 'sigmoid' }), { kind: 'tanh' });
+  x = g.pad('pd', x, [1, 0, 0, 1]); // 3 -> 4
+  x = g.pool('p2', x, { mode: 'avg', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad: true }); // 4 -> 2
+  x = g.pool('p3', x, { mode: 'avg', kernel: [2, 2], strides: [1, 1], pads: [0, 0, 1, 1] }); // 'same', real pixels only
+  x = g.pool('p4', x, { mode: 'max', kernel: [2, 2], strides: [2, 2], ceilMode: true }); // ceil adds no window: 2 -> 1
+  x = g.identity('id', g.globalPool('gm', x, 'max', false));
+  g.act('sm', g.dense('fc', x, 5), { kind: 'softmax' });
+  return g;
+}
+
+/** Flatten in either order before a Dense, on an NCHW-input graph. */
+function flattened(order: 'chw' | 'hwc'): GraphBuilder {
+  const g = new GraphBuilder([2, 4, 4], 3, 'NCHW');
+  const x = g.act('a', g.conv('c', 'input', 3, { pads: [1, 1, 1, 1] }), { kind: 'relu' });
+  g.dense('fc', g.flatten('fl', x, order, 48), 4);
+  return g;
+}
+
+function images(g: GraphBuilder, n: number, seed: number): Float32Array {
+  const [c, h, w] = g.shape;
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n * c * h * w }, () => 2 * rng.next() - 1);
+}
+
+function torchForward(graph: ModelGraph, x: Float32Array, n: number, training = false, model?: TorchGraphModel): Float32Array {
+  const tm = model ?? TorchGraphModel.fromGraph(torch, graph);
+  const s = new TensorScope(torch);
+  try {
+    const [c, h, w] = (graph.nodes[0] as unknown as { shape: [number, number, number] }).shape;
+    return tm.forward(s, tm.input(s, x, [n, h, w, c]), training).data() as Float32Array;
+  } finally {
+    s.dispose();
+    if (!model) tm.dispose();
+  }
+}
+
+function tfjsForward(graph: ModelGraph, x: Float32Array, n: number): Float32Array {
+  const model = graphToTfjs(graph);
+  const [c, h, w] = (graph.nodes[0] as unknown as { shape: [number, number, number] }).shape;
+  try {
+    return tf.tidy(() => (model.predict(tf.tensor4d(x, [n, h, w, c])) as tf.Tensor).dataSync() as Float32Array);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** max |a - b| <= 1e-4 * max |b|. */
+function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  assert.ok(m > 0, `${what}: reference output is all zeros`);
+  assert.ok(d <= 1e-4 * m, `${what}: max |diff| ${d} > 1e-4 x ${m}`);
+}
+
+const N = 3;
+
+test('libtorch: eval-mode output of a graph with every op kind equals the naive reference', { skip }, () => {
+  const g = everyOp();
+  for (const out of ['fc', 'sm']) {
+    const graph = g.graph(out);
+    const x = images(g, N, 10);
+    assertClose(torchForward(graph, x, N), referenceForward(graph, x, N), `output ${out}`);
+  }
+});
+
+test('libtorch: Flatten in chw and hwc order feeds the Dense the columns it expects', { skip }, () => {
+  for (const order of ['chw', 'hwc'] as const) {
+    const g = flattened(order);
+    const graph = g.graph('fc');
+    const x = images(g, N, 11);
+    assertClose(torchForward(graph, x, N), referenceForward(graph, x, N), order);
+  }
+  // The two orders differ on the same weights (so the test above can tell them apart).
+  const chw = flattened('chw').graph('fc');
+  const hwc = flattened('hwc').graph('fc');
+  const x = images(flattened('chw'), N, 11);
+  assert.notDeepEqual(Array.from(referenceForward(chw, x, N)), Array.from(referenceForward(hwc, x, N)));
+});
+
+test('libtorch: a grouped conv equals the full conv with a block-diagonal weight', { skip }, () => {
+  const g = new GraphBuilder([4, 5, 5], 4);
+  g.conv('gc', 'input', 6, { groups: 2, pads: [1, 1, 1, 1] });
+  const grouped = g.graph('gc');
+  const node = grouped.nodes[1] as Extract<ModelGraph['nodes'][number], { op: 'Conv' }>;
+  const full = new Float32Array(6 * 4 * 9);
+  for (let o = 0; o < 6; o++)
+    for (let i = 0; i < 2; i++) for (let k = 0; k < 9; k++) full[(o * 4 + Math.floor(o / 3) * 2 + i) * 9 + k] = node.weight[(o * 2 + i) * 9 + k];
+  const dense: ModelGraph = { ...grouped, nodes: [grouped.nodes[0], { ...node, groups: 1, weight: full }] };
+  const x = images(g, 2, 12);
+  assertClose(torchForward(grouped, x, 2), torchForward(dense, x, 2), 'grouped vs block-diagonal');
+});
+
+test('tfjs from the graph: predict equals the naive reference and libtorch', { skip }, () => {
+  const g = tfjsExpressible();
+  for (const out of ['fc', 'sm']) {
+    const graph = g.graph(out);
+    const x = images(g, N, 13);
+    const ref = referenceForward(graph, x, N);
+    assertClose(tfjsForward(graph, x, N), ref, `tfjs ${out}`);
+    assertClose(torchForward(graph, x, N), ref, `libtorch ${out}`);
+  }
+  for (const order of ['chw', 'hwc'] as const) {
+    const graph = flattened(order).graph('fc');
+    const x = images(flattened(order), N, 14);
+    assertClose(tfjsForward(graph, x, N), referenceForward(graph, x, N), `tfjs flatten ${order}`);
+  }
+});
+
+test('tfjs from the graph: nodes without an exact tfjs layer are refused by name', () => {
+  const all = everyOp().graph('fc');
+  assert.throws(() => graphToTfjs(all), /Node `gc` \(Conv\): grouped convolution \(groups 2 of 16 channels\) has no exact tfjs layer/);
+  const g = new GraphBuilder([3, 5, 5], 5);
+  g.pool('p', 'input', { mode: 'max', kernel: [2, 2], strides: [2, 2], ceilMode: true });
+  assert.throws(() => graphToTfjs(g.graph('p')), /Node `p` \(Pool\): ceil-mode pooling that adds a window/);
+  const h = new GraphBuilder([3, 5, 5], 5);
+  h.act('hs', 'input', { kind: 'hardSwish' });
+  assert.throws(() => graphToTfjs(h.graph('hs')), /Node `hs` \(Activation\): hardSwish/);
+});
+
+function batchOf(g: GraphBuilder, n: number, classes: number, seed: number): Split {
+  const [c, h, w] = g.shape;
+  const rng = new Rng(seed);
+  return { images: images(g, n, seed), labels: Uint8Array.from({ length: n }, () => rng.int(classes)), count: n, shape: [h, w, c] };
+}
+
+test('libtorch: one SGD step changes the weights and lowers the loss on a fixed batch', { skip }, () => {
+  const g = everyOp();
+  const tm = TorchGraphModel.fromGraph(torch, g.graph('fc'));
+  try {
+    const batch = batchOf(g, 8, 5, 20);
+    const opt = makeTorchOptimizer(torch, tm, { epochs: 1, batchSize: 8, learningRate: 0.05, optimizer: 'sgd', momentum: 0, numClasses: 5, seed: 0 });
+    const before = tm.writeBack();
+    const loss0 = torchStep(tm, opt, batch, 0.05);
+    const after = tm.writeBack();
+    for (const name of ['c1', 'dw', 'gc', 's1', 'fc']) {
+      const w = (graph: ModelGraph) => (graph.nodes.find((n) => n.name === name) as { weight: Float32Array }).weight;
+      assert.notDeepEqual(w(after), w(before), `${name}.weight changed`);
+    }
+    const s = new TensorScope(torch);
+    try {
+      const loss1 = torchLoss(s, tm, batch, true).item();
+      assert.ok(loss1 < loss0, `loss ${loss0} -> ${loss1}`);
+    } finally {
+      s.dispose();
+    }
+  } finally {
+    tm.dispose();
+  }
+});
+
+test('libtorch: writeBack of an untrained model reproduces the graph; after training, the written graph runs as the trained model', { skip }, () => {
+  const graph = everyOp().graph('fc');
+  const tm = TorchGraphModel.fromGraph(torch, graph);
+  try {
+    assert.deepStrictEqual(tm.writeBack(), graph);
+    const x = images(everyOp(), 4, 21);
+    torchForward(graph, x, 4, true, tm); // training mode: BN moving statistics move
+    const trained = tm.writeBack();
+    const bn = (gr: ModelGraph) => gr.nodes.find((n) => n.name === 'b1') as { mean: Float32Array };
+    assert.notDeepEqual(bn(trained).mean, bn(graph).mean);
+    assert.deepEqual(torchForward(trained, x, 4), torchForward(graph, x, 4, false, tm));
+  } finally {
+    tm.dispose();
+  }
+});
+
+test("libtorch: BN moving statistics follow Keras' momentum rule with the biased batch variance", { skip }, () => {
+  const g = new GraphBuilder([2, 3, 3], 6);
+  g.globalPool('gp', g.bn('bn', 'input'), 'avg', false);
+  const graph = g.graph('gp');
+  const n = 4;
+  const x = images(g, n, 22);
+  const tm = TorchGraphModel.fromGraph(torch, graph, { bnMomentum: 0.9 });
+  try {
+    torchForward(graph, x, n, true, tm);
+    const bn = graph.nodes[1] as { mean: Float32Array; variance: Float32Array };
+    const out = tm.writeBack().nodes[1] as { mean: Float32Array; variance: Float32Array };
+    for (let c = 0; c < 2; c++) {
+      const v: number[] = [];
+      for (let i = 0; i < n * 9; i++) v.push(x[i * 2 + c]); // NHWC: channel c of every pixel
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
+      assert.ok(Math.abs(out.mean[c] - (0.9 * bn.mean[c] + 0.1 * mean)) < 1e-6, `mean ${c}`);
+      assert.ok(Math.abs(out.variance[c] - (0.9 * bn.variance[c] + 0.1 * variance)) < 1e-5, `variance ${c}`);
+    }
+  } finally {
+    tm.dispose();
+  }
+});
+
+test('libtorch: a weight that does not fit its node is one line naming the node', { skip }, () => {
+  const g = new GraphBuilder([3, 4, 4], 7);
+  g.bn('bn', g.conv('c', 'input', 4));
+  const graph = g.graph('bn');
+  const bad: ModelGraph = { ...graph, nodes: graph.nodes.map((n) => (n.op === 'Conv' ? { ...n, weight: n.weight.subarray(1) } : n)) };
+  assert.throws(
+    () => TorchGraphModel.fromGraph(torch, bad),
+    /^AutopruneError: Node `c` \(Conv\) has 3 input channels, groups 1 and a weight of 107 values; expected \[out, in \/ groups, 3, 3\] \(OIHW\)$/,
+  );
+  const badBn: ModelGraph = { ...graph, nodes: graph.nodes.map((n) => (n.op === 'BatchNormalization' ? { ...n, mean: new Float32Array(3) } : n)) };
+  assert.throws(() => TorchGraphModel.fromGraph(torch, badBn), /Node `bn` \(BatchNormalization\) has mean of 3 values; expected 4 \(one per channel\)/);
+});
+
+test('binding: lengths and arity are checked (a JS error, not a crash)', { skip }, () => {
+  assert.throws(() => torch.fromData(new Float32Array(3), [2, 2]), /fromData: shape holds 4 values, the array has 3/);
+  const x = torch.fromData(new Float32Array(16), [1, 1, 4, 4]);
+  try {
+    assert.throws(() => torch.op('linear', [x]), /Op `linear` expects at least 2 inputs, got 1/);
+    assert.throws(() => torch.op('max_pool2d', [x], { kernel: [2] }), /Expected `kernel` to be 2 integers, got 1/);
+    assert.deepEqual(torch.op('max_pool2d', [x], { kernel: [3, 3], stride: [2, 2], ceilMode: true }).shape, [1, 1, 2, 2]);
+    assert.deepEqual(torch.op('max_pool2d', [x], { kernel: [3, 3], stride: [2, 2] }).shape, [1, 1, 1, 1]);
+  } finally {
+    x.dispose();
+  }
+});
