@@ -6,6 +6,9 @@
  * Tests that need the libtorch binding skip with the reason when it is not built, and fail under CI.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
@@ -14,6 +17,7 @@ import { torchStatus } from '../src/engine/torch.js';
 import { TensorScope, TorchGraphModel } from '../src/evaluators/torch-graph.js';
 import { makeTorchOptimizer, torchLoss, torchStep } from '../src/evaluators/train-torch.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
+import { decodeGraph, encodeGraph, GRAPH_BIN, GRAPH_FORMAT_VERSION, hasGraph, loadGraph, saveGraph } from '../src/model/ir/io.js';
 import { graphToTfjs } from '../src/model/ir/to-tfjs.js';
 import { GraphBuilder, referenceForward } from './graph-reference.js';
 
@@ -296,5 +300,30 @@ test('binding: lengths and arity are checked (a JS error, not a crash)', { skip 
     assert.deepEqual(torch.op('max_pool2d', [x], { kernel: [3, 3], stride: [2, 2] }).shape, [1, 1, 1, 1]);
   } finally {
     x.dispose();
+  }
+});
+
+test('graph files: save and load give the graph back exactly; bad files are one line', async () => {
+  const graph = everyOp().graph('sm');
+  const dir = await mkdtemp(join(tmpdir(), 'graph-io-'));
+  try {
+    await saveGraph(graph, dir);
+    assert.ok(hasGraph(dir));
+    assert.deepStrictEqual(await loadGraph(dir), graph);
+    const { json, bin } = encodeGraph(graph);
+    const file = JSON.parse(json);
+    assert.equal(file.version, GRAPH_FORMAT_VERSION);
+    assert.equal(bin.byteLength, 4 * graph.nodes.reduce((a, n) => a + Object.values(n).reduce((b, v) => b + (v instanceof Float32Array ? v.length : 0), 0), 0));
+    assert.throws(
+      () => decodeGraph(JSON.stringify({ ...file, version: GRAPH_FORMAT_VERSION + 1 }), bin, 'g.json'),
+      /^AutopruneError: Graph g.json: version 2; this autoprune reads versions 1 to 1$/,
+    );
+    const unknown = { ...file, nodes: file.nodes.map((n: { op: string }, i: number) => (i === 2 ? { ...n, op: 'Gemm' } : n)) };
+    assert.throws(() => decodeGraph(JSON.stringify(unknown), bin, 'g.json'), /node 2 \(`b1`\) has op `Gemm`; expected one of Input, Conv/);
+    assert.throws(() => decodeGraph(json, bin.subarray(0, 100), 'g.json'), /`c1.weight` at byte 0 with 216 values lies outside graph.bin \(100 bytes\)/);
+    await rm(join(dir, GRAPH_BIN));
+    await assert.rejects(loadGraph(dir), /graph.bin is missing next to it/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
