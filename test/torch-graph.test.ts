@@ -12,13 +12,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng.js';
+import { batches } from '../src/data/batch.js';
+import { makeSynthetic } from '../src/data/synthetic.js';
 import type { Split } from '../src/data/types.js';
 import { torchStatus } from '../src/engine/torch.js';
+import { fitGraph } from '../src/evaluators/fit.js';
 import { TensorScope, TorchGraphModel } from '../src/evaluators/torch-graph.js';
-import { makeTorchOptimizer, torchLoss, torchStep } from '../src/evaluators/train-torch.js';
+import { accuracy } from '../src/evaluators/train.js';
+import { accuracyTorchGraph, makeTorchOptimizer, recalibrateBatchNormTorch, torchLoss, torchStep, trainTorchGraph } from '../src/evaluators/train-torch.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
 import { decodeGraph, encodeGraph, GRAPH_BIN, GRAPH_FORMAT_VERSION, hasGraph, loadGraph, saveGraph } from '../src/model/ir/io.js';
-import { graphToTfjs } from '../src/model/ir/to-tfjs.js';
+import { graphToTfjs, graphWithTfjsWeights } from '../src/model/ir/to-tfjs.js';
 import { GraphBuilder, referenceForward } from './graph-reference.js';
 
 const status = torchStatus();
@@ -326,4 +330,73 @@ test('graph files: save and load give the graph back exactly; bad files are one 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** A small classifier for [12, 12, 1] images: conv-BN-relu, pool, conv-BN-relu, global pool, dense. */
+function smallNet(seed: number): ModelGraph {
+  const g = new GraphBuilder([1, 12, 12], seed);
+  let x = g.act('a1', g.bn('b1', g.conv('c1', 'input', 6, { pads: [1, 1, 1, 1] })), { kind: 'relu' });
+  x = g.pool('p', x, { mode: 'max', kernel: [2, 2], strides: [2, 2] });
+  x = g.act('a2', g.bn('b2', g.conv('c2', x, 8, { pads: [1, 1, 1, 1] })), { kind: 'relu' });
+  g.dense('fc', g.globalPool('gp', x, 'avg', false), 4);
+  return g.graph('fc');
+}
+
+const recipe = { epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd', momentum: 0.9, numClasses: 4, seed: 1 } as const;
+
+test('libtorch trains a graph into a new graph that scores like its tfjs twin', { skip }, async () => {
+  const ds = makeSynthetic({ shape: [12, 12, 1], numClasses: 4, trainCount: 256, testCount: 128, seed: 4 });
+  const graph = smallNet(8);
+  const saved: number[] = [];
+  const { result, graph: trained } = await trainTorchGraph(torch, graph, ds.train, recipe, { onEpochEnd: async (e) => void saved.push(e) });
+  assert.equal(result.engine, 'libtorch');
+  assert.equal(result.steps, 8);
+  assert.deepEqual(saved, [0]);
+  const conv = (gr: ModelGraph) => (gr.nodes.find((n) => n.name === 'c1') as { weight: Float32Array }).weight;
+  assert.notDeepEqual(conv(trained), conv(graph));
+  assert.equal(conv(smallNet(8)).join(), conv(graph).join(), 'the input graph is not changed');
+  const model = graphToTfjs(trained);
+  try {
+    const onTorch = accuracyTorchGraph(torch, trained, ds.test);
+    assert.ok(Math.abs(onTorch - accuracy(model, ds.test)) <= 1 / 128, `libtorch ${onTorch} vs tfjs ${accuracy(model, ds.test)}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('fitGraph on tfjs: trains through graphToTfjs and reads the weights back exactly', async () => {
+  const ds = makeSynthetic({ shape: [12, 12, 1], numClasses: 4, trainCount: 64, testCount: 16, seed: 4 });
+  const graph = smallNet(9);
+  const model = graphToTfjs(graph);
+  try {
+    assert.deepStrictEqual(graphWithTfjsWeights(graph, model), graph, 'untrained: the same weights come back');
+  } finally {
+    model.dispose();
+  }
+  const { result, graph: trained } = await fitGraph(graph, ds.train, recipe, { requested: 'tfjs' });
+  assert.notEqual(result.engine, 'libtorch');
+  const bn = (gr: ModelGraph) => gr.nodes.find((n) => n.name === 'b1') as { scale: Float32Array; mean: Float32Array };
+  assert.notDeepEqual(bn(trained).scale, bn(graph).scale);
+  assert.notDeepEqual(bn(trained).mean, bn(graph).mean);
+});
+
+test('adaptive BN on libtorch: moving statistics become the plain average of the batches', { skip }, () => {
+  const g = new GraphBuilder([2, 3, 3], 6);
+  g.globalPool('gp', g.bn('bn', 'input'), 'avg', false);
+  const graph = g.graph('gp');
+  const rng = new Rng(30);
+  const split: Split = { images: Float32Array.from({ length: 40 * 18 }, () => rng.next() * 4 - 1), labels: new Uint8Array(40), count: 40, shape: [3, 3, 2] };
+  const o = { batches: 3, batchSize: 8, seed: 5 };
+  const { graph: out, batches: used } = recalibrateBatchNormTorch(torch, graph, split, o);
+  assert.equal(used, 3);
+  const sums = [0, 0];
+  for (const b of batches(split, o.batchSize, { shuffle: new Rng(o.seed), maxBatches: o.batches })) {
+    for (let c = 0; c < 2; c++) {
+      let s = 0;
+      for (let i = 0; i < b.count * 9; i++) s += b.images[i * 2 + c];
+      sums[c] += s / (b.count * 9) / o.batches;
+    }
+  }
+  const mean = (out.nodes[1] as { mean: Float32Array }).mean;
+  for (let c = 0; c < 2; c++) assert.ok(Math.abs(mean[c] - sums[c]) < 1e-5, `channel ${c}: ${mean[c]} vs ${sums[c]}`);
 });

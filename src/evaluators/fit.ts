@@ -1,14 +1,17 @@
 /**
  * Which engine trains: libtorch when its binding loaded (or when asked for by name), else tfjs on
- * the active backend. Both follow recipe.ts; the trained weights always end in the tfjs model.
+ * the active backend. Both follow recipe.ts. `fit` trains a tfjs model in place; `fitGraph` trains
+ * a ModelGraph into a new one (on tfjs through the model graphToTfjs builds).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { TRAIN_ENGINES } from '../config/schema.js';
 import type { Split } from '../data/types.js';
 import { initTorch, torchStatus } from '../engine/torch.js';
+import type { ModelGraph } from '../model/ir/graph.js';
+import { graphToTfjs, graphWithTfjsWeights } from '../model/ir/to-tfjs.js';
 import type { TrainOptions, TrainResult } from './recipe.js';
 import { train } from './train.js';
-import { trainTorch } from './train-torch.js';
+import { type GraphTrainOptions, trainTorch, trainTorchGraph } from './train-torch.js';
 
 export type TrainEngine = (typeof TRAIN_ENGINES)[number];
 
@@ -22,4 +25,28 @@ export function resolveTrainEngine(requested: TrainEngine): 'libtorch' | 'tfjs' 
 export async function fit(model: tf.LayersModel, data: Split, o: TrainOptions, engine: { requested: TrainEngine; workers?: number }): Promise<TrainResult> {
   if (resolveTrainEngine(engine.requested) === 'libtorch') return trainTorch(initTorch({ workers: engine.workers }), model, data, o);
   return train(model, data, o);
+}
+
+/**
+ * Trains `graph` on the chosen engine; returns the trained graph. On tfjs, a graph tfjs cannot
+ * express is refused by graphToTfjs naming the node.
+ */
+export async function fitGraph(
+  graph: ModelGraph,
+  data: Split,
+  o: TrainOptions,
+  engine: { requested: TrainEngine; workers?: number },
+  g: GraphTrainOptions = {},
+): Promise<{ result: TrainResult; graph: ModelGraph }> {
+  if (resolveTrainEngine(engine.requested) === 'libtorch') return trainTorchGraph(initTorch({ workers: engine.workers }), graph, data, o, g);
+  const model = graphToTfjs(graph, { bnMomentum: g.bnMomentum });
+  try {
+    const result = await train(model, data, {
+      ...o,
+      onEpochEnd: g.onEpochEnd && ((epoch, save) => g.onEpochEnd!(epoch, graphWithTfjsWeights(graph, model), save)),
+    });
+    return { result, graph: graphWithTfjsWeights(graph, model) };
+  } finally {
+    model.dispose();
+  }
 }

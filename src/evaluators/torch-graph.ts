@@ -44,8 +44,8 @@ type Params = Readonly<Record<string, TorchTensor>>;
 interface ForwardContext {
   readonly scope: TensorScope;
   readonly training: boolean;
-  /** Keras' convention: the fraction of the moving statistics kept per training step. */
-  readonly bnMomentum: number;
+  /** Keras' convention: the fraction of the moving statistics kept per training step, by BN node. */
+  readonly bnMomentum: (node: string) => number;
 }
 
 interface Builder<O extends Op> {
@@ -91,7 +91,7 @@ const BUILDERS = {
         decayed: false,
       })),
     forward: ({ scope, training, bnMomentum }, n, xs, p) =>
-      scope.op('batch_norm', [xs[0], p.scale, p.bias, p.mean, p.variance], { training, momentum: bnMomentum, epsilon: n.epsilon }),
+      scope.op('batch_norm', [xs[0], p.scale, p.bias, p.mean, p.variance], { training, momentum: bnMomentum(n.name), epsilon: n.epsilon }),
   },
   Activation: { channels: same, forward: ({ scope }, n, xs) => ACTIVATIONS[n.fn.kind](scope, xs[0], n.fn as never) },
   Add: { channels: same, forward: ({ scope }, _n, xs) => scope.op('add', xs) },
@@ -227,6 +227,13 @@ function ceilOut(size: number, k: number, stride: number, before: number, after:
   return out;
 }
 
+function checkMomentum<M extends number | Readonly<Record<string, number>>>(m: M): M {
+  for (const v of typeof m === 'number' ? [m] : Object.values(m)) {
+    if (!(v >= 0 && v <= 1)) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected a BN momentum in [0, 1], got ${quote(v)}`);
+  }
+  return m;
+}
+
 interface Param extends ParamSpec {
   readonly node: string;
   readonly tensor: TorchTensor;
@@ -237,25 +244,27 @@ export interface TorchGraphOptions {
   readonly dtype?: TorchFloatDtype;
   /**
    * BN moving-average momentum in Keras' convention (moving = moving * m + batch * (1 - m), biased
-   * batch variance), the trainers' convention on every engine. Default 0.99 (Keras').
+   * batch variance), the trainers' convention on every engine: one for all, or by BN node name (a
+   * tfjs model's per-layer momentum); nodes not listed get 0.99 (Keras' default).
    */
-  readonly bnMomentum?: number;
+  readonly bnMomentum?: number | Readonly<Record<string, number>>;
 }
+
+const DEFAULT_BN_MOMENTUM = 0.99;
 
 export class TorchGraphModel {
   private constructor(
     readonly torch: TorchBinding,
     readonly graph: ModelGraph,
     readonly dtype: TorchFloatDtype,
-    private readonly bnMomentum: number,
+    private bnMomentum: number | Readonly<Record<string, number>>,
     private readonly params: readonly Param[],
     private readonly byNode: ReadonlyMap<string, Params>,
   ) {}
 
   static fromGraph(torch: TorchBinding, graph: ModelGraph, options: TorchGraphOptions = {}): TorchGraphModel {
     const dtype = options.dtype ?? 'float32';
-    const bnMomentum = options.bnMomentum ?? 0.99;
-    if (!(bnMomentum >= 0 && bnMomentum <= 1)) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected bnMomentum in [0, 1], got ${quote(bnMomentum)}`);
+    const bnMomentum = checkMomentum(options.bnMomentum ?? DEFAULT_BN_MOMENTUM);
     const channels = new Map<string, number>();
     const params: Param[] = [];
     const byNode = new Map<string, Params>();
@@ -284,6 +293,11 @@ export class TorchGraphModel {
       throw e;
     }
     return new TorchGraphModel(torch, graph, dtype, bnMomentum, params, byNode);
+  }
+
+  /** Sets the BN momentum of later training forwards (adaptive BN averages batches with k / (k + 1)). */
+  setBnMomentum(m: number | Readonly<Record<string, number>>): void {
+    this.bnMomentum = checkMomentum(m);
   }
 
   /** Trainable tensors split by whether the coupled weight decay applies. */
@@ -315,7 +329,8 @@ export class TorchGraphModel {
 
   /** The graph's output [N, K]; every intermediate is owned by `scope` and left in `values` by node name. BN updates its moving statistics when training. */
   forward(scope: TensorScope, x: TorchTensor, training: boolean, values = new Map<string, TorchTensor>()): TorchTensor {
-    const c: ForwardContext = { scope, training, bnMomentum: this.bnMomentum };
+    const m = this.bnMomentum;
+    const c: ForwardContext = { scope, training, bnMomentum: typeof m === 'number' ? () => m : (name) => m[name] ?? DEFAULT_BN_MOMENTUM };
     for (const node of this.graph.nodes) {
       const xs = node.op === 'Input' ? [x] : node.inputs.map((i) => values.get(i)!);
       const b = BUILDERS[node.op] as unknown as Builder<Op>;

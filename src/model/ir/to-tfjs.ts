@@ -95,7 +95,12 @@ function activationLayer(n: ActivationNode): tf.layers.Layer {
   }
 }
 
-type TfjsBuilder<O extends Node['op']> = (n: NodeOf<O>, xs: readonly Sym[]) => Built;
+interface BuildOptions {
+  /** Keras BN momentum of the BN layers, one or by node name (training only); default 0.99. */
+  readonly bnMomentum?: number | Readonly<Record<string, number>>;
+}
+
+type TfjsBuilder<O extends Node['op']> = (n: NodeOf<O>, xs: readonly Sym[], o: BuildOptions) => Built;
 
 const TFJS = {
   Input: () => {
@@ -132,8 +137,10 @@ const TFJS = {
     }
     throw refuse(n, `grouped convolution (groups ${n.groups} of ${c} channels)`);
   },
-  BatchNormalization: (n, [x]) => {
-    const layer = tf.layers.batchNormalization({ axis: -1, epsilon: n.epsilon, name: n.name });
+  BatchNormalization: (n, [x], o) => {
+    const m = o.bnMomentum;
+    const momentum = (typeof m === 'number' ? m : m?.[n.name]) ?? 0.99;
+    const layer = tf.layers.batchNormalization({ axis: -1, epsilon: n.epsilon, momentum, name: n.name });
     return { y: layer.apply(x) as Sym, weights: [{ layer, values: [n.scale, n.bias, n.mean, n.variance].map((a) => tf.tensor1d(a)) }] };
   },
   Activation: (n, [x]) => ({ y: activationLayer(n).apply(x) as Sym }),
@@ -196,7 +203,7 @@ const TFJS = {
 } as const satisfies { readonly [O in Node['op']]: TfjsBuilder<O> };
 
 /** The graph as a tfjs LayersModel taking NHWC images and giving the graph's output. */
-export function graphToTfjs(graph: ModelGraph): tf.LayersModel {
+export function graphToTfjs(graph: ModelGraph, options: BuildOptions = {}): tf.LayersModel {
   const values = new Map<string, Sym>();
   const pending: { layer: tf.layers.Layer; values: readonly tf.Tensor[] }[] = [];
   let input: Sym | undefined;
@@ -213,7 +220,7 @@ export function graphToTfjs(graph: ModelGraph): tf.LayersModel {
         if (!v) throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Node ${quote(node.name)} reads ${quote(i)}, which no earlier node produces`);
         return v;
       });
-      const built = (TFJS[node.op] as TfjsBuilder<typeof node.op>)(node as never, xs);
+      const built = (TFJS[node.op] as TfjsBuilder<typeof node.op>)(node as never, xs, options);
       values.set(node.name, built.y);
       pending.push(...(built.weights ?? []));
     }
@@ -226,4 +233,43 @@ export function graphToTfjs(graph: ModelGraph): tf.LayersModel {
   } finally {
     for (const p of pending) for (const t of p.values) t.dispose();
   }
+}
+
+/**
+ * The graph with the weights of `model`, a model `graphToTfjs(graph)` built (possibly trained since):
+ * each weighted node reads the layer of its name, transposed back to the graph's layouts.
+ */
+export function graphWithTfjsWeights(graph: ModelGraph, model: tf.LayersModel): ModelGraph {
+  const read = (n: Node): tf.Tensor[] => {
+    try {
+      return model.getLayer(n.name).getWeights();
+    } catch {
+      throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `The tfjs model has no layer ${quote(n.name)} for the graph's ${n.op} node`);
+    }
+  };
+  const data = (t: tf.Tensor) => t.dataSync() as Float32Array;
+  const flat = (t: tf.Tensor, perm: number[]) => tf.tidy(() => Float32Array.from(t.transpose(perm).dataSync()));
+  return {
+    ...graph,
+    nodes: graph.nodes.map((n): Node => {
+      switch (n.op) {
+        case 'Conv': {
+          const [k, b] = read(n);
+          // HWIO -> OIHW; depthwise [kh, kw, c, m] -> [c * m, 1, kh, kw].
+          const weight = flat(k, n.groups === 1 ? [3, 2, 0, 1] : [2, 3, 0, 1]);
+          return { ...n, weight, bias: n.bias ? Float32Array.from(data(b)) : null };
+        }
+        case 'BatchNormalization': {
+          const [scale, bias, mean, variance] = read(n).map((t) => Float32Array.from(data(t)));
+          return { ...n, scale, bias, mean, variance };
+        }
+        case 'Dense': {
+          const [k, b] = read(n);
+          return { ...n, weight: flat(k, [1, 0]), bias: n.bias ? Float32Array.from(data(b)) : null };
+        }
+        default:
+          return n;
+      }
+    }),
+  };
 }
