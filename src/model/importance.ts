@@ -10,9 +10,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../core/rng.js';
 import type { Analysis } from './analysis.js';
+import type { ImportanceName } from './ir/importance.js';
 
-export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
-export type ImportanceName = (typeof IMPORTANCE_CRITERIA)[number];
+export { IMPORTANCE_CRITERIA, type ImportanceName, topChannels } from './ir/importance.js';
 
 /** Scores per group: scores[g][i] for channel i of group g (higher = more important). */
 export function groupScores(model: tf.LayersModel, a: Analysis, criterion: ImportanceName, rng?: Rng): Float64Array[] {
@@ -59,10 +59,4 @@ function filterNorms(kernel: tf.Tensor, norm: 'l1' | 'l2'): Float32Array {
     const r = norm === 'l1' ? flat.abs().sum(0) : flat.square().sum(0).sqrt();
     return r.dataSync() as Float32Array;
   });
-}
-
-/** The `keep` most important channel indices, ascending (stable: ties keep the lower index). */
-export function topChannels(scores: Float64Array, keep: number): number[] {
-  const order = Array.from(scores.keys()).sort((i, j) => scores[j] - scores[i] || i - j);
-  return order.slice(0, keep).sort((i, j) => i - j);
 }

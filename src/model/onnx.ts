@@ -57,7 +57,8 @@ interface Tensor {
   readonly rank: number;
 }
 
-class Builder {
+/** Builds an `OnnxGraph`'s nodes and initializers with unique value and node names. */
+export class OnnxBuilder {
   readonly nodes: OnnxNode[] = [];
   readonly initializers: OnnxInitializer[] = [];
   private readonly used = new Set<string>();
@@ -137,7 +138,7 @@ function unsupported(node: GraphNode, what: string): AutopruneError {
 }
 
 interface LayerContext {
-  readonly b: Builder;
+  readonly b: OnnxBuilder;
   readonly node: GraphNode;
   readonly info: LayerInfo;
   readonly ins: readonly Tensor[];
@@ -146,7 +147,7 @@ interface LayerContext {
 }
 
 /** Keras activation names (`activation` of Activation/Conv/Dense layers) to ONNX. */
-function activation(b: Builder, node: GraphNode, x: Tensor, name: string): Tensor {
+function activation(b: OnnxBuilder, node: GraphNode, x: Tensor, name: string): Tensor {
   const out = (op: string, attrs?: Record<string, OnnxAttr>, extra: string[] = []): Tensor => ({
     name: b.one(op, node.name, [x.name, ...extra], attrs),
     rank: x.rank,
@@ -355,7 +356,7 @@ export function exportOnnxGraph(model: tf.LayersModel): OnnxGraph {
   }
   const infos = new Map(analysis.layers.map((l) => [l.name, l]));
   const shapes = new Map<string, Shape>(model.layers.map((l) => [l.name, l.outputShape as Shape]));
-  const b = new Builder();
+  const b = new OnnxBuilder();
   const tensors = new Map<string, Tensor>();
   let inputShape: Shape = [];
   for (const node of graph.nodes) {

@@ -31,6 +31,9 @@ export type Activation =
   | { readonly kind: 'hardSwish' }
   | { readonly kind: 'silu' }
   | { readonly kind: 'tanh' }
+  | { readonly kind: 'selu' }
+  | { readonly kind: 'softplus' }
+  | { readonly kind: 'softsign' }
   | { readonly kind: 'softmax' }; // over the channel (feature) axis
 
 interface Base {
@@ -64,6 +67,11 @@ export interface BatchNormNode extends Base {
   readonly bias: Float32Array;
   readonly mean: Float32Array;
   readonly variance: Float32Array;
+  /**
+   * Which of scale/bias the source model learns (Keras `scale`/`center`); absent = both. Only the
+   * parameter count reads it (a Keras BN without gamma has 3 weights per channel).
+   */
+  readonly affine?: { readonly scale: boolean; readonly bias: boolean };
 }
 
 export interface ActivationNode extends Base {
