@@ -63,21 +63,13 @@ export class GraphBuilder {
       out,
     );
   }
-  bn(name: string, x: string): string {
+  /** `affine` as a Keras BN without gamma or beta has it (the missing one is ones / zeros). */
+  bn(name: string, x: string, affine?: { scale: boolean; bias: boolean }): string {
     const c = this.channels(x);
-    return this.push(
-      {
-        op: 'BatchNormalization',
-        name,
-        inputs: [x],
-        epsilon: 1e-3,
-        scale: this.random(c, 0.3, 1),
-        bias: this.random(c, 0.2),
-        mean: this.random(c, 0.2),
-        variance: this.random(c, 0.3, 1),
-      },
-      c,
-    );
+    const scale = affine?.scale === false ? new Float32Array(c).fill(1) : this.random(c, 0.3, 1);
+    const bias = affine?.bias === false ? new Float32Array(c) : this.random(c, 0.2);
+    const node: Node = { op: 'BatchNormalization', name, inputs: [x], epsilon: 1e-3, scale, bias, mean: this.random(c, 0.2), variance: this.random(c, 0.3, 1) };
+    return this.push(affine ? { ...node, affine } : node, c);
   }
   act(name: string, x: string, fn: Activation): string {
     return this.push({ op: 'Activation', name, inputs: [x], fn }, this.channels(x));
@@ -235,6 +227,12 @@ function activation(x: T, f: Activation): T {
       return map((v) => v / (1 + Math.exp(-v)));
     case 'tanh':
       return map(Math.tanh);
+    case 'selu':
+      return map((v) => 1.0507009873554805 * (v >= 0 ? v : 1.6732632423543772 * (Math.exp(v) - 1)));
+    case 'softplus':
+      return map((v) => Math.log1p(Math.exp(v)));
+    case 'softsign':
+      return map((v) => v / (1 + Math.abs(v)));
     case 'softmax': {
       const [N, C] = x.shape;
       const inner = x.data.length / (N * C);

@@ -20,9 +20,11 @@ import { fitGraph } from '../src/evaluators/fit.js';
 import { TensorScope, TorchGraphModel } from '../src/evaluators/torch-graph.js';
 import { accuracy } from '../src/evaluators/train.js';
 import { accuracyTorchGraph, makeTorchOptimizer, recalibrateBatchNormTorch, torchLoss, torchStep, trainTorchGraph } from '../src/evaluators/train-torch.js';
+import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
 import { decodeGraph, encodeGraph, GRAPH_BIN, GRAPH_FORMAT_VERSION, hasGraph, loadGraph, saveGraph } from '../src/model/ir/io.js';
 import { graphToTfjs, graphWithTfjsWeights } from '../src/model/ir/to-tfjs.js';
+import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
 import { GraphBuilder, referenceForward } from './graph-reference.js';
 
 const status = torchStatus();
@@ -40,7 +42,11 @@ function everyOp(seed = 1): GraphBuilder {
   const g = new GraphBuilder([3, 10, 10], seed);
   let x = g.act('a1', g.bn('b1', g.conv('c1', 'input', 8, { pads: [1, 1, 1, 1] })), { kind: 'relu' });
   // Depthwise with multiplier 2, stride 2, asymmetric (TensorFlow 'same'-like) pads: 10 -> 5.
-  x = g.act('a2', g.bn('b2', g.conv('dw', x, 16, { groups: 8, strides: [2, 2], pads: [0, 0, 1, 1], bias: false })), { kind: 'clip', min: 0, max: 6 });
+  x = g.act('a2', g.bn('b2', g.conv('dw', x, 16, { groups: 8, strides: [2, 2], pads: [0, 0, 1, 1], bias: false }), { scale: false, bias: true }), {
+    kind: 'clip',
+    min: 0,
+    max: 6,
+  });
   x = g.act('a3', g.conv('gc', x, 8, { groups: 2, dilations: [2, 2], pads: [2, 2, 2, 2] }), { kind: 'leakyRelu', alpha: 0.1 });
   // Squeeze-and-excitation gate.
   const gate = g.act(
@@ -57,6 +63,7 @@ function everyOp(seed = 1): GraphBuilder {
   x = g.act('a6', g.concat('cat', [e, g.act('a5', e, { kind: 'silu' })]), { kind: 'hardSwish' });
   x = g.pool('p1', x, { mode: 'max', kernel: [2, 2], strides: [2, 2], ceilMode: true }); // 5 -> 3 (floor: 2)
   x = g.act('a8', g.act('a7', x, { kind: 'sigmoid' }), { kind: 'tanh' });
+  x = g.act('a11', g.act('a10', g.act('a9', x, { kind: 'selu' }), { kind: 'softplus' }), { kind: 'softsign' });
   x = g.pad('pd', x, [1, 0, 0, 1]); // 3 -> 4
   x = g.pool('p2', x, { mode: 'avg', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceilMode: true }); // 4 -> 3 (floor: 2)
   x = g.pool('p3', x, { mode: 'avg', kernel: [2, 2], strides: [1, 1], pads: [0, 0, 1, 1], countIncludePad: true });
@@ -71,7 +78,11 @@ function everyOp(seed = 1): GraphBuilder {
 function tfjsExpressible(seed = 2): GraphBuilder {
   const g = new GraphBuilder([3, 10, 10], seed);
   let x = g.act('a1', g.bn('b1', g.conv('c1', 'input', 8, { pads: [1, 1, 1, 1] })), { kind: 'relu' });
-  x = g.act('a2', g.bn('b2', g.conv('dw', x, 16, { groups: 8, strides: [2, 2], pads: [0, 0, 1, 1], bias: false })), { kind: 'clip', min: 0, max: 6 });
+  x = g.act('a2', g.bn('b2', g.conv('dw', x, 16, { groups: 8, strides: [2, 2], pads: [0, 0, 1, 1], bias: false }), { scale: false, bias: true }), {
+    kind: 'clip',
+    min: 0,
+    max: 6,
+  });
   x = g.act('a3', g.conv('c3', x, 8, { dilations: [2, 2], pads: [2, 2, 2, 2] }), { kind: 'leakyRelu', alpha: 0.1 });
   const gate = g.act(
     'sg',
@@ -87,6 +98,7 @@ function tfjsExpressible(seed = 2): GraphBuilder {
   x = g.concat('cat', [e, g.act('a5', e, { kind: 'silu' })]);
   x = g.pool('p1', x, { mode: 'max', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }); // TensorFlow 'same': 5 -> 3
   x = g.act('a8', g.act('a7', x, { kind: 'sigmoid' }), { kind: 'tanh' });
+  x = g.act('a11', g.act('a10', g.act('a9', x, { kind: 'selu' }), { kind: 'softplus' }), { kind: 'softsign' });
   x = g.pad('pd', x, [1, 0, 0, 1]); // 3 -> 4
   x = g.pool('p2', x, { mode: 'avg', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad: true }); // 4 -> 2
   x = g.pool('p3', x, { mode: 'avg', kernel: [2, 2], strides: [1, 1], pads: [0, 0, 1, 1] }); // 'same', real pixels only
@@ -155,6 +167,28 @@ test('libtorch: eval-mode output of a graph with every op kind equals the naive 
     assertClose(torchForward(graph, x, N), referenceForward(graph, x, N), `output ${out}`);
   }
 });
+
+for (const zoo of ZOO_NAMES) {
+  test(`libtorch and tfjs from the graph of zoo model ${zoo} (tfjs importer) equal the tfjs model's logits`, { skip }, () => {
+    const model = buildZooModel(zoo, { inputShape: [16, 16, 3], numClasses: 10, width: 0.5, seed: 1 });
+    try {
+      const graph = graphFromLayersModel(model);
+      const rng = new Rng(40);
+      const x = Float32Array.from({ length: N * 16 * 16 * 3 }, () => 2 * rng.next() - 1);
+      const ref = tf.tidy(() => (model.predict(tf.tensor4d(x, [N, 16, 16, 3])) as tf.Tensor).dataSync() as Float32Array);
+      assertClose(torchForward(graph, x, N), ref, `${zoo} on libtorch`);
+      assertClose(tfjsForward(graph, x, N), ref, `${zoo} on tfjs from the graph`);
+      const tm = TorchGraphModel.fromGraph(torch, graph);
+      try {
+        assert.deepStrictEqual(tm.writeBack(), graph);
+      } finally {
+        tm.dispose();
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+}
 
 test('libtorch: Flatten in chw and hwc order feeds the Dense the columns it expects', { skip }, () => {
   for (const order of ['chw', 'hwc'] as const) {
@@ -229,6 +263,10 @@ test('libtorch: one SGD step changes the weights and lowers the loss on a fixed 
       const w = (graph: ModelGraph) => (graph.nodes.find((n) => n.name === name) as { weight: Float32Array }).weight;
       assert.notDeepEqual(w(after), w(before), `${name}.weight changed`);
     }
+    const bn = (graph: ModelGraph, name: string) => graph.nodes.find((n) => n.name === name) as { scale: Float32Array; bias: Float32Array };
+    assert.notDeepEqual(bn(after, 'b1').scale, bn(before, 'b1').scale, 'a learned gamma trains');
+    assert.deepEqual(bn(after, 'b2').scale, bn(before, 'b2').scale, 'a BN without learned gamma (affine.scale false) keeps it');
+    assert.notDeepEqual(bn(after, 'b2').bias, bn(before, 'b2').bias);
     const s = new TensorScope(torch);
     try {
       const loss1 = torchLoss(s, tm, batch, true).item();

@@ -87,7 +87,8 @@ const BUILDERS = {
         key,
         data: checkLength(n, key, n[key], ins[0]),
         shape: [ins[0]],
-        trainable: key === 'scale' || key === 'bias',
+        // A BN without learned gamma/beta (Keras scale/center false) keeps them fixed.
+        trainable: key === 'scale' ? (n.affine?.scale ?? true) : key === 'bias' ? (n.affine?.bias ?? true) : false,
         decayed: false,
       })),
     forward: ({ scope, training, bnMomentum }, n, xs, p) =>
@@ -155,6 +156,9 @@ const ACTIVATIONS = {
   hardSwish: (s, x) => s.op('mul', [x, hardSigmoid(s, x, 1 / 6, 0.5)]),
   silu: (s, x) => s.op('silu', [x]),
   tanh: (s, x) => s.op('tanh', [x]),
+  selu: (s, x) => s.op('selu', [x]),
+  softplus: (s, x) => s.op('softplus', [x]),
+  softsign: (s, x) => s.op('div', [x, s.op('scale', [s.op('abs', [x])], { add: 1 })]),
   softmax: (s, x) => s.op('softmax', [x], { dim: 1 }),
 } as const satisfies { readonly [K in Activation['kind']]: (s: TensorScope, x: TorchTensor, f: ActivationOf<K>) => TorchTensor };
 

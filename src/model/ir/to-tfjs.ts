@@ -73,6 +73,9 @@ function activationLayer(n: ActivationNode): tf.layers.Layer {
     case 'relu':
     case 'sigmoid':
     case 'tanh':
+    case 'selu':
+    case 'softplus':
+    case 'softsign':
       return tf.layers.activation({ activation: f.kind, name });
     case 'silu':
       return tf.layers.activation({ activation: 'swish', name });
@@ -140,8 +143,11 @@ const TFJS = {
   BatchNormalization: (n, [x], o) => {
     const m = o.bnMomentum;
     const momentum = (typeof m === 'number' ? m : m?.[n.name]) ?? 0.99;
-    const layer = tf.layers.batchNormalization({ axis: -1, epsilon: n.epsilon, momentum, name: n.name });
-    return { y: layer.apply(x) as Sym, weights: [{ layer, values: [n.scale, n.bias, n.mean, n.variance].map((a) => tf.tensor1d(a)) }] };
+    const scale = n.affine?.scale ?? true;
+    const center = n.affine?.bias ?? true;
+    const layer = tf.layers.batchNormalization({ axis: -1, epsilon: n.epsilon, momentum, scale, center, name: n.name });
+    const values = [...(scale ? [n.scale] : []), ...(center ? [n.bias] : []), n.mean, n.variance];
+    return { y: layer.apply(x) as Sym, weights: [{ layer, values: values.map((a) => tf.tensor1d(a)) }] };
   },
   Activation: (n, [x]) => ({ y: activationLayer(n).apply(x) as Sym }),
   Add: (n, xs) => ({ y: tf.layers.add({ name: n.name }).apply([...xs]) as Sym }),
@@ -260,7 +266,10 @@ export function graphWithTfjsWeights(graph: ModelGraph, model: tf.LayersModel): 
           return { ...n, weight, bias: n.bias ? Float32Array.from(data(b)) : null };
         }
         case 'BatchNormalization': {
-          const [scale, bias, mean, variance] = read(n).map((t) => Float32Array.from(data(t)));
+          const w = read(n).map((t) => Float32Array.from(data(t)));
+          const scale = (n.affine?.scale ?? true) ? w.shift()! : n.scale;
+          const bias = (n.affine?.bias ?? true) ? w.shift()! : n.bias;
+          const [mean, variance] = w;
           return { ...n, scale, bias, mean, variance };
         }
         case 'Dense': {
