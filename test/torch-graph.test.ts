@@ -16,14 +16,22 @@ import { batches } from '../src/data/batch.js';
 import { makeSynthetic } from '../src/data/synthetic.js';
 import type { Split } from '../src/data/types.js';
 import { torchStatus } from '../src/engine/torch.js';
-import { fitGraph } from '../src/evaluators/fit.js';
+import { fit, fitGraph } from '../src/evaluators/fit.js';
 import { TensorScope, TorchGraphModel } from '../src/evaluators/torch-graph.js';
 import { accuracy } from '../src/evaluators/train.js';
-import { accuracyTorchGraph, makeTorchOptimizer, recalibrateBatchNormTorch, torchLoss, torchStep, trainTorchGraph } from '../src/evaluators/train-torch.js';
+import {
+  accuracyTorchGraph,
+  makeTorchOptimizer,
+  recalibrateBatchNormTorch,
+  torchLoss,
+  torchStep,
+  trainTorch,
+  trainTorchGraph,
+} from '../src/evaluators/train-torch.js';
 import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
 import { decodeGraph, encodeGraph, GRAPH_BIN, GRAPH_FORMAT_VERSION, hasGraph, loadGraph, saveGraph } from '../src/model/ir/io.js';
-import { graphToTfjs, graphWithTfjsWeights } from '../src/model/ir/to-tfjs.js';
+import { graphToTfjs, graphWithTfjsWeights, writeGraphIntoLayersModel } from '../src/model/ir/to-tfjs.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
 import { GraphBuilder, referenceForward } from './graph-reference.js';
 
@@ -437,4 +445,63 @@ test('adaptive BN on libtorch: moving statistics become the plain average of the
   }
   const mean = (out.nodes[1] as { mean: Float32Array }).mean;
   for (let c = 0; c < 2; c++) assert.ok(Math.abs(mean[c] - sums[c]) < 1e-5, `channel ${c}: ${mean[c]} vs ${sums[c]}`);
+});
+
+test('fit on libtorch trains the model through its graph: the same weights as the LayersModel trainer', { skip }, async () => {
+  const ds = makeSynthetic({ shape: [12, 12, 1], numClasses: 4, trainCount: 256, testCount: 16, seed: 4 });
+  const o = { ...recipe, weightDecay: 5e-4, maxBatchesPerEpoch: 4 };
+  for (const zoo of ['resnet-20', 'mobilenet-v2-tiny'] as const) {
+    const build = () => buildZooModel(zoo, { inputShape: [12, 12, 1], numClasses: 4, width: 0.25, seed: 2 });
+    const viaGraph = build();
+    const viaLayers = build();
+    try {
+      const epochs: number[] = [];
+      await fit(viaGraph, ds.train, { ...o, onEpochEnd: async (e) => void epochs.push(e) }, { requested: 'libtorch' });
+      assert.deepEqual(epochs, [0]);
+      await trainTorch(torch, viaLayers, ds.train, o);
+      const a = viaGraph.getWeights();
+      const b = viaLayers.getWeights();
+      assert.equal(a.length, b.length);
+      const before = build().getWeights();
+      a.forEach((t, i) => {
+        const name = viaGraph.weights[i].originalName;
+        const x = t.dataSync();
+        const y = b[i].dataSync();
+        const scale = Math.max(...Array.from(y, Math.abs), 1e-6);
+        const diff = Math.max(...Array.from(x, (v, j) => Math.abs(v - y[j])));
+        assert.ok(diff <= 1e-4 * scale, `${zoo} ${name}: max |diff| ${diff} vs scale ${scale}`);
+        if (/kernel|moving_mean/.test(name)) assert.notDeepEqual(x, before[i].dataSync(), `${zoo} ${name} trained`);
+      });
+    } finally {
+      viaGraph.dispose();
+      viaLayers.dispose();
+    }
+  }
+});
+
+test('writeGraphIntoLayersModel puts a graph back into the tfjs model it came from (conv, depthwise, separable, BN, dense)', () => {
+  const input = tf.input({ shape: [6, 6, 2] });
+  let y = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'c' }).apply(input) as tf.SymbolicTensor;
+  y = tf.layers.batchNormalization({ center: false, name: 'bn' }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, name: 'dw' }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.separableConv2d({ filters: 4, kernelSize: 3, depthMultiplier: 2, padding: 'same', name: 'sep' }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.dense({ units: 3, name: 'fc' }).apply(tf.layers.globalAveragePooling2d({}).apply(y)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: y });
+  try {
+    const graph = graphFromLayersModel(model);
+    const rng = new Rng(50);
+    const changed: ModelGraph = {
+      ...graph,
+      nodes: graph.nodes.map(
+        (n) => Object.fromEntries(Object.entries(n).map(([k, v]) => [k, v instanceof Float32Array ? v.map(() => rng.next()) : v])) as never,
+      ),
+    };
+    writeGraphIntoLayersModel(model, changed);
+    assert.deepStrictEqual(graphFromLayersModel(model), {
+      ...changed,
+      nodes: changed.nodes.map((n) => (n.name === 'bn' ? { ...n, bias: new Float32Array(3) } : n)),
+    });
+  } finally {
+    model.dispose();
+  }
 });

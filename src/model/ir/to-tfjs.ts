@@ -282,3 +282,75 @@ export function graphWithTfjsWeights(graph: ModelGraph, model: tf.LayersModel): 
     }),
   };
 }
+
+/**
+ * Copies a graph's weights into the tfjs model it was imported from (graphFromLayersModel: Conv,
+ * Dense and BN nodes named after their layers, a SeparableConv2D's depthwise half `<layer>/depthwise`),
+ * transposed back to tfjs layouts: the trained graph's weights reach a model the tfjs-side code
+ * (scoring, saving, NetAdapt's chain) keeps using. Shapes must match (the same pruned model).
+ */
+export function writeGraphIntoLayersModel(model: tf.LayersModel, graph: ModelGraph): void {
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const nodeOf = (layer: string, op: Node['op']) => {
+    const n = byName.get(layer);
+    if (!n || n.op !== op)
+      throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `The graph has no ${op} node ${quote(layer)} for the tfjs layer of that name`);
+    return n as never;
+  };
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    for (const v of layer.weights) {
+      const kind = v.originalName.slice(v.originalName.lastIndexOf('/') + 1).replace(/_\d+$/, '');
+      const shape = v.shape as number[];
+      const values = tf.tidy((): tf.Tensor => {
+        switch (kind) {
+          case 'kernel': {
+            if (cls === 'Dense') {
+              const n: NodeOf<'Dense'> = nodeOf(layer.name, 'Dense');
+              return tf.tensor2d(n.weight, [shape[1], shape[0]]).transpose();
+            }
+            const n: NodeOf<'Conv'> = nodeOf(layer.name, 'Conv');
+            return tf.tensor4d(n.weight, [shape[3], shape[2], shape[0], shape[1]]).transpose([2, 3, 1, 0]);
+          }
+          case 'pointwise_kernel': {
+            const n: NodeOf<'Conv'> = nodeOf(layer.name, 'Conv');
+            return tf.tensor4d(n.weight, [shape[3], shape[2], shape[0], shape[1]]).transpose([2, 3, 1, 0]);
+          }
+          case 'depthwise_kernel': {
+            const n: NodeOf<'Conv'> = nodeOf(cls === 'SeparableConv2D' ? `${layer.name}/depthwise` : layer.name, 'Conv');
+            // [c * m, 1, kh, kw] -> [kh, kw, c, m]
+            return tf.tensor4d(n.weight, [shape[2], shape[3], shape[0], shape[1]]).transpose([2, 3, 0, 1]);
+          }
+          case 'bias': {
+            const n: { bias: Float32Array | null } = nodeOf(layer.name, cls === 'Dense' ? 'Dense' : 'Conv');
+            if (!n.bias) throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Graph node ${quote(layer.name)} has no bias for the tfjs layer's`);
+            return tf.tensor1d(n.bias);
+          }
+          case 'gamma':
+          case 'beta':
+          case 'moving_mean':
+          case 'moving_variance': {
+            const n: NodeOf<'BatchNormalization'> = nodeOf(layer.name, 'BatchNormalization');
+            return tf.tensor1d({ gamma: n.scale, beta: n.bias, moving_mean: n.mean, moving_variance: n.variance }[kind]);
+          }
+          default:
+            throw new AutopruneError(
+              ErrorCodes.MODEL_UNSUPPORTED_LAYER,
+              `Weight ${quote(v.originalName)} of layer ${quote(layer.name)} has no graph counterpart`,
+            );
+        }
+      });
+      try {
+        if (values.shape.join() !== shape.join()) {
+          throw new AutopruneError(
+            ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY,
+            `Weight ${quote(v.originalName)} has shape ${quote(shape)} in the tfjs model and ${quote(values.shape)} in the graph`,
+          );
+        }
+        v.write(values);
+      } finally {
+        values.dispose();
+      }
+    }
+  }
+}
