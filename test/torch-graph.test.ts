@@ -17,6 +17,7 @@ import { makeSynthetic } from '../src/data/synthetic.js';
 import type { Split } from '../src/data/types.js';
 import { torchStatus } from '../src/engine/torch.js';
 import { fit, fitGraph } from '../src/evaluators/fit.js';
+import { tuneGraph } from '../src/evaluators/graph-tune.js';
 import { TensorScope, TorchGraphModel } from '../src/evaluators/torch-graph.js';
 import { accuracy } from '../src/evaluators/train.js';
 import {
@@ -28,6 +29,7 @@ import {
   trainTorch,
   trainTorchGraph,
 } from '../src/evaluators/train-torch.js';
+import { analyzeGraph } from '../src/model/ir/analyze.js';
 import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
 import { decodeGraph, encodeGraph, GRAPH_BIN, GRAPH_FORMAT_VERSION, hasGraph, loadGraph, saveGraph } from '../src/model/ir/io.js';
@@ -505,3 +507,47 @@ test('writeGraphIntoLayersModel puts a graph back into the tfjs model it came fr
     model.dispose();
   }
 });
+
+for (const engine of ['libtorch', 'tfjs'] as const) {
+  test(`tuneGraph on ${engine}: cut to the candidate, calibrate, fine-tune, score and save the graph`, {
+    skip: engine === 'libtorch' ? skip : false,
+  }, async () => {
+    const ds = makeSynthetic({ shape: [12, 12, 1], numClasses: 4, trainCount: 256, testCount: 64, seed: 4 });
+    const model = buildZooModel('resnet-20', { inputShape: [12, 12, 1], numClasses: 4, width: 0.25, seed: 2 });
+    const base = graphFromLayersModel(model);
+    model.dispose();
+    const analysis = analyzeGraph(base);
+    const candidate = { channels: analysis.groups.map((g) => Math.max(1, Math.floor(g.channels / 2))) };
+    const dir = await mkdtemp(join(tmpdir(), 'graph-tune-'));
+    try {
+      const r = await tuneGraph({
+        analysis,
+        candidate,
+        importance: 'l1',
+        train: ds.train,
+        score: ds.test,
+        calibration: { batches: 2, batchSize: 32, seed: 1 },
+        recipe: { ...recipe, maxBatchesPerEpoch: 3 },
+        engine: { requested: engine },
+        saveTo: dir,
+      });
+      assert.equal(r.engine, engine);
+      assert.equal(r.train?.steps, 3);
+      assert.deepEqual(
+        analyzeGraph(r.graph).groups.map((g) => g.channels),
+        candidate.channels,
+        'the tuned graph has the candidate widths',
+      );
+      assert.ok(r.accuracy >= 0 && r.accuracy <= 1);
+      assert.deepStrictEqual(await loadGraph(dir), r.graph);
+      const twin = graphToTfjs(r.graph);
+      try {
+        assert.ok(Math.abs(accuracy(twin, ds.test) - r.accuracy) <= 1 / 64, 'the score is the saved graph’s');
+      } finally {
+        twin.dispose();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
