@@ -15,6 +15,7 @@ import { Rng } from '../src/core/rng.js';
 import { batches } from '../src/data/batch.js';
 import { makeSynthetic } from '../src/data/synthetic.js';
 import type { Split } from '../src/data/types.js';
+import { loadOnnxRuntime } from '../src/engine/onnxruntime.js';
 import { torchStatus } from '../src/engine/torch.js';
 import { fit, fitGraph } from '../src/evaluators/fit.js';
 import { tuneGraph } from '../src/evaluators/graph-tune.js';
@@ -33,7 +34,9 @@ import { analyzeGraph } from '../src/model/ir/analyze.js';
 import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
 import { decodeGraph, encodeGraph, GRAPH_BIN, GRAPH_FORMAT_VERSION, hasGraph, loadGraph, saveGraph } from '../src/model/ir/io.js';
+import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import { graphToTfjs, graphWithTfjsWeights, writeGraphIntoLayersModel } from '../src/model/ir/to-tfjs.js';
+import { encodeOnnx } from '../src/model/onnx-proto.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
 import { GraphBuilder, referenceForward } from './graph-reference.js';
 
@@ -551,3 +554,26 @@ for (const engine of ['libtorch', 'tfjs'] as const) {
     }
   });
 }
+
+test('onnxruntime on the graph’s ONNX export agrees with libtorch and the reference on every op kind', { skip }, async () => {
+  const ort = await loadOnnxRuntime();
+  if (!ort) {
+    assert.ok(!ci, 'onnxruntime-node is a dependency: it must load under CI');
+    return;
+  }
+  const g = everyOp();
+  for (const out of ['fc', 'sm']) {
+    const graph = g.graph(out);
+    const x = images(g, N, 15);
+    const [c, h, w] = g.shape;
+    const s = await ort.InferenceSession.create(encodeOnnx(graphToOnnx(graph)));
+    try {
+      const y = (await s.run({ [graph.source.inputName]: new ort.Tensor('float32', x, [N, h, w, c]) }))[graph.source.outputName].data as Float32Array;
+      const ref = referenceForward(graph, x, N);
+      assertClose(y, ref, `onnxruntime ${out}`);
+      assertClose(torchForward(graph, x, N), y, `libtorch vs onnxruntime ${out}`);
+    } finally {
+      await s.release();
+    }
+  }
+});
