@@ -577,3 +577,18 @@ test('onnxruntime on the graph’s ONNX export agrees with libtorch and the refe
     }
   }
 });
+
+test('libtorch graph training holds no tensors between steps; dispose frees the parameters', { skip }, () => {
+  const live0 = torch.liveTensors();
+  const tm = TorchGraphModel.fromGraph(torch, everyOp().graph('fc'));
+  const opt = makeTorchOptimizer(torch, tm, { ...recipe, numClasses: 5 });
+  const batch = batchOf(everyOp(), 4, 5, 60);
+  torchStep(tm, opt, batch, 0.01);
+  const live = torch.liveTensors();
+  for (let i = 0; i < 20; i++) torchStep(tm, opt, batch, 0.01);
+  recalibrateBatchNormTorch(torch, tm.writeBack(), batch, { batches: 1, batchSize: 4, seed: 1 });
+  accuracyTorchGraph(torch, tm.writeBack(), batch);
+  assert.equal(torch.liveTensors(), live, 'handles alive after 20 more steps, a calibration and a scoring');
+  tm.dispose();
+  assert.equal(torch.liveTensors(), live0, 'all parameters freed');
+});
