@@ -592,3 +592,49 @@ test('libtorch graph training holds no tensors between steps; dispose frees the 
   tm.dispose();
   assert.equal(torch.liveTensors(), live0, 'all parameters freed');
 });
+
+test('libtorch graph gradients (float64) match central finite differences of the loss', { skip }, () => {
+  const g = everyOp();
+  const tm = TorchGraphModel.fromGraph(torch, g.graph('fc'), { dtype: 'float64' });
+  const batch = batchOf(g, 4, 5, 70);
+  // Eval-mode BN: the loss is a fixed function of the weights (no moving-statistics update between evaluations).
+  const loss = (): number => {
+    const s = new TensorScope(torch);
+    try {
+      return torchLoss(s, tm, batch, false).item();
+    } finally {
+      s.dispose();
+    }
+  };
+  try {
+    const s = new TensorScope(torch);
+    torchLoss(s, tm, batch, false).backward();
+    s.dispose();
+    const rng = new Rng(71);
+    for (const name of ['c1.weight', 'dw.weight', 'gc.weight', 's1.bias', 'b1.scale', 'b2.bias', 'fc.weight']) {
+      const w = tm.parameter(name);
+      const grad = w.grad!;
+      const gv = grad.data() as Float64Array;
+      grad.dispose();
+      const values = w.data() as Float64Array;
+      for (let k = 0; k < 2; k++) {
+        const i = rng.int(values.length);
+        const at = (v: number): number => {
+          const t = torch.fromData(
+            values.map((x, j) => (j === i ? v : x)),
+            w.shape,
+          );
+          w.assign(t);
+          t.dispose();
+          return loss();
+        };
+        const eps = 1e-6;
+        const fd = (at(values[i] + eps) - at(values[i] - eps)) / (2 * eps);
+        at(values[i]);
+        assert.ok(Math.abs(fd - gv[i]) <= 1e-5 * Math.max(1e-3, Math.abs(fd)) + 1e-9, `${name}[${i}]: finite difference ${fd} vs autograd ${gv[i]}`);
+      }
+    }
+  } finally {
+    tm.dispose();
+  }
+});
