@@ -182,15 +182,16 @@ test('libtorch: eval-mode output of a graph with every op kind equals the naive 
 });
 
 for (const zoo of ZOO_NAMES) {
-  test(`libtorch and tfjs from the graph of zoo model ${zoo} (tfjs importer) equal the tfjs model's logits`, { skip }, () => {
+  test(`libtorch and tfjs from the graph of zoo model ${zoo} (tfjs importer) equal the tfjs model's logits`, () => {
     const model = buildZooModel(zoo, { inputShape: [16, 16, 3], numClasses: 10, width: 0.5, seed: 1 });
     try {
       const graph = graphFromLayersModel(model);
       const rng = new Rng(40);
       const x = Float32Array.from({ length: N * 16 * 16 * 3 }, () => 2 * rng.next() - 1);
       const ref = tf.tidy(() => (model.predict(tf.tensor4d(x, [N, 16, 16, 3])) as tf.Tensor).dataSync() as Float32Array);
-      assertClose(torchForward(graph, x, N), ref, `${zoo} on libtorch`);
       assertClose(tfjsForward(graph, x, N), ref, `${zoo} on tfjs from the graph`);
+      if (!status.loaded) return; // the libtorch half: skipped with the reason by the tests above, required under CI
+      assertClose(torchForward(graph, x, N), ref, `${zoo} on libtorch`);
       const tm = TorchGraphModel.fromGraph(torch, graph);
       try {
         assert.deepStrictEqual(tm.writeBack(), graph);
@@ -230,14 +231,14 @@ test('libtorch: a grouped conv equals the full conv with a block-diagonal weight
   assertClose(torchForward(grouped, x, 2), torchForward(dense, x, 2), 'grouped vs block-diagonal');
 });
 
-test('tfjs from the graph: predict equals the naive reference and libtorch', { skip }, () => {
+test('tfjs from the graph: predict equals the naive reference (and libtorch)', () => {
   const g = tfjsExpressible();
   for (const out of ['fc', 'sm']) {
     const graph = g.graph(out);
     const x = images(g, N, 13);
     const ref = referenceForward(graph, x, N);
     assertClose(tfjsForward(graph, x, N), ref, `tfjs ${out}`);
-    assertClose(torchForward(graph, x, N), ref, `libtorch ${out}`);
+    if (status.loaded) assertClose(torchForward(graph, x, N), ref, `libtorch ${out}`);
   }
   for (const order of ['chw', 'hwc'] as const) {
     const graph = flattened(order).graph('fc');
@@ -555,7 +556,7 @@ for (const engine of ['libtorch', 'tfjs'] as const) {
   });
 }
 
-test('onnxruntime on the graph’s ONNX export agrees with libtorch and the reference on every op kind', { skip }, async () => {
+test('onnxruntime on the graph’s ONNX export agrees with the reference (and libtorch) on every op kind', async () => {
   const ort = await loadOnnxRuntime();
   if (!ort) {
     assert.ok(!ci, 'onnxruntime-node is a dependency: it must load under CI');
@@ -571,7 +572,7 @@ test('onnxruntime on the graph’s ONNX export agrees with libtorch and the refe
       const y = (await s.run({ [graph.source.inputName]: new ort.Tensor('float32', x, [N, h, w, c]) }))[graph.source.outputName].data as Float32Array;
       const ref = referenceForward(graph, x, N);
       assertClose(y, ref, `onnxruntime ${out}`);
-      assertClose(torchForward(graph, x, N), y, `libtorch vs onnxruntime ${out}`);
+      if (status.loaded) assertClose(torchForward(graph, x, N), y, `libtorch vs onnxruntime ${out}`);
     } finally {
       await s.release();
     }
