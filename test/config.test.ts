@@ -63,7 +63,7 @@ describe('resolveConfig', () => {
       },
       evaluation: {
         importance: 'l1',
-        calibration: { batches: 10, batchSize: 128 },
+        calibration: { batches: 10, batchSize: 128, unfold: 'auto' },
         validation: {},
         finalists: { count: 3, epochs: 1, batchSize: 64, learningRate: 0.0005 },
         adapt: { epochs: 1, batchesPerEpoch: 20, batchSize: 64, learningRate: 0.0005 },

@@ -10,7 +10,7 @@ import { batches } from '../data/batch.js';
 import type { Split } from '../data/types.js';
 import { type OrtModule, type OrtSession, withSession } from '../engine/onnxruntime.js';
 import { ONNX_INPUT, ONNX_OUTPUT, type OnnxGraph } from '../model/onnx.js';
-import { type BnStatistics, batchNormNodes, calibrationGraph, foldBatchNorm, statOutputs, withStatistics } from '../model/onnx-bn.js';
+import { type BnStatistics, batchNormNodes, calibrationGraph, foldBatchNorm, statisticsProbe, statOutputs, withStatistics } from '../model/onnx-bn.js';
 import { padChannels } from '../model/onnx-pad.js';
 import { encodeOnnx } from '../model/onnx-proto.js';
 
@@ -49,23 +49,38 @@ export interface OnnxProxyResult {
   readonly timings: Record<string, number>;
 }
 
-function input(ort: OrtModule, b: Split): Record<string, InstanceType<OrtModule['Tensor']>> {
-  return { [ONNX_INPUT]: new ort.Tensor('float32', b.images, [b.count, ...b.shape]) };
+/** The image batch under the session's (first) input name. */
+function input(session: OrtSession, ort: OrtModule, b: Split): Record<string, InstanceType<OrtModule['Tensor']>> {
+  return { [session.inputNames[0] ?? ONNX_INPUT]: new ort.Tensor('float32', b.images, [b.count, ...b.shape]) };
 }
 
-/** Runs the calibration graph over the seeded batches; returns the mean of each BN's batch statistics. */
-export async function calibrate(session: OrtSession, ort: OrtModule, graph: OnnxGraph, train: Split, o: CalibrationOptions): Promise<BnStatistics> {
-  // Statistics are kept for the graph's own channels: a padded graph's extra channels are dropped.
-  const bns = batchNormNodes(graph).map((n) => ({
-    name: n.name,
-    channels: graph.initializers.find((i) => i.name === n.inputs[1])!.data.length,
-    ...statOutputs(n.name),
-  }));
+/** BN nodes of a graph (all, or the named ones) with their channel counts. */
+function bnChannels(graph: OnnxGraph, names?: readonly string[]): { name: string; channels: number }[] {
+  return batchNormNodes(graph)
+    .filter((n) => !names || names.includes(n.name))
+    .map((n) => ({ name: n.name, channels: graph.initializers.find((i) => i.name === n.inputs[1])!.data.length }));
+}
+
+/**
+ * Runs a graph with statistics outputs (`statOutputs`) over the seeded batches; returns the mean of
+ * each BN's batch statistics. `graph` is the unpadded graph the statistics are for: a padded
+ * graph's extra channels are dropped. A graph without BNs has none to measure (no session run).
+ */
+export async function calibrate(
+  session: OrtSession,
+  ort: OrtModule,
+  graph: OnnxGraph,
+  train: Split,
+  o: CalibrationOptions,
+  only?: readonly string[],
+): Promise<BnStatistics> {
+  const bns = bnChannels(graph, only).map((b) => ({ ...b, ...statOutputs(b.name) }));
+  if (bns.length === 0) return new Map();
   const sums = new Map(bns.map((b) => [b.name, { mean: null as Float64Array | null, variance: null as Float64Array | null }]));
   const fetches = bns.flatMap((b) => [b.mean, b.variance]);
   let k = 0;
   for (const batch of batches(train, o.batchSize, { shuffle: new Rng(o.seed), maxBatches: o.batches })) {
-    const out = await session.run(input(ort, batch), fetches);
+    const out = await session.run(input(session, ort, batch), fetches);
     for (const b of bns) {
       const s = sums.get(b.name)!;
       const m = out[b.mean].data as Float32Array;
@@ -88,18 +103,19 @@ export async function calibrate(session: OrtSession, ort: OrtModule, graph: Onnx
 
 /** Top-1 accuracy of a session on (the first `limit` images of) a split. */
 export async function sessionAccuracy(session: OrtSession, ort: OrtModule, split: Split, o: { limit?: number; batchSize?: number } = {}): Promise<number> {
+  const output = session.outputNames[0] ?? ONNX_OUTPUT;
   let correct = 0;
   let total = 0;
   for (const b of batches(split, o.batchSize ?? 500, { maxExamples: o.limit })) {
-    const out = await session.run(input(ort, b), [ONNX_OUTPUT]);
-    const logits = out[ONNX_OUTPUT].data as Float32Array;
+    const out = await session.run(input(session, ort, b), [output]);
+    const logits = out[output].data as Float32Array;
     const classes = logits.length / b.count;
     for (let i = 0; i < b.count; i++) {
       let best = 0;
       for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
       if (best === b.labels[i]) correct++;
     }
-    out[ONNX_OUTPUT].dispose();
+    out[output].dispose();
     total += b.count;
   }
   return total === 0 ? NaN : correct / total;
@@ -112,8 +128,11 @@ export async function sessionLatencyMs(
   shape: readonly [number, number, number],
   o: { batchSize: number; runs: number },
 ): Promise<number> {
-  const x = { [ONNX_INPUT]: new ort.Tensor('float32', new Float32Array(o.batchSize * shape[0] * shape[1] * shape[2]), [o.batchSize, ...shape]) };
-  const run = async () => (await session.run(x, [ONNX_OUTPUT]))[ONNX_OUTPUT].dispose();
+  const output = session.outputNames[0] ?? ONNX_OUTPUT;
+  const x = {
+    [session.inputNames[0] ?? ONNX_INPUT]: new ort.Tensor('float32', new Float32Array(o.batchSize * shape[0] * shape[1] * shape[2]), [o.batchSize, ...shape]),
+  };
+  const run = async () => (await session.run(x, [output]))[output].dispose();
   await run();
   const times: number[] = [];
   for (let i = 0; i < o.runs; i++) {
@@ -130,6 +149,20 @@ export function evaluationGraph(graph: OnnxGraph, stats: BnStatistics): OnnxGrap
   return foldBatchNorm(withStatistics(graph, stats));
 }
 
+/**
+ * Statistics of the named BNs' inputs on the model as it computes (its BNs in inference mode), over
+ * the calibration batches: what unfolding (src/model/ir/unfold.ts) gives its new BNs.
+ */
+export async function measureStatistics(
+  graph: OnnxGraph,
+  names: readonly string[],
+  train: Split,
+  o: CalibrationOptions & { threads?: number },
+): Promise<BnStatistics> {
+  if (names.length === 0) return new Map();
+  return withSession(encodeOnnx(statisticsProbe(graph, names)), { threads: o.threads }, (s, ort) => calibrate(s, ort, graph, train, o, names));
+}
+
 /** Adaptive BN, then validation accuracy and latency, all on onnxruntime; sessions are released. */
 export async function onnxProxy(graph: OnnxGraph, data: { train: Split; validation: Split }, o: OnnxProxyOptions): Promise<OnnxProxyResult> {
   const timings: Record<string, number> = { session: 0 };
@@ -141,13 +174,16 @@ export async function onnxProxy(graph: OnnxGraph, data: { train: Split; validati
   };
   const sessionOptions = { threads: o.threads };
   const block = o.channelBlock ?? 1;
-  const calibBytes = encodeOnnx(calibrationGraph(padChannels(graph, block)));
-  lap('export');
-  const statistics = await withSession(calibBytes, sessionOptions, async (s, ort) => {
-    lap('session');
-    return calibrate(s, ort, graph, data.train, o.calibration);
-  });
-  lap('calibrate');
+  let statistics: BnStatistics = new Map();
+  if (batchNormNodes(graph).length > 0) {
+    const calibBytes = encodeOnnx(calibrationGraph(padChannels(graph, block)));
+    lap('export');
+    statistics = await withSession(calibBytes, sessionOptions, async (s, ort) => {
+      lap('session');
+      return calibrate(s, ort, graph, data.train, o.calibration);
+    });
+    lap('calibrate');
+  }
   const evaluation = evaluationGraph(graph, statistics);
   const paddedEvaluation = padChannels(evaluation, block);
   const evalBytes = encodeOnnx(paddedEvaluation);

@@ -1,7 +1,10 @@
 /**
- * The onnxruntime evaluator: the proxy stage on onnxruntime (prune with tfjs -> export -> adaptive BN,
- * accuracy and latency in onnxruntime sessions, see onnx-proxy.ts); the finetune stage trains, which
- * onnxruntime does not, so it goes to the tfjs evaluator.
+ * The onnxruntime evaluator: the proxy stage on onnxruntime (the base model imported once as a graph,
+ * each candidate cut from it as arrays -> ONNX -> adaptive BN, accuracy and latency in onnxruntime
+ * sessions, see onnx-proxy.ts); no tfjs model is built per trial. Convs without a BN after them are
+ * unfolded into conv + BN first (src/model/ir/unfold.ts, `evaluation.calibration.unfold`), so that
+ * models without BN re-calibrate too. The finetune stage trains, which onnxruntime does not, so it
+ * goes to the tfjs evaluator.
  *
  * It runs in the calling thread. onnxruntime-node's `session.run` blocks that thread while it
  * computes (measured: no event-loop tick during a 0.5 s run), so proxy evaluations that overlap here
@@ -14,13 +17,18 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { Cost } from '../core/types.js';
+import type { Split } from '../data/types.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
-import { type Analysis, analyzeModel } from '../model/analysis.js';
-import { costOf } from '../model/flops.js';
 import { loadModel } from '../model/io.js';
-import { exportOnnxGraph, type OnnxGraph } from '../model/onnx.js';
-import { pruneModel } from '../model/prune.js';
-import { onnxProxy } from './onnx-proxy.js';
+import { analyzeGraph, type GraphAnalysis } from '../model/ir/analyze.js';
+import { graphCost } from '../model/ir/cost.js';
+import { applyGraphPlan, makeGraphPlan } from '../model/ir/cut.js';
+import { graphFromLayersModel } from '../model/ir/from-tfjs.js';
+import type { ModelGraph } from '../model/ir/graph.js';
+import { graphToOnnx } from '../model/ir/to-onnx.js';
+import { convsWithoutBatchNorm, unfoldConvs, unfoldedName } from '../model/ir/unfold.js';
+import type { OnnxGraph } from '../model/onnx.js';
+import { type CalibrationOptions, measureStatistics, onnxProxy } from './onnx-proxy.js';
 import type { EvaluatorOptions } from './options.js';
 import { pruningRng } from './plan-rng.js';
 import type { Splits } from './setup.js';
@@ -63,14 +71,47 @@ class LatencyGate {
   }
 }
 
+/**
+ * A model ready for the proxy: its analysis (costs, channel choice) and the graph the cuts are
+ * taken from, which is the model itself, or the model with its BN-less convs unfolded (same groups).
+ */
+export interface ProxyBase {
+  readonly analysis: GraphAnalysis;
+  readonly cutFrom: GraphAnalysis;
+  /** Convs that were given a BN. */
+  readonly unfolded: readonly string[];
+}
+
+/**
+ * Unfolds `graph`'s convs without a BN (unless `unfold` is `off`), their statistics measured on the
+ * calibration batches; the analysis of the original graph is kept for costs and channel choice.
+ */
+export async function proxyBase(
+  graph: ModelGraph,
+  o: { unfold: 'auto' | 'off'; train: Split; calibration: CalibrationOptions; threads?: number },
+): Promise<ProxyBase> {
+  const analysis = analyzeGraph(graph);
+  const convs = o.unfold === 'off' ? [] : convsWithoutBatchNorm(graph);
+  if (convs.length === 0) return { analysis, cutFrom: analysis, unfolded: [] };
+  const probe = unfoldConvs(graph, convs);
+  const measured = await measureStatistics(graphToOnnx(probe), convs.map(unfoldedName), o.train, { ...o.calibration, threads: o.threads });
+  const stats = new Map(convs.map((c) => [c, measured.get(unfoldedName(c))!]));
+  const cutFrom = analyzeGraph(unfoldConvs(graph, convs, stats));
+  if (cutFrom.groups.length !== analysis.groups.length || cutFrom.groups.some((g, i) => g.id !== analysis.groups[i].id)) {
+    throw new Error('unfolding changed the channel groups');
+  }
+  return { analysis, cutFrom, unfolded: convs };
+}
+
 export class OnnxEvaluator implements Evaluator {
   private readonly gate = new LatencyGate();
   private finetuner: Promise<Evaluator> | null = null;
+  private prepared: Promise<ProxyBase> | null = null;
 
   private constructor(
     private readonly cfg: EvaluatorOptions,
-    private readonly base: tf.LayersModel,
-    private readonly analysis: Analysis,
+    /** The base model as a graph, imported once. */
+    private readonly base: ModelGraph,
     private readonly splits: Splits,
     /** Builds the evaluator of the finetune stage (tfjs), on first use. */
     private readonly makeFinetuner: () => Promise<Evaluator>,
@@ -81,7 +122,21 @@ export class OnnxEvaluator implements Evaluator {
 
   /** `base` and `splits` are the caller's (not disposed by close()); tfjs must be initialised. */
   static create(cfg: EvaluatorOptions, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator>; channelBlock?: number }): OnnxEvaluator {
-    return new OnnxEvaluator(cfg, o.base, analyzeModel(o.base), o.splits, o.finetuner, Math.max(1, cfg.run.concurrency), o.channelBlock ?? nchwcBlock());
+    return new OnnxEvaluator(cfg, graphFromLayersModel(o.base), o.splits, o.finetuner, Math.max(1, cfg.run.concurrency), o.channelBlock ?? nchwcBlock());
+  }
+
+  private calibration(): CalibrationOptions {
+    const c = this.cfg.evaluation.calibration;
+    return { batches: c.batches, batchSize: c.batchSize, seed: this.cfg.run.seed };
+  }
+
+  private prepare(graph: ModelGraph): Promise<ProxyBase> {
+    return proxyBase(graph, {
+      unfold: this.cfg.evaluation.calibration.unfold,
+      train: this.splits.train,
+      calibration: this.calibration(),
+      threads: threadsPerEvaluation(1),
+    });
   }
 
   async evaluate(req: EvalRequest): Promise<EvalResult> {
@@ -94,20 +149,12 @@ export class OnnxEvaluator implements Evaluator {
     const { cfg, splits } = this;
     const ev = cfg.evaluation;
     const t0 = performance.now();
-    const { model } = await this.pruned(req);
-    let graph: OnnxGraph;
-    let cost: Cost;
-    try {
-      cost = costOf(analyzeModel(model), null);
-      graph = exportOnnxGraph(model);
-    } finally {
-      model.dispose();
-    }
+    const { graph, cost } = await this.pruned(req);
     const pruneSeconds = Math.round(performance.now() - t0) / 1000;
     await this.gate.enter();
     try {
       const r = await onnxProxy(graph, splits, {
-        calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed },
+        calibration: this.calibration(),
         validationLimit: ev.validation.limit,
         latency: { batchSize: ev.latency.batchSize, runs: ev.latency.runs },
         threads: threadsPerEvaluation(1), // proxies take turns on this thread
@@ -129,16 +176,34 @@ export class OnnxEvaluator implements Evaluator {
     }
   }
 
-  /** The candidate cut from the base model, or from its parent trial's adapted weights. */
-  private async pruned(req: EvalRequest): Promise<{ model: tf.LayersModel }> {
+  /**
+   * The candidate cut from the base model, or from its parent trial's adapted weights, as ONNX; its
+   * cost is the original model's (an unfolded BN is not part of the model). The channels kept are
+   * chosen on the original graph, so unfolded BNs do not vote in `bn-gamma`.
+   */
+  private async pruned(req: EvalRequest): Promise<{ graph: OnnxGraph; cost: Cost }> {
     const rng = pruningRng(this.cfg, req.trial);
-    if (!req.parent) return pruneModel(this.base, this.analysis, req.candidate, this.cfg.evaluation.importance, rng);
-    const parent = await loadModel(join(req.parent.modelDir, 'model.json'));
-    try {
-      return await pruneModel(parent, analyzeModel(parent), req.candidate, this.cfg.evaluation.importance, rng);
-    } finally {
-      parent.dispose();
+    let base: ProxyBase;
+    if (!req.parent) {
+      // Prepared once; a failed preparation is retried by the next trial.
+      this.prepared ??= this.prepare(this.base).catch((e) => {
+        this.prepared = null;
+        throw e;
+      });
+      base = await this.prepared;
+    } else {
+      const parent = await loadModel(join(req.parent.modelDir, 'model.json'));
+      let graph: ModelGraph;
+      try {
+        graph = graphFromLayersModel(parent);
+      } finally {
+        parent.dispose();
+      }
+      base = await this.prepare(graph);
     }
+    const plan = makeGraphPlan(base.analysis, req.candidate, this.cfg.evaluation.importance, rng);
+    const cut = applyGraphPlan(base.cutFrom.graph, base.cutFrom, plan);
+    return { graph: graphToOnnx(cut), cost: graphCost(base.analysis, req.candidate) };
   }
 
   async close(): Promise<void> {

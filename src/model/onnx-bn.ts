@@ -105,3 +105,27 @@ export function foldBatchNorm(g: OnnxGraph): OnnxGraph {
   const initializers = [...g.initializers.filter((i) => !unused.has(i.name) || stillRead.has(i.name)), ...newInit.values()];
   return { ...g, nodes, initializers };
 }
+
+/**
+ * The graph with, beside each named BN, a training-mode twin reading the same input whose only use
+ * is its batch-statistics outputs (`statOutputs(name)`): the model's own outputs are unchanged (its
+ * BNs stay in inference mode), so the statistics are those of the model as it computes.
+ */
+export function statisticsProbe(g: OnnxGraph, names: readonly string[]): OnnxGraph {
+  const wanted = new Set(names);
+  const init = initializerMap(g);
+  const outputs = [...g.outputs];
+  const probes: OnnxNode[] = [];
+  for (const n of batchNormNodes(g)) {
+    if (!wanted.has(n.name)) continue;
+    const { mean, variance } = statOutputs(n.name);
+    outputs.push({ name: mean, shape: [init.get(n.inputs[1])!.data.length] }, { name: variance, shape: [init.get(n.inputs[1])!.data.length] });
+    probes.push({
+      ...n,
+      name: `${n.name}#probe`,
+      outputs: [`${n.name}#probe`, mean, variance],
+      attrs: { ...n.attrs, momentum: { f: 0 }, training_mode: { i: 1 } },
+    });
+  }
+  return { ...g, nodes: [...g.nodes, ...probes], outputs, opset: CALIBRATION_OPSET };
+}

@@ -19,6 +19,14 @@ export const evaluationSchema = z.strictObject({
       batches: positiveInt().default(10),
       /** Default 128. */
       batchSize: positiveInt().default(128),
+      /**
+       * Convs not followed by a BatchNorm (models without BN, PyTorch exports with BN folded in)
+       * have nothing to re-calibrate: `auto` gives each of them a BN whose statistics are measured
+       * on the unpruned model and whose affine makes the pair compute exactly the conv, so the
+       * proxy re-calibrates it after a cut (src/model/ir/unfold.ts); `off` scores such convs as cut.
+       * Default `auto`.
+       */
+      unfold: z.enum(['auto', 'off']).default('auto'),
     })
     .prefault({}),
   /** Proxy accuracy on the validation split. */
