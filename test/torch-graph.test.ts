@@ -6,6 +6,7 @@
  * Tests that need the libtorch binding skip with the reason when it is not built, and fail under CI.
  */
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,7 @@ import { graphToTfjs, graphWithTfjsWeights, writeGraphIntoLayersModel } from '..
 import { encodeOnnx } from '../src/model/onnx-proto.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
 import { GraphBuilder, referenceForward } from './graph-reference.js';
+import { ROOT } from './helpers.js';
 
 const status = torchStatus();
 const ci = process.env.CI === 'true';
@@ -637,5 +639,46 @@ test('libtorch graph gradients (float64) match central finite differences of the
     }
   } finally {
     tm.dispose();
+  }
+});
+
+/**
+ * PyTorch exports (ONNX, NCHW, BN folded) through the ONNX importer, run on libtorch, against
+ * onnxruntime on the original file. Runs where the importer and its fixtures are in the tree.
+ */
+const onnxImporter = join(ROOT, 'src/model/ir/onnx-import.ts');
+const onnxFixtures = join(ROOT, 'test/fixtures/onnx');
+test('libtorch runs imported PyTorch ONNX exports as onnxruntime does', {
+  skip: skip || (!existsSync(onnxImporter) && 'the ONNX importer (src/model/ir/onnx-import.ts) is not in this tree'),
+}, async () => {
+  const ort = await loadOnnxRuntime();
+  assert.ok(ort, 'onnxruntime-node loads');
+  const { importOnnx } = (await import(onnxImporter)) as { importOnnx: (bytes: Uint8Array, label?: string) => ModelGraph };
+  const names = readdirSync(onnxFixtures)
+    .filter((f) => f.endsWith('.onnx'))
+    .map((f) => f.slice(0, -5));
+  assert.ok(names.length > 0, `ONNX fixtures in ${onnxFixtures}`);
+  for (const name of names) {
+    const bytes = new Uint8Array(readFileSync(join(onnxFixtures, `${name}.onnx`)));
+    const meta = JSON.parse(readFileSync(join(onnxFixtures, `${name}.json`), 'utf8')) as { shape: [number, number, number]; input: string; output: string };
+    const graph = importOnnx(bytes, name);
+    const [c, h, w] = meta.shape;
+    const rng = new Rng(80);
+    const x = Float32Array.from({ length: N * c * h * w }, () => 2 * rng.next() - 1);
+    const s = await ort.InferenceSession.create(bytes);
+    let ref: Float32Array;
+    try {
+      ref = (await s.run({ [meta.input]: new ort.Tensor('float32', x, [N, c, h, w]) }))[meta.output].data as Float32Array;
+    } finally {
+      await s.release();
+    }
+    const tm = TorchGraphModel.fromGraph(torch, graph);
+    const scope = new TensorScope(torch);
+    try {
+      assertClose(tm.forward(scope, tm.input(scope, x, [N, c, h, w], 'NCHW'), false).data(), ref, name);
+    } finally {
+      scope.dispose();
+      tm.dispose();
+    }
   }
 });
