@@ -204,6 +204,13 @@ using Op = std::function<torch::Tensor(const Inputs&, const Attrs&)>;
 
 torch::Tensor opt(const Inputs& in, size_t i) { return i < in.size() ? in[i] : torch::Tensor(); }
 
+// An attribute that must be two integers ([h, w]): a pooling window, stride or padding.
+std::vector<int64_t> pairOf(const Attrs& a, const char* k, std::vector<int64_t> d) {
+  std::vector<int64_t> v = a.ints(k, std::move(d));
+  if (v.size() != 2) throw std::invalid_argument(std::string("Expected `") + k + "` to be 2 integers, got " + std::to_string(v.size()));
+  return v;
+}
+
 // conv2d with padding [top, bottom, left, right]: TensorFlow's 'same' puts the odd pixel at the
 // bottom/right, which torch's symmetric padding cannot express, so that case pads explicitly.
 torch::Tensor conv2d(const Inputs& in, const Attrs& a) {
@@ -273,12 +280,15 @@ const std::unordered_map<std::string, Op>& ops() {
       {"permute", [](const Inputs& in, const Attrs& a) { return in[0].permute(a.ints("dims", {})).contiguous(); }},
       {"reshape", [](const Inputs& in, const Attrs& a) { return in[0].reshape(a.ints("shape", {})); }},
       {"pad", [](const Inputs& in, const Attrs& a) { return torch::constant_pad_nd(in[0], a.ints("pads", {}), a.num("value", 0)); }},
+      // Symmetric `padding` [h, w]; `ceilMode` rounds the output size up (PyTorch's rule: the last
+      // window starts inside the input or its left/top padding).
       {"max_pool2d", [](const Inputs& in, const Attrs& a) {
-         return torch::max_pool2d(in[0], a.ints("kernel", {2, 2}), a.ints("stride", {2, 2}), a.ints("padding", {0, 0}));
+         return torch::max_pool2d(in[0], pairOf(a, "kernel", {2, 2}), pairOf(a, "stride", {2, 2}), pairOf(a, "padding", {0, 0}), {1, 1},
+                                  a.flag("ceilMode", false));
        }},
       {"avg_pool2d", [](const Inputs& in, const Attrs& a) {
-         return torch::avg_pool2d(in[0], a.ints("kernel", {2, 2}), a.ints("stride", {2, 2}), a.ints("padding", {0, 0}), false,
-                                  a.flag("countIncludePad", true));
+         return torch::avg_pool2d(in[0], pairOf(a, "kernel", {2, 2}), pairOf(a, "stride", {2, 2}), pairOf(a, "padding", {0, 0}),
+                                  a.flag("ceilMode", false), a.flag("countIncludePad", true));
        }},
       {"mean", [](const Inputs& in, const Attrs& a) { return in[0].mean(a.ints("dims", {}), a.flag("keepdim", false)); }},
       {"amax", [](const Inputs& in, const Attrs& a) { return in[0].amax(a.ints("dims", {}), a.flag("keepdim", false)); }},
@@ -300,6 +310,14 @@ const std::unordered_map<std::string, Op>& ops() {
   return table;
 }
 
+// Inputs an op indexes unconditionally (an absent optional one is passed as null); 1 when not listed.
+size_t minInputs(const std::string& name) {
+  static const std::unordered_map<std::string, size_t> n = {{"conv2d", 2}, {"linear", 2}, {"batch_norm", 5}, {"sub", 2}, {"mul", 2},
+                                                            {"div", 2},    {"cross_entropy", 2}, {"eq", 2}};
+  auto it = n.find(name);
+  return it == n.end() ? 1 : it->second;
+}
+
 // op(name, inputs (Tensor | null)[], attrs?) -> Tensor
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -307,7 +325,11 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
   const auto& table = ops();
   auto it = table.find(name);
   if (it == table.end()) throw Napi::Error::New(env, "Unknown op `" + name + "`");
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "Op `" + name + "`: expected an array of input tensors");
   Napi::Array arr = info[1].As<Napi::Array>();
+  if (arr.Length() < minInputs(name)) {
+    throw Napi::TypeError::New(env, "Op `" + name + "` expects at least " + std::to_string(minInputs(name)) + " inputs, got " + std::to_string(arr.Length()));
+  }
   Inputs in(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
@@ -327,6 +349,15 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < s.Length(); i++) shape[i] = s.Get(i).ToNumber().Int64Value();
   const bool hasDtype = info.Length() > 2 && info[2].IsString();
   const napi_typedarray_type kind = info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw Napi::TypeError::New(env, "fromData: negative dimension " + std::to_string(d));
+    numel *= d;
+  }
+  if (info[0].IsTypedArray() && static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength()) != numel) {
+    throw Napi::TypeError::New(env, "fromData: shape holds " + std::to_string(numel) + " values, the array has " +
+                                        std::to_string(info[0].As<Napi::TypedArray>().ElementLength()));
+  }
   return guarded(env, [&]() -> Napi::Value {
     torch::Tensor t;
     if (kind == napi_float32_array || kind == napi_float64_array) {
