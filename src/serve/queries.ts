@@ -78,8 +78,6 @@ class PostgresChanges implements ChangeReader {
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
       application_name: 'autoprune-serve',
-      // Every transaction of these connections is read-only: a statement of ours can never write.
-      options: '-c default_transaction_read_only=on',
       // BIGINT (lease times in ms) as a JS number, as the store reads it.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -97,12 +95,24 @@ class PostgresChanges implements ChangeReader {
   }
 
   async changedTrials(study: string, after: number, watch: readonly number[]): Promise<TrialRecord[]> {
-    const res = await this.pool.query(
-      `SELECT ${COLUMNS} FROM trials t JOIN studies s ON s.id = t.study_id
+    const client = await this.pool.connect();
+    let res: { rows: unknown[] };
+    try {
+      // Every transaction of our connections is read-only: a statement of ours can never write. (Set
+      // per connection, not in the URL's options, which may already select a schema.)
+      if (!client.autopruneReadOnly) {
+        await client.query('SET default_transaction_read_only = on');
+        client.autopruneReadOnly = true;
+      }
+      res = await client.query(
+        `SELECT ${COLUMNS} FROM trials t JOIN studies s ON s.id = t.study_id
        WHERE s.name = $1 AND (t.number > $2 OR ${UNFINISHED} OR t.number = ANY($3::int[]))
        ORDER BY t.number`,
-      [study, after, watch],
-    );
+        [study, after, watch],
+      );
+    } finally {
+      client.release();
+    }
     return (res.rows as TrialRow[]).map((r) => trialFromRow(study, r));
   }
 
