@@ -35,6 +35,11 @@ function clear(el) {
   return el;
 }
 
+/** Replaces the children of `el` (arrays are flattened). */
+function fill(el, ...children) {
+  return append(clear(el), children);
+}
+
 const pct = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? '–' : `${(x * 100).toFixed(d)}%`);
 const mmacs = (m) => `${(m / 1e6).toFixed(2)} M`;
 const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
@@ -385,7 +390,8 @@ async function studiesPage() {
     'Compare selected',
   );
   const storeLine = h('p', { class: 'muted' });
-  clear($main).append(
+  fill(
+    $main,
     h('h1', {}, 'Studies'),
     storeLine,
     h('div', { class: 'toolbar' }, compareBtn, h('span', { class: 'muted' }, 'best accuracy per FLOPs target: proxy (validation) / fine-tuned (test)')),
@@ -465,7 +471,8 @@ function studyHeader(data, tab) {
   const stats = h('div', { class: 'stats' });
   const fillStats = () => {
     const x = data.summary;
-    clear(stats).append(
+    fill(
+      stats,
       h('div', {}, h('b', { class: 'stat-complete' }, String(x.counts.complete)), 'complete'),
       h('div', {}, h('b', {}, String(x.counts.failed)), 'failed'),
       h('div', {}, h('b', {}, String(x.counts.running)), 'running'),
@@ -535,7 +542,8 @@ async function studyPage(name) {
   const latCanvas = h('canvas', { id: 'latency-chart', 'aria-label': 'accuracy vs latency' });
   const latPanel = h('div', { class: 'panel' }, h('h2', {}, 'Accuracy vs measured latency'), h('div', { class: 'chart small' }, latCanvas));
   const targets = h('div', {}, targetsTable(data.summary));
-  clear($main).append(
+  fill(
+    $main,
     head.el,
     h(
       'div',
@@ -564,7 +572,7 @@ async function studyPage(name) {
       flopsChart.update();
       ensureLatency();
       latChart?.update();
-      clear(targets).append(targetsTable(data.summary));
+      fill(targets, targetsTable(data.summary));
     },
     dispose() {
       flopsChart.destroy();
@@ -613,7 +621,8 @@ async function trialsPage(name) {
   const fillControllers = () => {
     const names = [...new Set([...data.rows.values()].map((r) => r.controller))].sort();
     if (ctlSel.options.length === names.length + 1) return;
-    clear(ctlSel).append(
+    fill(
+      ctlSel,
       h('option', { value: '' }, 'any controller'),
       names.map((n) => h('option', { value: n }, n)),
     );
@@ -639,7 +648,8 @@ async function trialsPage(name) {
     const pages = Math.max(1, Math.ceil(rows.length / PAGE));
     st.page = Math.min(st.page, pages - 1);
     const shown = rows.slice(st.page * PAGE, (st.page + 1) * PAGE);
-    clear(thead).append(
+    fill(
+      thead,
       h(
         'tr',
         {},
@@ -660,7 +670,8 @@ async function trialsPage(name) {
         ),
       ),
     );
-    clear(tbody).append(
+    fill(
+      tbody,
       shown.map((r) =>
         h(
           'tr',
@@ -676,7 +687,7 @@ async function trialsPage(name) {
     next.disabled = st.page >= pages - 1;
   };
   fillControllers();
-  clear($main).append(head.el, h('div', { class: 'toolbar' }, stateSel, ctlSel, search, prev, next, info), h('table', { id: 'trials' }, thead, tbody));
+  fill($main, head.el, h('div', { class: 'toolbar' }, stateSel, ctlSel, search, prev, next, info), h('table', { id: 'trials' }, thead, tbody));
   render();
   return {
     async update() {
@@ -697,7 +708,8 @@ async function progressPage(name) {
   const head = studyHeader(data, 'progress');
   const accCanvas = h('canvas', { id: 'progress-chart', 'aria-label': 'best accuracy over time' });
   const hvCanvas = h('canvas', { id: 'hv-chart', 'aria-label': 'hypervolume over time' });
-  clear($main).append(
+  fill(
+    $main,
     head.el,
     h(
       'div',
@@ -856,7 +868,8 @@ async function pickPage(name) {
     e.preventDefault();
     run();
   });
-  clear($main).append(
+  fill(
+    $main,
     head.el,
     h(
       'p',
@@ -896,7 +909,8 @@ async function trialPage(name, n) {
     const link = (m) => h('a', { href: trialHref(name, m) }, `#${m}`);
     const delta = (a, base) =>
       a === null || a === undefined || base === null ? '' : ` (${a - base >= 0 ? '+' : ''}${((a - base) * 100).toFixed(2)} pp vs base)`;
-    clear(root).append(
+    fill(
+      root,
       h('h1', {}, `Trial #${t.number} `, badge(t.state), d.onProxyFront ? h('span', { class: 'badge complete' }, 'on the proxy front') : null),
       h('p', { class: 'muted' }, `study ${name}`),
       t.error ? h('div', { class: 'panel' }, h('h2', {}, 'Error'), h('pre', { class: 'error', id: 'trial-error' }, t.error)) : null,
@@ -981,7 +995,7 @@ async function trialPage(name, n) {
     );
   };
   render();
-  clear($main).append(root);
+  fill($main, root);
   return {
     async update() {
       if (d.trial.state === 'complete' || d.trial.state === 'failed') {
@@ -1005,7 +1019,8 @@ async function comparePage(names) {
   const canvas = h('canvas', { id: 'compare-chart', 'aria-label': 'proxy fronts of the chosen studies' });
   const table = h('div');
   const note = h('p', { class: 'muted' });
-  clear($main).append(
+  fill(
+    $main,
     h('h1', {}, 'Compare studies'),
     picker,
     h('div', { class: 'panel' }, h('h2', {}, 'Proxy Pareto fronts'), h('div', { class: 'chart' }, canvas)),
@@ -1026,7 +1041,8 @@ async function comparePage(names) {
     const s2 = JSON.stringify([[...chosen], list.studies.map((s) => [s.name, s.version, s.epoch])]);
     if (!force && s2 === sig) return;
     sig = s2;
-    clear(picker).append(
+    fill(
+      picker,
       list.studies.map((s) => {
         const box = h('input', {
           type: 'checkbox',
@@ -1044,7 +1060,7 @@ async function comparePage(names) {
     if (!chosen.size) {
       chart.data.datasets = [];
       chart.update('none');
-      clear(table).append(h('p', { class: 'muted' }, 'Choose one or more studies.'));
+      fill(table, h('p', { class: 'muted' }, 'Choose one or more studies.'));
       return;
     }
     const c = await api(`/api/compare?${[...chosen].map((n) => `s=${encodeURIComponent(n)}`).join('&')}`);
@@ -1060,7 +1076,8 @@ async function comparePage(names) {
     }));
     chart.update('none');
     markPainted(canvas, c.studies.length);
-    clear(table).append(
+    fill(
+      table,
       h(
         'table',
         { id: 'compare' },
@@ -1134,7 +1151,7 @@ async function navigate() {
     $status.textContent = '';
   } catch (e) {
     if (mine !== navigation) return;
-    clear($main).append(h('p', { class: 'bad', role: 'alert' }, e.message), h('p', {}, h('a', { href: '#/' }, 'All studies')));
+    fill($main, h('p', { class: 'bad', role: 'alert' }, e.message), h('p', {}, h('a', { href: '#/' }, 'All studies')));
   }
   schedule();
 }
