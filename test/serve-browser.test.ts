@@ -5,54 +5,17 @@
  * a writer beside the server adds trials while a page is open.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { Rng } from '../src/core/rng.js';
 import { type RunningServer, startServer } from '../src/serve/server.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
+import { chromiumMissing, launchBrowser } from './serve-chromium.js';
 import { addTrials, randomTrial, seedStudyTrials } from './serve-seed.js';
-
-export const CHROMIUM = process.env.AUTOPRUNE_CHROMIUM ?? '/usr/bin/chromium';
-export const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-function chromiumMissing(): string | null {
-  if (existsSync(CHROMIUM)) return null;
-  const why = `no chromium at ${CHROMIUM} (Debian's \`chromium\` package; scripts/setup.sh installs it)`;
-  if (process.env.CI === 'true') throw new Error(`CI must run the browser tests: ${why}`);
-  return why;
-}
-
-/** A fresh browser profile (its own --user-data-dir) per call. */
-export async function launchBrowser(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'ap-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 900 },
-  });
-  return {
-    context,
-    close: async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
 
 const HOSTILE_STUDY = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'"&amp;`;
 const HOSTILE_ERROR = `RuntimeError: <img src=x onerror="window.__xss=3"> "quoted" 'single' </pre><script>window.__xss=4</script>`;

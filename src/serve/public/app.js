@@ -724,7 +724,8 @@ async function progressPage(name) {
     ),
   );
   const make = (canvas, yTitle) => {
-    const o = baseChartOptions('hours since the first trial', yTitle);
+    const o = baseChartOptions('time since the first trial', yTitle);
+    o.scales.x.min = 0;
     o.interaction = { mode: 'nearest', intersect: false };
     o.plugins.tooltip = { enabled: true };
     return new Chart(canvas, { type: 'line', data: { datasets: [] }, options: o });
@@ -736,7 +737,11 @@ async function progressPage(name) {
     if (shown === data.version) return;
     const p = await api(`/api/progress?study=${encodeURIComponent(name)}`);
     shown = data.version;
-    const x = (s, i) => (s.seconds === null ? i : s.seconds / 3600);
+    // The unit follows the span: a smoke search lasts seconds, an overnight one hours.
+    const span = Math.max(0, ...p.steps.map((s) => s.seconds ?? 0));
+    const [unit, per] = span < 120 ? ['seconds', 1] : span < 7200 ? ['minutes', 60] : ['hours', 3600];
+    for (const c of [acc, hv]) c.options.scales.x.title.text = `${unit} since the first trial`;
+    const x = (s, i) => (s.seconds === null ? i : s.seconds / per);
     const line = (label, color, pts) => ({ label, data: pts, borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 2, stepped: true });
     acc.data.datasets = [
       line(
