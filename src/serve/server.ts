@@ -3,6 +3,7 @@
  * loopback exposes the store's studies to the network, so it is refused without a token.
  */
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import type { Store } from '../store/types.js';
@@ -71,7 +72,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Cannot listen on ${host}:${port}: ${why}`, { cause: e });
   }
   const actual = (server.address() as AddressInfo).port;
-  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  // Bound to every address: name this machine, as another machine would reach it.
+  const shown = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shown}:${actual}/`,
     port: actual,
