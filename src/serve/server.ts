@@ -18,6 +18,8 @@ export interface ServeOptions {
   /** Default 127.0.0.1. */
   readonly host?: string;
   readonly token?: string | null;
+  /** How pages name the store in the commands they show (default: its location); a password is never shown. */
+  readonly label?: string;
 }
 
 export interface RunningServer {
@@ -58,7 +60,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const token = o.token ?? null;
   checkServeOptions({ port, host, token });
   const reader = await openChangeReader(o.store);
-  const { app, feeds } = createApp({ store: o.store, reader, token, storeLabel: storeLabel(o.store.location ?? ':memory:') });
+  const { app, feeds } = createApp({ store: o.store, reader, token, storeLabel: storeLabel(o.label ?? o.store.location ?? ':memory:') });
   const server = serve({ fetch: app.fetch, port, hostname: host });
   try {
     await new Promise<void>((resolve, reject) => {

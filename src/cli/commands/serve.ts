@@ -28,7 +28,8 @@ export const serveCommand: CommandModule<object, Args> = {
     const store = await openExistingStore(args.store);
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
-      server = await startServer({ store, port, host, token });
+      // The store as the user named it: the commands the pages show then run from the same folder.
+      server = await startServer({ store, port, host, token, label: args.store });
     } catch (e) {
       await store.close();
       throw e;

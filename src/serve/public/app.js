@@ -45,7 +45,15 @@ const mmacs = (m) => `${(m / 1e6).toFixed(2)} M`;
 const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
 const ms = (x) => (x === null || x === undefined ? '–' : `${x.toFixed(3)} ms`);
 const secs = (s) =>
-  s === null || s === undefined ? '–' : s < 120 ? `${s.toFixed(1)} s` : s < 7200 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(2)} h`;
+  s === null || s === undefined
+    ? '–'
+    : s < 1
+      ? `${(s * 1000).toFixed(0)} ms`
+      : s < 120
+        ? `${s.toFixed(1)} s`
+        : s < 7200
+          ? `${(s / 60).toFixed(1)} min`
+          : `${(s / 3600).toFixed(2)} h`;
 
 function ago(iso) {
   const t = Date.parse(iso);
@@ -720,7 +728,7 @@ async function progressPage(name) {
     h(
       'p',
       { class: 'muted' },
-      'x: hours from the first trial to each completed trial. Hypervolume: area dominated on (FLOPs / base, accuracy), reference (1, 0).',
+      'x: time from the creation of the first trial to the end of each completed one. Hypervolume: area dominated on (FLOPs / base, accuracy), reference (1, 0).',
     ),
   );
   const make = (canvas, yTitle) => {
@@ -934,7 +942,7 @@ async function trialPage(name, n) {
             [
               'fine-tuned accuracy (test)',
               d.final
-                ? `${pct(d.final.finalAccuracy)}${delta(d.final.finalAccuracy, b.testAccuracy)}, ${d.final.epochs} epochs${d.final.trainEngine ? ` on ${d.final.trainEngine}` : ''}`
+                ? `${pct(d.final.finalAccuracy)}${delta(d.final.finalAccuracy, b.testAccuracy)}, ${d.final.epochs} epoch${d.final.epochs === 1 ? '' : 's'}${d.final.trainEngine ? ` on ${d.final.trainEngine}` : ''}`
                 : '–',
             ],
             [
@@ -983,14 +991,7 @@ async function trialPage(name, n) {
           ),
         ),
       ),
-      t.metrics.timings
-        ? h(
-            'div',
-            { class: 'panel' },
-            h('h2', {}, 'Timings'),
-            kv(Object.entries(t.metrics.timings).map(([k, v]) => [k, k.startsWith('latency') ? `${v}` : secs(v)])),
-          )
-        : null,
+      t.metrics.timings ? h('div', { class: 'panel' }, h('h2', {}, 'Timings'), kv(Object.entries(t.metrics.timings).map(([k, v]) => [k, secs(v)]))) : null,
       d.artifacts.length
         ? h('div', { class: 'panel' }, h('h2', {}, 'Artifacts'), kv(d.artifacts.map((a) => [a.key, `${count(a.size)} B, sha256 ${a.sha256.slice(0, 12)}…`])))
         : null,
@@ -1077,7 +1078,10 @@ async function comparePage(names) {
       stepped: false,
       borderColor: COLORS[i % COLORS.length],
       backgroundColor: COLORS[i % COLORS.length],
-      pointRadius: 3,
+      // Every other study dashed: fronts that coincide stay visible.
+      borderDash: i % 2 ? [6, 4] : [],
+      pointStyle: ['circle', 'rect', 'triangle', 'rectRot'][i % 4],
+      pointRadius: 3.5,
     }));
     chart.update('none');
     markPainted(canvas, c.studies.length);
