@@ -67,7 +67,8 @@ function ago(iso) {
 
 const studyHref = (name, tab) => `#/study/${encodeURIComponent(name)}${tab ? `/${tab}` : ''}`;
 const trialHref = (name, n) => `#/study/${encodeURIComponent(name)}/trial/${n}`;
-const targetText = (t, w) => (w ? `${+(t * 100).toFixed(1)}% ±${+(w * 100).toFixed(1)}` : `≤ ${+(t * 100).toFixed(1)}%`);
+/** What "best at target" counts: trials with FLOPs <= target + window (the report's `withinTarget`). */
+const targetText = (t, w) => (w ? `≤ ${+((t + w) * 100).toFixed(1)}% (target ${+(t * 100).toFixed(1)}%)` : `≤ ${+(t * 100).toFixed(1)}%`);
 
 async function api(path) {
   const res = await fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
@@ -752,11 +753,15 @@ async function progressPage(name) {
     const x = (s, i) => (s.seconds === null ? i : s.seconds / per);
     const line = (label, color, pts) => ({ label, data: pts, borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 2, stepped: true });
     acc.data.datasets = [
-      line(
-        'best overall',
-        COLORS[6],
-        p.steps.map((s, i) => ({ x: x(s, i), y: s.bestProxyAccuracy * 100 })),
-      ),
+      // Dashed: it often coincides with a target's line, which must stay visible beneath it.
+      {
+        ...line(
+          'best overall',
+          COLORS[6],
+          p.steps.map((s, i) => ({ x: x(s, i), y: s.bestProxyAccuracy * 100 })),
+        ),
+        borderDash: [5, 4],
+      },
       ...p.targets.map((t, k) =>
         line(
           `best at ${targetText(t, p.window)}`,
