@@ -29,6 +29,7 @@ function cliWithEnv(env: Record<string, string>, ...args: string[]): Promise<Run
   });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests read the API's JSON field by field
 async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
   const res = await fetch(url, init);
   const text = await res.text();
