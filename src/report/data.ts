@@ -209,13 +209,31 @@ export function targetLabel(target: number, window: number | null): string {
 function progressSteps(ordered: readonly ReportPoint[], targets: readonly number[], window: number | null, t0: number | null): ProgressStep[] {
   // Hypervolume depends only on the front, so keep just the running front (O(front) per step).
   let front: ReportPoint[] = [];
+  let hypervolume = 0;
   let completed = 0;
   const best = targets.map((): number | null => null);
   let bestAll = -Infinity;
   return ordered.map((p) => {
     completed++;
-    front = frontOf([...front, p], (q) => q.proxyAccuracy ?? 0);
     const acc = p.proxyAccuracy ?? 0;
+    // A point some member dominates leaves the front (and its hypervolume) as it was: front members
+    // dominate none of each other, so it cannot dominate one either. Most trials of a long search are
+    // such points, which keeps a 10,000-trial study fast. The front is sorted by MACs with accuracy
+    // non-decreasing, so the member with the most MACs <= p's is the one that dominates p if any does.
+    let lo = 0;
+    let hi = front.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (front[mid].macs <= p.macs) lo = mid + 1;
+      else hi = mid;
+    }
+    const q = lo > 0 ? front[lo - 1] : null;
+    const qv = q?.proxyAccuracy ?? 0;
+    const dominated = q !== null && qv >= acc && (q.macs < p.macs || qv > acc);
+    if (!dominated) {
+      front = frontOf([...front, p], (q) => q.proxyAccuracy ?? 0);
+      hypervolume = proxyHypervolume(front);
+    }
     bestAll = Math.max(bestAll, acc);
     targets.forEach((t, k) => {
       if (withinTarget(p.flopsFraction, t, window) && (best[k] === null || acc > (best[k] as number))) best[k] = acc;
@@ -225,7 +243,7 @@ function progressSteps(ordered: readonly ReportPoint[], targets: readonly number
       completed,
       trial: p.trial,
       seconds: t0 !== null && end !== null ? (end - t0) / 1000 : null,
-      hypervolume: proxyHypervolume(front),
+      hypervolume,
       bestProxyAccuracy: bestAll,
       bestAtTarget: best.slice(),
     };

@@ -8,6 +8,7 @@ import { listCommand } from './list.js';
 import { pickCommand } from './pick.js';
 import { reportCommand } from './report.js';
 import { searchCommand } from './search.js';
+import { serveCommand } from './serve.js';
 import { showCommand } from './show.js';
 import { trainCommand } from './train.js';
 import { workerCommand } from './worker.js';
@@ -24,6 +25,7 @@ export const commands: CommandModule<any, any>[] = [
   compareCommand,
   pickCommand,
   exportCommand,
+  serveCommand,
   configCommand,
   workerCommand,
 ];

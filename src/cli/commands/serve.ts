@@ -1,0 +1,47 @@
+import type { CommandModule } from 'yargs';
+import { checkServeOptions, DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../serve/server.js';
+import { handler, info, note } from '../output.js';
+import { openExistingStore, type StoreArg, storeOption } from './store-args.js';
+
+interface Args extends StoreArg {
+  port: number;
+  host: string;
+  token?: string;
+}
+
+export const serveCommand: CommandModule<object, Args> = {
+  command: 'serve',
+  describe: 'A live dashboard over the store (read-only): studies, Pareto fronts, trials, progress, compare, pick; safe while searches run',
+  builder: (y) =>
+    y
+      .option(...storeOption)
+      .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'TCP port (0: any free one)' })
+      .option('host', { type: 'string', default: DEFAULT_HOST, describe: 'Address to bind; anything but loopback needs --token' })
+      .option('token', { type: 'string', describe: 'Secret every request must carry (default $AUTOPRUNE_SERVE_TOKEN)' }),
+  handler: handler(async (args) => {
+    const fromEnv = process.env.AUTOPRUNE_SERVE_TOKEN;
+    const token = args.token ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : null);
+    const port = Number(args.port);
+    const host = String(args.host);
+    // Refuse a bad bind before touching the store.
+    checkServeOptions({ port, host, token });
+    const store = await openExistingStore(args.store);
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      // The store as the user named it: the commands the pages show then run from the same folder.
+      server = await startServer({ store, port, host, token, label: args.store });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    info(`autoprune dashboard on ${server.url}${token === null ? '' : ' (token required: open it once with ?token=<token>)'}`);
+    note('Ctrl-C stops it');
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
+    await store.close();
+  }),
+};
