@@ -10,6 +10,8 @@ apt_packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
 # The dashboard's browser tests (test/serve-browser.test.ts) drive Debian's chromium; playwright-core never downloads one.
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+# PyTorch models for the ONNX import tests and the PyTorch round trip (scripts/torch-fixtures.py, apply_plan.py).
+[ -d /usr/lib/python3/dist-packages/torchvision ] || apt_packages+=(python3-torchvision)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
