@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { parse as parseYaml } from 'yaml';
-import { parseCount, parseFraction, parseMs } from '../src/cli/commands/pick.js';
+import { parseCount, parseFraction, parseMs } from '../src/app/pick.js';
 import { configHash, type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
