@@ -12,6 +12,7 @@ import { proxyEngine } from '../evaluators/engine.js';
 import { groupDescriptors } from '../model/descriptors.js';
 import { groupScores } from '../model/importance.js';
 import { buildReportInfo, type ReportInfo } from '../report/data.js';
+import { checkStoreLocation } from '../store/index.js';
 import { earliest } from '../study/budget.js';
 import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
 import { hostEvaluator } from './evaluators.js';
@@ -55,6 +56,7 @@ export function searchDeadline(cfg: ResolvedConfig, started: number): number | n
 export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
   const cfg = o.loaded.resolved;
   const deadline = searchDeadline(cfg, (o.now ?? Date.now)());
+  checkStoreLocation(cfg.run.store); // before the seconds of loading: a bad --store is told at once
   const host = await loadHostInputs(cfg);
   o.onStart?.({ cfg, backend: host.backend });
   const store = await openStudyStore(cfg);

@@ -71,7 +71,12 @@ const budgetSchema = z.strictObject({
   /** Wall-clock limit, e.g. `8h`, `90m`, `1h30m` (see duration.ts). Default: none. */
   time: z
     .string({ error: DURATION_EXPECTATION })
-    .refine((s) => tryParseDuration(s) !== null, { error: DURATION_EXPECTATION })
+    .refine((s) => tryParseDuration(s) !== null, {
+      error: (iss) =>
+        String(iss.input).trim().startsWith('-')
+          ? `${DURATION_EXPECTATION.replace('a duration', 'a positive duration')} (a time budget cannot be negative)`
+          : DURATION_EXPECTATION,
+    })
     .optional(),
   /** Stop at this local clock time, `HH:MM` (next occurrence). Default: none. */
   until: z
