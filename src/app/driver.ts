@@ -18,6 +18,8 @@ import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js
 import { hostEvaluator } from './evaluators.js';
 import { baseAccuracy, loadHostInputs, openStudyStore } from './study.js';
 
+export type { StudyProgress } from '../study/progress.js';
+
 export interface SearchOptions {
   readonly loaded: LoadedConfig;
   /** Delete the study of the same name first. Default false. */

@@ -17,7 +17,7 @@ import { type ControllerOptionsOf, controllerOptions } from '../config/sections/
 import { crowdingDistance, nonDominatedSort, nonDominatedSortN } from '../core/pareto.js';
 import type { Rng } from '../core/rng.js';
 import { type Candidate, candidateKey, isSkipped, keepRatios } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { accuracyOf, badSnapshot, macsFraction, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 

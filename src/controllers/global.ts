@@ -10,7 +10,7 @@
 import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { type Candidate, candidateKey } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { badSnapshot, channelLevels, macsFraction, ResultLog, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 

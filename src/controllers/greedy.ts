@@ -16,7 +16,7 @@
  */
 import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { candidateKey } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { accuracyOf, badSnapshot, channelLevels, inWindow, macsFraction, sameTargets, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal, ProposalMeta } from './types.js';
 

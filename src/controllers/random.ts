@@ -1,7 +1,7 @@
 import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import type { Rng } from '../core/rng.js';
 import { type Candidate, candidateKey, isSkipped } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { type BestOfTarget, badSnapshot, ResultLog, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 

@@ -1,6 +1,6 @@
 import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { type Candidate, candidateFromRatios, candidateKey } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { type BestOfTarget, badSnapshot, macsFraction, ResultLog, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 

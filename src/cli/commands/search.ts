@@ -1,10 +1,9 @@
 import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadSearchConfig } from '../../app/config.js';
-import { runSearch } from '../../app/driver.js';
+import { runSearch, type StudyProgress } from '../../app/driver.js';
 import { PROXY_ENGINES } from '../../config/index.js';
 import { isFileLocation, redactUrl } from '../../core/location.js';
-import type { StudyProgress } from '../../study/progress.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { type BackendArg, backendOption } from './common.js';
 
