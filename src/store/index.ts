@@ -70,7 +70,7 @@ export function checkStoreLocation(location: string): void {
 }
 
 /**
- * Open the store at `location`: `:memory:` or `memory:` -> in-memory (gone when the process
+ * Open the store at `location`: `:memory:` or `memory:` -> SQLite in memory (gone when the process
  * exits); `postgres://…` or `postgresql://…` -> a PostgreSQL database (schema migrated; never a
  * file path); anything else is a SQLite file path (parent folders are created, the schema migrated).
  */

@@ -1,6 +1,6 @@
 /**
- * Rules both Store backends share (validation, state transitions, record shapes, error messages), so
- * that the memory and SQLite backends cannot drift apart. Backends only do the storage.
+ * Rules the Store backends share (validation, the trial state machine, fencing, record shapes, error
+ * messages): SQLite (files and `:memory:`) and PostgreSQL cannot drift apart. Backends only store.
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { type Cost, TRIAL_STAGES, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';

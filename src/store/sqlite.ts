@@ -6,7 +6,9 @@
  * also a trigger (migrations.ts), so a writer that bypasses this class cannot change them either.
  * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
  */
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
@@ -83,16 +85,11 @@ export class SqliteStore implements Store {
 
   private readonly clock: () => number;
 
-  private constructor(path: string, db: Database.Database, clock: () => number, injectedClock: boolean) {
-    this.path = path;
-    this.location = path === ':memory:' || injectedClock ? null : path;
-    this.db = db;
-    this.clock = clock;
-    this.tx = db.transaction((f: () => unknown) => f());
-  }
+  /** This process's folder of artifacts: beside the file, or a temporary folder of its own for `:memory:`. */
+  private readonly artifacts: string;
 
-  /** Open (creating if needed) and migrate. The parent folder must exist (openStore creates it). */
-  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  /** Opens (creating if needed) and migrates; `:memory:` is a database of this connection only. */
+  protected constructor(path: string, options: SqliteStoreOptions = {}) {
     const busy = options.busyTimeoutMs ?? 10_000;
     let db: Database.Database | undefined;
     try {
@@ -103,11 +100,24 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, path);
-      return new SqliteStore(path, db, options.clock ?? Date.now, options.clock !== undefined);
     } catch (e) {
       db?.close();
       throw toStoreError(e, path);
     }
+    const memory = path === ':memory:';
+    this.path = path;
+    this.location = memory || options.clock !== undefined ? null : path;
+    this.db = db;
+    this.clock = options.clock ?? Date.now;
+    this.tx = db.transaction((f: () => unknown) => f());
+    this.artifacts = memory
+      ? join(tmpdir(), `autoprune-memory-${process.pid}-${randomBytes(6).toString('hex')}`)
+      : join(dirname(path), `${basename(path)}.artifacts`);
+  }
+
+  /** Open (creating if needed) and migrate. The parent folder must exist (openStore creates it). */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    return new SqliteStore(path, options);
   }
 
   /** The underlying connection, for diagnostics and tests (pragma checks, raw SQL). */
@@ -418,7 +428,7 @@ export class SqliteStore implements Store {
 
   artifactDir(study: string): string {
     checkStudyName(study);
-    return join(dirname(this.path), `${basename(this.path)}.artifacts`, study);
+    return join(this.artifacts, study);
   }
 
   private readonly files = new FolderArtifacts((study) => this.artifactDir(study));

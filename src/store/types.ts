@@ -196,13 +196,13 @@ export interface Store {
   releaseDriver(lease: DriverLease): Promise<void>;
   /**
    * This process's folder of the study's artifacts (adapted weights, finalist models), laid out by
-   * key: SQLite and memory keep the artifacts themselves there (beside the SQLite file); PostgreSQL
+   * key: SQLite keeps the artifacts themselves there (beside its file; a temporary folder for `:memory:`); PostgreSQL
    * keeps them in the database and this folder is only a local copy (see src/store/artifacts.ts).
    */
   artifactDir(study: string): string;
   /**
    * Stores bytes under `key` in the study (replacing what was there), where every process of this
-   * store can read them: the folder for SQLite and memory, a table for PostgreSQL. Idempotent.
+   * store can read them: the folder for SQLite, a table for PostgreSQL. Idempotent.
    */
   putArtifact(study: string, key: string, bytes: Uint8Array): Promise<ArtifactInfo>;
   /** The bytes under `key`, or null when there are none. */
