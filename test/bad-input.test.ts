@@ -62,6 +62,13 @@ describe('bad model files: exit 3, the file and the byte counts named', () => {
     assert.match(line, new RegExp(`trunc/weights\\.bin\` hold 1000 bytes, but the manifest .* describes ${size} .*truncated`));
   });
 
+  test('a missing weights file', async () => {
+    await cp(join(dir, 'base'), join(dir, 'noweights'), { recursive: true });
+    await rm(join(dir, 'noweights', 'weights.bin'));
+    const line = await refused(['search', await config('noweights', join(dir, 'noweights', 'model.json'))], ExitCodes.INPUT);
+    assert.match(line, /Weights file `.*noweights\/weights\.bin` of `.*noweights\/model\.json` cannot be read \(ENOENT\)/);
+  });
+
   test("a manifest whose shapes disagree with the weights file's size", async () => {
     await cp(join(dir, 'base'), join(dir, 'shape'), { recursive: true });
     const path = join(dir, 'shape', 'model.json');
