@@ -6,7 +6,9 @@
  * also a trigger (migrations.ts), so a writer that bypasses this class cannot change them either.
  * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
  */
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
@@ -32,11 +34,14 @@ import {
   deepFreeze,
   encodeJson,
   expiredReason,
+  fromSql,
   type NewFinal,
   type NewStudy,
   nowIso,
   stageOf,
   storeErrors,
+  type Transition,
+  toSql,
 } from './shared.js';
 import type {
   ArtifactInfo,
@@ -80,16 +85,11 @@ export class SqliteStore implements Store {
 
   private readonly clock: () => number;
 
-  private constructor(path: string, db: Database.Database, clock: () => number, injectedClock: boolean) {
-    this.path = path;
-    this.location = path === ':memory:' || injectedClock ? null : path;
-    this.db = db;
-    this.clock = clock;
-    this.tx = db.transaction((f: () => unknown) => f());
-  }
+  /** This process's folder of artifacts: beside the file, or a temporary folder of its own for `:memory:`. */
+  private readonly artifacts: string;
 
-  /** Open (creating if needed) and migrate. The parent folder must exist (openStore creates it). */
-  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  /** Opens (creating if needed) and migrates; `:memory:` is a database of this connection only. */
+  protected constructor(path: string, options: SqliteStoreOptions = {}) {
     const busy = options.busyTimeoutMs ?? 10_000;
     let db: Database.Database | undefined;
     try {
@@ -100,11 +100,24 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, path);
-      return new SqliteStore(path, db, options.clock ?? Date.now, options.clock !== undefined);
     } catch (e) {
       db?.close();
       throw toStoreError(e, path);
     }
+    const memory = path === ':memory:';
+    this.path = path;
+    this.location = memory || options.clock !== undefined ? null : path;
+    this.db = db;
+    this.clock = options.clock ?? Date.now;
+    this.tx = db.transaction((f: () => unknown) => f());
+    this.artifacts = memory
+      ? join(tmpdir(), `autoprune-memory-${process.pid}-${randomBytes(6).toString('hex')}`)
+      : join(dirname(path), `${basename(path)}.artifacts`);
+  }
+
+  /** Open (creating if needed) and migrate. The parent folder must exist (openStore creates it). */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    return new SqliteStore(path, options);
   }
 
   /** The underlying connection, for diagnostics and tests (pragma checks, raw SQL). */
@@ -243,10 +256,6 @@ export class SqliteStore implements Store {
     return trialFromRow(study, this.trialRow(id, n)!);
   }
 
-  createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
-    return this.write(() => this.insertTrial(study, this.studyId(study), t));
-  }
-
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.write(() => {
       const id = this.studyId(driver.study);
@@ -265,7 +274,7 @@ export class SqliteStore implements Store {
       if (o.number !== undefined) checkTrialNumber(o.number);
       const pick = this.db
         .prepare(
-          `SELECT number FROM trials t WHERE study_id = ? AND state = 'waiting' AND (? IS NULL OR number = ?)
+          `SELECT number FROM trials t WHERE study_id = ? AND ${fromSql('claim')} AND (? IS NULL OR number = ?)
              AND (parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id AND p.number = t.parent AND p.state IN ('complete', 'failed')))
            ORDER BY number LIMIT 1`,
         )
@@ -273,7 +282,7 @@ export class SqliteStore implements Store {
       if (pick === undefined) return null;
       this.db
         .prepare(
-          `UPDATE trials SET state = 'running', worker = ?, started_at = ?, attempts = attempts + 1,
+          `UPDATE trials SET ${toSql('claim')}, worker = ?, started_at = ?, attempts = attempts + 1,
              lease_token = lease_token + 1, lease_expires_ms = ? WHERE study_id = ? AND number = ?`,
         )
         .run(worker, nowIso(), this.clock() + o.leaseMs, id, pick.number);
@@ -284,7 +293,7 @@ export class SqliteStore implements Store {
   }
 
   /** The trial's row after the fencing check (inside a write transaction). */
-  private leased(l: TrialLease, action: string): { id: number; row: TrialRow } {
+  private leased(l: TrialLease, action: Transition): { id: number; row: TrialRow } {
     const id = this.studyId(l.study);
     const row = this.existingTrial(l.study, id, l.number);
     checkLease(l, { state: row.state, token: row.lease_token, expiresMs: row.lease_expires_ms }, this.clock(), action);
@@ -305,7 +314,7 @@ export class SqliteStore implements Store {
       const { id } = this.leased(l, 'complete');
       this.db
         .prepare(
-          `UPDATE trials SET state = 'complete', proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, latency_host = ?, latency_device = ?,
+          `UPDATE trials SET ${toSql('complete')}, proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, latency_host = ?, latency_device = ?,
              timings = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
         )
         .run(
@@ -326,28 +335,21 @@ export class SqliteStore implements Store {
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
     return this.write(() => {
       const { id } = this.leased(l, 'fail');
-      this.finish(id, l.number, String(error));
+      this.finish(id, l.number, String(error), 'fail');
       return trialFromRow(l.study, this.trialRow(id, l.number)!);
     });
   }
 
-  private finish(id: number, n: number, error: string): void {
+  private finish(id: number, n: number, error: string, how: 'fail' | 'expire'): void {
     this.db
-      .prepare(`UPDATE trials SET state = 'failed', error = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .prepare(`UPDATE trials SET ${toSql(how)}, error = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
       .run(error, nowIso(), id, n);
   }
 
   private requeue(id: number, n: number): void {
     this.db
-      .prepare(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .prepare(`UPDATE trials SET ${toSql('requeue')}, worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
       .run(id, n);
-  }
-
-  releaseTrial(l: TrialLease): Promise<void> {
-    return this.write(() => {
-      const { id } = this.leased(l, 'release');
-      this.requeue(id, l.number);
-    });
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
@@ -355,7 +357,9 @@ export class SqliteStore implements Store {
       const id = this.studyId(study);
       const gone = new Set(o.gone ?? []);
       const rows = (
-        this.db.prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number`).all(id) as {
+        this.db
+          .prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND ${fromSql('requeue')} ORDER BY number`)
+          .all(id) as {
           number: number;
           attempts: number;
           worker: string | null;
@@ -365,7 +369,7 @@ export class SqliteStore implements Store {
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
         if (r.attempts >= o.maxAttempts) {
-          this.finish(id, r.number, expiredReason(r.attempts, r.worker));
+          this.finish(id, r.number, expiredReason(r.attempts, r.worker), 'expire');
           reaped.failed.push(r.number);
         } else {
           this.requeue(id, r.number);
@@ -424,7 +428,7 @@ export class SqliteStore implements Store {
 
   artifactDir(study: string): string {
     checkStudyName(study);
-    return join(dirname(this.path), `${basename(this.path)}.artifacts`, study);
+    return join(this.artifacts, study);
   }
 
   private readonly files = new FolderArtifacts((study) => this.artifactDir(study));
@@ -462,29 +466,6 @@ export class SqliteStore implements Store {
           : this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`).all(id, filter.state)
       ) as TrialRow[];
       return rows.map((r) => trialFromRow(study, r));
-    });
-  }
-
-  findTrialByKey(study: string, key: string): Promise<TrialRecord | null> {
-    // Order must match KEY_PREFERENCE in shared.ts.
-    return this.run(() => {
-      const id = this.studyId(study);
-      const r = this.db
-        .prepare(
-          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND key = ?
-           ORDER BY CASE state WHEN 'complete' THEN 0 WHEN 'running' THEN 1 WHEN 'waiting' THEN 2 ELSE 3 END, number
-           LIMIT 1`,
-        )
-        .get(id, key) as TrialRow | undefined;
-      return r === undefined ? null : trialFromRow(study, r);
-    });
-  }
-
-  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
-    return this.write(() => {
-      const id = this.studyId(study);
-      if (driver !== undefined) this.checkDriverRow(id, driver);
-      this.insertSnapshot(id, told, state);
     });
   }
 
