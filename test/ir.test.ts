@@ -142,6 +142,25 @@ describe('graph analysis = tfjs analysis', () => {
   });
 });
 
+test('tfjs import: an unsupported class or a Dense on a feature map is a one-line error naming the layer', () => {
+  const input = tf.input({ shape: [8, 8, 3] });
+  const up = tf.layers.upSampling2d({ name: 'up', size: [2, 2] }).apply(input) as tf.SymbolicTensor;
+  const a = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'fc', units: 2 }).apply(tf.layers.flatten().apply(up)) as tf.SymbolicTensor });
+  assert.throws(
+    () => graphFromLayersModel(a),
+    (e: Error & { code?: string }) =>
+      e.code === 'MODEL_UNSUPPORTED_LAYER' && /^Layer `up` of class `UpSampling2D` is not supported[^\n]*Conv2D/.test(e.message),
+  );
+  const b = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'fc', units: 2 }).apply(input) as tf.SymbolicTensor });
+  assert.throws(
+    () => graphFromLayersModel(b),
+    (e: Error & { code?: string }) =>
+      e.code === 'MODEL_UNSUPPORTED_LAYER' && /^Layer `fc` of class `Dense` has an input of shape \[3, 8, 8\]; expected features/.test(e.message),
+  );
+  a.dispose();
+  b.dispose();
+});
+
 describe('graph costs by hand', () => {
   const conv = (name: string, input: string, o: Partial<ConvNode> & { weight: Float32Array }): ConvNode => ({
     op: 'Conv',
