@@ -9,6 +9,9 @@
  * - shared initializers: a cut leaves every node its own arrays.
  */
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
@@ -18,17 +21,18 @@ import { initBackend } from '../src/engine/backend.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { groupScores } from '../src/model/importance.js';
+import { saveModel } from '../src/model/io.js';
 import { analyzeGraph, type GraphAnalysis, keptIndices } from '../src/model/ir/analyze.js';
 import { graphCost, nodeCosts } from '../src/model/ir/cost.js';
 import { cutGraph, makeGraphPlan, pruneGraph } from '../src/model/ir/cut.js';
-import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
+import { graphFromLayersModel, graphFromTfjsFiles } from '../src/model/ir/from-tfjs.js';
 import type { ConvNode, ModelGraph, Node } from '../src/model/ir/graph.js';
 import { graphGroupScores } from '../src/model/ir/importance.js';
 import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import { encodeOnnx } from '../src/model/onnx-proto.js';
 import { makePlan, pruneModel } from '../src/model/prune.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
-import { randomiseBatchNorm, userFixtures } from './fixtures/user-models.js';
+import { kerasConverted, randomiseBatchNorm, userFixtures } from './fixtures/user-models.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -159,6 +163,26 @@ test('tfjs import: an unsupported class or a Dense on a feature map is a one-lin
   );
   a.dispose();
   b.dispose();
+});
+
+test('tfjs files: model.json + weights (as saved, and as the Keras converter writes them) import to the same graph without a LayersModel', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'autoprune-ir-'));
+  for (const [i, c] of CASES.filter((_, k) => k % 3 === 0).entries()) {
+    const model = c.build();
+    const want = graphFromLayersModel(model);
+    await saveModel(model, join(dir, `m${i}`));
+    assert.deepEqual(await graphFromTfjsFiles(join(dir, `m${i}`, 'model.json')), want, c.name);
+    // Keras-converted: other layer names, the same function.
+    const { json, weights } = await kerasConverted(model);
+    await mkdir(join(dir, `k${i}`));
+    await writeFile(join(dir, `k${i}`, 'model.json'), JSON.stringify(json));
+    await writeFile(join(dir, `k${i}`, 'group1-shard1of1.bin'), new Uint8Array(weights));
+    const keras = await graphFromTfjsFiles(join(dir, `k${i}`, 'model.json'));
+    const x = inputBatch(model, 2, 9);
+    assertClose(await graphLogits(keras, x), tfjsLogits(model, x), 1e-4, `${c.name}, Keras-converted`);
+    model.dispose();
+  }
+  await rm(dir, { recursive: true, force: true });
 });
 
 describe('graph costs by hand', () => {
