@@ -9,6 +9,9 @@
  * - shared initializers: a cut leaves every node its own arrays.
  */
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
@@ -18,17 +21,18 @@ import { initBackend } from '../src/engine/backend.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { groupScores } from '../src/model/importance.js';
+import { saveModel } from '../src/model/io.js';
 import { analyzeGraph, type GraphAnalysis, keptIndices } from '../src/model/ir/analyze.js';
 import { graphCost, nodeCosts } from '../src/model/ir/cost.js';
 import { cutGraph, makeGraphPlan, pruneGraph } from '../src/model/ir/cut.js';
-import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
+import { graphFromLayersModel, graphFromTfjsFiles } from '../src/model/ir/from-tfjs.js';
 import type { ConvNode, ModelGraph, Node } from '../src/model/ir/graph.js';
 import { graphGroupScores } from '../src/model/ir/importance.js';
 import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import { encodeOnnx } from '../src/model/onnx-proto.js';
 import { makePlan, pruneModel } from '../src/model/prune.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
-import { randomiseBatchNorm, userFixtures } from './fixtures/user-models.js';
+import { kerasConverted, randomiseBatchNorm, userFixtures } from './fixtures/user-models.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -140,6 +144,45 @@ describe('graph analysis = tfjs analysis', () => {
       model.dispose();
     }
   });
+});
+
+test('tfjs import: an unsupported class or a Dense on a feature map is a one-line error naming the layer', () => {
+  const input = tf.input({ shape: [8, 8, 3] });
+  const up = tf.layers.upSampling2d({ name: 'up', size: [2, 2] }).apply(input) as tf.SymbolicTensor;
+  const a = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'fc', units: 2 }).apply(tf.layers.flatten().apply(up)) as tf.SymbolicTensor });
+  assert.throws(
+    () => graphFromLayersModel(a),
+    (e: Error & { code?: string }) =>
+      e.code === 'MODEL_UNSUPPORTED_LAYER' && /^Layer `up` of class `UpSampling2D` is not supported[^\n]*Conv2D/.test(e.message),
+  );
+  const b = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'fc', units: 2 }).apply(input) as tf.SymbolicTensor });
+  assert.throws(
+    () => graphFromLayersModel(b),
+    (e: Error & { code?: string }) =>
+      e.code === 'MODEL_UNSUPPORTED_LAYER' && /^Layer `fc` of class `Dense` has an input of shape \[3, 8, 8\]; expected features/.test(e.message),
+  );
+  a.dispose();
+  b.dispose();
+});
+
+test('tfjs files: model.json + weights (as saved, and as the Keras converter writes them) import to the same graph without a LayersModel', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'autoprune-ir-'));
+  for (const [i, c] of CASES.filter((_, k) => k % 3 === 0).entries()) {
+    const model = c.build();
+    const want = graphFromLayersModel(model);
+    await saveModel(model, join(dir, `m${i}`));
+    assert.deepEqual(await graphFromTfjsFiles(join(dir, `m${i}`, 'model.json')), want, c.name);
+    // Keras-converted: other layer names, the same function.
+    const { json, weights } = await kerasConverted(model);
+    await mkdir(join(dir, `k${i}`));
+    await writeFile(join(dir, `k${i}`, 'model.json'), JSON.stringify(json));
+    await writeFile(join(dir, `k${i}`, 'group1-shard1of1.bin'), new Uint8Array(weights));
+    const keras = await graphFromTfjsFiles(join(dir, `k${i}`, 'model.json'));
+    const x = inputBatch(model, 2, 9);
+    assertClose(await graphLogits(keras, x), tfjsLogits(model, x), 1e-4, `${c.name}, Keras-converted`);
+    model.dispose();
+  }
+  await rm(dir, { recursive: true, force: true });
 });
 
 describe('graph costs by hand', () => {
@@ -316,6 +359,89 @@ describe('graph -> ONNX and cutting, run on onnxruntime', () => {
     );
     const x = { data: Float32Array.from({ length: 2 * 4 * 36 }, (_, i) => Math.cos(i)), shape: [2, 4, 6, 6] };
     assert.deepEqual(await graphLogits(full, x), await graphLogits(g, x));
+  });
+});
+
+describe('an NCHW graph as ONNX importers write it: squeeze-and-excitation Mul, Concat, Pad, pooling, Flatten chw', () => {
+  const rng = new Rng(23);
+  const r = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(-0.5, 0.5));
+  const conv = (name: string, input: string, cin: number, cout: number, k: number, o: Partial<ConvNode> = {}): ConvNode => ({
+    op: 'Conv',
+    name,
+    inputs: [input],
+    kernel: [k, k],
+    strides: [1, 1],
+    pads: [(k - 1) / 2, (k - 1) / 2, (k - 1) / 2, (k - 1) / 2],
+    dilations: [1, 1],
+    groups: 1,
+    weight: r((cout * cin * k * k) / (o.groups ?? 1)),
+    bias: r(cout),
+    ...o,
+  });
+  const g: ModelGraph = {
+    nodes: [
+      { op: 'Input', name: 'x', inputs: [], shape: [3, 9, 9] },
+      { op: 'Pad', name: 'pad', inputs: ['x'], pads: [1, 0, 0, 1], value: 0 },
+      conv('c1', 'pad', 3, 8, 3, { strides: [2, 2] }),
+      { op: 'Activation', name: 'c1.relu', inputs: ['c1'], fn: { kind: 'relu' } },
+      { op: 'GlobalPool', name: 'se.pool', inputs: ['c1.relu'], mode: 'avg', keepDims: true },
+      conv('se.reduce', 'se.pool', 8, 4, 1),
+      { op: 'Activation', name: 'se.relu', inputs: ['se.reduce'], fn: { kind: 'relu' } },
+      conv('se.expand', 'se.relu', 4, 8, 1),
+      { op: 'Activation', name: 'se.gate', inputs: ['se.expand'], fn: { kind: 'hardSigmoid', alpha: 0.2, beta: 0.5 } },
+      { op: 'Mul', name: 'se.mul', inputs: ['c1.relu', 'se.gate'] },
+      conv('dw', 'se.mul', 8, 8, 3, { groups: 8 }),
+      { op: 'Activation', name: 'dw.act', inputs: ['dw'], fn: { kind: 'hardSwish' } },
+      conv('side', 'se.mul', 8, 6, 1),
+      { op: 'Concat', name: 'cat', inputs: ['dw.act', 'side'] },
+      { op: 'Pool', name: 'avg', inputs: ['cat'], mode: 'avg', kernel: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1], ceilMode: false, countIncludePad: true },
+      { op: 'Pool', name: 'max', inputs: ['avg'], mode: 'max', kernel: [2, 2], strides: [1, 1], pads: [0, 0, 0, 0], ceilMode: true, countIncludePad: false },
+      { op: 'Flatten', name: 'flat', inputs: ['max'], order: 'chw' },
+      { op: 'Dense', name: 'hidden', inputs: ['flat'], units: 7, weight: r(7 * 14 * 4), bias: r(7) },
+      { op: 'Activation', name: 'hidden.silu', inputs: ['hidden'], fn: { kind: 'silu' } },
+      { op: 'Dense', name: 'fc', inputs: ['hidden.silu'], units: 4, weight: r(4 * 7), bias: r(4) },
+    ],
+    input: 'x',
+    output: 'fc',
+    inputLayout: 'NCHW',
+    source: { format: 'onnx', inputName: 'images', outputName: 'logits' },
+  };
+  const x = { data: Float32Array.from({ length: 2 * 3 * 81 }, (_, i) => Math.sin(i * 0.37)), shape: [2, 3, 9, 9] };
+
+  test('groups: the SE gate joins its block, the depthwise conv follows it; keep-all and zero-filter cuts keep the logits', async () => {
+    const a = analyzeGraph(g);
+    assert.deepEqual(
+      a.groups.map((gr) => [gr.id, gr.channels, gr.layers]),
+      [
+        ['c1', 8, ['c1', 'se.expand', 'dw']],
+        ['se.reduce', 4, ['se.reduce']],
+        ['side', 6, ['side']],
+        ['hidden', 7, ['hidden']],
+      ],
+    );
+    assert.deepEqual(a.shapes.at(-5), [14, 2, 2], 'pools: 5x5 -> avg (pads 0/1) 3x3 -> max (ceil) 2x2');
+    const base = await graphLogits(g, x);
+    const all = cutGraph(
+      g,
+      a,
+      a.groups.map((gr) => Array.from({ length: gr.channels }, (_, i) => i)),
+    );
+    assert.deepEqual(await graphLogits(all, x), base);
+    const keep = [
+      [0, 2, 3, 6],
+      [1, 3],
+      [0, 4, 5],
+      [0, 1, 2, 5],
+    ];
+    const zeroed = zeroFilters(g, a, keep);
+    const want = await graphLogits(zeroed, x);
+    const cut = cutGraph(zeroed, analyzeGraph(zeroed), keep);
+    assertClose(await graphLogits(cut, x), want, 1e-5, 'cut of zeroed filters');
+    assert.deepEqual(graphCost(analyzeGraph(cut), null), graphCost(a, { channels: keep.map((k) => k.length) }));
+    const onnx = graphToOnnx(g);
+    assert.deepEqual(onnx.inputs, [{ name: 'images', shape: ['batch', 3, 9, 9] }], 'an NCHW graph takes NCHW under its own input name');
+    assert.deepEqual(onnx.outputs, [{ name: 'logits', shape: ['batch', 4] }]);
+    assert.ok(!onnx.nodes.some((n) => n.op === 'Transpose'), 'no layout change in an NCHW graph with a chw Flatten');
   });
 });
 

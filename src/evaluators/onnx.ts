@@ -1,10 +1,10 @@
 /**
  * The onnxruntime evaluator: the proxy stage on onnxruntime (the base model imported once as a graph,
  * each candidate cut from it as arrays -> ONNX -> adaptive BN, accuracy and latency in onnxruntime
- * sessions, see onnx-proxy.ts); no tfjs model is built per trial. Convs without a BN after them are
- * unfolded into conv + BN first (src/model/ir/unfold.ts, `evaluation.calibration.unfold`), so that
- * models without BN re-calibrate too. The finetune stage trains, which onnxruntime does not, so it
- * goes to the tfjs evaluator.
+ * sessions, see onnx-proxy.ts); no tfjs model is built per trial (a parent trial's weights are read
+ * from its files as a graph). Convs without a BN after them are unfolded into conv + BN first
+ * (src/model/ir/unfold.ts, `evaluation.calibration.unfold`), so that models without BN re-calibrate
+ * too. The finetune stage trains, which onnxruntime does not, so it goes to the tfjs evaluator.
  *
  * It runs in the calling thread. onnxruntime-node's `session.run` blocks that thread while it
  * computes (measured: no event-loop tick during a 0.5 s run), so proxy evaluations that overlap here
@@ -19,11 +19,10 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Cost } from '../core/types.js';
 import type { Split } from '../data/types.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
-import { loadModel } from '../model/io.js';
 import { analyzeGraph, type GraphAnalysis } from '../model/ir/analyze.js';
 import { graphCost } from '../model/ir/cost.js';
 import { applyGraphPlan, makeGraphPlan } from '../model/ir/cut.js';
-import { graphFromLayersModel } from '../model/ir/from-tfjs.js';
+import { graphFromLayersModel, graphFromTfjsFiles } from '../model/ir/from-tfjs.js';
 import type { ModelGraph } from '../model/ir/graph.js';
 import { graphToOnnx } from '../model/ir/to-onnx.js';
 import { convsWithoutBatchNorm, unfoldConvs, unfoldedName } from '../model/ir/unfold.js';
@@ -197,14 +196,7 @@ export class OnnxEvaluator implements Evaluator {
       });
       base = await this.prepared;
     } else {
-      const parent = await loadModel(join(req.parent.modelDir, 'model.json'));
-      let graph: ModelGraph;
-      try {
-        graph = graphFromLayersModel(parent);
-      } finally {
-        parent.dispose();
-      }
-      base = await this.prepare(graph);
+      base = await this.prepare(await graphFromTfjsFiles(join(req.parent.modelDir, 'model.json')));
     }
     const plan = makeGraphPlan(base.analysis, req.candidate, this.cfg.evaluation.importance, rng);
     const cut = applyGraphPlan(base.cutFrom.graph, base.cutFrom, plan);

@@ -8,8 +8,9 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import { fileLoader } from '../io.js';
 import { hwioToOihw, ONNX_INPUT, ONNX_OUTPUT, samePads } from '../onnx.js';
-import { type GraphNode, type JsonDict, modelTopology, pair, parseTopology } from '../topology.js';
+import { type GraphNode, type JsonDict, modelTopology, pair, parseTopology, type SerializedModel } from '../topology.js';
 import type { Activation, ModelGraph, Node, Pads4 } from './graph.js';
 import { ruleOf, type Shape } from './rules/index.js';
 
@@ -298,4 +299,55 @@ export function graphFromTopology(topology: ReturnType<typeof parseTopology>, we
     );
   }
   return { nodes, input, output, inputLayout: 'NHWC', source: { format: 'tfjs', inputName: ONNX_INPUT, outputName: ONNX_OUTPUT } };
+}
+
+/** Order of a layer's weights as tfjs-layers keeps them (kernels, bias, then BN's four), by local name. */
+const WEIGHT_ORDER = ['kernel', 'depthwise_kernel', 'pointwise_kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance'];
+
+/**
+ * A tfjs `model.json` (+ its weight files) as a graph, without building a LayersModel: the topology
+ * is read as JSON (a Keras converter's `model_config` wrapper too) and the float32 weights are
+ * grouped by layer from their manifest names (`<layer>/<weight>`).
+ */
+export async function graphFromTfjsFiles(modelJsonPath: string): Promise<ModelGraph> {
+  const artifacts = await fileLoader(modelJsonPath).load!();
+  const raw = artifacts.modelTopology as { model_config?: unknown } | undefined;
+  const topology = (raw?.model_config ?? raw) as SerializedModel;
+  const buffer = artifacts.weightData
+    ? Array.isArray(artifacts.weightData)
+      ? concat(artifacts.weightData)
+      : (artifacts.weightData as ArrayBuffer)
+    : new ArrayBuffer(0);
+  const byLayer = new Map<string, { local: string; data: Float32Array; shape: number[] }[]>();
+  let offset = 0;
+  for (const spec of artifacts.weightSpecs ?? []) {
+    const size = spec.shape.reduce((a, d) => a * d, 1);
+    if (spec.dtype !== 'float32' || spec.quantization) {
+      throw new AutopruneError(
+        ErrorCodes.MODEL_UNSUPPORTED_LAYER,
+        `Weight \`${spec.name}\` is ${spec.quantization ? 'quantized' : spec.dtype}; expected float32 weights`,
+      );
+    }
+    const data = new Float32Array(buffer.slice(offset, offset + size * 4));
+    offset += size * 4;
+    const cut = spec.name.lastIndexOf('/');
+    const layer = spec.name.slice(0, cut);
+    const local = spec.name.slice(cut + 1).replace(/_\d+$/, '');
+    byLayer.set(layer, [...(byLayer.get(layer) ?? []), { local, data, shape: spec.shape }]);
+  }
+  const rank = (local: string) => {
+    const i = WEIGHT_ORDER.indexOf(local);
+    return i < 0 ? WEIGHT_ORDER.length : i;
+  };
+  return graphFromTopology(parseTopology(topology), (layer) => [...(byLayer.get(layer) ?? [])].sort((a, b) => rank(a.local) - rank(b.local)));
+}
+
+function concat(parts: ArrayBuffer[]): ArrayBuffer {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(new Uint8Array(p), at);
+    at += p.byteLength;
+  }
+  return out.buffer;
 }
