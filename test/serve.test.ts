@@ -55,7 +55,7 @@ describe('serve: the bind and token rules', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ap-serve-'));
     try {
       const r = await cliWithEnv({}, 'serve', '--port', '0', '--store', join(dir, 'typo.db'));
-      assert.equal(r.code, 1);
+      assert.equal(r.code, 5, 'exit code 5: the store (docs/exit-codes.md)');
       assert.match(r.stderr, /^autoprune: No store at `.*typo\.db`/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
