@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TrialMetrics, TrialState } from '../core/types.js';
 import { FolderArtifacts } from './artifacts.js';
+import { checkLatencyEntry, checkLatencyTable, latencyShapeKey, latencyTableKey } from './latency.js';
 import {
   checkBaseAccuracy,
   checkDriver,
@@ -42,6 +43,9 @@ import type {
   DriverLease,
   FinalRecord,
   Json,
+  LatencyEntry,
+  LatencyTableId,
+  NewLatencyEntry,
   NewTrial,
   Reaped,
   Store,
@@ -420,6 +424,29 @@ export class MemoryStore implements Store {
 
   listFinals(study: string): Promise<FinalRecord[]> {
     return this.run(() => [...this.data(study).finals.values()].sort((a, b) => a.trial - b.trial).map(out));
+  }
+
+  // ---- Latency tables (types.ts LatencyTables) ----
+
+  private readonly latency = new Map<string, Map<string, LatencyEntry>>();
+
+  putLatencyEntries(table: LatencyTableId, entries: readonly NewLatencyEntry[]): Promise<void> {
+    return this.run(() => {
+      checkLatencyTable(table);
+      entries.forEach(checkLatencyEntry);
+      const key = latencyTableKey(table);
+      const t = this.latency.get(key) ?? new Map<string, LatencyEntry>();
+      const measuredAt = nowIso();
+      for (const e of entries) t.set(latencyShapeKey(e), out({ ...e, measuredAt }));
+      this.latency.set(key, t);
+    });
+  }
+
+  getLatencyEntries(table: LatencyTableId): Promise<LatencyEntry[]> {
+    return this.run(() => {
+      checkLatencyTable(table);
+      return [...(this.latency.get(latencyTableKey(table))?.values() ?? [])].map((e) => out(e));
+    });
   }
 
   close(): Promise<void> {
