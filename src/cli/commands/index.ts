@@ -4,6 +4,7 @@ import { configCommand } from './config-show.js';
 import { doctorCommand } from './doctor.js';
 import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
+import { latencyCommand } from './latency.js';
 import { listCommand } from './list.js';
 import { pickCommand } from './pick.js';
 import { reportCommand } from './report.js';
@@ -26,4 +27,5 @@ export const commands: CommandModule<any, any>[] = [
   exportCommand,
   configCommand,
   workerCommand,
+  latencyCommand,
 ];

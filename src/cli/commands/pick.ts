@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { latencyEngineOf } from '../../evaluators/types.js';
 import { buildReportInfo, type PickConstraints, type PickRow, pickCandidates } from '../../report/data.js';
-import type { FinalRecord, TrialRecord } from '../../store/types.js';
+import type { FinalRecord, StudyRecord, TrialRecord } from '../../store/types.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
 
@@ -130,6 +130,16 @@ export function oneLatencyEngine(
   return { ...chosen, trials: kept, finals: finals.map((f) => (finalSame(f) ? f : { ...f, latencyMs: null })), dropped: trials.length - kept.length };
 }
 
+/**
+ * The engine the study's config names for latency (`evaluation.latency.engine`), the one its latency
+ * targets and table refer to; undefined for studies whose config predates it.
+ */
+export function configuredLatencyEngine(study: Pick<StudyRecord, 'config'>): string | undefined {
+  const c = study.config as { evaluation?: { latency?: { engine?: unknown } } } | null;
+  const e = c?.evaluation?.latency?.engine;
+  return typeof e === 'string' ? e : undefined;
+}
+
 /** One ranked candidate, as `--json` prints it. */
 export interface PickedCandidate {
   readonly rank: number;
@@ -177,7 +187,8 @@ export const pickCommand: CommandModule<object, Args> = {
       .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
       .option('latency-engine', {
         type: 'string',
-        describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)',
+        describe:
+          "With --max-latency: the engine whose latencies count (default: the study's `evaluation.latency.engine` when it measured any trial, else the one that measured most trials)",
       })
       .option('latency-host', {
         type: 'string',
@@ -199,7 +210,11 @@ export const pickCommand: CommandModule<object, Args> = {
     let { trials, finals } = data;
     let latencyNote = '';
     if (constraints.maxLatencyMs !== undefined) {
-      const one = oneLatencyEngine(trials, finals, args.latencyEngine, args.latencyHost, args.latencyDevice);
+      const configured = configuredLatencyEngine(study);
+      // The configured engine counts when it measured any trial (a study run on tfjs alone keeps tfjs's).
+      const fallback =
+        configured !== undefined && trials.some((t) => t.state === 'complete' && latencyEngineOf(t.metrics.timings) === configured) ? configured : undefined;
+      const one = oneLatencyEngine(trials, finals, args.latencyEngine ?? fallback, args.latencyHost, args.latencyDevice);
       ({ trials, finals } = one);
       const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}${one.device === null ? '' : ` (${one.device})`}`;
       latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine, host or device left out` : ''})`;

@@ -1,11 +1,13 @@
 import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { configHash, deadlineFromUntil, type LoadedConfig, loadConfig, PROXY_ENGINES, parseDuration, resolveConfig } from '../../config/index.js';
+import { describeTargets } from '../../config/sections/search.js';
 import { isFileLocation, redactUrl } from '../../core/location.js';
 import { Rng } from '../../core/rng.js';
 import { initBackend } from '../../engine/backend.js';
 import { createEvaluator, engineAccuracy, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
+import { needsLatencyTable, type PreparedLatency, prepareLatency } from '../../latency/study.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { groupDescriptors } from '../../model/descriptors.js';
 import { groupScores } from '../../model/importance.js';
@@ -49,6 +51,13 @@ export function withOverrides(loaded: LoadedConfig, a: Partial<Args>, source: st
   return { user, resolved, hash: configHash(resolved) };
 }
 
+/** `latency table: 37/164 shapes` on a terminal while missing shapes are measured. */
+export function tableProgress(done: number, missing: number): void {
+  if (!isTty) return;
+  process.stderr.write(`\r\x1b[Klatency table: ${done}/${missing} shapes measured`);
+  if (done === missing) process.stderr.write('\r\x1b[K');
+}
+
 function progressLine(p: StudyProgress): string {
   const width = 24;
   const filled = Math.round((width * p.finished) / Math.max(1, p.budget));
@@ -88,8 +97,15 @@ export const searchCommand: CommandModule<object, Args> = {
     const splits = await loadSplits(cfg);
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
-    studySpace(cfg, analysis); // validates space.skip against the model's groups
+    const space = studySpace(cfg, analysis); // validates space.skip against the model's groups
     const store = await openStore(cfg.run.store);
+    let latency: PreparedLatency | undefined;
+    try {
+      latency = needsLatencyTable(cfg) ? await prepareLatency({ cfg, store, analysis, space, base, log: info, onProgress: tableProgress }) : undefined;
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
 
     const abort = new AbortController();
     let interrupts = 0;
@@ -109,7 +125,7 @@ export const searchCommand: CommandModule<object, Args> = {
     let lastDraw = 0;
     try {
       info(
-        `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
+        `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${describeTargets(cfg.search.targets)}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
       );
       const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
       const summary = await runStudy({
@@ -118,6 +134,7 @@ export const searchCommand: CommandModule<object, Args> = {
         store,
         inputs: studyInputs(base, splits),
         analysis,
+        latency,
         controllerData: {
           groups: groupDescriptors(analysis),
           importance:

@@ -1,6 +1,6 @@
 /** The `evaluation` section: how a candidate is scored at each stage. */
 import { z } from 'zod';
-import { nonNegativeInt, positiveInt, positiveNumber } from './leaves.js';
+import { flag, nonNegativeInt, positiveInt, positiveNumber } from './leaves.js';
 
 export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
 
@@ -66,6 +66,16 @@ export const evaluationSchema = z.strictObject({
       batchSize: positiveInt().default(32),
       /** Timed runs after one warm-up (the median is reported). Default 5. */
       runs: positiveInt().default(5),
+      /**
+       * The engine whose latency `{ latency: f }` targets, `space.channelStep: auto` and the latency
+       * table refer to (docs/latency.md). Only `onnxruntime` (CPU; CUDA when installed, untested)
+       * has a table. Default `onnxruntime`.
+       */
+      engine: z.enum(['onnxruntime'], { error: '`onnxruntime`' }).default('onnxruntime'),
+      /** The latency table is measured at channel counts that are multiples of this (and each group's minimum and full count); counts between are interpolated. Default 8. */
+      tableStep: positiveInt().default(8),
+      /** Build the table and record each proxy trial's predicted latency even without latency targets. Default false. */
+      predict: flag().default(false),
     })
     .prefault({}),
 });

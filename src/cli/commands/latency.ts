@@ -1,0 +1,105 @@
+import { availableParallelism } from 'node:os';
+import type { CommandModule } from 'yargs';
+import { loadConfig } from '../../config/index.js';
+import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import { initBackend } from '../../engine/backend.js';
+import { loadBaseModel } from '../../evaluators/setup.js';
+import { checkPredictions, heldOutCandidates } from '../../latency/check.js';
+import { candidateLatencyMs } from '../../latency/onnx.js';
+import { prepareLatency } from '../../latency/study.js';
+import { analyzeModel } from '../../model/analysis.js';
+import { costOf } from '../../model/flops.js';
+import { openStore } from '../../store/index.js';
+import { studySpace } from '../../study/run.js';
+import { handler, info, pct, table } from '../output.js';
+import { type BackendArg, backendOption } from './common.js';
+import { tableProgress } from './search.js';
+
+interface Args extends BackendArg {
+  config: string;
+  engine: 'onnxruntime';
+  threads?: number;
+  batch?: number;
+  check: number;
+  runs?: number;
+  store?: string;
+  json: boolean;
+}
+
+function positiveInt(flag: string, v: number | undefined): number | undefined {
+  if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --${flag} to be an integer >= 1, got ${quote(v)}`);
+  }
+  return v;
+}
+
+export const latencyCommand: CommandModule<object, Args> = {
+  command: 'latency <config>',
+  describe:
+    "Build (or complete) the per-layer latency table of a config's model on this host, then check its predictions against end-to-end measurements of held-out candidates",
+  builder: (y) =>
+    y
+      .positional('config', { type: 'string', demandOption: true, describe: 'YAML/JSON config file' })
+      .option('engine', { choices: ['onnxruntime'] as const, default: 'onnxruntime' as const, describe: 'Engine whose latency the table holds' })
+      .option('threads', { type: 'number', describe: 'Intra-op threads (default: every core, as the proxy uses)' })
+      .option('batch', { type: 'number', describe: 'Images per call (default: evaluation.latency.batchSize)' })
+      .option('check', { type: 'number', default: 8, describe: 'Held-out candidates measured end to end against their prediction (0: none)' })
+      .option('runs', { type: 'number', describe: 'Timed runs per end-to-end measurement (default: max(evaluation.latency.runs, 9))' })
+      .option('store', { type: 'string', describe: 'Store that keeps the table (default: run.store)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON' })
+      .option(...backendOption),
+  handler: handler(async (args) => {
+    const cfg = (await loadConfig(args.config)).resolved;
+    const threads = positiveInt('threads', args.threads) ?? availableParallelism();
+    const batch = positiveInt('batch', args.batch) ?? cfg.evaluation.latency.batchSize;
+    const runs = positiveInt('runs', args.runs) ?? Math.max(cfg.evaluation.latency.runs, 9);
+    if (!(Number.isInteger(args.check) && args.check >= 0)) {
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --check to be an integer >= 0, got ${quote(args.check)}`);
+    }
+    await initBackend(args.backend ?? cfg.run.backend);
+    const base = await loadBaseModel(cfg);
+    const analysis = analyzeModel(base);
+    const space = studySpace(cfg, analysis);
+    const store = await openStore(args.store ?? cfg.run.store);
+    try {
+      const log = args.json ? () => {} : info;
+      const lat = await prepareLatency({ cfg, store, analysis, space, base, threads, batch, log, onProgress: tableProgress });
+      const baseMacs = costOf(analysis, null).macs;
+      const check = await checkPredictions(heldOutCandidates(space, args.check, new Rng(cfg.run.seed + 1)), {
+        predictMs: lat.predictMs,
+        measureMs: (c) => candidateLatencyMs(base, analysis, c, { threads, batch, runs }),
+        flopsFraction: (c) => costOf(analysis, c).macs / baseMacs,
+      });
+      if (args.json) {
+        info(
+          JSON.stringify(
+            {
+              table: lat.tableId,
+              entries: lat.model.table.size,
+              measuredNow: lat.measured,
+              seconds: Math.round(lat.seconds * 10) / 10,
+              baseMs: lat.baseMs,
+              overheadMsPerImage: lat.model.overheadMs / batch,
+              check: { medianAbsError: check.medianAbsError, maxAbsError: check.maxAbsError, rows: check.rows },
+            },
+            null,
+            2,
+          ),
+        );
+        return;
+      }
+      if (check.rows.length === 0) return;
+      info(
+        table(
+          ['#', 'FLOPs', 'predicted ms/image', 'measured ms/image', 'error'],
+          check.rows.map((r, i) => [i, pct(r.flopsFraction, 1), r.predictedMs.toFixed(4), r.measuredMs.toFixed(4), `${(100 * r.error).toFixed(1)}%`]),
+        ),
+      );
+      info(`prediction error on ${check.rows.length} held-out candidates: median |error| ${pct(check.medianAbsError, 1)}, max ${pct(check.maxAbsError, 1)}`);
+    } finally {
+      base.dispose();
+      await store.close();
+    }
+  }),
+};

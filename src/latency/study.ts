@@ -1,0 +1,79 @@
+/**
+ * A study's latency model: the table for every shape its space can produce (built or completed
+ * once, shared through the store), the per-model overhead fitted on the base, and the prediction
+ * the controllers, the finalists and each trial's record use.
+ */
+import { availableParallelism } from 'node:os';
+import type * as tf from '@tensorflow/tfjs';
+import type { ResolvedConfig } from '../config/index.js';
+import { targetMetric } from '../config/sections/search.js';
+import type { Candidate, SearchSpace } from '../core/space.js';
+import type { Analysis } from '../model/analysis.js';
+import type { LatencyTableId, LatencyTables } from '../store/types.js';
+import type { StudyLatency } from '../study/lifecycle.js';
+import { modelLatencyMs, onnxShapeTimer, onnxTableId } from './onnx.js';
+import { layerShapes, shapeSpace } from './shapes.js';
+import { ensureTable, fitOverhead, type LatencyModel, predictMs, type ShapeTimer, tableLabel } from './table.js';
+
+/** Whether a study needs the table: latency targets, or predictions asked for. */
+export function needsLatencyTable(cfg: ResolvedConfig): boolean {
+  return targetMetric(cfg.search.targets) === 'latency' || cfg.evaluation.latency.predict;
+}
+
+export interface PrepareLatencyOptions {
+  readonly cfg: ResolvedConfig;
+  readonly store: LatencyTables;
+  readonly analysis: Analysis;
+  readonly space: SearchSpace;
+  readonly base: tf.LayersModel;
+  /** Intra-op threads (the proxy's: every core). */
+  readonly threads?: number;
+  /** Images per call. Default `evaluation.latency.batchSize` (the proxy's). */
+  readonly batch?: number;
+  readonly log: (line: string) => void;
+  /** Called after each measured shape (a progress line). */
+  readonly onProgress?: (done: number, missing: number) => void;
+  /** Injected by tests: the table id, the shape timer and the base's end-to-end latency (ms/image). */
+  readonly tableId?: LatencyTableId;
+  readonly timer?: ShapeTimer;
+  readonly baseLatencyMs?: () => Promise<number>;
+}
+
+export interface PreparedLatency extends StudyLatency {
+  readonly model: LatencyModel;
+  readonly tableId: LatencyTableId;
+  /** The base model's measured end-to-end latency, ms per image (the denominator of every fraction). */
+  readonly baseMs: number;
+  /** Shapes measured now (0: the table was complete). */
+  readonly measured: number;
+  readonly seconds: number;
+}
+
+export async function prepareLatency(o: PrepareLatencyOptions): Promise<PreparedLatency> {
+  const t0 = performance.now();
+  const lat = o.cfg.evaluation.latency;
+  const threads = o.threads ?? availableParallelism();
+  const batch = o.batch ?? lat.batchSize;
+  const id = o.tableId ?? (await onnxTableId(threads, batch));
+  const shapes = shapeSpace(o.analysis, o.space, lat.tableStep);
+  const timer = o.timer ?? (await onnxShapeTimer(threads, batch));
+  const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress });
+  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : await modelLatencyMs(o.base, { threads, batch, runs: Math.max(lat.runs, 9) });
+  const model = fitOverhead(table, layerShapes(o.analysis, null), baseMs, batch);
+  const seconds = (performance.now() - t0) / 1000;
+  o.log(
+    `latency table ${tableLabel(id)}: ${shapes.length} shapes (${measured} measured now) in ${seconds.toFixed(1)} s; base ${baseMs.toFixed(4)} ms/image, overhead ${(model.overheadMs / batch).toFixed(4)} ms/image`,
+  );
+  const predict = (c: Candidate | null) => predictMs(model, layerShapes(o.analysis, c));
+  return {
+    model,
+    tableId: id,
+    baseMs,
+    measured,
+    seconds,
+    table: tableLabel(id),
+    predictMs: (c) => predict(c),
+    fractionOf: (c) => predict(c) / baseMs,
+    targets: targetMetric(o.cfg.search.targets) === 'latency',
+  };
+}
