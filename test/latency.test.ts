@@ -12,12 +12,14 @@ import type { Json } from '../src/core/types.js';
 import { loadOnnxRuntime } from '../src/engine/onnxruntime.js';
 import { measureShape } from '../src/latency/measure.js';
 import { gridLevels, layerShapes, shapeSpace } from '../src/latency/shapes.js';
-import { prepareLatency } from '../src/latency/study.js';
+import { stepFromSweep } from '../src/latency/step.js';
+import { prepareLatency, resolveChannelStep } from '../src/latency/study.js';
 import { ensureTable, LatencyTable, predictMs, type ShapeTimer } from '../src/latency/table.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { LatencyShape, LatencyTableId } from '../src/store/types.js';
+import { studySpace } from '../src/study/run.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -287,5 +289,48 @@ describe('latency measurement (onnxruntime)', () => {
     assert.ok(Number.isFinite(ms) && ms >= 0, String(ms));
     const dense: LatencyShape = { op: 'dense', cin: 8, cout: 3, h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, pad: 'valid', groups: 1 };
     assert.ok(Number.isFinite(await measureShape(ort, dense, { threads: 1, batch: 2, copies: 2, repeats: 1 })));
+  });
+});
+
+describe('space.channelStep auto', () => {
+  test('the step is the smallest at whose multiples latency per channel is flat', () => {
+    // A staircase of blocks of 8: L(n) = ceil(n / 8) * 8 * 0.01 ms, so L(n)/n is flat only at multiples of 8.
+    const sweep = new Map(Array.from({ length: 49 }, (_, i) => [i + 16, Math.ceil((i + 16) / 8) * 8 * 0.01] as const));
+    assert.deepEqual(stepFromSweep(sweep, 0.05), { step: 8, spread: 1, flat: true });
+    // Proportional to n: every step is flat, so 1.
+    const linear = new Map(Array.from({ length: 10 }, (_, i) => [i + 4, (i + 4) * 0.02] as const));
+    assert.equal(stepFromSweep(linear, 0.05).step, 1);
+    // Nothing flat: the largest step with two multiples, and `flat` says so.
+    const odd = new Map([
+      [16, 1],
+      [24, 9],
+      [32, 1],
+      [48, 5],
+      [64, 4],
+    ]);
+    const r = stepFromSweep(odd, 0.05);
+    assert.equal(r.flat, false);
+    assert.equal(r.step, 32);
+  });
+
+  test('auto resolves through the table: the sweep is measured once and stored', async () => {
+    const m = tinyModel();
+    const a = analyzeModel(m);
+    const store = new MemoryStore();
+    const timer = staircase();
+    const cfg = resolveConfig({ name: 't', model: { zoo: 'plain-cnn' }, space: { channelStep: 'auto' }, evaluation: { latency: { batchSize: 4 } } });
+    const lines: string[] = [];
+    const resolved = await resolveChannelStep(cfg, { store, analysis: a, tableId: TABLE, timer, log: (l) => lines.push(l) });
+    // The probe is conv b (the most MACs among prunable convs), swept over its 4..16 output channels;
+    // the staircase pads to 4, so multiples of 4 are flat and 1, 2 are not.
+    assert.equal(resolved.space.channelStep, 4);
+    assert.match(lines[0], /space\.channelStep auto: 4 .*layer `b`/);
+    assert.equal(timer.calls, 13);
+    await resolveChannelStep(cfg, { store, analysis: a, tableId: TABLE, timer, log: () => {} });
+    assert.equal(timer.calls, 13, 'the second study reuses the sweep');
+    assert.throws(() => studySpace(cfg, a), /channelStep.*auto/);
+    assert.equal(studySpace(resolved, a).options.channelStep, 4);
+    await store.close();
+    m.dispose();
   });
 });

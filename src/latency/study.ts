@@ -13,6 +13,7 @@ import type { LatencyTableId, LatencyTables } from '../store/types.js';
 import type { StudyLatency } from '../study/lifecycle.js';
 import { modelLatencyMs, onnxShapeTimer, onnxTableId } from './onnx.js';
 import { layerShapes, shapeSpace } from './shapes.js';
+import { autoChannelStep } from './step.js';
 import { ensureTable, fitOverhead, type LatencyModel, predictMs, type ShapeTimer, tableLabel } from './table.js';
 
 /** Whether a study needs the table: latency targets, or predictions asked for. */
@@ -47,6 +48,39 @@ export interface PreparedLatency extends StudyLatency {
   /** Shapes measured now (0: the table was complete). */
   readonly measured: number;
   readonly seconds: number;
+}
+
+/**
+ * The config with `space.channelStep: auto` replaced by the step the table shows (step.ts); the
+ * config itself when the step is a number.
+ */
+export async function resolveChannelStep(
+  cfg: ResolvedConfig,
+  o: Pick<PrepareLatencyOptions, 'store' | 'analysis' | 'threads' | 'batch' | 'log' | 'onProgress' | 'tableId' | 'timer'>,
+): Promise<ResolvedConfig> {
+  if (cfg.space.channelStep !== 'auto') return cfg;
+  const threads = o.threads ?? availableParallelism();
+  const batch = o.batch ?? cfg.evaluation.latency.batchSize;
+  const tableId = o.tableId ?? (await onnxTableId(threads, batch));
+  const timer = o.timer ?? (await onnxShapeTimer(threads, batch));
+  const choice = await autoChannelStep({
+    store: o.store,
+    analysis: o.analysis,
+    tableId,
+    timer,
+    minKeepRatio: cfg.space.minKeepRatio,
+    onProgress: o.onProgress,
+  });
+  const step = choice?.step ?? 1;
+  if (choice) {
+    const r = [...choice.perChannel].map(([n, v]) => `${n}:${(v * 1000).toFixed(2)}`).join(' ');
+    o.log(
+      `space.channelStep auto: ${step} (${choice.flat ? '' : 'no step was flat; '}layer \`${choice.layer}\` latency per output channel spread ${choice.spread.toFixed(2)}x at multiples of ${step}; µs per channel by width: ${r})`,
+    );
+  } else {
+    o.log('space.channelStep auto: 1 (the model has no prunable conv to measure)');
+  }
+  return { ...cfg, space: { ...cfg.space, channelStep: step } };
 }
 
 export async function prepareLatency(o: PrepareLatencyOptions): Promise<PreparedLatency> {

@@ -17,7 +17,15 @@ import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types
 import type { StopReason } from './budget.js';
 import { type SnapshotState, toldNumbers } from './driver.js';
 
-export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace {
+/**
+ * The search space of a config's model. `space.channelStep: auto` must have been resolved
+ * (src/latency/step.ts) into a config copy or `channelStep` before.
+ */
+export function studySpace(cfg: ResolvedConfig, analysis: Analysis, channelStep?: number): SearchSpace {
+  const step = cfg.space.channelStep === 'auto' ? channelStep : cfg.space.channelStep;
+  if (step === undefined) {
+    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, '`space.channelStep` is `auto`, which only `search` and `latency` resolve (from the latency table)');
+  }
   const ids = new Set(analysis.groups.map((g) => g.id));
   for (const s of cfg.space.skip) {
     if (!ids.has(s)) {
@@ -27,7 +35,7 @@ export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace
       );
     }
   }
-  return { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [...cfg.space.skip] } };
+  return { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: step, skip: [...cfg.space.skip] } };
 }
 
 export interface OpenStudyOptions {

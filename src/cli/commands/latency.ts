@@ -7,7 +7,7 @@ import { initBackend } from '../../engine/backend.js';
 import { loadBaseModel } from '../../evaluators/setup.js';
 import { checkPredictions, heldOutCandidates } from '../../latency/check.js';
 import { candidateLatencyMs } from '../../latency/onnx.js';
-import { prepareLatency } from '../../latency/study.js';
+import { prepareLatency, resolveChannelStep } from '../../latency/study.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
 import { openStore } from '../../store/index.js';
@@ -50,7 +50,7 @@ export const latencyCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON' })
       .option(...backendOption),
   handler: handler(async (args) => {
-    const cfg = (await loadConfig(args.config)).resolved;
+    let cfg = (await loadConfig(args.config)).resolved;
     const threads = positiveInt('threads', args.threads) ?? availableParallelism();
     const batch = positiveInt('batch', args.batch) ?? cfg.evaluation.latency.batchSize;
     const runs = positiveInt('runs', args.runs) ?? Math.max(cfg.evaluation.latency.runs, 9);
@@ -60,10 +60,12 @@ export const latencyCommand: CommandModule<object, Args> = {
     await initBackend(args.backend ?? cfg.run.backend);
     const base = await loadBaseModel(cfg);
     const analysis = analyzeModel(base);
-    const space = studySpace(cfg, analysis);
+    studySpace(cfg, analysis, 1); // validates space.skip before a store is opened
     const store = await openStore(args.store ?? cfg.run.store);
     try {
       const log = args.json ? () => {} : info;
+      cfg = await resolveChannelStep(cfg, { store, analysis, threads, batch, log, onProgress: tableProgress });
+      const space = studySpace(cfg, analysis);
       const lat = await prepareLatency({ cfg, store, analysis, space, base, threads, batch, log, onProgress: tableProgress });
       const baseMacs = costOf(analysis, null).macs;
       const check = await checkPredictions(heldOutCandidates(space, args.check, new Rng(cfg.run.seed + 1)), {

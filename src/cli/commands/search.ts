@@ -7,7 +7,7 @@ import { Rng } from '../../core/rng.js';
 import { initBackend } from '../../engine/backend.js';
 import { createEvaluator, engineAccuracy, proxyEngine } from '../../evaluators/engine.js';
 import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
-import { needsLatencyTable, type PreparedLatency, prepareLatency } from '../../latency/study.js';
+import { needsLatencyTable, type PreparedLatency, prepareLatency, resolveChannelStep } from '../../latency/study.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { groupDescriptors } from '../../model/descriptors.js';
 import { groupScores } from '../../model/importance.js';
@@ -86,7 +86,7 @@ export const searchCommand: CommandModule<object, Args> = {
       .option(...backendOption),
   handler: handler(async (args) => {
     const loaded = withOverrides(await loadConfig(args.config), args, args.config);
-    const cfg = loaded.resolved;
+    let cfg = loaded.resolved;
     const started = Date.now();
     const deadline = earliest(
       cfg.search.budget.time ? started + parseDuration(cfg.search.budget.time) : null,
@@ -97,10 +97,12 @@ export const searchCommand: CommandModule<object, Args> = {
     const splits = await loadSplits(cfg);
     const base = await loadBaseModel(cfg, splits);
     const analysis = analyzeModel(base);
-    const space = studySpace(cfg, analysis); // validates space.skip against the model's groups
+    studySpace(cfg, analysis, 1); // validates space.skip against the model's groups
     const store = await openStore(cfg.run.store);
     let latency: PreparedLatency | undefined;
     try {
+      cfg = await resolveChannelStep(cfg, { store, analysis, log: info, onProgress: tableProgress });
+      const space = studySpace(cfg, analysis);
       latency = needsLatencyTable(cfg) ? await prepareLatency({ cfg, store, analysis, space, base, log: info, onProgress: tableProgress }) : undefined;
     } catch (e) {
       await store.close();

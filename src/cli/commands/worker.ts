@@ -222,7 +222,12 @@ export const workerCommand: CommandModule<object, Args> = {
       checkStudyInputs(study, inputs, INPUTS_HINT);
       if (study.inputs === null) {
         const acc = accuracy(base, splits.validation, { limit: cfg.evaluation.validation.limit });
-        checkSameBase(study, studySpace(cfg, analyzeModel(base)), acc, Math.min(splits.validation.count, cfg.evaluation.validation.limit ?? Infinity));
+        checkSameBase(
+          study,
+          studySpace(cfg, analyzeModel(base), study.space.options.channelStep),
+          acc,
+          Math.min(splits.validation.count, cfg.evaluation.validation.limit ?? Infinity),
+        );
       }
       info(
         `worker ${processName()}: study \`${study.name}\`, ${args.concurrency} at once, proxy engine ${await proxyEngine(cfg)}, tfjs backend ${backend.name}; base model (sha256 ${inputs.baseModel.slice(0, 16)}…) and data (${inputs.data.slice(0, 16)}…) match the study`,
