@@ -19,6 +19,7 @@ import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { LatencyShape, LatencyTableId } from '../src/store/types.js';
+import { restoreController } from '../src/study/lifecycle.js';
 import { studySpace } from '../src/study/run.js';
 
 before(async () => {
@@ -330,6 +331,50 @@ describe('space.channelStep auto', () => {
     assert.equal(timer.calls, 13, 'the second study reuses the sweep');
     assert.throws(() => studySpace(cfg, a), /channelStep.*auto/);
     assert.equal(studySpace(resolved, a).options.channelStep, 4);
+    await store.close();
+    m.dispose();
+  });
+});
+
+describe('predictions recorded with the trials', () => {
+  test("each proposal's meta carries its predicted latency and the table it came from", async () => {
+    const m = tinyModel();
+    const a = analyzeModel(m);
+    const store = new MemoryStore();
+    const cfg = resolveConfig({
+      name: 'rec',
+      model: { zoo: 'plain-cnn' },
+      search: { targets: [{ latency: 0.6 }], window: 0.1 },
+      evaluation: { latency: { batchSize: 4, tableStep: 1 } },
+    });
+    const sp = studySpace(cfg, a);
+    const lat = await prepareLatency({
+      cfg,
+      store,
+      analysis: a,
+      space: sp,
+      base: m,
+      tableId: TABLE,
+      timer: staircase(),
+      baseLatencyMs: async () => 0.2,
+      log: () => {},
+    });
+    const study = await store.createStudy({
+      name: 'rec',
+      configHash: 'h',
+      config: {},
+      space: sp,
+      baseCost: costOf(a, null),
+      baseProxyAccuracy: 0.9,
+      baseTestAccuracy: null,
+    });
+    const { controller } = await restoreController(cfg, study, store, a, { latency: lat });
+    const ps = controller.ask(3);
+    assert.ok(ps.length > 0);
+    for (const p of ps) {
+      assert.equal(p.meta.predictedLatencyMs, Math.round(lat.predictMs(p.candidate) * 1e6) / 1e6);
+      assert.equal(p.meta.latencyTable, 'onnxruntime@1.30.0 h1/cpu:Test threads=2 batch=4');
+    }
     await store.close();
     m.dispose();
   });
