@@ -10,6 +10,7 @@ import { Rng } from '../src/core/rng.js';
 import { type Candidate, fullCandidate, type SearchSpace } from '../src/core/space.js';
 import type { Json } from '../src/core/types.js';
 import { loadOnnxRuntime } from '../src/engine/onnxruntime.js';
+import { checkPredictions } from '../src/latency/check.js';
 import { measureShape } from '../src/latency/measure.js';
 import { gridLevels, layerShapes, shapeSpace } from '../src/latency/shapes.js';
 import { stepFromSweep } from '../src/latency/step.js';
@@ -377,5 +378,32 @@ describe('predictions recorded with the trials', () => {
     }
     await store.close();
     m.dispose();
+  });
+});
+
+describe('prediction check', () => {
+  test('errors are relative to the measurement; the fraction error pairs each candidate with a base measured beside it', async () => {
+    const cands = [{ channels: [2, 4] }, { channels: [4, 8] }];
+    const predicted = new Map<string, number>([
+      ['base', 1],
+      ['2,4', 0.5],
+      ['4,8', 0.8],
+    ]);
+    // The host slows down 2x after the table was fitted: every measurement is double.
+    const r = await checkPredictions(cands, {
+      predictMs: (c) => predicted.get(c ? c.channels.join(',') : 'base')!,
+      measureMs: async (c) => 2 * predicted.get(c ? c.channels.join(',') : 'base')!,
+      flopsFraction: () => 0.5,
+    });
+    assert.deepEqual(
+      r.rows.map((x) => x.error),
+      [-0.5, -0.5],
+    );
+    assert.deepEqual(
+      r.rows.map((x) => x.fractionError),
+      [0, 0],
+    );
+    assert.equal(r.medianAbsError, 0.5);
+    assert.equal(r.medianAbsFractionError, 0);
   });
 });

@@ -13,6 +13,10 @@ export interface CheckRow {
   readonly measuredMs: number;
   /** (predicted - measured) / measured. */
   readonly error: number;
+  /** The base model measured right before this candidate (a loaded host drifts between measurements). */
+  readonly measuredBaseMs: number;
+  /** Error of the predicted fraction of the base's latency against the measured one (paired with the base): what latency targets use. */
+  readonly fractionError: number;
 }
 
 export interface CheckResult {
@@ -20,6 +24,8 @@ export interface CheckResult {
   /** Median of |error| over the rows. */
   readonly medianAbsError: number;
   readonly maxAbsError: number;
+  /** Median of |fractionError|. */
+  readonly medianAbsFractionError: number;
 }
 
 function median(xs: readonly number[]): number {
@@ -42,14 +48,36 @@ export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng): Cand
 /** Predicted vs measured, in order; `measure` is the engine's end-to-end time (ms per image). */
 export async function checkPredictions(
   candidates: readonly Candidate[],
-  o: { predictMs: (c: Candidate) => number; measureMs: (c: Candidate) => Promise<number>; flopsFraction: (c: Candidate) => number },
+  o: {
+    predictMs: (c: Candidate | null) => number;
+    /** End-to-end ms per image of a candidate (null: the base model). */
+    measureMs: (c: Candidate | null) => Promise<number>;
+    flopsFraction: (c: Candidate) => number;
+  },
 ): Promise<CheckResult> {
   const rows: CheckRow[] = [];
+  const predictedBase = o.predictMs(null);
   for (const c of candidates) {
     const predictedMs = o.predictMs(c);
+    const measuredBaseMs = await o.measureMs(null);
     const measuredMs = await o.measureMs(c);
-    rows.push({ candidate: c, flopsFraction: o.flopsFraction(c), predictedMs, measuredMs, error: (predictedMs - measuredMs) / measuredMs });
+    const fractionError = predictedMs / predictedBase / (measuredMs / measuredBaseMs) - 1;
+    rows.push({
+      candidate: c,
+      flopsFraction: o.flopsFraction(c),
+      predictedMs,
+      measuredMs,
+      error: (predictedMs - measuredMs) / measuredMs,
+      measuredBaseMs,
+      fractionError,
+    });
   }
   const abs = rows.map((r) => Math.abs(r.error));
-  return { rows, medianAbsError: abs.length ? median(abs) : Number.NaN, maxAbsError: abs.length ? Math.max(...abs) : Number.NaN };
+  const absF = rows.map((r) => Math.abs(r.fractionError));
+  return {
+    rows,
+    medianAbsError: abs.length ? median(abs) : Number.NaN,
+    maxAbsError: abs.length ? Math.max(...abs) : Number.NaN,
+    medianAbsFractionError: absF.length ? median(absF) : Number.NaN,
+  };
 }

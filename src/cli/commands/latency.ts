@@ -6,7 +6,7 @@ import { Rng } from '../../core/rng.js';
 import { initBackend } from '../../engine/backend.js';
 import { loadBaseModel } from '../../evaluators/setup.js';
 import { checkPredictions, heldOutCandidates } from '../../latency/check.js';
-import { candidateLatencyMs } from '../../latency/onnx.js';
+import { candidateLatencyMs, modelLatencyMs } from '../../latency/onnx.js';
 import { prepareLatency, resolveChannelStep } from '../../latency/study.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
@@ -69,8 +69,8 @@ export const latencyCommand: CommandModule<object, Args> = {
       const lat = await prepareLatency({ cfg, store, analysis, space, base, threads, batch, log, onProgress: tableProgress });
       const baseMacs = costOf(analysis, null).macs;
       const check = await checkPredictions(heldOutCandidates(space, args.check, new Rng(cfg.run.seed + 1)), {
-        predictMs: lat.predictMs,
-        measureMs: (c) => candidateLatencyMs(base, analysis, c, { threads, batch, runs }),
+        predictMs: (c) => (c === null ? lat.baseMs : lat.predictMs(c)),
+        measureMs: (c) => (c === null ? modelLatencyMs(base, { threads, batch, runs }) : candidateLatencyMs(base, analysis, c, { threads, batch, runs })),
         flopsFraction: (c) => costOf(analysis, c).macs / baseMacs,
       });
       if (args.json) {
@@ -83,7 +83,12 @@ export const latencyCommand: CommandModule<object, Args> = {
               seconds: Math.round(lat.seconds * 10) / 10,
               baseMs: lat.baseMs,
               overheadMsPerImage: lat.model.overheadMs / batch,
-              check: { medianAbsError: check.medianAbsError, maxAbsError: check.maxAbsError, rows: check.rows },
+              check: {
+                medianAbsError: check.medianAbsError,
+                maxAbsError: check.maxAbsError,
+                medianAbsFractionError: check.medianAbsFractionError,
+                rows: check.rows,
+              },
             },
             null,
             2,
@@ -94,11 +99,21 @@ export const latencyCommand: CommandModule<object, Args> = {
       if (check.rows.length === 0) return;
       info(
         table(
-          ['#', 'FLOPs', 'predicted ms/image', 'measured ms/image', 'error'],
-          check.rows.map((r, i) => [i, pct(r.flopsFraction, 1), r.predictedMs.toFixed(4), r.measuredMs.toFixed(4), `${(100 * r.error).toFixed(1)}%`]),
+          ['#', 'FLOPs', 'predicted ms/image', 'measured ms/image', 'error', 'base measured before', 'error of the fraction of base'],
+          check.rows.map((r, i) => [
+            i,
+            pct(r.flopsFraction, 1),
+            r.predictedMs.toFixed(4),
+            r.measuredMs.toFixed(4),
+            `${(100 * r.error).toFixed(1)}%`,
+            r.measuredBaseMs.toFixed(4),
+            `${(100 * r.fractionError).toFixed(1)}%`,
+          ]),
         ),
       );
-      info(`prediction error on ${check.rows.length} held-out candidates: median |error| ${pct(check.medianAbsError, 1)}, max ${pct(check.maxAbsError, 1)}`);
+      info(
+        `prediction error on ${check.rows.length} held-out candidates: median |error| ${pct(check.medianAbsError, 1)} (max ${pct(check.maxAbsError, 1)}); of the fraction of the base's latency, paired with a base measured alongside: median ${pct(check.medianAbsFractionError, 1)}`,
+      );
     } finally {
       base.dispose();
       await store.close();
