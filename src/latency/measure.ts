@@ -17,7 +17,7 @@
  * blocked layout and reads the output once, as the next layer would. The pooled outputs are
  * written into buffers allocated once (pre-allocated outputs), so no copy to JavaScript is timed.
  *
- * Statistic: one warm-up, then `repeats` alternating calls of both models; the median of each. A
+ * Statistic: three warm-up calls, then `repeats` alternating calls of both models; the median of each. A
  * layer too cheap for `copies` copies to stand above the jitter is timed again with more copies.
  */
 import { createSession, type OrtModule, type OrtSession, releaseSession } from '../engine/onnxruntime.js';
@@ -116,6 +116,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+const WARMUP = 3;
+
 /** Medians of `repeats` alternating calls of the one-copy and the k-copy model, after a warm-up each. */
 async function timePair(ort: OrtModule, s: LatencyShape, o: MeasureOptions, copies: number): Promise<{ t1: number; tk: number }> {
   const repeats = Math.max(1, o.repeats ?? 9);
@@ -124,8 +126,11 @@ async function timePair(ort: OrtModule, s: LatencyShape, o: MeasureOptions, copi
   try {
     const many = await probe(ort, s, o, copies);
     try {
-      await one.run();
-      await many.run();
+      // A fresh session's first calls are slow (thread pool, first-touch pages): 3 warm-up calls each.
+      for (let w = 0; w < WARMUP; w++) {
+        await one.run();
+        await many.run();
+      }
       const t1: number[] = [];
       const tk: number[] = [];
       for (let r = 0; r < repeats; r++) {

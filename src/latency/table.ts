@@ -168,9 +168,14 @@ export interface LatencyModel {
   readonly batch: number;
 }
 
-/** The base model's overhead from its measured end-to-end latency (ms per image) and its units. */
-export function fitOverhead(table: LatencyTable, baseUnits: readonly LayerShape[], baseMsPerImage: number, batch: number): LatencyModel {
-  return { table, overheadMs: baseMsPerImage * batch - table.sum(baseUnits), batch };
+/**
+ * The base model's overhead from its measured end-to-end latency (ms per image) and its units. A
+ * negative difference (the entries sum to more than the whole model: the host's load changed
+ * between the measurements) is clamped to 0, so no prediction goes negative; `clamped` says so.
+ */
+export function fitOverhead(table: LatencyTable, baseUnits: readonly LayerShape[], baseMsPerImage: number, batch: number): LatencyModel & { clamped: boolean } {
+  const overheadMs = baseMsPerImage * batch - table.sum(baseUnits);
+  return { table, overheadMs: Math.max(0, overheadMs), batch, clamped: overheadMs < 0 };
 }
 
 /** Predicted milliseconds per image of a model with these units: (sum of entries + overhead) / batch. */

@@ -1,8 +1,10 @@
 import { availableParallelism } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/index.js';
+import { RandomController } from '../../controllers/random.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
+import { fullCandidate } from '../../core/space.js';
 import { initBackend } from '../../engine/backend.js';
 import { loadBaseModel } from '../../evaluators/setup.js';
 import { checkPredictions, heldOutCandidates } from '../../latency/check.js';
@@ -23,6 +25,7 @@ interface Args extends BackendArg {
   batch?: number;
   check: number;
   runs?: number;
+  atFlops?: number;
   store?: string;
   json: boolean;
 }
@@ -45,6 +48,10 @@ export const latencyCommand: CommandModule<object, Args> = {
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: every core, as the proxy uses)' })
       .option('batch', { type: 'number', describe: 'Images per call (default: evaluation.latency.batchSize)' })
       .option('check', { type: 'number', default: 8, describe: 'Held-out candidates measured end to end against their prediction (0: none)' })
+      .option('at-flops', {
+        type: 'number',
+        describe: "Draw the held-out candidates inside one FLOPs window (this fraction of the base's MACs ± 1.5%), to see how latency varies at equal FLOPs",
+      })
       .option('runs', { type: 'number', describe: 'Timed runs per end-to-end measurement (default: max(evaluation.latency.runs, 9))' })
       .option('store', { type: 'string', describe: 'Store that keeps the table (default: run.store)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON' })
@@ -54,6 +61,9 @@ export const latencyCommand: CommandModule<object, Args> = {
     const threads = positiveInt('threads', args.threads) ?? availableParallelism();
     const batch = positiveInt('batch', args.batch) ?? cfg.evaluation.latency.batchSize;
     const runs = positiveInt('runs', args.runs) ?? Math.max(cfg.evaluation.latency.runs, 9);
+    if (args.atFlops !== undefined && !(args.atFlops > 0 && args.atFlops <= 1)) {
+      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --at-flops to be a fraction of the base's MACs in (0, 1], got ${quote(args.atFlops)}`);
+    }
     if (!(Number.isInteger(args.check) && args.check >= 0)) {
       throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --check to be an integer >= 0, got ${quote(args.check)}`);
     }
@@ -68,8 +78,22 @@ export const latencyCommand: CommandModule<object, Args> = {
       const space = studySpace(cfg, analysis);
       const lat = await prepareLatency({ cfg, store, analysis, space, base, threads, batch, log, onProgress: tableProgress });
       const baseMacs = costOf(analysis, null).macs;
-      const check = await checkPredictions(heldOutCandidates(space, args.check, new Rng(cfg.run.seed + 1)), {
-        predictMs: (c) => (c === null ? lat.baseMs : lat.predictMs(c)),
+      const rng = new Rng(cfg.run.seed + 1);
+      const candidates =
+        args.atFlops === undefined
+          ? heldOutCandidates(space, args.check, rng)
+          : new RandomController({
+              space,
+              costOf: (c) => costOf(analysis, c),
+              baseCost: costOf(analysis, null),
+              targets: [args.atFlops],
+              window: 0.015,
+              rng,
+            })
+              .ask(args.check)
+              .map((p) => p.candidate);
+      const check = await checkPredictions(candidates, {
+        predictMs: (c) => (c === null ? lat.predictMs(fullCandidate(space)) : lat.predictMs(c)),
         measureMs: (c) => (c === null ? modelLatencyMs(base, { threads, batch, runs }) : candidateLatencyMs(base, analysis, c, { threads, batch, runs })),
         flopsFraction: (c) => costOf(analysis, c).macs / baseMacs,
       });
@@ -111,6 +135,12 @@ export const latencyCommand: CommandModule<object, Args> = {
           ]),
         ),
       );
+      if (args.atFlops !== undefined) {
+        const ms = check.rows.map((r) => r.measuredMs);
+        info(
+          `at ${pct(args.atFlops, 1)} ± 1.5% FLOPs: measured ${Math.min(...ms).toFixed(4)} to ${Math.max(...ms).toFixed(4)} ms/image (${(Math.max(...ms) / Math.min(...ms)).toFixed(2)}x)`,
+        );
+      }
       info(
         `prediction error on ${check.rows.length} held-out candidates: median |error| ${pct(check.medianAbsError, 1)} (max ${pct(check.maxAbsError, 1)}); of the fraction of the base's latency, paired with a base measured alongside: median ${pct(check.medianAbsFractionError, 1)}`,
       );
