@@ -67,7 +67,7 @@ describe('resolveConfig', () => {
         validation: {},
         finalists: { count: 3, epochs: 1, batchSize: 64, learningRate: 0.0005 },
         adapt: { epochs: 1, batchesPerEpoch: 20, batchSize: 64, learningRate: 0.0005 },
-        latency: { batchSize: 32, runs: 5, engine: 'onnxruntime', tableStep: 8, predict: false },
+        latency: { batchSize: 32, runs: 5, engine: 'onnxruntime', tableStep: 'auto', clock: 'wall', predict: false },
       },
       run: {
         concurrency: 1,

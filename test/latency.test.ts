@@ -184,6 +184,34 @@ describe('latency tables in the store', () => {
   });
 });
 
+describe('kernel paths', () => {
+  test('a width off the channel block is interpolated from grid widths off the block too', () => {
+    // Multiples of 16 run the blocked kernel (fast); 8 and 24 the other one (slow).
+    const e = (n: number, ms: number) => ({
+      op: 'conv' as const,
+      cin: n,
+      cout: n,
+      h: 4,
+      w: 4,
+      kh: 3,
+      kw: 3,
+      sh: 1,
+      sw: 1,
+      pad: 'same' as const,
+      groups: 1,
+      ms,
+    });
+    const entries = [e(8, 10), e(16, 2), e(24, 30), e(32, 4)];
+    const q = (n: number) => ({ ...e(n, 0), ms: undefined });
+    const blocked = new LatencyTable(TABLE, entries, 16);
+    assert.equal(blocked.lookup(q(12)), 15); // between 8 and 24
+    assert.equal(blocked.lookup(q(16)), 2);
+    assert.equal(blocked.lookup(q(20)), 25);
+    const plain = new LatencyTable(TABLE, entries);
+    assert.equal(plain.lookup(q(12)), 6); // between 8 and 16
+  });
+});
+
 describe('latency targets', () => {
   test('config: `{ latency: f }` targets; one kind per study; a bad one is named in one line', () => {
     const base = { name: 't', model: { zoo: 'plain-cnn' } };

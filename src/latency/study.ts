@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { targetMetric } from '../config/sections/search.js';
 import type { Candidate, SearchSpace } from '../core/space.js';
+import { nchwcBlock } from '../engine/onnxruntime.js';
 import type { Analysis } from '../model/analysis.js';
 import type { LatencyTableId, LatencyTables } from '../store/types.js';
 import type { StudyLatency } from '../study/lifecycle.js';
@@ -38,6 +39,14 @@ export interface PrepareLatencyOptions {
   readonly tableId?: LatencyTableId;
   readonly timer?: ShapeTimer;
   readonly baseLatencyMs?: () => Promise<number>;
+  /** The engine's channel block (table.ts `align`). Default: onnxruntime's NCHWc block on this CPU. */
+  readonly align?: number;
+}
+
+/** `evaluation.latency.tableStep`, `auto` resolved: half the engine's channel block, so the grid holds widths on both kernel paths; 8 when there is no block. */
+export function tableStepOf(step: number | 'auto', block: number): number {
+  if (step !== 'auto') return step;
+  return block > 1 ? Math.max(1, block / 2) : 8;
 }
 
 export interface PreparedLatency extends StudyLatency {
@@ -61,8 +70,9 @@ export async function resolveChannelStep(
   if (cfg.space.channelStep !== 'auto') return cfg;
   const threads = o.threads ?? availableParallelism();
   const batch = o.batch ?? cfg.evaluation.latency.batchSize;
-  const tableId = o.tableId ?? (await onnxTableId(threads, batch));
-  const timer = o.timer ?? (await onnxShapeTimer(threads, batch));
+  const clock = cfg.evaluation.latency.clock;
+  const tableId = o.tableId ?? (await onnxTableId(threads, batch, clock));
+  const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
   const choice = await autoChannelStep({
     store: o.store,
     analysis: o.analysis,
@@ -88,11 +98,13 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   const lat = o.cfg.evaluation.latency;
   const threads = o.threads ?? availableParallelism();
   const batch = o.batch ?? lat.batchSize;
-  const id = o.tableId ?? (await onnxTableId(threads, batch));
-  const shapes = shapeSpace(o.analysis, o.space, lat.tableStep);
-  const timer = o.timer ?? (await onnxShapeTimer(threads, batch));
-  const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress });
-  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : await modelLatencyMs(o.base, { threads, batch, runs: Math.max(lat.runs, 9) });
+  const clock = lat.clock;
+  const id = o.tableId ?? (await onnxTableId(threads, batch, clock));
+  const align = o.align ?? nchwcBlock();
+  const shapes = shapeSpace(o.analysis, o.space, tableStepOf(lat.tableStep, align));
+  const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
+  const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress, align });
+  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : await modelLatencyMs(o.base, { threads, batch, runs: Math.max(lat.runs, 9), clock });
   const model = fitOverhead(table, layerShapes(o.analysis, null), baseMs, batch);
   const seconds = (performance.now() - t0) / 1000;
   o.log(

@@ -30,7 +30,23 @@ function familyKey(s: LatencyShape): string {
   return latencyShapeKey({ ...s, cin: 0, cout: 0, groups: depthwise ? 0 : s.groups });
 }
 
-function bracket(xs: readonly number[], x: number): [number, number] | null {
+/**
+ * Grid points on the same kernel path as `x`: onnxruntime's blocked (NCHWc) convs take only widths
+ * that are multiples of the block, other widths run another, slower kernel, so a width is
+ * interpolated from grid widths of its own kind; from all of them when its kind has no bracket.
+ */
+function sameKind(xs: readonly number[], x: number, align: number): number[] {
+  if (align <= 1) return [...xs];
+  const kind = x % align === 0;
+  const same = xs.filter((v) => (v % align === 0) === kind);
+  return bracketOf(same, x) ? same : [...xs];
+}
+
+function bracket(xs: readonly number[], x: number, align = 1): [number, number] | null {
+  return bracketOf(sameKind(xs, x, align), x);
+}
+
+function bracketOf(xs: readonly number[], x: number): [number, number] | null {
   if (xs.length === 0 || x < xs[0] || x > xs[xs.length - 1]) return null;
   for (let i = 0; i < xs.length; i++) {
     if (xs[i] === x) return [x, x];
@@ -45,9 +61,14 @@ export class LatencyTable {
   private readonly exact = new Map<string, number>();
   private readonly families = new Map<string, { cins: number[]; couts: number[]; ms: Map<string, number> }>();
 
+  /**
+   * `align`: the engine's channel block (onnxruntime's NCHWc block on this CPU, 1 for none); widths
+   * are interpolated only from grid widths on the same side of it (see `sameKind`).
+   */
   constructor(
     readonly id: LatencyTableId,
     entries: readonly NewLatencyEntry[],
+    readonly align = 1,
   ) {
     for (const e of entries) {
       this.exact.set(latencyShapeKey(e), e.ms);
@@ -85,13 +106,13 @@ export class LatencyTable {
     if (!f) return undefined;
     const depthwise = s.groups > 1 && s.groups === s.cin && s.cin === s.cout;
     const at = (ci: number, co: number) => f.ms.get(`${ci}>${co}`);
-    const xi = bracket(f.cins, s.cin);
+    const xi = bracket(f.cins, s.cin, this.align);
     if (!xi) return undefined;
     if (depthwise) {
       const [a, b] = [at(xi[0], xi[0]), at(xi[1], xi[1])];
       return a === undefined || b === undefined ? undefined : lerp(s.cin, xi[0], xi[1], a, b);
     }
-    const yi = bracket(f.couts, s.cout);
+    const yi = bracket(f.couts, s.cout, this.align);
     if (!yi) return undefined;
     const c = [at(xi[0], yi[0]), at(xi[0], yi[1]), at(xi[1], yi[0]), at(xi[1], yi[1])];
     if (c.some((v) => v === undefined)) {
@@ -124,6 +145,8 @@ export class LatencyTable {
 export type ShapeTimer = (s: LatencyShape) => Promise<number>;
 
 export interface BuildOptions {
+  /** The engine's channel block (LatencyTable's `align`). Default 1. */
+  readonly align?: number;
   /** Called after each measured shape: (done, missing). */
   readonly onProgress?: (done: number, missing: number) => void;
   /** Entries written to the store per transaction (an interrupted build keeps what it measured). Default 16. */
@@ -157,7 +180,7 @@ export async function ensureTable(
       pending = [];
     }
   }
-  return { table: new LatencyTable(id, all), measured: missing.length };
+  return { table: new LatencyTable(id, all, o.align ?? 1), measured: missing.length };
 }
 
 /** What a prediction needs: the table and the overhead measured on the base model. */

@@ -26,6 +26,7 @@ interface Args extends BackendArg {
   check: number;
   runs?: number;
   atFlops?: number;
+  clock?: 'wall' | 'cpu';
   store?: string;
   json: boolean;
 }
@@ -52,12 +53,15 @@ export const latencyCommand: CommandModule<object, Args> = {
         type: 'number',
         describe: "Draw the held-out candidates inside one FLOPs window (this fraction of the base's MACs ± 1.5%), to see how latency varies at equal FLOPs",
       })
+      .option('clock', { choices: ['wall', 'cpu'] as const, describe: 'Override evaluation.latency.clock (cpu: CPU time, robust to a busy host)' })
       .option('runs', { type: 'number', describe: 'Timed runs per end-to-end measurement (default: max(evaluation.latency.runs, 9))' })
       .option('store', { type: 'string', describe: 'Store that keeps the table (default: run.store)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON' })
       .option(...backendOption),
   handler: handler(async (args) => {
     let cfg = (await loadConfig(args.config)).resolved;
+    if (args.clock) cfg = { ...cfg, evaluation: { ...cfg.evaluation, latency: { ...cfg.evaluation.latency, clock: args.clock } } };
+    const clock = cfg.evaluation.latency.clock;
     const threads = positiveInt('threads', args.threads) ?? availableParallelism();
     const batch = positiveInt('batch', args.batch) ?? cfg.evaluation.latency.batchSize;
     const runs = positiveInt('runs', args.runs) ?? Math.max(cfg.evaluation.latency.runs, 9);
@@ -94,7 +98,8 @@ export const latencyCommand: CommandModule<object, Args> = {
               .map((p) => p.candidate);
       const check = await checkPredictions(candidates, {
         predictMs: (c) => (c === null ? lat.predictMs(fullCandidate(space)) : lat.predictMs(c)),
-        measureMs: (c) => (c === null ? modelLatencyMs(base, { threads, batch, runs }) : candidateLatencyMs(base, analysis, c, { threads, batch, runs })),
+        measureMs: (c) =>
+          c === null ? modelLatencyMs(base, { threads, batch, runs, clock }) : candidateLatencyMs(base, analysis, c, { threads, batch, runs, clock }),
         flopsFraction: (c) => costOf(analysis, c).macs / baseMacs,
       });
       if (args.json) {

@@ -72,8 +72,18 @@ export const evaluationSchema = z.strictObject({
        * has a table. Default `onnxruntime`.
        */
       engine: z.enum(['onnxruntime'], { error: '`onnxruntime`' }).default('onnxruntime'),
-      /** The latency table is measured at channel counts that are multiples of this (and each group's minimum and full count); counts between are interpolated. Default 8. */
-      tableStep: positiveInt().default(8),
+      /**
+       * The latency table is measured at channel counts that are multiples of this (and each group's
+       * minimum and full count); counts between are interpolated. `auto`: half the engine's channel
+       * block (8 with AVX-512, 4 with AVX2; 8 without a block). Default `auto`.
+       */
+      tableStep: z.union([positiveInt('an integer >= 1 or `auto`'), z.literal('auto')], { error: 'an integer >= 1 or `auto`' }).default('auto'),
+      /**
+       * The latency table's clock: `wall` (elapsed time) or `cpu` (the process's CPU time, which a
+       * host busy with other work does not inflate; it measures work, summed over threads). The
+       * proxy's measured latency stays wall time. Default `wall`.
+       */
+      clock: z.enum(['wall', 'cpu'], { error: '`wall` or `cpu`' }).default('wall'),
       /** Build the table and record each proxy trial's predicted latency even without latency targets. Default false. */
       predict: flag().default(false),
     })
