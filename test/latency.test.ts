@@ -18,10 +18,11 @@ import { prepareLatency, resolveChannelStep } from '../src/latency/study.js';
 import { ensureTable, LatencyTable, predictMs, type ShapeTimer } from '../src/latency/table.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
+import { buildZooModel } from '../src/model/zoo.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { LatencyShape, LatencyTableId } from '../src/store/types.js';
 import { restoreController } from '../src/study/lifecycle.js';
-import { studySpace } from '../src/study/run.js';
+import { runStudy, studySpace } from '../src/study/run.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -433,5 +434,76 @@ describe('prediction check', () => {
     );
     assert.equal(r.medianAbsError, 0.5);
     assert.equal(r.medianAbsFractionError, 0);
+  });
+});
+
+describe('a study with latency targets', () => {
+  test('runs end to end: every windowed trial lies in its latency window and records its prediction', async () => {
+    const m = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25 });
+    const a = analyzeModel(m);
+    const cfg = resolveConfig({
+      name: 'lat',
+      data: { dataset: 'synthetic', validationSize: 64, synthetic: { train: 128, test: 32 } },
+      model: { zoo: 'plain-cnn', width: 0.25, checkpoint: '/unused/model.json' },
+      search: { targets: [{ latency: 0.6 }, { latency: 0.4 }], window: 0.05, budget: { trials: 8 } },
+      evaluation: { finalists: { count: 0 }, latency: { batchSize: 4, tableStep: 1 } },
+      run: { store: ':memory:', workers: 'inline' },
+    });
+    const store = new MemoryStore();
+    const t = staircase();
+    let baseSum = 0;
+    for (const u of layerShapes(a, null)) baseSum += await t(u.shape);
+    const lat = await prepareLatency({
+      cfg,
+      store,
+      analysis: a,
+      space: studySpace(cfg, a),
+      base: m,
+      tableId: TABLE,
+      timer: staircase(),
+      baseLatencyMs: async () => (1.1 * baseSum) / 4,
+      align: 1,
+      log: () => {},
+    });
+    const evaluator = {
+      capacity: 1,
+      evaluate: async (req: { candidate: Candidate }) => ({
+        proxyAccuracy: 0.5,
+        latencyMs: lat.predictMs(req.candidate) * 1.05,
+        cost: costOf(a, req.candidate),
+        timings: {},
+        worker: 'fake',
+      }),
+      close: async () => {},
+    };
+    const summary = await runStudy({
+      cfg,
+      configHash: 'h',
+      store,
+      analysis: a,
+      latency: lat,
+      baseAccuracy: async () => ({ proxy: 0.9, test: 0.9 }),
+      evaluator: async () => evaluator,
+      budget: { trials: 8, deadline: null },
+      fresh: false,
+      signal: new AbortController().signal,
+      log: () => undefined,
+      pollMs: 5,
+    });
+    assert.equal(summary.evaluated, 8);
+    const trials = await store.listTrials('lat');
+    let windowed = 0;
+    for (const tr of trials) {
+      const meta = tr.meta as { target?: number; windowExempt?: boolean; predictedLatencyMs?: number; latencyTable?: string };
+      assert.equal(meta.predictedLatencyMs, Math.round(lat.predictMs(tr.candidate) * 1e6) / 1e6);
+      assert.equal(meta.latencyTable, lat.table);
+      if (meta.target !== undefined && !meta.windowExempt) {
+        windowed++;
+        assert.ok(Math.abs(lat.fractionOf(tr.candidate) - meta.target) <= 0.05 + 1e-9, `trial ${tr.number}`);
+      }
+    }
+    assert.ok(windowed > 0);
+    await store.close();
+    m.dispose();
   });
 });
