@@ -359,6 +359,8 @@ describe('space.channelStep auto', () => {
     assert.equal(timer.calls, 13);
     await resolveChannelStep(cfg, { store, analysis: a, tableId: TABLE, timer, log: () => {} });
     assert.equal(timer.calls, 13, 'the second study reuses the sweep');
+    const resumed = await resolveChannelStep(cfg, { store, analysis: a, tableId: TABLE, timer, log: () => {}, known: 8 });
+    assert.equal(resumed.space.channelStep, 8, 'a resumed study keeps its step');
     assert.throws(() => studySpace(cfg, a), /channelStep.*auto/);
     assert.equal(studySpace(resolved, a).options.channelStep, 4);
     await store.close();

@@ -65,9 +65,13 @@ export interface PreparedLatency extends StudyLatency {
  */
 export async function resolveChannelStep(
   cfg: ResolvedConfig,
-  o: Pick<PrepareLatencyOptions, 'store' | 'analysis' | 'threads' | 'batch' | 'log' | 'onProgress' | 'tableId' | 'timer'>,
+  o: Pick<PrepareLatencyOptions, 'store' | 'analysis' | 'threads' | 'batch' | 'log' | 'onProgress' | 'tableId' | 'timer'> & {
+    /** The step an existing study was started with: kept, not measured again. */
+    known?: number;
+  },
 ): Promise<ResolvedConfig> {
   if (cfg.space.channelStep !== 'auto') return cfg;
+  if (o.known !== undefined) return { ...cfg, space: { ...cfg.space, channelStep: o.known } };
   const threads = o.threads ?? availableParallelism();
   const batch = o.batch ?? cfg.evaluation.latency.batchSize;
   const clock = cfg.evaluation.latency.clock;

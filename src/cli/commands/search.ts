@@ -101,7 +101,9 @@ export const searchCommand: CommandModule<object, Args> = {
     const store = await openStore(cfg.run.store);
     let latency: PreparedLatency | undefined;
     try {
-      cfg = await resolveChannelStep(cfg, { store, analysis, log: info, onProgress: tableProgress });
+      // A resumed study keeps the step it was started with (a new sweep on a busy host could differ).
+      const existing = args.fresh ? null : await store.getStudy(cfg.name);
+      cfg = await resolveChannelStep(cfg, { store, analysis, log: info, onProgress: tableProgress, known: existing?.space.options.channelStep });
       const space = studySpace(cfg, analysis);
       latency = needsLatencyTable(cfg) ? await prepareLatency({ cfg, store, analysis, space, base, log: info, onProgress: tableProgress }) : undefined;
     } catch (e) {
