@@ -324,14 +324,18 @@ describe('latency measurement (onnxruntime)', () => {
 });
 
 describe('space.channelStep auto', () => {
-  test('the step is the smallest at whose multiples latency per channel is flat', () => {
-    // A staircase of blocks of 8: L(n) = ceil(n / 8) * 8 * 0.01 ms, so L(n)/n is flat only at multiples of 8.
-    const sweep = new Map(Array.from({ length: 49 }, (_, i) => [i + 16, Math.ceil((i + 16) / 8) * 8 * 0.01] as const));
-    assert.deepEqual(stepFromSweep(sweep, 0.05), { step: 8, spread: 1, flat: true });
+  test('the step is the smallest between whose multiples each added channel costs the same', () => {
+    // A staircase of blocks of 8 over a fixed cost: L(n) = 0.5 + ceil(n / 8) * 8 * 0.01 ms; an added
+    // channel costs 0 inside a block and 0.08 ms at its edge, the same per channel only at multiples of 8.
+    const sweep = new Map(Array.from({ length: 49 }, (_, i) => [i + 16, 0.5 + Math.ceil((i + 16) / 8) * 8 * 0.01] as const));
+    const r8 = stepFromSweep(sweep, 0.05);
+    assert.equal(r8.step, 8);
+    assert.equal(r8.flat, true);
+    assert.ok(Math.abs(r8.spread - 1) < 1e-9);
     // Proportional to n: every step is flat, so 1.
     const linear = new Map(Array.from({ length: 10 }, (_, i) => [i + 4, (i + 4) * 0.02] as const));
     assert.equal(stepFromSweep(linear, 0.05).step, 1);
-    // Nothing flat: the largest step with two multiples, and `flat` says so.
+    // Nothing flat: the largest step with three multiples, and `flat` says so.
     const odd = new Map([
       [16, 1],
       [24, 9],
@@ -341,7 +345,7 @@ describe('space.channelStep auto', () => {
     ]);
     const r = stepFromSweep(odd, 0.05);
     assert.equal(r.flat, false);
-    assert.equal(r.step, 32);
+    assert.equal(r.step, 16);
   });
 
   test('auto resolves through the table: the sweep is measured once and stored', async () => {
@@ -352,7 +356,7 @@ describe('space.channelStep auto', () => {
     const cfg = resolveConfig({ name: 't', model: { zoo: 'plain-cnn' }, space: { channelStep: 'auto' }, evaluation: { latency: { batchSize: 4 } } });
     const lines: string[] = [];
     const resolved = await resolveChannelStep(cfg, { store, analysis: a, tableId: TABLE, timer, log: (l) => lines.push(l) });
-    // The probe is conv b (the most MACs among prunable convs), swept over its 4..16 output channels;
+    // The probe is conv b (16 wide like c, more MACs), swept over its 4..16 output channels;
     // the staircase pads to 4, so multiples of 4 are flat and 1, 2 are not.
     assert.equal(resolved.space.channelStep, 4);
     assert.match(lines[0], /space\.channelStep auto: 4 .*layer `b`/);

@@ -87,9 +87,9 @@ export async function resolveChannelStep(
   });
   const step = choice?.step ?? 1;
   if (choice) {
-    const r = [...choice.perChannel].map(([n, v]) => `${n}:${(v * 1000).toFixed(2)}`).join(' ');
+    const r = [...choice.latency].map(([n, v]) => `${n}:${(v * 1000).toFixed(0)}`).join(' ');
     o.log(
-      `space.channelStep auto: ${step} (${choice.flat ? '' : 'no step was flat; '}layer \`${choice.layer}\` latency per output channel spread ${choice.spread.toFixed(2)}x at multiples of ${step}; µs per channel by width: ${r})`,
+      `space.channelStep auto: ${step} (${choice.flat ? '' : 'no step was flat; '}layer \`${choice.layer}\` latency per added channel spread ${choice.spread.toFixed(2)}x between multiples of ${step}; µs per call by width: ${r})`,
     );
   } else {
     o.log('space.channelStep auto: 1 (the model has no prunable conv to measure)');
