@@ -211,6 +211,26 @@ describe('kernel paths', () => {
     const plain = new LatencyTable(TABLE, entries);
     assert.equal(plain.lookup(q(12)), 6); // between 8 and 16
   });
+  test('a table grown by several studies (not a full grid) still interpolates from widths measured at both input widths', () => {
+    const e = (cin: number, cout: number, ms: number) => ({
+      op: 'conv' as const,
+      cin,
+      cout,
+      h: 4,
+      w: 4,
+      kh: 3,
+      kw: 3,
+      sh: 1,
+      sw: 1,
+      pad: 'same' as const,
+      groups: 1,
+      ms,
+    });
+    // cin 1 was measured at cout 4 and 8; cin 16 also at 5, 6, 7 (another study's sweep).
+    const t = new LatencyTable(TABLE, [e(1, 4, 1), e(1, 8, 2), e(16, 4, 10), e(16, 5, 11), e(16, 6, 12), e(16, 7, 13), e(16, 8, 20)]);
+    assert.equal(t.lookup({ ...e(1, 6, 0) }), 1.5);
+    assert.equal(t.lookup({ ...e(16, 6, 0) }), 12);
+  });
 });
 
 describe('latency targets', () => {

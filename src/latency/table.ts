@@ -112,16 +112,17 @@ export class LatencyTable {
       const [a, b] = [at(xi[0], xi[0]), at(xi[1], xi[1])];
       return a === undefined || b === undefined ? undefined : lerp(s.cin, xi[0], xi[1], a, b);
     }
-    const yi = bracket(f.couts, s.cout, this.align);
-    if (!yi) return undefined;
-    const c = [at(xi[0], yi[0]), at(xi[0], yi[1]), at(xi[1], yi[0]), at(xi[1], yi[1])];
-    if (c.some((v) => v === undefined)) {
+    // Output widths measured at both bracketing input widths (tables grown by several studies are not full grids).
+    const ys = f.couts.filter((y) => at(xi[0], y) !== undefined && at(xi[1], y) !== undefined);
+    const yi = bracket(ys, s.cout, this.align);
+    const c = yi ? [at(xi[0], yi[0]), at(xi[0], yi[1]), at(xi[1], yi[0]), at(xi[1], yi[1])] : [undefined];
+    if (!yi || c.some((v) => v === undefined)) {
       // A layer whose input and output channels are one group (a residual conv) has only diagonal entries.
       const [a, b] = [at(xi[0], xi[0]), at(xi[1], xi[1])];
       return s.cin !== s.cout || a === undefined || b === undefined ? undefined : lerp(s.cin, xi[0], xi[1], a, b);
     }
     const [c00, c01, c10, c11] = c as number[];
-    return lerp(s.cin, xi[0], xi[1], lerp(s.cout, yi[0], yi[1], c00, c01), lerp(s.cout, yi[0], yi[1], c10, c11));
+    return lerp(s.cin, xi[0], xi[1], lerp(s.cout, yi![0], yi![1], c00, c01), lerp(s.cout, yi![0], yi![1], c10, c11));
   }
 
   /** Sum of the entries of a model's timed units, ms per call; a coded error names a unit off the grid. */
