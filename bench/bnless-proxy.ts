@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const splits = await loadSplits(cfg);
   const base = await loadBaseModel(cfg, splits);
   const a = analyzeModel(base);
-  const space: SearchSpace = { groups: a.groups, options: cfg.space };
+  const space: SearchSpace = { groups: a.groups, options: { ...cfg.space, channelStep: cfg.space.channelStep === 'auto' ? 1 : cfg.space.channelStep } };
   const baseMacs = costOf(a, null).macs;
   const drawn = drawCandidates(space, (c) => costOf(a, c).macs, baseMacs, Number(values.count), Number(values.target), Number(values.window));
   await mkdir(values.out!, { recursive: true });

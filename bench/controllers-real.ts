@@ -30,6 +30,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parse as parseYaml } from 'yaml';
 import type { ControllerInput as ControllerSpec } from '../src/config/index.js';
 import { loadConfig, type ResolvedConfig } from '../src/config/index.js';
+import { targetFractions } from '../src/config/sections/search.js';
 import { type Candidate, withinTarget } from '../src/core/space.js';
 import { kendallTauB, spearman } from '../src/core/stats.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -219,7 +220,7 @@ async function main(): Promise<void> {
 
   const scored: Scored[] = [];
   for (const spec of chosen) {
-    for (const target of cfg.search.targets) {
+    for (const target of targetFractions(cfg.search.targets)) {
       const b = bestAt(
         all.filter((p) => p.controller === spec.name),
         target,

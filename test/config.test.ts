@@ -67,7 +67,7 @@ describe('resolveConfig', () => {
         validation: {},
         finalists: { count: 3, epochs: 1, batchSize: 64, learningRate: 0.0005 },
         adapt: { epochs: 1, batchesPerEpoch: 20, batchSize: 64, learningRate: 0.0005 },
-        latency: { batchSize: 32, runs: 5 },
+        latency: { batchSize: 32, runs: 5, engine: 'onnxruntime', tableStep: 'auto', clock: 'wall', predict: false },
       },
       run: {
         concurrency: 1,
@@ -150,7 +150,7 @@ describe('config errors: one line with code, field path, bad value and expectati
     {
       name: 'target out of range (array element path)',
       patch: { search: { targets: [0.5, 1.5] } },
-      expect: /^x\.yaml: `search\.targets\[1\]` expected a FLOPs fraction in \(0, 1\], got 1\.5$/,
+      expect: /^x\.yaml: `search\.targets\[1\]` expected a FLOPs fraction in \(0, 1\] or `\{ latency: f \}` with f in \(0, 1\], got 1\.5$/,
     },
     {
       name: 'bad enum',

@@ -699,4 +699,48 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await rejectsWith(s.listStudies(), 'STORE_ERROR', /closed/);
     });
   });
+  describe(`Store contract: ${name}: latency tables`, () => {
+    const table = { engine: 'onnxruntime', engineVersion: '1.30.0', host: 'h1/cpu:X', threads: 2, batch: 32 };
+    const conv = { op: 'conv' as const, cin: 16, cout: 24, h: 28, w: 28, kh: 3, kw: 3, sh: 1, sw: 1, pad: 'same' as const, groups: 1 };
+
+    withStore('entries round-trip, an upsert replaces one shape, and a table sees only its own entries', async (s) => {
+      assert.deepEqual(await s.getLatencyEntries(table), []);
+      await s.putLatencyEntries(table, [
+        { ...conv, ms: 0.25 },
+        { ...conv, cout: 32, ms: 0.5 },
+        { op: 'dense', cin: 64, cout: 10, h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, pad: 'valid', groups: 1, ms: 0.01 },
+      ]);
+      await s.putLatencyEntries(table, [{ ...conv, ms: 0.125 }]);
+      const got = await s.getLatencyEntries(table);
+      assert.equal(got.length, 3);
+      for (const e of got) assert.match(e.measuredAt, ISO);
+      const strip = <T extends { measuredAt: string }>(e: T): T => ({ ...e, measuredAt: 'x' });
+      assert.deepEqual(
+        got.map(strip).sort((a, b) => a.ms - b.ms),
+        [
+          { op: 'dense', cin: 64, cout: 10, h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, pad: 'valid', groups: 1, ms: 0.01, measuredAt: 'x' },
+          { ...conv, ms: 0.125, measuredAt: 'x' },
+          { ...conv, cout: 32, ms: 0.5, measuredAt: 'x' },
+        ],
+      );
+      // Another engine version, host, thread count or batch is another table.
+      for (const other of [{ engineVersion: '1.29.0' }, { host: 'h2/cpu:X' }, { threads: 1 }, { batch: 1 }, { engine: 'onnxruntime-cuda' }]) {
+        assert.deepEqual(await s.getLatencyEntries({ ...table, ...other }), [], JSON.stringify(other));
+      }
+    });
+
+    withStore('a bad entry is refused with a line naming it, and nothing of its batch is written', async (s) => {
+      await rejectsWith(
+        s.putLatencyEntries(table, [
+          { ...conv, ms: 1 },
+          { ...conv, cin: 0, ms: 1 },
+        ]),
+        'STORE_ERROR',
+        /cin .*0.*integer >= 1/,
+      );
+      await rejectsWith(s.putLatencyEntries(table, [{ ...conv, ms: Number.NaN }]), 'STORE_ERROR', /ms/);
+      await rejectsWith(s.putLatencyEntries({ ...table, threads: 0 }, [{ ...conv, ms: 1 }]), 'STORE_ERROR', /threads/);
+      assert.deepEqual(await s.getLatencyEntries(table), []);
+    });
+  });
 }

@@ -219,7 +219,7 @@ describe('SQLite store', () => {
     const s = SqliteStore.open(path);
     assert.equal(schemaVersion(s.connection), SCHEMA_VERSION);
     const tables = (s.connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-    assert.deepEqual(tables, ['drivers', 'finals', 'schema_version', 'snapshots', 'studies', 'trials']);
+    assert.deepEqual(tables, ['drivers', 'finals', 'latency_entries', 'schema_version', 'snapshots', 'studies', 'trials']);
     const applied = (s.connection.prepare('SELECT version FROM schema_version ORDER BY version').all() as { version: number }[]).map((r) => r.version);
     assert.deepEqual(
       applied,

@@ -19,7 +19,7 @@ import { Driver, toldNumbers, toldRuns } from '../src/study/driver.js';
 import { ancestors, trialKey } from '../src/study/lineage.js';
 import { DriverLoop } from '../src/study/loop.js';
 import { FailurePolicy, firstLine } from '../src/study/policy.js';
-import { runStudy } from '../src/study/run.js';
+import { runStudy, studySpace } from '../src/study/run.js';
 import { Wakeup } from '../src/study/signals.js';
 import { evalRequest, evaluateClaim, runWorker } from '../src/study/worker.js';
 import { addTrial, newStudy, newTrial, rejectsWith } from './store-contract.js';
@@ -407,7 +407,10 @@ describe('runStudy closes its evaluator whatever stops it', () => {
     const store = new MemoryStore();
     await store.createStudy({
       ...newStudy('parts'),
-      space: { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [] } },
+      space: {
+        groups: analysis.groups,
+        options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: studySpace(cfg, analysis).options.channelStep, skip: [] },
+      },
       baseCost: costOf(analysis, null),
     });
     await store.acquireDriver('parts', 'another-host:1', 60_000);

@@ -9,11 +9,13 @@ import type { Controller } from '../controllers/types.js';
 import { Rng } from '../core/rng.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { proxyEngine } from '../evaluators/engine.js';
+import { needsLatencyTable, prepareLatency, resolveChannelStep } from '../latency/study.js';
 import { groupDescriptors } from '../model/descriptors.js';
 import { groupScores } from '../model/importance.js';
 import { buildReportInfo, type ReportInfo } from '../report/data.js';
 import { checkStoreLocation } from '../store/index.js';
 import { earliest } from '../study/budget.js';
+import { studySpace } from '../study/lifecycle.js';
 import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
 import { hostEvaluator } from './evaluators.js';
 import { baseAccuracy, loadHostInputs, openStudyStore } from './study.js';
@@ -34,6 +36,8 @@ export interface SearchOptions {
   /** Told the proxy engine when the first trial needs it. */
   readonly onEngine?: (engine: string) => void;
   readonly onProgress?: (p: StudyProgress) => void;
+  /** Told after each latency-table shape measured (done of missing). */
+  readonly onTableProgress?: (done: number, missing: number) => void;
   /** Wraps the configured controller (the crash torture's stage mix). */
   readonly wrapController?: (c: Controller) => Controller;
   /** How often the driver looks at the store for other processes' results, ms. Default 250 with remote workers, else 1000. */
@@ -58,13 +62,18 @@ export function searchDeadline(cfg: ResolvedConfig, started: number): number | n
 }
 
 export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
-  const cfg = o.loaded.resolved;
+  let cfg = o.loaded.resolved;
   const deadline = searchDeadline(cfg, (o.now ?? Date.now)());
   checkStoreLocation(cfg.run.store); // before the seconds of loading: a bad --store is told at once
   const host = await loadHostInputs(cfg, { log: o.log, progress: o.progress });
   o.onStart?.({ cfg, backend: host.backend });
   const store = await openStudyStore(cfg);
   try {
+    // `space.channelStep: auto` from the latency table; a resumed study keeps the step it started with.
+    const existing = o.fresh ? null : await store.getStudy(cfg.name);
+    const tableOptions = { store, analysis: host.analysis, log: o.log, onProgress: o.onTableProgress };
+    cfg = await resolveChannelStep(cfg, { ...tableOptions, known: existing?.space.options.channelStep });
+    const latency = needsLatencyTable(cfg) ? await prepareLatency({ ...tableOptions, cfg, space: studySpace(cfg, host.analysis), base: host.base }) : undefined;
     const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
     const summary = await runStudy({
       cfg,
@@ -72,6 +81,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       store,
       inputs: host.inputs,
       analysis: host.analysis,
+      latency,
       controllerData: {
         groups: groupDescriptors(host.analysis),
         importance:

@@ -39,7 +39,7 @@ export async function loadHostInputs(cfg: ResolvedConfig, o: { backend?: Backend
   const splits = await loadSplits(cfg, { log: o.log, progress: o.progress });
   const base = await loadBaseModel(cfg, splits);
   const analysis = analyzeModel(base);
-  studySpace(cfg, analysis);
+  studySpace(cfg, analysis, 1); // validates space.skip (the step may be `auto` until the latency table resolves it)
   return { cfg, backend, splits, base, analysis, inputs: studyInputs(base, splits) };
 }
 

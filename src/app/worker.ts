@@ -209,7 +209,7 @@ export async function runWorkerHost(o: WorkerHostOptions): Promise<number> {
     if (study.inputs === null) {
       const acc = accuracy(host.base, host.splits.validation, { limit: cfg.evaluation.validation.limit });
       const size = Math.min(host.splits.validation.count, cfg.evaluation.validation.limit ?? Infinity);
-      checkSameBase(study, studySpace(cfg, host.analysis), acc, size);
+      checkSameBase(study, studySpace(cfg, host.analysis, study.space.options.channelStep), acc, size);
     }
     o.onReady?.({ study: study.name, name: processName(), engine: await proxyEngine(cfg), backend: host.backend, inputs: host.inputs });
     const evaluator = await hostEvaluator(cfg, host, store, study.name);

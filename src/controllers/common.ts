@@ -5,9 +5,12 @@ import { type Candidate, candidateFromRatios, candidateKey, isSkipped, minChanne
 import type { Json } from '../core/types.js';
 import type { ControllerContext, Observation } from './types.js';
 
-/** MACs of a candidate as a fraction of the base model's. */
+/**
+ * The cost a target constrains, as a fraction of the base model's: MACs, or predicted latency when
+ * the context says so (`fractionOf`). Every windowed proposal goes through here.
+ */
 export function macsFraction(ctx: ControllerContext, c: Candidate): number {
-  return ctx.costOf(c).macs / ctx.baseCost.macs;
+  return ctx.fractionOf ? ctx.fractionOf(c) : ctx.costOf(c).macs / ctx.baseCost.macs;
 }
 
 /** Proxy accuracy of an observation; a failed evaluation ranks below every real result. */

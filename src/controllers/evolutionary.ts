@@ -119,7 +119,7 @@ export class EvolutionaryController implements Controller {
   }
 
   private objectives(o: Observation): number[] {
-    const objs = [-accuracyOf(o), o.cost.macs / this.ctx.baseCost.macs];
+    const objs = [-accuracyOf(o), macsFraction(this.ctx, o.candidate)];
     const third = this.options.thirdObjective;
     // A missing latency ranks worst; MAX_VALUE rather than Infinity, which JSON cannot carry.
     if (third === 'latency') objs.push(o.latencyMs ?? Number.MAX_VALUE);

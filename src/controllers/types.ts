@@ -75,8 +75,13 @@ export interface ControllerContext {
   /** MACs/params of a candidate from topology alone (src/model/flops.ts). */
   readonly costOf: (c: Candidate) => Cost;
   readonly baseCost: Cost;
-  /** FLOPs targets as fractions of the base model's MACs, e.g. [0.5, 0.3]. */
+  /** Targets as fractions of the base model's MACs (or of its latency, with `fractionOf`), e.g. [0.5, 0.3]. */
   readonly targets: readonly number[];
+  /**
+   * The constrained cost of a candidate as a fraction of the base model's: its predicted latency
+   * over the base's for latency targets (src/latency/). Absent: MACs over base MACs.
+   */
+  readonly fractionOf?: (c: Candidate) => number;
   /** Half-width of the accepted FLOPs window around a target, as a fraction of base MACs (e.g. 0.03). */
   readonly window: number;
   readonly rng: Rng;

@@ -5,7 +5,7 @@
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { latencyEngineOf } from '../evaluators/types.js';
-import type { FinalRecord, TrialRecord } from '../store/types.js';
+import type { FinalRecord, StudyRecord, TrialRecord } from '../store/types.js';
 import type { PickConstraints, PickRow } from './data.js';
 
 /** The raw constraint values, as the CLI flags and the dashboard's form give them (each optional). */
@@ -160,4 +160,16 @@ export function picked(r: PickRow): PickedCandidate {
     latencyMs: p.latencyMs,
     controller: p.controller,
   };
+}
+
+/**
+ * The engine whose latencies `--max-latency` compares by default: the study's
+ * `evaluation.latency.engine` (the one its latency targets and table refer to) when it measured any
+ * complete trial, else undefined (then the engine that measured most trials counts).
+ */
+export function defaultLatencyEngine(study: Pick<StudyRecord, 'config'>, trials: readonly TrialRecord[]): string | undefined {
+  const c = study.config as { evaluation?: { latency?: { engine?: unknown } } } | null;
+  const e = c?.evaluation?.latency?.engine;
+  if (typeof e !== 'string') return undefined;
+  return trials.some((t) => t.state === 'complete' && latencyEngineOf(t.metrics.timings) === e) ? e : undefined;
 }

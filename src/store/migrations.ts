@@ -131,6 +131,33 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'the engine that fine-tuned a finalist (libtorch and tfjs do not train to the same weights)',
     sql: `ALTER TABLE finals ADD COLUMN train_engine TEXT;`,
   },
+  {
+    version: 7,
+    description: 'per-layer latency tables, shared by every study and worker of a host (src/latency/)',
+    sql: `
+      CREATE TABLE latency_entries (
+        engine         TEXT NOT NULL,              -- onnxruntime, onnxruntime-cuda
+        engine_version TEXT NOT NULL,              -- onnxruntime-node's version
+        host           TEXT NOT NULL,              -- <hostname>/<cpu model name>
+        threads        INTEGER NOT NULL,           -- intra-op threads
+        batch          INTEGER NOT NULL,           -- images per call
+        op             TEXT NOT NULL CHECK (op IN ('conv', 'dense')),
+        cin            INTEGER NOT NULL,
+        cout           INTEGER NOT NULL,
+        h              INTEGER NOT NULL,           -- input feature map
+        w              INTEGER NOT NULL,
+        kh             INTEGER NOT NULL,
+        kw             INTEGER NOT NULL,
+        sh             INTEGER NOT NULL,           -- stride
+        sw             INTEGER NOT NULL,
+        pad            TEXT NOT NULL CHECK (pad IN ('same', 'valid')),
+        conv_groups    INTEGER NOT NULL,
+        ms             REAL             NOT NULL,           -- per call of a batch of images, call overhead excluded
+        measured_at    TEXT NOT NULL,              -- ISO 8601
+        PRIMARY KEY (engine, engine_version, host, threads, batch, op, cin, cout, h, w, kh, kw, sh, sw, pad, conv_groups)
+      );
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

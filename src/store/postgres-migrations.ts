@@ -134,6 +134,33 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     description: 'the engine that fine-tuned a finalist (libtorch and tfjs do not train to the same weights)',
     sql: `ALTER TABLE finals ADD COLUMN train_engine TEXT;`,
   },
+  {
+    version: 6,
+    description: 'per-layer latency tables, shared by every study and worker of a host (src/latency/)',
+    sql: `
+      CREATE TABLE latency_entries (
+        engine         TEXT NOT NULL,              -- onnxruntime, onnxruntime-cuda
+        engine_version TEXT NOT NULL,              -- onnxruntime-node's version
+        host           TEXT NOT NULL,              -- <hostname>/<cpu model name>
+        threads        INTEGER NOT NULL,           -- intra-op threads
+        batch          INTEGER NOT NULL,           -- images per call
+        op             TEXT NOT NULL CHECK (op IN ('conv', 'dense')),
+        cin            INTEGER NOT NULL,
+        cout           INTEGER NOT NULL,
+        h              INTEGER NOT NULL,           -- input feature map
+        w              INTEGER NOT NULL,
+        kh             INTEGER NOT NULL,
+        kw             INTEGER NOT NULL,
+        sh             INTEGER NOT NULL,           -- stride
+        sw             INTEGER NOT NULL,
+        pad            TEXT NOT NULL CHECK (pad IN ('same', 'valid')),
+        conv_groups    INTEGER NOT NULL,
+        ms             DOUBLE PRECISION NOT NULL,           -- per call of a batch of images, call overhead excluded
+        measured_at    TEXT NOT NULL,              -- ISO 8601
+        PRIMARY KEY (engine, engine_version, host, threads, batch, op, cin, cout, h, w, kh, kw, sh, sw, pad, conv_groups)
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

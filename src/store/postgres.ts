@@ -19,6 +19,7 @@ import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/err
 import { redactUrl } from '../core/location.js';
 import type { TrialMetrics, TrialState } from '../core/types.js';
 import { sha256Hex } from './artifacts.js';
+import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
 import { pgMigrate } from './postgres-migrations.js';
 import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
 import {
@@ -57,6 +58,9 @@ import type {
   DriverLease,
   FinalRecord,
   Json,
+  LatencyEntry,
+  LatencyTableId,
+  NewLatencyEntry,
   NewTrial,
   Reaped,
   Store,
@@ -694,6 +698,40 @@ export class PostgresStore implements Store {
       const id = await this.studyId(q, study);
       const rows = await q<FinalRow>(`SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = $1 ORDER BY trial`, [id]);
       return rows.map((r) => finalFromRow(study, r));
+    });
+  }
+
+  // ---- Latency tables (types.ts LatencyTables) ----
+
+  putLatencyEntries(table: LatencyTableId, entries: readonly NewLatencyEntry[]): Promise<void> {
+    // An upsert of the same values: applying it twice is applying it once.
+    return this.unit(
+      'tx',
+      async (q) => {
+        checkLatencyTable(table);
+        entries.forEach(checkLatencyEntry);
+        const cols = [...LATENCY_KEY_COLUMNS, 'ms', 'measured_at'];
+        const now = nowIso();
+        for (const e of entries) {
+          await q(
+            `INSERT INTO latency_entries (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})
+             ON CONFLICT (${LATENCY_KEY_COLUMNS.join(', ')}) DO UPDATE SET ms = excluded.ms, measured_at = excluded.measured_at`,
+            [...latencyRowValues(table, e), e.ms, now],
+          );
+        }
+      },
+      { idempotent: true },
+    );
+  }
+
+  getLatencyEntries(table: LatencyTableId): Promise<LatencyEntry[]> {
+    return this.read(async (q) => {
+      checkLatencyTable(table);
+      const rows = await q<LatencyRow>(
+        'SELECT * FROM latency_entries WHERE engine = $1 AND engine_version = $2 AND host = $3 AND threads = $4 AND batch = $5 ORDER BY op, cin, cout, h, w',
+        [table.engine, table.engineVersion, table.host, table.threads, table.batch],
+      );
+      return rows.map(latencyFromRow);
     });
   }
 

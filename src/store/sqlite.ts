@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import type { TrialMetrics, TrialState } from '../core/types.js';
 import { FolderArtifacts } from './artifacts.js';
+import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
 import { migrate } from './migrations.js';
 import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
 import {
@@ -50,6 +51,9 @@ import type {
   DriverLease,
   FinalRecord,
   Json,
+  LatencyEntry,
+  LatencyTableId,
+  NewLatencyEntry,
   NewTrial,
   Reaped,
   Store,
@@ -525,6 +529,34 @@ export class SqliteStore implements Store {
       const id = this.studyId(study);
       const rows = this.db.prepare('SELECT * FROM finals WHERE study_id = ? ORDER BY trial').all(id) as FinalRow[];
       return rows.map((r) => finalFromRow(study, r));
+    });
+  }
+
+  // ---- Latency tables (types.ts LatencyTables) ----
+
+  putLatencyEntries(table: LatencyTableId, entries: readonly NewLatencyEntry[]): Promise<void> {
+    return this.write(() => {
+      checkLatencyTable(table);
+      entries.forEach(checkLatencyEntry);
+      const cols = [...LATENCY_KEY_COLUMNS, 'ms', 'measured_at'];
+      const insert = this.db.prepare(
+        `INSERT INTO latency_entries (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+         ON CONFLICT (${LATENCY_KEY_COLUMNS.join(', ')}) DO UPDATE SET ms = excluded.ms, measured_at = excluded.measured_at`,
+      );
+      const now = nowIso();
+      for (const e of entries) insert.run(...latencyRowValues(table, e), e.ms, now);
+    });
+  }
+
+  getLatencyEntries(table: LatencyTableId): Promise<LatencyEntry[]> {
+    return this.run(() => {
+      checkLatencyTable(table);
+      const rows = this.db
+        .prepare(
+          'SELECT * FROM latency_entries WHERE engine = ? AND engine_version = ? AND host = ? AND threads = ? AND batch = ? ORDER BY op, cin, cout, h, w',
+        )
+        .all(table.engine, table.engineVersion, table.host, table.threads, table.batch) as LatencyRow[];
+      return rows.map(latencyFromRow);
     });
   }
 

@@ -157,7 +157,7 @@ export interface StoreOptions {
   readonly clock?: () => number;
 }
 
-export interface Store {
+export interface Store extends LatencyTables {
   /**
    * Where another connection (a thread of this process, another process) can open this same store: a
    * file path or a postgres:// URL; null when the store lives only in this object (memory, or a test
@@ -217,4 +217,55 @@ export interface Store {
   listFinals(study: string): Promise<FinalRecord[]>;
 
   close(): Promise<void>;
+}
+
+// ---- Latency tables (src/latency/): per-layer latencies measured on one engine and host ----
+
+/**
+ * Which table an entry belongs to: latencies of one engine build on one host, at one intra-op thread
+ * count and batch size. Entries of another version or host are never mixed in (they do not compare).
+ */
+export interface LatencyTableId {
+  /** `onnxruntime` or `onnxruntime-cuda`. */
+  readonly engine: string;
+  /** The engine's version (onnxruntime-node's). */
+  readonly engineVersion: string;
+  /** `<hostname>/<cpu model name>`. */
+  readonly host: string;
+  readonly threads: number;
+  readonly batch: number;
+}
+
+/** A layer shape a search can produce (HALP's table key, plus padding). */
+export interface LatencyShape {
+  /** `conv` (grouped when `groups` > 1; depthwise when groups = cin = cout) or `dense`. */
+  readonly op: 'conv' | 'dense';
+  readonly cin: number;
+  readonly cout: number;
+  /** Input feature map height and width (1 × 1 for dense). */
+  readonly h: number;
+  readonly w: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly pad: 'same' | 'valid';
+  readonly groups: number;
+}
+
+export interface NewLatencyEntry extends LatencyShape {
+  /** Milliseconds per call of `batch` images, per-call overhead excluded (the slope of a k-copy model). */
+  readonly ms: number;
+}
+
+export interface LatencyEntry extends NewLatencyEntry {
+  readonly measuredAt: string; // ISO 8601
+}
+
+/** Kept by every store beside the studies: a table is shared by every study and worker on its host. */
+export interface LatencyTables {
+  /** Inserts or replaces (same table and shape) the entries, in one transaction. */
+  putLatencyEntries(table: LatencyTableId, entries: readonly NewLatencyEntry[]): Promise<void>;
+  /** Every entry of exactly this table (engine, version, host, threads, batch). */
+  getLatencyEntries(table: LatencyTableId): Promise<LatencyEntry[]>;
 }

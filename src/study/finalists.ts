@@ -12,13 +12,18 @@ import type { Store, StudyRecord, TrialRecord } from '../store/types.js';
 import { artifactPaths } from './lineage.js';
 import { firstLine } from './policy.js';
 
-export function chooseFinalists(trials: readonly TrialRecord[], o: { count: number; baseMacs: number; targets: readonly number[]; window: number }): number[] {
+export function chooseFinalists(
+  trials: readonly TrialRecord[],
+  o: { count: number; baseMacs: number; targets: readonly number[]; window: number; fractionOf?: (t: TrialRecord) => number },
+): number[] {
   const complete = trials.filter((t) => t.state === 'complete' && t.metrics.proxyAccuracy != null);
-  const front = paretoFront(complete.map((t) => ({ cost: t.cost.macs, value: t.metrics.proxyAccuracy!, id: t.number })));
+  // The cost axis is the targets' own: MACs, or predicted latency for latency targets (both as fractions of the base).
+  const fraction = o.fractionOf ?? ((t: TrialRecord) => t.cost.macs / o.baseMacs);
+  const front = paretoFront(complete.map((t) => ({ cost: fraction(t), value: t.metrics.proxyAccuracy!, id: t.number })));
   const chosen: number[] = [];
   for (const target of o.targets) {
     if (chosen.length >= o.count) break;
-    const ok = front.filter((p) => withinTarget(p.cost / o.baseMacs, target, o.window) && !chosen.includes(p.id));
+    const ok = front.filter((p) => withinTarget(p.cost, target, o.window) && !chosen.includes(p.id));
     const best = ok.sort((a, b) => b.value - a.value || a.cost - b.cost)[0];
     if (best) chosen.push(best.id);
   }
@@ -39,6 +44,8 @@ export interface FinalistRunOptions {
   readonly epochs: number;
   readonly targets: readonly number[];
   readonly window: number;
+  /** A trial's cost as a fraction of the base's, when the targets are not MACs (latency targets). */
+  readonly fractionOf?: (t: TrialRecord) => number;
   readonly signal: AbortSignal;
   readonly log: (line: string) => void;
   readonly now?: () => number;
@@ -60,7 +67,7 @@ export function finalistRequest(store: Store, t: TrialRecord): EvalRequest {
 /** Fine-tunes the chosen finalists not yet done (at most `evaluator.capacity` at once); returns the chosen numbers. */
 export async function runFinalists(o: FinalistRunOptions): Promise<number[]> {
   const name = o.study.name;
-  const chosen = chooseFinalists(o.trials, { count: o.count, baseMacs: o.study.baseCost.macs, targets: o.targets, window: o.window });
+  const chosen = chooseFinalists(o.trials, { count: o.count, baseMacs: o.study.baseCost.macs, targets: o.targets, window: o.window, fractionOf: o.fractionOf });
   const have = new Set((await o.store.listFinals(name)).map((f) => f.trial));
   const todo = chosen.filter((n) => !have.has(n));
   if (todo.length) o.log(`fine-tuning ${todo.length} finalist(s) (${o.epochs} epoch(s) each): trial ${todo.join(', ')}`);

@@ -3,6 +3,7 @@
  * once, rebuild the controller from its latest snapshot, and the final state.
  */
 import { configHash, type ResolvedConfig, resolveConfig } from '../config/index.js';
+import { targetFractions } from '../config/sections/search.js';
 import { createStudyController } from '../controllers/registry.js';
 import type { Controller, ControllerContext } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
@@ -16,7 +17,15 @@ import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types
 import type { StopReason } from './budget.js';
 import { type SnapshotState, toldNumbers } from './driver.js';
 
-export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace {
+/**
+ * The search space of a config's model. `space.channelStep: auto` must have been resolved
+ * (src/latency/step.ts) into a config copy or `channelStep` before.
+ */
+export function studySpace(cfg: ResolvedConfig, analysis: Analysis, channelStep?: number): SearchSpace {
+  const step = cfg.space.channelStep === 'auto' ? channelStep : cfg.space.channelStep;
+  if (step === undefined) {
+    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, '`space.channelStep` is `auto`, which only `search` and `latency` resolve (from the latency table)');
+  }
   const ids = new Set(analysis.groups.map((g) => g.id));
   for (const s of cfg.space.skip) {
     if (!ids.has(s)) {
@@ -26,7 +35,7 @@ export function studySpace(cfg: ResolvedConfig, analysis: Analysis): SearchSpace
       );
     }
   }
-  return { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: cfg.space.channelStep, skip: [...cfg.space.skip] } };
+  return { groups: analysis.groups, options: { minKeepRatio: cfg.space.minKeepRatio, channelStep: step, skip: [...cfg.space.skip] } };
 }
 
 export interface OpenStudyOptions {
@@ -100,7 +109,37 @@ export interface ControllerSetup {
   readonly wrap?: (c: Controller) => Controller;
   /** Plain data some controllers learn from: group descriptors (rl), channel importance (global). */
   readonly data?: Pick<ControllerContext, 'groups' | 'importance'>;
+  /** Latency prediction (src/latency/): the targets' cost when they are latency targets, and each proposal's recorded prediction. */
+  readonly latency?: StudyLatency;
 }
+
+/** What a study knows of latency when it has a table (src/latency/study.ts builds it). */
+export interface StudyLatency {
+  /** Predicted latency of a candidate as a fraction of the base model's measured one. */
+  readonly fractionOf: (c: Candidate) => number;
+  /** Predicted milliseconds per image. */
+  readonly predictMs: (c: Candidate) => number;
+  /** The table's label, recorded with each prediction. */
+  readonly table: string;
+  /** True when the targets are latency fractions (then `fractionOf` is the controllers' cost). */
+  readonly targets: boolean;
+}
+
+/** Each proposal's meta carries its predicted latency and the table it came from. */
+function annotated(c: Controller, latency: StudyLatency): Controller {
+  return {
+    get name() {
+      return c.name;
+    },
+    ask: (n) => c.ask(n).map((p) => ({ ...p, meta: { ...p.meta, predictedLatencyMs: round6(latency.predictMs(p.candidate)), latencyTable: latency.table } })),
+    tell: (o) => c.tell(o),
+    done: () => c.done(),
+    snapshot: () => c.snapshot(),
+    restore: (s) => c.restore(s),
+  };
+}
+
+const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
 export async function restoreController(
   cfg: ResolvedConfig,
@@ -110,19 +149,24 @@ export async function restoreController(
   setup: ControllerSetup = {},
 ): Promise<{ controller: Controller; told: number[] }> {
   const wrap = setup.wrap ?? ((c: Controller) => c);
+  const latency = setup.latency;
+  const annotate = (c: Controller): Controller => (latency ? annotated(c, latency) : c);
   const controller = wrap(
-    createStudyController(
-      cfg.search.controller,
-      {
-        space: study.space,
-        costOf: (c: Candidate): Cost => costOf(analysis, c),
-        baseCost: study.baseCost,
-        targets: cfg.search.targets,
-        window: cfg.search.window,
-        rng: new Rng(cfg.run.seed),
-        ...setup.data,
-      },
-      cfg.search.baseline,
+    annotate(
+      createStudyController(
+        cfg.search.controller,
+        {
+          space: study.space,
+          costOf: (c: Candidate): Cost => costOf(analysis, c),
+          baseCost: study.baseCost,
+          targets: targetFractions(cfg.search.targets),
+          window: cfg.search.window,
+          rng: new Rng(cfg.run.seed),
+          ...setup.data,
+          ...(latency?.targets ? { fractionOf: latency.fractionOf } : {}),
+        },
+        cfg.search.baseline,
+      ),
     ),
   );
   const snap = await store.latestSnapshot(study.name);

@@ -16,6 +16,8 @@ export interface ProgressContext {
   readonly baseMacs: number;
   readonly targets: readonly number[];
   readonly window: number;
+  /** A trial's cost as a fraction of the base's, when the targets are not MACs (latency targets). */
+  readonly fractionOf?: (t: TrialRecord) => number;
   /** Trials finished in this run and the seconds it has run (for the ETA). */
   readonly finishedThisRun: number;
   readonly secondsThisRun: number;
@@ -31,7 +33,12 @@ export function studyProgress(trials: readonly TrialRecord[], c: ProgressContext
     running,
     etaSeconds: rate === null ? null : rate * Math.max(0, c.budget - done),
     best: c.targets.map((target) => {
-      const ok = trials.filter((t) => t.state === 'complete' && t.metrics.proxyAccuracy != null && withinTarget(t.cost.macs / c.baseMacs, target, c.window));
+      const ok = trials.filter(
+        (t) =>
+          t.state === 'complete' &&
+          t.metrics.proxyAccuracy != null &&
+          withinTarget(c.fractionOf ? c.fractionOf(t) : t.cost.macs / c.baseMacs, target, c.window),
+      );
       return { target, accuracy: ok.length ? Math.max(...ok.map((t) => t.metrics.proxyAccuracy!)) : null };
     }),
   };

@@ -6,6 +6,7 @@
  * file only wires them. Other processes (`autoprune worker`, issue 9) may claim the same trials.
  */
 import type { ResolvedConfig } from '../config/index.js';
+import { targetFractions } from '../config/sections/search.js';
 import type { Controller, ControllerContext } from '../controllers/types.js';
 import type { Evaluator } from '../evaluators/types.js';
 import { costOf } from '../model/flops.js';
@@ -14,7 +15,7 @@ import type { Budget, StopReason } from './budget.js';
 import { Driver } from './driver.js';
 import { runFinalists } from './finalists.js';
 import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
-import { finalState, type OpenStudyOptions, openStudy, restoreController } from './lifecycle.js';
+import { finalState, type OpenStudyOptions, openStudy, restoreController, type StudyLatency } from './lifecycle.js';
 import { goneLocally, processName } from './liveness.js';
 import { DriverLoop } from './loop.js';
 import { FailurePolicy } from './policy.js';
@@ -45,6 +46,8 @@ export interface StudyRunOptions extends OpenStudyOptions {
   readonly now?: () => number;
   /** Plain data some controllers learn from: group descriptors (rl), channel importance (global). */
   readonly controllerData?: Pick<ControllerContext, 'groups' | 'importance'>;
+  /** Latency prediction of the study (src/latency/study.ts), when it has a table. */
+  readonly latency?: StudyLatency;
   /** Wraps the configured controller (a decorator with the same interface, e.g. the torture's stage mix). */
   readonly wrapController?: (c: Controller) => Controller;
   /** How often the driver looks at the store when nothing wakes it (other processes' results), ms. Default 1000. */
@@ -101,7 +104,7 @@ async function deleteForFresh(o: StudyRunOptions, leaseMs: number): Promise<void
 
 async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, evaluator: () => Promise<Evaluator>, lost: AbortSignal): Promise<StudySummary> {
   const { cfg, store } = o;
-  const { controller, told } = await restoreController(cfg, study, store, o.analysis, { wrap: o.wrapController, data: o.controllerData });
+  const { controller, told } = await restoreController(cfg, study, store, o.analysis, { wrap: o.wrapController, data: o.controllerData, latency: o.latency });
   // Only now, with the controller restored, does a resumed study change state.
   await store.setStudyState(study.name, 'running');
   const running = await store.listTrials(study.name, { state: 'running' });
@@ -136,8 +139,9 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
       evaluator: await evaluator(),
       count: f.count,
       epochs: f.epochs,
-      targets: cfg.search.targets,
+      targets: targetFractions(cfg.search.targets),
       window: cfg.search.window,
+      fractionOf: latencyFraction(o),
       signal: o.signal,
       log: o.log,
       now: o.now,
@@ -222,12 +226,19 @@ function progressOf(o: StudyRunOptions, study: StudyRecord): (trials: readonly T
       studyProgress(trials, {
         budget: o.budget.trials,
         baseMacs: study.baseCost.macs,
-        targets: o.cfg.search.targets,
+        targets: targetFractions(o.cfg.search.targets),
         window: o.cfg.search.window,
+        fractionOf: latencyFraction(o),
         finishedThisRun,
         secondsThisRun,
       }),
     );
+}
+
+/** A trial's predicted latency fraction when the study's targets are latency targets. */
+function latencyFraction(o: StudyRunOptions): ((t: TrialRecord) => number) | undefined {
+  const l = o.latency;
+  return l?.targets ? (t) => l.fractionOf(t.candidate) : undefined;
 }
 
 /** Aborted when either is (AbortSignal.any is avoided: on Node 20 its result can stop firing once collected). */

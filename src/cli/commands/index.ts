@@ -4,6 +4,7 @@ import { configCommand } from './config-show.js';
 import { doctorCommand } from './doctor.js';
 import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
+import { latencyCommand } from './latency.js';
 import { listCommand } from './list.js';
 import { pickCommand } from './pick.js';
 import { reportCommand } from './report.js';
@@ -28,4 +29,5 @@ export const commands: CommandModule<any, any>[] = [
   serveCommand,
   configCommand,
   workerCommand,
+  latencyCommand,
 ];

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { buildReportInfo, pickCandidates } from '../../report/data.js';
-import { bad, oneLatencyEngine, pickConstraints, picked } from '../../report/pick.js';
+import { bad, defaultLatencyEngine, oneLatencyEngine, pickConstraints, picked } from '../../report/pick.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
 
@@ -40,7 +40,8 @@ export const pickCommand: CommandModule<object, Args> = {
       .option('max-latency', { type: 'string', describe: 'Max measured latency, ms per image (trials without one are dropped)' })
       .option('latency-engine', {
         type: 'string',
-        describe: 'With --max-latency: the engine whose latencies count (default: the one that measured most trials)',
+        describe:
+          "With --max-latency: the engine whose latencies count (default: the study's `evaluation.latency.engine` when it measured any trial, else the one that measured most trials)",
       })
       .option('latency-host', {
         type: 'string',
@@ -62,7 +63,7 @@ export const pickCommand: CommandModule<object, Args> = {
     let { trials, finals } = data;
     let latencyNote = '';
     if (constraints.maxLatencyMs !== undefined) {
-      const one = oneLatencyEngine(trials, finals, args.latencyEngine, args.latencyHost, args.latencyDevice);
+      const one = oneLatencyEngine(trials, finals, args.latencyEngine ?? defaultLatencyEngine(study, trials), args.latencyHost, args.latencyDevice);
       ({ trials, finals } = one);
       const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}${one.device === null ? '' : ` (${one.device})`}`;
       latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine, host or device left out` : ''})`;

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { loadSearchConfig } from '../../app/config.js';
 import { runSearch, type StudyProgress } from '../../app/driver.js';
 import { PROXY_ENGINES } from '../../config/index.js';
+import { describeTargets } from '../../config/sections/search.js';
 import { isFileLocation, redactUrl } from '../../core/location.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { type BackendArg, backendOption } from './common.js';
@@ -17,6 +18,13 @@ interface Args extends BackendArg {
   workers?: 'threads' | 'inline' | 'none';
   store?: string;
   engine?: (typeof PROXY_ENGINES)[number];
+}
+
+/** `latency table: 37/164 shapes` on a terminal while missing shapes are measured. */
+export function tableProgress(done: number, missing: number): void {
+  if (!isTty) return;
+  process.stderr.write(`\r\x1b[Klatency table: ${done}/${missing} shapes measured`);
+  if (done === missing) process.stderr.write('\r\x1b[K');
 }
 
 function progressLine(p: StudyProgress): string {
@@ -69,9 +77,10 @@ export const searchCommand: CommandModule<object, Args> = {
         fresh: args.fresh,
         signal: abort.signal,
         progress: isTty,
+        onTableProgress: tableProgress,
         onStart: ({ cfg, backend }) =>
           info(
-            `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
+            `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${describeTargets(cfg.search.targets)}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
           ),
         onEngine: (engine) => info(`proxy engine: ${engine}`),
         log: (line) => {

@@ -21,6 +21,11 @@ export interface ShowTrial {
   readonly proxyAccuracy: number | null;
   readonly finalAccuracy: number | null;
   readonly latencyMs: number | null;
+  /** Latency predicted from the latency table when the trial was proposed (docs/latency.md), and the table's label. */
+  readonly predictedLatencyMs: number | null;
+  readonly latencyTable: string | null;
+  /** (predicted - measured) / measured, when both are known. */
+  readonly latencyPredictionError: number | null;
   readonly controller: string;
   /** FLOPs target the controller aimed at, if any. */
   readonly target: number | null;
@@ -36,7 +41,15 @@ function seconds(t: TrialRecord | undefined): number | null {
   return Number.isFinite(s) ? s : null;
 }
 
+/** A number or string field of a trial's meta, else null. */
+function metaField<T extends 'number' | 'string'>(t: TrialRecord | undefined, key: string, type: T): (T extends 'number' ? number : string) | null {
+  const m = t?.meta;
+  const v = m !== null && typeof m === 'object' && !Array.isArray(m) ? m[key] : undefined;
+  return typeof v === type ? (v as T extends 'number' ? number : string) : null;
+}
+
 function showTrial(p: ReportPoint, t: TrialRecord | undefined): ShowTrial {
+  const predicted = metaField(t, 'predictedLatencyMs', 'number');
   return {
     number: p.trial,
     state: p.state,
@@ -46,6 +59,9 @@ function showTrial(p: ReportPoint, t: TrialRecord | undefined): ShowTrial {
     proxyAccuracy: p.proxyAccuracy,
     finalAccuracy: p.finalAccuracy,
     latencyMs: p.latencyMs,
+    predictedLatencyMs: predicted,
+    latencyTable: metaField(t, 'latencyTable', 'string'),
+    latencyPredictionError: predicted !== null && p.latencyMs !== null && p.latencyMs > 0 ? (predicted - p.latencyMs) / p.latencyMs : null,
     controller: p.controller,
     target: p.target,
     seconds: seconds(t),

@@ -1,6 +1,6 @@
 /** The `evaluation` section: how a candidate is scored at each stage. */
 import { z } from 'zod';
-import { nonNegativeInt, positiveInt, positiveNumber } from './leaves.js';
+import { flag, nonNegativeInt, positiveInt, positiveNumber } from './leaves.js';
 
 export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
 
@@ -74,6 +74,26 @@ export const evaluationSchema = z.strictObject({
       batchSize: positiveInt().default(32),
       /** Timed runs after one warm-up (the median is reported). Default 5. */
       runs: positiveInt().default(5),
+      /**
+       * The engine whose latency `{ latency: f }` targets, `space.channelStep: auto` and the latency
+       * table refer to (docs/latency.md). Only `onnxruntime` (CPU; CUDA when installed, untested)
+       * has a table. Default `onnxruntime`.
+       */
+      engine: z.enum(['onnxruntime'], { error: '`onnxruntime`' }).default('onnxruntime'),
+      /**
+       * The latency table is measured at channel counts that are multiples of this (and each group's
+       * minimum and full count); counts between are interpolated. `auto`: half the engine's channel
+       * block (8 with AVX-512, 4 with AVX2; 8 without a block). Default `auto`.
+       */
+      tableStep: z.union([positiveInt('an integer >= 1 or `auto`'), z.literal('auto')], { error: 'an integer >= 1 or `auto`' }).default('auto'),
+      /**
+       * The latency table's clock: `wall` (elapsed time) or `cpu` (the process's CPU time, which a
+       * host busy with other work does not inflate; it measures work, summed over threads). The
+       * proxy's measured latency stays wall time. Default `wall`.
+       */
+      clock: z.enum(['wall', 'cpu'], { error: '`wall` or `cpu`' }).default('wall'),
+      /** Build the table and record each proxy trial's predicted latency even without latency targets. Default false. */
+      predict: flag().default(false),
     })
     .prefault({}),
 });

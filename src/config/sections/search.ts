@@ -69,6 +69,31 @@ export const controllerSchema = z.discriminatedUnion('name', [
   }),
 ]);
 
+const TARGET_EXPECTATION = 'a FLOPs fraction in (0, 1] or `{ latency: f }` with f in (0, 1]';
+
+/** A target as written: a FLOPs fraction, or a fraction of the base's measured latency. */
+export type SearchTarget = number | { readonly latency: number };
+
+/** The fraction of a target, whichever its kind. */
+export function targetFraction(t: SearchTarget): number {
+  return typeof t === 'number' ? t : t.latency;
+}
+
+/** The fractions of a study's targets, in order. */
+export function targetFractions(targets: readonly SearchTarget[]): number[] {
+  return targets.map(targetFraction);
+}
+
+/** `50%, 30%` or `latency 50%, latency 30%`, for messages. */
+export function describeTargets(targets: readonly SearchTarget[]): string {
+  return targets.map((t) => (typeof t === 'number' ? `${t * 100}%` : `latency ${t.latency * 100}%`)).join(', ');
+}
+
+/** What a study's targets constrain: MACs (`flops`) or predicted latency (`latency`). */
+export function targetMetric(targets: readonly SearchTarget[]): 'flops' | 'latency' {
+  return targets.some((t) => typeof t !== 'number') ? 'latency' : 'flops';
+}
+
 const budgetSchema = z.strictObject({
   /** Maximum number of evaluated trials, >= 1. Default 40. */
   trials: positiveInt().default(40),
@@ -98,13 +123,22 @@ export const searchSchema = z.strictObject({
    * budget. Ignored when the controller is `uniform` itself. Default true.
    */
   baseline: flag().default(true),
-  /** FLOPs targets as fractions of the base model's MACs, each in (0, 1]. Default [0.5]. */
+  /**
+   * Targets, each a fraction in (0, 1] of the base model's MACs (`0.5`) or of its latency measured on
+   * `evaluation.latency.engine` (`{ latency: 0.5 }`, predicted from the latency table,
+   * docs/latency.md); one kind per study. Default [0.5].
+   */
   targets: z
-    .array(ratio('a FLOPs fraction in (0, 1]'), { error: 'a list of FLOPs fractions in (0, 1]' })
-    .min(1, { error: 'at least one FLOPs target' })
-    .refine((t) => new Set(t).size === t.length, { error: 'distinct FLOPs targets' })
+    .array(z.union([ratio(TARGET_EXPECTATION), z.strictObject({ latency: ratio('a latency fraction in (0, 1]') })], { error: TARGET_EXPECTATION }), {
+      error: `a list of targets, each ${TARGET_EXPECTATION}`,
+    })
+    .min(1, { error: 'at least one target' })
+    .refine((t) => t.every((x) => typeof x === 'number') || t.every((x) => typeof x !== 'number'), {
+      error: 'targets of one kind: all FLOPs fractions or all `{ latency: f }`',
+    })
+    .refine((t) => new Set(t.map(targetFraction)).size === t.length, { error: 'distinct targets' })
     .default([0.5]),
-  /** Accepted half-width around each target, as a fraction of base MACs, in (0, 0.5). Default 0.03. */
+  /** Accepted half-width around each target, as a fraction of the base's MACs (or latency), in (0, 0.5). Default 0.03. */
   window: num('a number in (0, 0.5)', (v) => v > 0 && v < 0.5).default(0.03),
   /** When to stop: whichever limit comes first. Default `{ trials: 40 }`. */
   budget: budgetSchema.prefault({}),

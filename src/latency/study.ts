@@ -1,0 +1,135 @@
+/**
+ * A study's latency model: the table for every shape its space can produce (built or completed
+ * once, shared through the store), the per-model overhead fitted on the base, and the prediction
+ * the controllers, the finalists and each trial's record use.
+ */
+import { availableParallelism } from 'node:os';
+import type * as tf from '@tensorflow/tfjs';
+import type { ResolvedConfig } from '../config/index.js';
+import { targetMetric } from '../config/sections/search.js';
+import type { Candidate, SearchSpace } from '../core/space.js';
+import { nchwcBlock } from '../engine/onnxruntime.js';
+import type { Analysis } from '../model/analysis.js';
+import type { LatencyTableId, LatencyTables } from '../store/types.js';
+import type { StudyLatency } from '../study/lifecycle.js';
+import { modelLatencyMs, onnxShapeTimer, onnxTableId } from './onnx.js';
+import { layerShapes, shapeSpace } from './shapes.js';
+import { autoChannelStep } from './step.js';
+import { ensureTable, fitOverhead, type LatencyModel, predictMs, type ShapeTimer, tableLabel } from './table.js';
+
+/** Whether a study needs the table: latency targets, or predictions asked for. */
+export function needsLatencyTable(cfg: ResolvedConfig): boolean {
+  return targetMetric(cfg.search.targets) === 'latency' || cfg.evaluation.latency.predict;
+}
+
+export interface PrepareLatencyOptions {
+  readonly cfg: ResolvedConfig;
+  readonly store: LatencyTables;
+  readonly analysis: Analysis;
+  readonly space: SearchSpace;
+  readonly base: tf.LayersModel;
+  /** Intra-op threads (the proxy's: every core). */
+  readonly threads?: number;
+  /** Images per call. Default `evaluation.latency.batchSize` (the proxy's). */
+  readonly batch?: number;
+  readonly log: (line: string) => void;
+  /** Called after each measured shape (a progress line). */
+  readonly onProgress?: (done: number, missing: number) => void;
+  /** Injected by tests: the table id, the shape timer and the base's end-to-end latency (ms/image). */
+  readonly tableId?: LatencyTableId;
+  readonly timer?: ShapeTimer;
+  readonly baseLatencyMs?: () => Promise<number>;
+  /** The engine's channel block (table.ts `align`). Default: onnxruntime's NCHWc block on this CPU. */
+  readonly align?: number;
+}
+
+/** `evaluation.latency.tableStep`, `auto` resolved: half the engine's channel block, so the grid holds widths on both kernel paths; 8 when there is no block. */
+export function tableStepOf(step: number | 'auto', block: number): number {
+  if (step !== 'auto') return step;
+  return block > 1 ? Math.max(1, block / 2) : 8;
+}
+
+export interface PreparedLatency extends StudyLatency {
+  readonly model: LatencyModel;
+  readonly tableId: LatencyTableId;
+  /** The base model's measured end-to-end latency, ms per image (the denominator of every fraction). */
+  readonly baseMs: number;
+  /** Shapes measured now (0: the table was complete). */
+  readonly measured: number;
+  readonly seconds: number;
+}
+
+/**
+ * The config with `space.channelStep: auto` replaced by the step the table shows (step.ts); the
+ * config itself when the step is a number.
+ */
+export async function resolveChannelStep(
+  cfg: ResolvedConfig,
+  o: Pick<PrepareLatencyOptions, 'store' | 'analysis' | 'threads' | 'batch' | 'log' | 'onProgress' | 'tableId' | 'timer'> & {
+    /** The step an existing study was started with: kept, not measured again. */
+    known?: number;
+  },
+): Promise<ResolvedConfig> {
+  if (cfg.space.channelStep !== 'auto') return cfg;
+  if (o.known !== undefined) return { ...cfg, space: { ...cfg.space, channelStep: o.known } };
+  const threads = o.threads ?? availableParallelism();
+  const batch = o.batch ?? cfg.evaluation.latency.batchSize;
+  const clock = cfg.evaluation.latency.clock;
+  const tableId = o.tableId ?? (await onnxTableId(threads, batch, clock));
+  const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
+  const choice = await autoChannelStep({
+    store: o.store,
+    analysis: o.analysis,
+    tableId,
+    timer,
+    minKeepRatio: cfg.space.minKeepRatio,
+    onProgress: o.onProgress,
+  });
+  const step = choice?.step ?? 1;
+  if (choice) {
+    const r = [...choice.latency].map(([n, v]) => `${n}:${(v * 1000).toFixed(0)}`).join(' ');
+    o.log(
+      `space.channelStep auto: ${step} (${choice.flat ? '' : 'no step was flat; '}layer \`${choice.layer}\` latency per added channel spread ${choice.spread.toFixed(2)}x between multiples of ${step}; µs per call by width: ${r})`,
+    );
+  } else {
+    o.log('space.channelStep auto: 1 (the model has no prunable conv to measure)');
+  }
+  return { ...cfg, space: { ...cfg.space, channelStep: step } };
+}
+
+export async function prepareLatency(o: PrepareLatencyOptions): Promise<PreparedLatency> {
+  const t0 = performance.now();
+  const lat = o.cfg.evaluation.latency;
+  const threads = o.threads ?? availableParallelism();
+  const batch = o.batch ?? lat.batchSize;
+  const clock = lat.clock;
+  const id = o.tableId ?? (await onnxTableId(threads, batch, clock));
+  const align = o.align ?? nchwcBlock();
+  const shapes = shapeSpace(o.analysis, o.space, tableStepOf(lat.tableStep, align));
+  const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
+  const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress, align });
+  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : await modelLatencyMs(o.base, { threads, batch, runs: Math.max(lat.runs, 9), clock });
+  const model = fitOverhead(table, layerShapes(o.analysis, null), baseMs, batch);
+  const seconds = (performance.now() - t0) / 1000;
+  o.log(
+    `latency table ${tableLabel(id)}: ${shapes.length} shapes (${measured} measured now) in ${seconds.toFixed(1)} s; base ${baseMs.toFixed(4)} ms/image, overhead ${(model.overheadMs / batch).toFixed(4)} ms/image`,
+  );
+  if (model.clamped) {
+    o.log(
+      'warning: the table entries sum to more than the base model measured end to end (the host was busier while the table was measured); the overhead is taken as 0 and fractions are of the predicted base',
+    );
+  }
+  const predict = (c: Candidate | null) => predictMs(model, layerShapes(o.analysis, c));
+  const predictedBase = predict(null);
+  return {
+    model,
+    tableId: id,
+    baseMs,
+    measured,
+    seconds,
+    table: tableLabel(id),
+    predictMs: (c) => predict(c),
+    fractionOf: (c) => predict(c) / predictedBase,
+    targets: targetMetric(o.cfg.search.targets) === 'latency',
+  };
+}
