@@ -13,7 +13,7 @@ type SpecOf<N extends ResolvedControllerSpec['name']> = Extract<ResolvedControll
 type Factories = { readonly [N in ResolvedControllerSpec['name']]: (ctx: ControllerContext, spec: SpecOf<N>) => Controller };
 
 /**
- * Controller factories by config name, one entry each (STYLE.md principle 6: registries are
+ * Controller factories by config name, one entry each (registries are
  * `as const` objects); the spec's options are the controller's options, minus `name`.
  */
 export const controllers = {

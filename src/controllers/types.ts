@@ -2,7 +2,7 @@ import type { Rng } from '../core/rng.js';
 import type { Candidate, SearchSpace } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
 
-/** Where a trial sits in a lineage (DESIGN.md "Evaluator"): `proxy` = adaptive BN, `adapt` = short fine-tune. */
+/** Where a trial sits in a lineage : `proxy` = adaptive BN, `adapt` = short fine-tune. */
 export type ProposalStage = 'proxy' | 'adapt';
 
 /**
@@ -92,7 +92,7 @@ export interface ControllerContext {
 }
 
 /**
- * Ask/tell search controller (STYLE.md principle 1): never evaluates, never does IO, no clock.
+ * Ask/tell search controller : never evaluates, never does IO, no clock.
  * Its state snapshots to JSON so a resumed study continues the same sequence.
  *
  * Contract with the loop: `ask(n)` may return fewer than `n` (none while a generation, iteration or

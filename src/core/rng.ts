@@ -1,5 +1,5 @@
 /**
- * Seeded pseudo-random numbers (STYLE.md principle 10: randomness is injected, never Math.random).
+ * Seeded pseudo-random numbers (randomness is injected, never Math.random).
  * sfc32 seeded through splitmix32: small, fast, and its whole state fits in a JSON snapshot so a
  * resumed controller continues the same sequence.
  */

@@ -1,7 +1,7 @@
 import { AutopruneError, ErrorCodes, quote } from './errors.js';
 
 /**
- * The search space: the prunable channel groups of a model (DESIGN.md "Search space").
+ * The search space: the prunable channel groups of a model.
  * A group is the set of layers whose output channels must be cut together.
  */
 export interface GroupSpec {

@@ -12,7 +12,7 @@ export interface Cost {
 export type TrialState = 'waiting' | 'running' | 'complete' | 'failed';
 
 /**
- * What a trial evaluates (DESIGN.md "Evaluator"): `proxy` = prune + BN re-calibration, scored on
+ * What a trial evaluates: `proxy` = prune + BN re-calibration, scored on
  * validation (EagleEye); `adapt` = prune + short fine-tune, scored on validation (NetAdapt), its
  * weights kept as an artifact so children can start from them; `finetune` = finalist, scored on test.
  */

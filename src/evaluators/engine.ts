@@ -1,5 +1,5 @@
 /**
- * Which engine runs the proxy stage, and the evaluator that goes with it (DESIGN.md "Engines"):
+ * Which engine runs the proxy stage, and the evaluator that goes with it (docs/engines.md):
  * `auto` = onnxruntime when it loads, else tfjs. A missing onnxruntime is never fatal under `auto`;
  * naming it explicitly when it cannot load is an error that says how to install it.
  */

@@ -36,7 +36,7 @@ export interface OnnxProxyOptions {
   readonly threads?: number;
   /**
    * Pad conv widths to this multiple for the calibration and accuracy sessions (onnx-pad.ts: the
-   * same outputs, sometimes faster; README "Engines"); latency is measured on the unpadded graph,
+   * same outputs, sometimes faster; docs/benchmarks.md "Proxy engines"); latency is measured on the unpadded graph,
    * the model `export` writes.
    * Default 1: no padding.
    */

@@ -1,5 +1,5 @@
 /**
- * The evaluator contract (DESIGN.md "Evaluator"): a candidate in, metrics out. Behind this
+ * The evaluator contract : a candidate in, metrics out. Behind this
  * interface sit the in-process tfjs evaluator, a pool of worker threads, and later the
  * onnxruntime proxy and remote workers.
  */

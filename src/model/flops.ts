@@ -1,5 +1,5 @@
 /**
- * MACs and parameter counts from topology + candidate, without building anything (DESIGN.md:
+ * MACs and parameter counts from topology + candidate, without building anything (docs/flops.md:
  * controllers respect a FLOPs budget before evaluation). One counter per layer kind, looked up in a
  * table (Torch-Pruning's ops-counter idea). Convention (docs/flops.md):
  *   - MACs = multiply-accumulates for ONE image, counted for Conv2D, DepthwiseConv2D,

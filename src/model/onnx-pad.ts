@@ -8,7 +8,7 @@
  * around it. Pruned widths rarely are multiples (ResNet-20 at 48% MACs: 11/22/45 channels). In
  * probes here (CPU time per image, interleaved A/B, loaded host) padding 22 and 45 to 32 and 48
  * made that graph 10-40% cheaper and padding 8 to 16 made it dearer, so tensors narrower than one
- * block stay as they are; the quiet bench (README "Engines") measured +7% at channel step 1 and
+ * block stay as they are; the quiet bench (docs/benchmarks.md "Proxy engines") measured +7% at channel step 1 and
  * -14% at step 8, one run each: the gain is not established.
  *
  * How: walking the nodes in order, a Conv's output channels C >= block are rounded up to a multiple

@@ -1,5 +1,5 @@
 /**
- * Report data: plain objects computed from store records, no rendering (STYLE.md principle 7, after
+ * Report data: plain objects computed from store records, no rendering (compute, then render; after
  * Optuna's visualization module: compute an "info" object, then render it; tests check the info).
  *
  * Units: accuracies and deltas are fractions (0.912, -0.004), renderers turn them into %.

@@ -131,7 +131,7 @@ export interface ArtifactInfo {
 export const SNAPSHOTS_KEPT = 3;
 
 /**
- * The source of truth of a search (STYLE.md principle 2), and its work queue. Async so that a
+ * The source of truth of a search , and its work queue. Async so that a
  * remote backend (PostgreSQL) can implement it; the SQLite backend resolves synchronously underneath.
  * Finished trials (complete/failed) are immutable: any write to them throws TRIAL_IMMUTABLE.
  *

@@ -11,7 +11,7 @@ export const evaluationSchema = z.strictObject({
    * BatchNorm re-calibration on training batches (EagleEye's adaptive BN). Default 10 batches of
    * 128: on the ResNet-20 base, 20 candidates ranked by it agreed with the 50-batch proxy at
    * Kendall τ 0.997 (1.0 and 0.986 within each target), and with fine-tuned accuracy as well as
-   * the 50-batch proxy did, at half its cost (bench/proxy-fidelity.ts, README "Engines").
+   * the 50-batch proxy did, at half its cost (bench/proxy-fidelity.ts, docs/benchmarks.md "Proxy fidelity").
    */
   calibration: z
     .strictObject({

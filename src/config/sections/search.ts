@@ -48,9 +48,9 @@ export const controllerSchema = z.discriminatedUnion('name', [
     thirdObjective: z.enum(['latency', 'params']).nullable().default(null),
   }),
   z.strictObject({
-    /** AMC (He et al., ECCV 2018): DDPG agent choosing a keep ratio layer by layer. */
+    /** AMC (He et al., ECCV 2018): DDPG actor-critic choosing a keep ratio layer by layer. */
     name: z.literal('rl'),
-    /** Episodes of random actions before the agent learns. Default 100 (AMC). */
+    /** Episodes of random actions before the policy learns. Default 100 (AMC). */
     warmup: nonNegativeInt().default(100),
     /** Episodes after the warm-up, then done. Default 300. */
     episodes: positiveInt().default(300),
