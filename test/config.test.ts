@@ -65,8 +65,9 @@ describe('resolveConfig', () => {
         importance: 'l1',
         calibration: { batches: 10, batchSize: 128, unfold: 'auto' },
         validation: {},
-        finalists: { count: 3, epochs: 1, batchSize: 64, learningRate: 0.0005 },
-        adapt: { epochs: 1, batchesPerEpoch: 20, batchSize: 64, learningRate: 0.0005 },
+        finetune: { batchSize: 64, learningRate: 0.0005, optimizer: 'adam', momentum: 0.9, weightDecay: 0, augment: false },
+        rungs: [{ keep: 1, max: 3, finetune: { epochs: 1 } }],
+        adapt: { epochs: 1, batchesPerEpoch: 20 },
         latency: { batchSize: 32, runs: 5, engine: 'onnxruntime', tableStep: 'auto', clock: 'wall', predict: false },
       },
       run: {
@@ -272,11 +273,14 @@ describe('loadConfig', () => {
     assert.deepEqual(q.search.targets, [0.5, 0.3]);
     assert.equal(q.evaluation.validation.limit, 2000);
     // Finalists fine-tune one full epoch each (no batch cap).
-    assert.deepEqual([q.evaluation.finalists.epochs, q.evaluation.finalists.batchesPerEpoch], [1, undefined]);
+    // Finalists: one rung, the best per target (2 targets), one full epoch each (no batch cap), SGD as in train.
+    assert.deepEqual(q.evaluation.rungs, [{ keep: 1, max: 1, finetune: { epochs: 1 } }]);
+    assert.deepEqual([q.evaluation.finetune.batchesPerEpoch, q.evaluation.finetune.optimizer, q.evaluation.finetune.learningRate], [undefined, 'sgd', 0.01]);
     assert.equal(q.run.concurrency, 2);
     const o = (await loadConfig('configs/overnight.yaml')).resolved;
     assert.equal(o.search.budget.time, '8h');
-    assert.deepEqual([o.evaluation.finalists.count, o.evaluation.finalists.epochs], [5, 3]);
+    // 5 finalists over 3 targets: 2 per target, 3 epochs.
+    assert.deepEqual(o.evaluation.rungs, [{ keep: 1, max: 2, finetune: { epochs: 3 } }]);
     const s = (await loadConfig('configs/smoke.yaml')).resolved;
     assert.deepEqual([s.data.dataset, s.model.zoo, s.model.width], ['synthetic', 'plain-cnn', 0.25]);
     // The smoke checkpoint is where `autoprune train configs/smoke.yaml` saves it (train.out default).
@@ -333,5 +337,61 @@ describe('durations', () => {
   test('deadlineFromUntil rejects a bad clock time', async () => {
     const msg = await failure(() => deadlineFromUntil('7am', new Date(0)), 'INVALID_ARGUMENT');
     assert.match(msg, /HH:MM.*got `7am`/);
+  });
+});
+
+describe('evaluation.finetune and evaluation.rungs', () => {
+  const withEval = (evaluation: object, extra: object = {}) => resolveConfig({ ...minimal, ...extra, evaluation }, { source: 'x.yaml', cwd: CWD });
+
+  test('the recipe takes train’s optimizer, momentum, weight decay and augmentation unless written', () => {
+    const train = { optimizer: 'sgd', momentum: 0.8, weightDecay: 0.0005, augment: true };
+    const inherited = withEval({}, { train }).evaluation.finetune;
+    assert.deepEqual([inherited.optimizer, inherited.momentum, inherited.weightDecay, inherited.augment], ['sgd', 0.8, 0.0005, true]);
+    const own = withEval({ finetune: { optimizer: 'adam', momentum: 0.5, weightDecay: 0, augment: false } }, { train }).evaluation.finetune;
+    assert.deepEqual([own.optimizer, own.momentum, own.weightDecay, own.augment], ['adam', 0.5, 0, false]);
+  });
+
+  test('distillation is off by default; when written its defaults are T = 4, alpha = 0.5', () => {
+    assert.equal(withEval({}).evaluation.finetune.distill, undefined);
+    assert.deepEqual(withEval({ finetune: { distill: {} } }).evaluation.finetune.distill, { temperature: 4, alpha: 0.5 });
+  });
+
+  test('rungs are taken as written, in order', () => {
+    const rungs = [
+      { keep: 0.5, finetune: { steps: 200 } },
+      { keep: 0.25, max: 2, finetune: { epochs: 1 } },
+    ];
+    assert.deepEqual(withEval({ rungs }).evaluation.rungs, rungs);
+    assert.deepEqual(withEval({ rungs: [] }).evaluation.rungs, []);
+  });
+
+  test('finalists is shorthand for one capped rung: count spread over the targets, rounded up', () => {
+    const r = (finalists: object, targets: number[]) => withEval({ finalists }, { search: { targets } }).evaluation.rungs;
+    assert.deepEqual(r({ count: 3, epochs: 2 }, [0.5]), [{ keep: 1, max: 3, finetune: { epochs: 2 } }]);
+    assert.deepEqual(r({ count: 3 }, [0.5, 0.3]), [{ keep: 1, max: 2, finetune: { epochs: 1 } }]);
+    assert.deepEqual(r({ count: 0 }, [0.5]), []);
+    assert.deepEqual(r({ count: 1, epochs: 0 }, [0.5]), [{ keep: 1, max: 1, finetune: { epochs: 0 } }]);
+    // The resolved config has rungs only.
+    assert.equal('finalists' in withEval({ finalists: { count: 1 } }).evaluation, false);
+  });
+
+  test('the old finalists recipe keys are read as evaluation.finetune keys', () => {
+    const f = withEval({ finalists: { count: 1, batchSize: 32, learningRate: 0.01, batchesPerEpoch: 5 } }).evaluation.finetune;
+    assert.deepEqual([f.batchSize, f.learningRate, f.batchesPerEpoch], [32, 0.01, 5]);
+  });
+
+  test('moved, conflicting and bad keys: one line naming the key', async () => {
+    const bad = async (evaluation: object, re: RegExp) => assert.match(await failure(() => withEval(evaluation), 'CONFIG_INVALID'), re);
+    await bad({ adapt: { learningRate: 0.01 } }, /^x\.yaml: `evaluation\.adapt\.learningRate` is gone: .* `evaluation\.finetune\.learningRate`$/);
+    await bad({ adapt: { batchSize: 8 } }, /`evaluation\.finetune\.batchSize`$/);
+    await bad(
+      { finalists: { count: 1, learningRate: 0.01 }, finetune: { learningRate: 0.02 } },
+      /both given: write only `evaluation\.finetune\.learningRate`$/,
+    );
+    await bad({ finalists: { count: 1 }, rungs: [] }, /`evaluation\.finalists` and `evaluation\.rungs` both given/);
+    await bad({ rungs: [{ keep: 0, finetune: { steps: 1 } }] }, /`evaluation\.rungs\[0\]\.keep` expected a number in \(0, 1\], got 0$/);
+    await bad({ rungs: [{ keep: 0.5, finetune: { steps: 0 } }] }, /`evaluation\.rungs\[0\]\.finetune\.steps` expected an integer >= 1, got 0$/);
+    await bad({ rungs: [{ keep: 0.5, finetune: { epochs: 1, steps: 3 } }] }, /evaluation\.rungs\[0\]\.finetune/);
+    await bad({ finetune: { distill: { alpha: 2 } } }, /`evaluation\.finetune\.distill\.alpha` expected a number in \[0, 1\], got 2$/);
   });
 });

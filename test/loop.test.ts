@@ -273,7 +273,7 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   const timed = {
     ...cfg,
     search: { ...cfg.search, budget: { ...cfg.search.budget, trials: 1000 } },
-    evaluation: { ...cfg.evaluation, finalists: { ...cfg.evaluation.finalists, count: 1 } },
+    evaluation: { ...cfg.evaluation, rungs: [{ keep: 0.25, finetune: { epochs: 1 } }] }, // a quarter of 4 trials
   };
   const summary = await runStudy({
     cfg: timed,

@@ -5,7 +5,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { isFileLocation } from '../core/location.js';
-import { configSchema, engineStages, type ParsedConfig, type ResolvedConfig, syntheticSchema } from './schema.js';
+import { configSchema, engineStages, type FinetuneRecipe, type ParsedConfig, type ResolvedConfig, type Rung, syntheticSchema } from './schema.js';
 
 export interface ResolveOptions {
   /** Names the config in error messages (the file path as the user gave it). Default `config`. */
@@ -57,6 +57,7 @@ export async function loadConfig(path: string, options: Omit<ResolveOptions, 'so
 export function resolveConfig(user: unknown, options: ResolveOptions = {}): ResolvedConfig {
   const source = options.source ?? 'config';
   const cwd = options.cwd ?? process.cwd();
+  refuseMovedKeys(user, source);
   const parsed = configSchema.safeParse(user, { error: expectationOf });
   if (!parsed.success) throw new AutopruneError(ErrorCodes.CONFIG_INVALID, describeIssues(source, user, parsed.error.issues));
   const c: ParsedConfig = parsed.data;
@@ -68,10 +69,70 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
     data: resolveData(c.data, abs),
     model: { ...c.model, ...(c.model.checkpoint !== undefined ? { checkpoint: abs(c.model.checkpoint) } : {}) },
     train: { ...c.train, out: abs(out) },
+    evaluation: resolveEvaluation(c, user, source),
     // A postgres:// URL is not a path.
     run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store, engine: engineStages(c.run.engine) },
   };
   return deepFreeze(resolved);
+}
+
+/** Keys that moved, with where they live now: one line naming the new key instead of "unknown key". */
+const MOVED_KEYS: readonly (readonly [path: readonly string[], now: string])[] = [
+  [['evaluation', 'adapt', 'learningRate'], 'evaluation.finetune.learningRate'],
+  [['evaluation', 'adapt', 'batchSize'], 'evaluation.finetune.batchSize'],
+];
+
+function refuseMovedKeys(user: unknown, source: string): void {
+  for (const [path, now] of MOVED_KEYS) {
+    const parent = valueAt(user, path.slice(0, -1));
+    if (parent !== null && typeof parent === 'object' && path.at(-1)! in parent) {
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `${source}: \`${path.join('.')}\` is gone: every fine-tune (rungs, finalists, the adapt stage) follows \`${now}\``,
+      );
+    }
+  }
+}
+
+/**
+ * The evaluation section with one fine-tune recipe and rungs only. The rule for the old keys:
+ * `evaluation.finalists.{batchSize,learningRate,batchesPerEpoch}` are read as
+ * `evaluation.finetune.<key>` (both written is an error), and the recipe's unwritten optimizer,
+ * momentum, weightDecay and augment are `train`'s; `finalists: { count, epochs }` becomes a
+ * single rung (docs/rungs.md).
+ */
+function resolveEvaluation(c: ParsedConfig, user: unknown, source: string): ResolvedConfig['evaluation'] {
+  const { finalists, rungs, finetune, ...rest } = c.evaluation;
+  const moved: Record<string, unknown> = {};
+  for (const key of ['batchSize', 'learningRate', 'batchesPerEpoch'] as const) {
+    const old = finalists?.[key];
+    if (old === undefined) continue;
+    if (valueAt(user, ['evaluation', 'finetune', key]) !== undefined) {
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `${source}: \`evaluation.finalists.${key}\` and \`evaluation.finetune.${key}\` both given: write only \`evaluation.finetune.${key}\``,
+      );
+    }
+    moved[key] = old;
+  }
+  const recipe: FinetuneRecipe = {
+    ...finetune,
+    ...moved,
+    optimizer: finetune.optimizer ?? c.train.optimizer,
+    momentum: finetune.momentum ?? c.train.momentum,
+    weightDecay: finetune.weightDecay ?? c.train.weightDecay,
+    augment: finetune.augment ?? c.train.augment,
+  };
+  if (rungs !== undefined && finalists !== undefined) {
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `${source}: \`evaluation.finalists\` and \`evaluation.rungs\` both given: \`finalists\` is shorthand for a single rung, write it as the last of \`rungs\``,
+    );
+  }
+  const f = finalists ?? { count: 3, epochs: 1 };
+  const resolvedRungs: Rung[] =
+    rungs ?? (f.count === 0 ? [] : [{ keep: 1, max: Math.ceil(f.count / c.search.targets.length), finetune: { epochs: f.epochs } }]);
+  return { ...rest, finetune: recipe, rungs: resolvedRungs };
 }
 
 /** The data section with absolute paths and, for synthetic data, its defaults. */

@@ -10,7 +10,7 @@ import { z } from 'zod';
  * resolveConfig() makes them absolute against the current working directory.
  */
 import { dataSchema } from './sections/data.js';
-import { evaluationSchema } from './sections/evaluation.js';
+import { evaluationSchema, type finetuneSchema, type rungSchema } from './sections/evaluation.js';
 import { modelSchema } from './sections/model.js';
 import { type PROXY_ENGINES, runSchema, type TRAIN_ENGINES } from './sections/run.js';
 import { searchSchema } from './sections/search.js';
@@ -58,11 +58,18 @@ export type DeepReadonly<T> = T extends readonly unknown[]
  * name, `data.synthetic` present exactly when `data.dataset` is `synthetic`. Deeply frozen.
  */
 export type ResolvedConfig = DeepReadonly<
-  Omit<ParsedConfig, 'train' | 'run'> & {
+  Omit<ParsedConfig, 'train' | 'run' | 'evaluation'> & {
     train: Omit<ParsedConfig['train'], 'out'> & { out: string };
     run: Omit<ParsedConfig['run'], 'engine'> & { engine: EngineStages };
+    evaluation: Omit<ParsedConfig['evaluation'], 'finalists' | 'rungs' | 'finetune'> & { finetune: FinetuneRecipe; rungs: Rung[] };
   }
 >;
+
+/** `evaluation.finetune` resolved: the recipe's defaults taken from `train`. */
+export type FinetuneRecipe = Required<Omit<z.output<typeof finetuneSchema>, 'batchesPerEpoch' | 'distill'>> &
+  Pick<z.output<typeof finetuneSchema>, 'batchesPerEpoch' | 'distill'>;
+/** One rung of `evaluation.rungs` (the `finalists` shorthand resolved into it). */
+export type Rung = z.output<typeof rungSchema>;
 
 export interface EngineStages {
   readonly proxy: (typeof PROXY_ENGINES)[number];

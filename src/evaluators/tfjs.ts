@@ -9,6 +9,7 @@ import { initBackend } from '../engine/backend.js';
 import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
 import { loadModel, saveModel } from '../model/io.js';
+import { rungTraining } from '../study/rungs.js';
 import { fit } from './fit.js';
 import { saveGraphOf } from './graph-tune.js';
 import type { BaseSource, EvaluatorOptions } from './options.js';
@@ -83,27 +84,21 @@ export class TfjsEvaluator implements Evaluator {
       case 'adapt': {
         // NetAdapt's short-term fine-tune, scored on validation; its weights seed the trial's children.
         const a = cfg.evaluation.adapt;
-        const trainEngine = await this.tune(model, req.trial, {
-          epochs: a.epochs,
-          batchSize: a.batchSize,
-          learningRate: a.learningRate,
-          batchesPerEpoch: a.batchesPerEpoch,
-        });
+        const trainEngine = await this.tune(model, req.trial, { epochs: a.epochs, batchesPerEpoch: a.batchesPerEpoch });
         lap('adapt');
         const proxyAccuracy = accuracy(model, splits.validation, { limit: cfg.evaluation.validation.limit });
         lap('validate');
         return { proxyAccuracy, modelPath: await this.save(model, req.saveTo), trainEngine };
       }
       case 'finetune': {
-        const f = cfg.evaluation.finalists;
+        // The rung's own length (the request's, else the last rung's), in the one fine-tune recipe.
+        const length = req.length ?? cfg.evaluation.rungs.at(-1)?.finetune ?? { epochs: 0 };
+        const f = cfg.evaluation.finetune;
+        const perEpoch = Math.min(Math.floor(splits.train.count / f.batchSize), f.batchesPerEpoch ?? Number.POSITIVE_INFINITY);
+        const run = rungTraining(length, perEpoch);
         let trainEngine: string | undefined;
-        if (f.epochs > 0) {
-          trainEngine = await this.tune(model, req.trial, {
-            epochs: f.epochs,
-            batchSize: f.batchSize,
-            learningRate: f.learningRate,
-            batchesPerEpoch: f.batchesPerEpoch,
-          });
+        if (run.epochs > 0) {
+          trainEngine = await this.tune(model, req.trial, run);
           lap('finetune');
         }
         const finalAccuracy = accuracy(model, splits.test);
@@ -114,26 +109,23 @@ export class TfjsEvaluator implements Evaluator {
   }
 
   /** libtorch when built (run.engine train: auto), the weights written back into `model`; returns the engine. */
-  private async tune(
-    model: tf.LayersModel,
-    trial: number,
-    o: { epochs: number; batchSize: number; learningRate: number; batchesPerEpoch?: number },
-  ): Promise<string> {
+  private async tune(model: tf.LayersModel, trial: number, o: { epochs: number; batchesPerEpoch?: number }): Promise<string> {
     const { cfg, splits } = this;
+    const f = cfg.evaluation.finetune;
     const r = await fit(
       model,
       splits.train,
       {
         epochs: o.epochs,
-        batchSize: o.batchSize,
-        learningRate: o.learningRate,
-        optimizer: cfg.train.optimizer,
-        momentum: cfg.train.momentum,
-        weightDecay: cfg.train.weightDecay,
+        batchSize: f.batchSize,
+        learningRate: f.learningRate,
+        optimizer: f.optimizer,
+        momentum: f.momentum,
+        weightDecay: f.weightDecay,
         numClasses: splits.numClasses,
         seed: cfg.run.seed + trial,
-        augment: cfg.train.augment,
-        maxBatchesPerEpoch: o.batchesPerEpoch,
+        augment: f.augment,
+        maxBatchesPerEpoch: o.batchesPerEpoch ?? f.batchesPerEpoch,
       },
       { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
     );

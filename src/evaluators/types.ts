@@ -24,6 +24,8 @@ export interface EvalRequest {
    * instead of the base model; the candidate's channels are then cut from that model.
    */
   readonly parent?: { readonly trial: number; readonly modelDir: string };
+  /** finetune: this rung's own training length (docs/rungs.md). Default: the last rung's. */
+  readonly length?: { readonly steps: number } | { readonly epochs: number };
 }
 
 export interface EvalResult {

@@ -11,6 +11,7 @@ import type { EvalRequest, EvalResult, Evaluator } from '../evaluators/types.js'
 import type { Store, StudyRecord, TrialRecord } from '../store/types.js';
 import { artifactPaths } from './lineage.js';
 import { firstLine } from './policy.js';
+import type { RungLength } from './rungs.js';
 
 export function chooseFinalists(
   trials: readonly TrialRecord[],
@@ -41,7 +42,10 @@ export interface FinalistRunOptions {
   readonly trials: readonly TrialRecord[];
   readonly evaluator: Evaluator;
   readonly count: number;
+  /** Recorded with each final (0 for a rung counted in steps). */
   readonly epochs: number;
+  /** The final rung's own training length. */
+  readonly length?: RungLength;
   readonly targets: readonly number[];
   readonly window: number;
   /** A trial's cost as a fraction of the base's, when the targets are not MACs (latency targets). */
@@ -52,7 +56,7 @@ export interface FinalistRunOptions {
 }
 
 /** The fine-tune request of a finalist: it starts from its own adapted weights, or its parent's. */
-export function finalistRequest(store: Store, t: TrialRecord): EvalRequest {
+export function finalistRequest(store: Store, t: TrialRecord, length?: RungLength): EvalRequest {
   const dir = store.artifactDir(t.study);
   const from = t.stage === 'adapt' ? t.number : t.parent;
   return {
@@ -60,6 +64,7 @@ export function finalistRequest(store: Store, t: TrialRecord): EvalRequest {
     candidate: t.candidate,
     stage: 'finetune',
     saveTo: artifactPaths.finalistModel(dir, t.number),
+    ...(length === undefined ? {} : { length }),
     ...(from === null ? {} : { parent: { trial: from, modelDir: artifactPaths.trialModel(dir, from) } }),
   };
 }
@@ -81,7 +86,7 @@ async function runFinalist(o: FinalistRunOptions, t: TrialRecord): Promise<void>
   const started = now();
   let r: EvalResult;
   try {
-    r = await o.evaluator.evaluate(finalistRequest(o.store, t));
+    r = await o.evaluator.evaluate(finalistRequest(o.store, t, o.length));
   } catch (e) {
     o.log(`finalist trial ${t.number} failed: ${firstLine((e as Error).message)}`);
     return;

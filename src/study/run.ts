@@ -129,16 +129,18 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
   });
   if (lost.aborted) throw lost.reason as Error;
   let finalists: number[] = [];
-  if (!o.signal.aborted && cfg.evaluation.finalists.count > 0) {
+  const last = cfg.evaluation.rungs.at(-1);
+  const count = last === undefined ? 0 : finalistCount(last, cfg.search.targets.length, trials);
+  if (!o.signal.aborted && last !== undefined && count > 0) {
     if (reason === 'time') o.log('the time budget is spent; Ctrl-C skips the finalists still to come (the study stays resumable)');
-    const f = cfg.evaluation.finalists;
     finalists = await runFinalists({
       store,
       study,
       trials,
       evaluator: await evaluator(),
-      count: f.count,
-      epochs: f.epochs,
+      count,
+      epochs: 'epochs' in last.finetune ? last.finetune.epochs : 0,
+      length: last.finetune,
       targets: targetFractions(cfg.search.targets),
       window: cfg.search.window,
       fractionOf: latencyFraction(o),
@@ -150,6 +152,12 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
   const final = o.signal.aborted ? 'interrupted' : reason;
   await store.setStudyState(study.name, finalState(final));
   return { study: (await store.getStudy(study.name))!, reason: final, evaluated, requeued: reaped.requeued, finalists };
+}
+
+/** How many finalists the last rung admits over all targets: its cap per target, else its share of the complete trials. */
+function finalistCount(rung: ResolvedConfig['evaluation']['rungs'][number], targets: number, trials: readonly TrialRecord[]): number {
+  if (rung.max !== undefined) return rung.max * targets;
+  return Math.floor(trials.filter((t) => t.state === 'complete').length * rung.keep);
 }
 
 /** Claim loops of this process: none when `autoprune worker` processes do all the evaluating. */

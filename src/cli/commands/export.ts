@@ -65,7 +65,7 @@ export interface ModelCard {
   /** Test accuracy after fine-tuning (finalists only). */
   readonly finalAccuracy: number | null;
   readonly finetuneEpochs: number | null;
-  /** Fine-tuning stopped each epoch after this many batches (evaluation.finalists.batchesPerEpoch); null = whole epochs. */
+  /** Fine-tuning stopped each epoch after this many batches (evaluation.finetune.batchesPerEpoch); null = whole epochs. */
   readonly finetuneBatchesPerEpoch: number | null;
   readonly latencyMs: number | null;
   readonly base: {
@@ -315,7 +315,7 @@ export const exportCommand: CommandModule<object, Args> = {
       proxyAccuracy: trial.metrics.proxyAccuracy ?? null,
       finalAccuracy: fin?.finalAccuracy ?? trial.metrics.finalAccuracy ?? null,
       finetuneEpochs: fin?.epochs ?? null,
-      finetuneBatchesPerEpoch: fin ? (cfg.evaluation.finalists.batchesPerEpoch ?? null) : null,
+      finetuneBatchesPerEpoch: fin ? (cfg.evaluation.finetune.batchesPerEpoch ?? null) : null,
       latencyMs: fin?.latencyMs ?? trial.metrics.latencyMs ?? null,
       base: {
         checkpoint: cfg.model.checkpoint ?? null,

@@ -1,8 +1,60 @@
 /** The `evaluation` section: how a candidate is scored at each stage. */
 import { z } from 'zod';
-import { flag, nonNegativeInt, positiveInt, positiveNumber } from './leaves.js';
+import { flag, nonNegativeInt, num, positiveInt, positiveNumber, probability, ratio } from './leaves.js';
+import { OPTIMIZERS } from './train.js';
 
 export const IMPORTANCE_CRITERIA = ['l1', 'l2', 'bn-gamma', 'random'] as const;
+
+/**
+ * The fine-tune recipe as written. The learning rate follows a cosine from `learningRate` to 0 over
+ * each fine-tune's own steps (src/evaluators/recipe.ts).
+ */
+export const finetuneSchema = z.strictObject({
+  /** Default 64. */
+  batchSize: positiveInt().default(64),
+  /** Peak learning rate. Default 0.0005. */
+  learningRate: positiveNumber().default(0.0005),
+  /** Default: `train.optimizer`. */
+  optimizer: z.enum(OPTIMIZERS).optional(),
+  /** SGD momentum, in [0, 1). Default: `train.momentum`. */
+  momentum: num('a number in [0, 1)', (v) => v >= 0 && v < 1).optional(),
+  /** Coupled L2 weight decay on kernels, >= 0. Default: `train.weightDecay`. */
+  weightDecay: num('a number >= 0', (v) => v >= 0).optional(),
+  /** Random crop + horizontal flip. Default: `train.augment`. */
+  augment: flag().optional(),
+  /** Stop each epoch after this many batches (a budget for quick runs). Default: whole epochs. */
+  batchesPerEpoch: positiveInt().optional(),
+  /**
+   * Knowledge distillation from the base model (Hinton et al. 2015): loss
+   * (1 − alpha)·CE + alpha·T²·KL(teacher‖student) at temperature T. Default: off (absent).
+   */
+  distill: z
+    .strictObject({
+      /** Softmax temperature T, > 0. Default 4. */
+      temperature: positiveNumber().default(4),
+      /** Weight of the distillation term, in [0, 1]. Default 0.5. */
+      alpha: probability().default(0.5),
+    })
+    .optional(),
+});
+
+/** A rung's fine-tune length: `steps` optimizer steps, or `epochs` epochs (each capped by `finetune.batchesPerEpoch`). */
+const rungLengthSchema = z.union([z.strictObject({ steps: positiveInt() }), z.strictObject({ epochs: nonNegativeInt() })], {
+  error: '`{ steps: N }` (N >= 1) or `{ epochs: N }` (N >= 0)',
+});
+
+/** One rung after the proxy: which trials it admits and how long it fine-tunes them. */
+export const rungSchema = z.strictObject({
+  /** Admit the best `keep` fraction, in (0, 1], of the rung before, per target. Required. */
+  keep: ratio(),
+  /**
+   * Admit at most this many per target; such a rung promotes only once the rung before it is closed
+   * (the search has stopped proposing), so it takes the best, not the first. Default: no cap.
+   */
+  max: positiveInt().optional(),
+  /** This rung's own training, continuing from the weights of the rung before it. Required. */
+  finetune: rungLengthSchema,
+});
 
 export const evaluationSchema = z.strictObject({
   /** Channel importance criterion (which channels a cut keeps). Default `l1`. */
@@ -36,24 +88,43 @@ export const evaluationSchema = z.strictObject({
       limit: positiveInt().optional(),
     })
     .prefault({}),
-  /** Pareto finalists: fine-tuned, then scored on the test split. */
+  /**
+   * The one fine-tune recipe: rungs (finalists included) and NetAdapt's `adapt` stage train with it
+   * (docs/rungs.md). Optimizer, momentum, weight decay and augmentation default to the base model's
+   * `train` recipe, so a fine-tune continues the training the base had.
+   */
+  finetune: finetuneSchema.prefault({}),
+  /**
+   * Successive-halving rungs after the proxy rung (ASHA, Li et al. 2020; Optuna's
+   * SuccessiveHalvingPruner, Ray Tune's ASHA): each admits the best `keep` fraction of the rung
+   * before it, per target, and fine-tunes them longer (docs/rungs.md). The last rung is the finalists.
+   * Default: what the `finalists` shorthand resolves to.
+   */
+  rungs: z.array(rungSchema, { error: 'a list of rungs `{ keep, finetune: { steps } | { epochs } }`' }).optional(),
+  /**
+   * Shorthand for a single final rung: `{ count: c, epochs: e }` is
+   * `rungs: [{ keep: 1, max: ceil(c / number of targets), finetune: { epochs: e } }]` (none when
+   * c = 0). Not together with `rungs`. Default `{ count: 3, epochs: 1 }` when `rungs` is absent.
+   * `batchSize`, `learningRate`, `batchesPerEpoch` here are read as `evaluation.finetune.<key>`.
+   */
   finalists: z
     .strictObject({
-      /** How many (0 = skip this phase). Default 3. */
+      /** How many (0 = no rung). Default 3. */
       count: nonNegativeInt().default(3),
       /** Fine-tuning epochs (0 = score without fine-tuning). Default 1. */
       epochs: nonNegativeInt().default(1),
-      /** Default 64. */
-      batchSize: positiveInt().default(64),
-      /** Default 0.0005. */
-      learningRate: positiveNumber().default(0.0005),
-      /** Fine-tune on at most this many batches per epoch (a budget for quick runs). Default: whole epoch. */
+      /** Read as `evaluation.finetune.batchSize`. Default: none. */
+      batchSize: positiveInt().optional(),
+      /** Read as `evaluation.finetune.learningRate`. Default: none. */
+      learningRate: positiveNumber().optional(),
+      /** Read as `evaluation.finetune.batchesPerEpoch`. Default: none. */
       batchesPerEpoch: positiveInt().optional(),
     })
-    .prefault({}),
+    .optional(),
   /**
    * Stage `adapt` (NetAdapt's short fine-tune, scored on validation), for controllers that ask for
-   * it; the adapted weights are kept so child trials can start from them.
+   * it; the adapted weights are kept so child trials can start from them. It trains with
+   * `evaluation.finetune`'s recipe for this budget.
    */
   adapt: z
     .strictObject({
@@ -61,10 +132,6 @@ export const evaluationSchema = z.strictObject({
       epochs: positiveInt().default(1),
       /** Batches per epoch. Default 20. */
       batchesPerEpoch: positiveInt().default(20),
-      /** Default 64. */
-      batchSize: positiveInt().default(64),
-      /** Default 0.0005. */
-      learningRate: positiveNumber().default(0.0005),
     })
     .prefault({}),
   /** Inference latency measurement. */

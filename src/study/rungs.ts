@@ -1,0 +1,108 @@
+/**
+ * Successive halving over fidelities (rungs), asynchronous as in ASHA (Li et al., "A System for
+ * Massively Parallel Hyperparameter Tuning", MLSys 2020; Optuna's SuccessiveHalvingPruner, Ray
+ * Tune's ASHA scheduler). Rung 0 is the proxy (adaptive BN); rung k >= 1 is `rungs[k - 1]` of the
+ * config, a longer fine-tune continuing from the trial's rung k - 1 weights.
+ *
+ * The rule, per target: with n results at rung k, the top floor(n · keep) of them (keep of rung
+ * k + 1) are promotable, and every promotable trial not yet promoted is promoted now. A rung with
+ * `max` waits until rung k is closed (nothing more can arrive there) and then admits its top
+ * min(max, floor(n · keep)), so it takes the best rather than the first. Ranking: higher score
+ * first, then the lower trial number, so the same results always give the same promotions in the
+ * same order. Baselines (uniform, global trials) are in the pool like any other trial. Pure.
+ */
+
+/** A rung's training length as configured. */
+export type RungLength = { readonly steps: number } | { readonly epochs: number };
+
+/** One rung after the proxy rung (a resolved `evaluation.rungs` entry). */
+export interface RungSpec {
+  /** Fraction of the rung before that is promotable, in (0, 1]. */
+  readonly keep: number;
+  /** At most this many per target, admitted once the rung before is closed. */
+  readonly max?: number;
+  readonly finetune: RungLength;
+}
+
+/** A finished result at a rung, as the promotion rule sees it. */
+export interface RungResult {
+  /** The trial that holds this result (for rung 0 the proxy trial, else the rung trial). */
+  readonly trial: number;
+  /** 0 = proxy, k = `rungs[k - 1]`. */
+  readonly rung: number;
+  /** Which target (or band) the candidate belongs to; promotion never mixes targets. null = none. */
+  readonly target: number | null;
+  /** Higher is better (validation accuracy at this rung). */
+  readonly score: number;
+  /** The rung-0 trial this chain started from: one candidate is promoted at most once per rung. */
+  readonly origin: number;
+}
+
+/** A promotion to enqueue: continue `from` (a result at rung `rung - 1`) at rung `rung`. */
+export interface Promotion {
+  readonly from: number;
+  readonly origin: number;
+  readonly rung: number;
+  readonly target: number | null;
+}
+
+export interface PromotionState {
+  /** Every finished result so far, at every rung. */
+  readonly results: readonly RungResult[];
+  /** Origins already promoted (queued, running or finished) at each rung k >= 1: `promoted.get(k)`. */
+  readonly promoted: ReadonlyMap<number, ReadonlySet<number>>;
+  /**
+   * Rungs closed to new results: rung 0 closes when the search stops proposing, rung k when rung k
+   * is closed and every trial promoted to it has finished. Capped rungs (`max`) promote only from a
+   * closed rung.
+   */
+  readonly closed: (rung: number) => boolean;
+}
+
+/** Best first: higher score, then the lower trial number. */
+function byRank(a: RungResult, b: RungResult): number {
+  return b.score - a.score || a.trial - b.trial;
+}
+
+/**
+ * The promotions due now, in the order to enqueue them: rung ascending, then target in order of
+ * first appearance sorted ascending (null last), then rank. Deterministic in its input.
+ */
+export function promotions(schedule: readonly RungSpec[], state: PromotionState): Promotion[] {
+  const out: Promotion[] = [];
+  for (let k = 1; k <= schedule.length; k++) {
+    const spec = schedule[k - 1];
+    const below = state.results.filter((r) => r.rung === k - 1);
+    const done = state.promoted.get(k) ?? new Set<number>();
+    if (spec.max !== undefined && !state.closed(k - 1)) continue;
+    for (const target of targetsOf(below)) {
+      const pool = below.filter((r) => r.target === target).sort(byRank);
+      let n = Math.floor(pool.length * spec.keep + 1e-9);
+      if (spec.max !== undefined) n = Math.min(n, spec.max);
+      // A capped rung admits exactly its top n: those already promoted count against the cap.
+      const top = pool.slice(0, n);
+      for (const r of top) {
+        if (done.has(r.origin)) continue;
+        out.push({ from: r.trial, origin: r.origin, rung: k, target });
+      }
+    }
+  }
+  return out;
+}
+
+function targetsOf(results: readonly RungResult[]): (number | null)[] {
+  const set = new Set(results.map((r) => r.target));
+  return [...set].sort((a, b) => (a === null ? 1 : b === null ? -1 : a - b));
+}
+
+/**
+ * Epochs and batches per epoch of a rung's own fine-tune. `{ epochs: e }`: e epochs of
+ * `stepsPerEpoch` batches. `{ steps: s }`: ceil(s / stepsPerEpoch) epochs of equal length, at least
+ * s steps in all (rounded up to whole epochs of equal length, so the schedule stays one cosine).
+ */
+export function rungTraining(length: RungLength, stepsPerEpoch: number): { epochs: number; batchesPerEpoch: number } {
+  const per = Math.max(1, Math.floor(stepsPerEpoch));
+  if ('epochs' in length) return { epochs: length.epochs, batchesPerEpoch: per };
+  const epochs = Math.ceil(length.steps / per);
+  return { epochs, batchesPerEpoch: Math.ceil(length.steps / epochs) };
+}
