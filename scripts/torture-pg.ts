@@ -108,7 +108,8 @@ function config(dir: string, store: string, ref: boolean): string {
     search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials: TRIALS } },
     evaluation: {
       calibration: { batches: 8, batchSize: 64 },
-      adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 },
+      adapt: { epochs: 1, batchesPerEpoch: 3 },
+      finetune: { batchSize: 32 },
       finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 },
       latency: { batchSize: 8, runs: 1 },
     },

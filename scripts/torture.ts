@@ -87,7 +87,8 @@ function config(dir: string, name: string, trials: number, store: string): strin
     search: { controller: { name: 'random' }, targets: [0.5, 0.3], budget: { trials } },
     evaluation: {
       calibration: { batches: 2, batchSize: 64 },
-      adapt: { epochs: 1, batchesPerEpoch: 3, batchSize: 32 },
+      adapt: { epochs: 1, batchesPerEpoch: 3 },
+      finetune: { batchSize: 32 },
       finalists: { count: 1, epochs: 1, batchesPerEpoch: 2 },
       latency: { batchSize: 8, runs: 1 },
     },

@@ -55,9 +55,9 @@ class BrokenEvaluator extends FakeEvaluator {
   }
 }
 
-async function run(store: Store, ev: FakeEvaluator, trials: number, controller: ControllerSpec = cfg.search.controller) {
+async function run(store: Store, ev: FakeEvaluator, trials: number, controller: ControllerSpec = cfg.search.controller, base: ResolvedConfig = cfg) {
   return runStudy({
-    cfg: { ...cfg, search: { ...cfg.search, controller: resolveControllerSpec(controller), budget: { ...cfg.search.budget, trials } } },
+    cfg: { ...base, search: { ...base.search, controller: resolveControllerSpec(controller), budget: { ...base.search.budget, trials } } },
     configHash: 'h',
     store,
     analysis,
@@ -272,8 +272,9 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   const lines: string[] = [];
   const timed = {
     ...cfg,
-    search: { ...cfg.search, budget: { ...cfg.search.budget, trials: 1000 } },
-    evaluation: { ...cfg.evaluation, rungs: [{ keep: 0.25, finetune: { epochs: 1 } }] }, // a quarter of 4 trials
+    // One target, so the last rung's quarter of the 4 search trials is 1 finalist.
+    search: { ...cfg.search, targets: [0.5], budget: { ...cfg.search.budget, trials: 1000 } },
+    evaluation: { ...cfg.evaluation, rungs: [{ keep: 0.25, finetune: { epochs: 1 } }] },
   };
   const summary = await runStudy({
     cfg: timed,
@@ -290,13 +291,14 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   });
   // One worker, 1 s per trial: trials start at 0, 1, 2 and 3 s; at 4 s the deadline (3.5 s) has passed.
   assert.equal(summary.reason, 'time');
-  assert.equal(summary.evaluated, 4);
+  assert.equal(summary.evaluated, 5, '4 search trials and the finalist');
+  // The finalist is a rung trial in the queue (trial 4), continuing the best proxy trial after the deadline.
   assert.deepEqual(
-    (await store.listTrials('loop')).map((t) => `${t.number}:${t.state}`),
-    ['0:complete', '1:complete', '2:complete', '3:complete'],
+    (await store.listTrials('loop')).map((t) => `${t.number}:${t.state}:${t.stage}:${t.parent}`),
+    ['0:complete:proxy:null', '1:complete:proxy:null', '2:complete:proxy:null', '3:complete:proxy:null', `4:complete:finetune:${summary.finalists[0]}`],
   );
   assert.equal(summary.finalists.length, 1);
-  assert.deepEqual(ev.stages, ['proxy:0', 'proxy:1', 'proxy:2', 'proxy:3', `finetune:${summary.finalists[0]}`]);
+  assert.deepEqual(ev.stages, ['proxy:0', 'proxy:1', 'proxy:2', 'proxy:3', 'finetune:4']);
   assert.deepEqual(
     (await store.listFinals('loop')).map((f) => f.trainEngine),
     ['libtorch'],
@@ -305,12 +307,14 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   assert.ok(lines.some((l) => /the time budget is spent/.test(l)));
   assert.equal((await store.getStudy('loop'))!.state, 'stopped', 'resumable');
 
-  // The resumed run (no deadline, 8 trials) continues where the timed one stopped.
+  // The resumed run (no deadline, 8 search trials) continues the search where the timed one stopped.
   const rest = new FakeEvaluator();
-  await run(store, rest, 8);
-  assert.equal(rest.evaluated.length, 4);
+  await run(store, rest, 8, cfg.search.controller, timed);
   const whole = new MemoryStore();
-  await run(whole, new FakeEvaluator(), 8);
-  const keys = async (s: Store) => (await s.listTrials('loop')).map((t) => t.key);
+  await run(whole, new FakeEvaluator(), 8, cfg.search.controller, timed);
+  const keys = async (s: Store) => (await s.listTrials('loop')).filter((t) => t.stage === 'proxy').map((t) => t.key);
+  assert.equal((await keys(store)).length, 8);
   assert.deepEqual(await keys(store), await keys(whole));
+  // 4 more search trials, and the promotions the 8 results call for beyond the one already made (a quarter of 8 = 2).
+  assert.equal(rest.evaluated.length, 4 + 1);
 });

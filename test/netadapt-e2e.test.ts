@@ -32,7 +32,8 @@ test('greedy with adapt: chosen fine-tunes each chosen model and prunes the next
     search: { controller: { name: 'greedy', initialReduction: 0.2, adapt: 'chosen' }, baseline: false, targets: [0.5], budget: { trials: 200 } },
     evaluation: {
       calibration: { batches: 2, batchSize: 32 },
-      adapt: { epochs: 1, batchesPerEpoch: 2, batchSize: 32 },
+      adapt: { epochs: 1, batchesPerEpoch: 2 },
+      finetune: { batchSize: 32 },
       finalists: { count: 0 },
       latency: { batchSize: 4, runs: 1 },
     },

@@ -44,12 +44,13 @@ interface Row {
   finished_at: string | null;
 }
 
-function rows(db: string, study: string): Row[] {
+/** The search trials (rung trials, stage `finetune`, are the finalists; test/rungs-study.test.ts checks them). */
+function rows(db: string, study: string, stage = "t.stage != 'finetune'"): Row[] {
   const d = new Database(db, { readonly: true, fileMustExist: true });
   try {
     return d
       .prepare(
-        'SELECT t.number, t.state, t.key, t.proxy_accuracy, t.finished_at FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ? ORDER BY t.number',
+        `SELECT t.number, t.state, t.key, t.proxy_accuracy, t.finished_at FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ? AND ${stage} ORDER BY t.number`,
       )
       .all(study) as Row[];
   } finally {
@@ -85,6 +86,14 @@ describe('search', () => {
       [0, 1, 2, 3, 4, 5, 6, 7],
     );
     assert.ok(reference.every((r) => r.state === 'complete' && r.proxy_accuracy !== null));
+    // finalists { count: 1 } over 2 targets: one rung of the best per target, two trials after the search's.
+    assert.deepEqual(
+      rows(join(dir, 'ref.db'), 'ref', "t.stage = 'finetune'").map((r) => [r.number, r.state]),
+      [
+        [8, 'complete'],
+        [9, 'complete'],
+      ],
+    );
 
     const b = await cli('search', await writeConfig('same', { ...config('ref', { store: join(dir, 'same.db') }) }));
     assert.equal(b.code, 0, b.stderr);

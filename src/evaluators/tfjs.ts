@@ -101,9 +101,12 @@ export class TfjsEvaluator implements Evaluator {
           trainEngine = await this.tune(model, req.trial, run);
           lap('finetune');
         }
+        // Validation ranks the rungs (promotion never sees the test split); test is the reported number.
+        const proxyAccuracy = accuracy(model, splits.validation, { limit: cfg.evaluation.validation.limit });
+        lap('validate');
         const finalAccuracy = accuracy(model, splits.test);
         lap('test');
-        return { finalAccuracy, modelPath: await this.save(model, req.saveTo), trainEngine };
+        return { proxyAccuracy, finalAccuracy, modelPath: await this.save(model, req.saveTo), trainEngine };
       }
     }
   }

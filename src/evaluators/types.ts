@@ -64,6 +64,14 @@ export function latencyEngineOf(timings: Readonly<Record<string, number>> | unde
   return 'latency' in timings ? 'tfjs' : null;
 }
 
+/** Like the latency engine: the timings key `train@<engine>` records which engine fine-tuned a trial (its seconds). */
+export const trainTimingKey = (engine: string): string => `train@${engine}`;
+
+export function trainEngineOf(timings: Readonly<Record<string, number>> | undefined): string | undefined {
+  for (const k of Object.keys(timings ?? {})) if (k.startsWith('train@')) return k.slice('train@'.length);
+  return undefined;
+}
+
 export interface Evaluator {
   /** How many evaluations it can run at once. */
   readonly capacity: number;

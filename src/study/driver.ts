@@ -7,9 +7,13 @@ import type { Controller, Observation, Proposal } from '../controllers/types.js'
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { type Candidate, candidateKey } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
+import { trainEngineOf } from '../evaluators/types.js';
 import type { DriverLease, NewTrial, Store, TrialRecord } from '../store/types.js';
 import { trialKey } from './lineage.js';
 import { type FailurePolicy, firstLine } from './policy.js';
+import { duePromotions, type RungMeta, type RungSpec, rungMetaOf } from './rungs.js';
+
+const rungId = (p: { origin: number; rung: number }) => `${p.origin}@${p.rung}`;
 
 export interface DriverOptions {
   readonly store: Store;
@@ -24,6 +28,14 @@ export interface DriverOptions {
   /** For log lines: FLOPs as a fraction of the base model's. */
   readonly baseMacs: number;
   readonly log?: (line: string) => void;
+  /** The rungs after the proxy (docs/rungs.md); none: no promotions. */
+  readonly rungs?: {
+    readonly schedule: readonly RungSpec[];
+    /** A search trial's target (the band it lies in), or null. */
+    readonly targetOf: (t: TrialRecord) => number | null;
+    /** Where a study's artifacts live (store.artifactDir), for the final record's model path. */
+    readonly modelDir: (trial: number) => string;
+  };
 }
 
 /** What the controller snapshot holds besides the controller's own state. */
@@ -106,11 +118,13 @@ export class Driver {
     const trials = await this.o.store.listTrials(this.study);
     const fresh = trials.filter((t) => isFinished(t) && !this.told.has(t.number)).sort(byFinish);
     if (fresh.length) {
+      await this.recordFinals(trials);
       // One at a time, yielding between: a controller's tell can be long synchronous work (rl's
       // DDPG updates took 10-60 s per episode on a loaded host). Leases are renewed on the lease
       // thread, but a memory store's renewals are timers on this thread and must get their turn.
       for (const t of fresh) {
-        this.o.controller.tell([observation(t)]);
+        // Rung trials are the study's, not the controller's: it proposed the candidate, not the fine-tune.
+        if (rungMetaOf(t) === null) this.o.controller.tell([observation(t)]);
         this.told.add(t.number);
         this.o.log?.(this.describe(t));
         await new Promise<void>((r) => setImmediate(r));
@@ -161,6 +175,70 @@ export class Driver {
       }
     }
     return fresh.length === 0 ? 'exhausted' : fresh.length;
+  }
+
+  /**
+   * Enqueues the rung promotions due (duePromotions) that are not in the store yet, with the
+   * controller snapshot (the enqueue is fenced by the driver lease like the controller's). Returns
+   * how many were enqueued.
+   */
+  async promote(trials: readonly TrialRecord[], searchClosed: boolean): Promise<number> {
+    const r = this.o.rungs;
+    if (!r || r.schedule.length === 0) return 0;
+    const have = new Set(trials.flatMap((t) => (rungMetaOf(t) ? [rungId(rungMetaOf(t)!)] : [])));
+    const byNumber = new Map(trials.map((t) => [t.number, t]));
+    const due = duePromotions(r.schedule, trials, { targetOf: (t) => r.targetOf(t as TrialRecord), searchClosed }).filter((p) => !have.has(rungId(p)));
+    if (due.length === 0) return 0;
+    const fresh = due.map((p): NewTrial => {
+      const from = byNumber.get(p.from)!;
+      // Rung 1 continues the proxy's weights: the base cut (re-derived), or its adapted parent's.
+      const weights = rungMetaOf(from) !== null || from.stage === 'adapt' ? from.number : from.parent;
+      const meta: RungMeta = { rung: p.rung, origin: p.origin, target: p.target, weights, finetune: r.schedule[p.rung - 1].finetune };
+      return {
+        candidate: from.candidate,
+        key: trialKey(from.candidate, 'finetune', from.number),
+        cost: from.cost,
+        controller: from.controller,
+        meta: meta as unknown as Json,
+        stage: 'finetune',
+        parent: from.number,
+      };
+    });
+    const added = await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
+    this.o.log?.(`promoted ${added.map((t) => `trial ${t.parent} -> rung ${(t.meta as unknown as RungMeta).rung} (trial ${t.number})`).join(', ')}`);
+    return added.length;
+  }
+
+  /**
+   * The finals of finished last-rung trials not yet recorded, under their origin's number (what
+   * reports, pick and export read); written again after a crash between the trial and its record.
+   */
+  private async recordFinals(trials: readonly TrialRecord[]): Promise<void> {
+    const r = this.o.rungs;
+    if (!r || r.schedule.length === 0) return;
+    const last = r.schedule.length;
+    const done = trials.filter((t) => t.state === 'complete' && rungMetaOf(t)?.rung === last && t.metrics.finalAccuracy != null);
+    if (done.length === 0) return;
+    const have = new Set((await this.o.store.listFinals(this.study)).map((f) => f.trial));
+    for (const t of done) {
+      const m = rungMetaOf(t)!;
+      if (have.has(m.origin)) continue;
+      const spec = r.schedule[last - 1].finetune;
+      await this.o.store.saveFinal({
+        study: this.study,
+        trial: m.origin,
+        finalAccuracy: t.metrics.finalAccuracy!,
+        latencyMs: t.metrics.latencyMs ?? null,
+        latencyHost: t.metrics.latencyHost,
+        latencyDevice: t.metrics.latencyDevice,
+        trainEngine: trainEngineOf(t.metrics.timings),
+        epochs: 'epochs' in spec ? spec.epochs : 0,
+        modelPath: r.modelDir(t.number),
+        seconds: t.metrics.timings?.total ?? 0,
+      });
+      have.add(m.origin);
+      this.o.log?.(`finalist trial ${m.origin}: test ${(100 * t.metrics.finalAccuracy!).toFixed(2)}% after rung ${last} (trial ${t.number})`);
+    }
   }
 
   /** One log line per finished trial, whichever worker (thread or process) ran it. */

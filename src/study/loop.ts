@@ -7,6 +7,7 @@ import type { TrialRecord } from '../store/types.js';
 import type { Budget, StopReason } from './budget.js';
 import { budgetLeft } from './budget.js';
 import type { Driver } from './driver.js';
+import { rungMetaOf } from './rungs.js';
 import type { Wakeup } from './signals.js';
 
 export interface DriverLoopOptions {
@@ -22,6 +23,7 @@ export interface DriverLoopOptions {
   readonly workerError: () => Error | null;
   readonly pollMs?: number;
   readonly now?: () => number;
+  readonly log?: (line: string) => void;
   readonly onProgress?: (trials: readonly TrialRecord[], finishedThisRun: number, seconds: number) => void;
 }
 
@@ -30,6 +32,8 @@ const live = (t: TrialRecord) => t.state === 'waiting' || t.state === 'running';
 export class DriverLoop {
   /** Set when the deadline passed: nothing more is asked, what is in flight is finished. */
   private timeUp: StopReason | null = null;
+  /** Set when the search stopped proposing (budget, deadline, controller): rung 0 is closed, promotions finish. */
+  private searchDone: StopReason | null = null;
 
   constructor(private readonly o: DriverLoopOptions) {}
 
@@ -46,17 +50,30 @@ export class DriverLoop {
       if (stop.aborted) return 'interrupted';
       this.timeUp ??= budgetLeft({ trials: Infinity, deadline: this.o.budget.deadline }, 0, now());
       const inFlight = trials.filter(live).length;
-      const room = Math.min(this.o.capacity - inFlight, this.o.budget.trials - trials.length);
-      if (room > 0 && !this.timeUp) {
-        const added = await this.o.driver.fill(trials, room);
-        // A controller with nothing to propose may still propose once it hears what is in flight
-        // (NetAdapt's next iteration): it is done only when nothing is.
-        if (added === 'exhausted' && inFlight === 0) return 'controller';
-        if (added !== 'exhausted') {
-          this.o.work.notify();
-          continue; // re-read: the enqueued trials are live now
+      // Rung trials (promotions) count against neither the trial budget nor the time budget: the search does.
+      const search = trials.filter((t) => rungMetaOf(t) === null);
+      const searchInFlight = search.filter(live).length;
+      if (!this.searchDone) {
+        const room = Math.min(this.o.capacity - inFlight, this.o.budget.trials - search.length);
+        if (room > 0 && !this.timeUp) {
+          const added = await this.o.driver.fill(trials, room);
+          // A controller with nothing to propose may still propose once it hears what is in flight
+          // (NetAdapt's next iteration): it is done only when nothing is.
+          if (added === 'exhausted' && searchInFlight === 0) this.searchDone = 'controller';
+          if (added !== 'exhausted') {
+            this.o.work.notify();
+            continue; // re-read: the enqueued trials are live now
+          }
+        } else if (searchInFlight === 0 && (this.timeUp || search.length >= this.o.budget.trials)) {
+          this.searchDone = this.timeUp ?? 'trials';
+          if (this.timeUp) this.o.log?.('the time budget is spent; promoted trials still finish (Ctrl-C stops them, the study stays resumable)');
         }
       }
+      if ((await this.o.driver.promote(trials, this.searchDone !== null)) > 0) {
+        this.o.work.notify();
+        continue;
+      }
+      if (inFlight === 0 && this.searchDone) return this.searchDone;
       if (inFlight === 0) return this.timeUp ?? 'trials';
       await this.o.finished.wait(this.o.pollMs ?? 1000, stop);
     }

@@ -13,13 +13,14 @@ import { costOf } from '../model/flops.js';
 import type { DriverLease, StudyRecord, TrialRecord } from '../store/types.js';
 import type { Budget, StopReason } from './budget.js';
 import { Driver } from './driver.js';
-import { runFinalists } from './finalists.js';
 import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
 import { finalState, type OpenStudyOptions, openStudy, restoreController, type StudyLatency } from './lifecycle.js';
+import { artifactPaths } from './lineage.js';
 import { goneLocally, processName } from './liveness.js';
 import { DriverLoop } from './loop.js';
 import { FailurePolicy } from './policy.js';
 import { type StudyProgress, studyProgress } from './progress.js';
+import { rungMetaOf } from './rungs.js';
 import { Wakeup } from './signals.js';
 import { runWorker } from './worker.js';
 
@@ -121,6 +122,11 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
     maxAttempts: cfg.run.maxAttempts,
     baseMacs: study.baseCost.macs,
     log: o.log,
+    rungs: {
+      schedule: cfg.evaluation.rungs,
+      targetOf: bandOf(targetFractions(cfg.search.targets), cfg.search.window, latencyFraction(o) ?? ((t) => t.cost.macs / study.baseCost.macs)),
+      modelDir: (n) => artifactPaths.trialModel(store.artifactDir(study.name), n),
+    },
   });
   const stop = eitherSignal(o.signal, lost);
   const { reason, evaluated, trials } = await searchLoop(o, study, driver, evaluator, stop).catch(async (e: unknown) => {
@@ -128,36 +134,27 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
     throw e;
   });
   if (lost.aborted) throw lost.reason as Error;
-  let finalists: number[] = [];
-  const last = cfg.evaluation.rungs.at(-1);
-  const count = last === undefined ? 0 : finalistCount(last, cfg.search.targets.length, trials);
-  if (!o.signal.aborted && last !== undefined && count > 0) {
-    if (reason === 'time') o.log('the time budget is spent; Ctrl-C skips the finalists still to come (the study stays resumable)');
-    finalists = await runFinalists({
-      store,
-      study,
-      trials,
-      evaluator: await evaluator(),
-      count,
-      epochs: 'epochs' in last.finetune ? last.finetune.epochs : 0,
-      length: last.finetune,
-      targets: targetFractions(cfg.search.targets),
-      window: cfg.search.window,
-      fractionOf: latencyFraction(o),
-      signal: o.signal,
-      log: o.log,
-      now: o.now,
-    });
-  }
+  // The finalists: the origins of the trials that finished the last rung.
+  const last = cfg.evaluation.rungs.length;
+  const finalists = trials.flatMap((t) => {
+    const m = rungMetaOf(t);
+    return m !== null && m.rung === last && t.state === 'complete' ? [m.origin] : [];
+  });
   const final = o.signal.aborted ? 'interrupted' : reason;
   await store.setStudyState(study.name, finalState(final));
   return { study: (await store.getStudy(study.name))!, reason: final, evaluated, requeued: reaped.requeued, finalists };
 }
 
-/** How many finalists the last rung admits over all targets: its cap per target, else its share of the complete trials. */
-function finalistCount(rung: ResolvedConfig['evaluation']['rungs'][number], targets: number, trials: readonly TrialRecord[]): number {
-  if (rung.max !== undefined) return rung.max * targets;
-  return Math.floor(trials.filter((t) => t.state === 'complete').length * rung.keep);
+/** The target whose band (target ± window) holds a trial's cost fraction, the nearest if several; null if none. */
+function bandOf(targets: readonly number[], window: number, fractionOf: (t: TrialRecord) => number): (t: TrialRecord) => number | null {
+  return (t) => {
+    const f = fractionOf(t);
+    let best: number | null = null;
+    for (const target of targets) {
+      if (Math.abs(f - target) <= window + 1e-12 && (best === null || Math.abs(f - target) < Math.abs(f - best))) best = target;
+    }
+    return best;
+  };
 }
 
 /** Claim loops of this process: none when `autoprune worker` processes do all the evaluating. */
@@ -190,6 +187,7 @@ async function searchLoop(o: Running, study: StudyRecord, driver: Driver, evalua
     workerError: () => workerError,
     pollMs: o.pollMs,
     now: o.now,
+    log: o.log,
     onProgress: o.onProgress && progressOf(o, study),
   });
   let reason: StopReason;

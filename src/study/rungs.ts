@@ -74,7 +74,8 @@ export function promotions(schedule: readonly RungSpec[], state: PromotionState)
     const spec = schedule[k - 1];
     const below = state.results.filter((r) => r.rung === k - 1);
     const done = state.promoted.get(k) ?? new Set<number>();
-    if (spec.max !== undefined && !state.closed(k - 1)) continue;
+    // A rung with promotions still due into it is not closed, whatever the caller says.
+    if (spec.max !== undefined && (!state.closed(k - 1) || out.some((p) => p.rung === k - 1))) continue;
     for (const target of targetsOf(below)) {
       const pool = below.filter((r) => r.target === target).sort(byRank);
       let n = Math.floor(pool.length * spec.keep + 1e-9);
@@ -87,6 +88,78 @@ export function promotions(schedule: readonly RungSpec[], state: PromotionState)
       }
     }
   }
+  return out;
+}
+
+/** What a rung trial records in its meta (the worker on any host reads its fine-tune from here). */
+export interface RungMeta {
+  readonly rung: number;
+  /** The proxy trial the chain started from. */
+  readonly origin: number;
+  readonly target: number | null;
+  /** The trial whose saved weights it continues from; null = the base model cut (rung 1 of a proxy trial of the base). */
+  readonly weights: number | null;
+  readonly finetune: RungLength;
+}
+
+/** A trial as the replay needs it (a subset of TrialRecord). */
+export interface RungTrial {
+  readonly number: number;
+  readonly state: string;
+  readonly stage: string;
+  readonly parent: number | null;
+  readonly meta?: unknown;
+  readonly metrics: { readonly proxyAccuracy?: number | null };
+  readonly finishedAt: string | null;
+}
+
+/** The rung meta of a rung trial, else null (proxy and adapt trials are rung 0). */
+export function rungMetaOf(t: Pick<RungTrial, 'stage' | 'meta'>): RungMeta | null {
+  const m = t.meta as Partial<RungMeta> | null | undefined;
+  return t.stage === 'finetune' && m != null && typeof m.rung === 'number' ? (m as RungMeta) : null;
+}
+
+const finishedFirst = (a: RungTrial, b: RungTrial) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.number - b.number;
+
+/**
+ * Every promotion a study's trials call for, in the order they become due: finished results are
+ * replayed one at a time in finishing order (finishedAt, then number), promoting what is due after
+ * each, and once more at the end with the rungs' closed state. So the promotions depend on the
+ * results and their order only, not on when the driver looked: a driver restarted mid-rung makes
+ * the same promotions in the same order. `targetOf` gives a rung-0 trial's target (or null: not
+ * in any target's band, never promoted).
+ */
+export function duePromotions(
+  schedule: readonly RungSpec[],
+  trials: readonly RungTrial[],
+  o: { targetOf: (t: RungTrial) => number | null; searchClosed: boolean },
+): Promotion[] {
+  const results: RungResult[] = [];
+  const promoted = new Map<number, Set<number>>();
+  const out: Promotion[] = [];
+  const take = (due: readonly Promotion[]) => {
+    for (const p of due) {
+      let set = promoted.get(p.rung);
+      if (!set) promoted.set(p.rung, (set = new Set()));
+      set.add(p.origin);
+      out.push(p);
+    }
+  };
+  const never = () => false;
+  const finished = trials.filter((t) => t.state === 'complete' || t.state === 'failed').sort(finishedFirst);
+  for (const t of finished) {
+    const m = rungMetaOf(t);
+    const score = t.metrics.proxyAccuracy;
+    if (t.state !== 'complete' || score == null) continue;
+    const target = m ? m.target : o.targetOf(t);
+    if (target === null) continue;
+    results.push({ trial: t.number, rung: m ? m.rung : 0, target, score, origin: m ? m.origin : t.number });
+    take(promotions(schedule, { results, promoted, closed: never }));
+  }
+  // Rung k is closed once the search is and nothing at rungs <= k waits, runs or is yet to be promoted.
+  const live = trials.filter((t) => t.state === 'waiting' || t.state === 'running').map((t) => rungMetaOf(t)?.rung ?? 0);
+  const closed = (k: number) => o.searchClosed && live.every((r) => r > k);
+  take(promotions(schedule, { results, promoted, closed }));
   return out;
 }
 

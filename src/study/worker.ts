@@ -6,10 +6,11 @@
  * synchronously on this thread (onnxruntime-node's session.run) never delays one.
  */
 import { ErrorCodes, isAutopruneError } from '../core/errors.js';
-import type { EvalRequest, EvalResult, Evaluator } from '../evaluators/types.js';
+import { type EvalRequest, type EvalResult, type Evaluator, trainTimingKey } from '../evaluators/types.js';
 import type { Claim, Store, TrialRecord } from '../store/types.js';
 import { type LeaseKeeper, timerLeases } from './leases.js';
 import { artifactPaths } from './lineage.js';
+import { rungMetaOf } from './rungs.js';
 import type { Wakeup } from './signals.js';
 
 export interface WorkerOptions {
@@ -52,6 +53,18 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
 /** The request a claimed trial makes of the evaluator, with artifacts addressed through the store. */
 export function evalRequest(store: Store, t: TrialRecord): EvalRequest {
   const dir = store.artifactDir(t.study);
+  const rung = rungMetaOf(t);
+  if (rung !== null) {
+    // A rung continues the weights its meta names, for the length its meta records (docs/rungs.md).
+    return {
+      trial: t.number,
+      candidate: t.candidate,
+      stage: 'finetune',
+      saveTo: artifactPaths.trialModel(dir, t.number),
+      length: rung.finetune,
+      ...(rung.weights === null ? {} : { parent: { trial: rung.weights, modelDir: artifactPaths.trialModel(dir, rung.weights) } }),
+    };
+  }
   return {
     trial: t.number,
     candidate: t.candidate,
@@ -92,7 +105,11 @@ export async function evaluateClaim(o: WorkerOptions, claim: Claim): Promise<Tri
       latencyMs: r.latencyMs,
       latencyHost: r.latencyHost,
       latencyDevice: r.latencyDevice,
-      timings: { ...r.timings, total: (now() - started) / 1000 },
+      timings: {
+        ...r.timings,
+        ...(r.trainEngine === undefined ? {} : { [trainTimingKey(r.trainEngine)]: r.timings.finetune ?? r.timings.adapt ?? 0 }),
+        total: (now() - started) / 1000,
+      },
     };
     return await o.store.completeTrial(claim, metrics);
   } catch (e) {
