@@ -13,6 +13,7 @@ import type { Cost, TrialMetrics } from '../src/core/types.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
 import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
+import { buildReportInfo } from '../src/report/data.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store, TrialLease, TrialRecord } from '../src/store/types.js';
 import { artifactPaths } from '../src/study/lineage.js';
@@ -156,6 +157,9 @@ test('promotions are finetune trials in the queue: parent, rung, weights and len
     assert.equal(f.modelPath, artifactPaths.trialModel(dir, t.number));
     assert.equal(f.trainEngine, 'libtorch');
   }
+  // Reports see the search's 12 trials, the finals on their origins (not the rung trials as points).
+  const info = buildReportInfo((await store.getStudy('rungs'))!, trials, finals);
+  assert.deepEqual([info.counts.total, info.counts.finalists], [12, 2]);
 });
 
 for (const when of ['during rung 1', 'during rung 2'] as const) {

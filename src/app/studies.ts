@@ -3,10 +3,12 @@
  * existing store without creating one, and looking a study up with an error that lists the names
  * that do exist. Reads only, so it is safe while a search writes to the same SQLite file (WAL).
  */
+
 import { existsSync } from 'node:fs';
 import { type ResolvedConfig, resolveConfig } from '../config/index.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { isFileLocation } from '../core/location.js';
+import { isRungTrial } from '../core/types.js';
 import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../store/index.js';
 
 /** The store of the study-reading commands when none is named (`run.store`'s default). */
@@ -56,7 +58,8 @@ export interface StudyData {
 export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
   const study = await requireStudy(store, name);
   const [trials, finals] = await Promise.all([store.listTrials(name), store.listFinals(name)]);
-  return { study, trials, finals };
+  // The search's trials; rung trials reach the commands as the finals of their origin.
+  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals };
 }
 
 /** The study's stored (already resolved) config, validated again so commands get a typed config. */

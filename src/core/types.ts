@@ -19,6 +19,15 @@ export type TrialState = 'waiting' | 'running' | 'complete' | 'failed';
 export type TrialStage = 'proxy' | 'adapt' | 'finetune';
 export const TRIAL_STAGES: readonly TrialStage[] = ['proxy', 'adapt', 'finetune'];
 
+/**
+ * A trial of a rung after the proxy (docs/rungs.md): stage `finetune` with `meta.rung`. Views of the
+ * search (fronts, progress, picks) leave these out; the last rung's results are the study's finals.
+ */
+export function isRungTrial(t: { readonly stage?: TrialStage; readonly meta?: unknown }): boolean {
+  const m = t.meta as { rung?: unknown } | null | undefined;
+  return t.stage === 'finetune' && m != null && typeof m.rung === 'number';
+}
+
 /** Metrics an evaluator reports. Accuracies are fractions in [0, 1]. */
 export interface TrialMetrics {
   /** Accuracy on the validation split after BN re-calibration (the search objective). */

@@ -20,7 +20,7 @@ import { kendallTau } from '../core/stats.js';
 export { withinTarget };
 
 import { keepRatios } from '../core/space.js';
-import type { TrialState } from '../core/types.js';
+import { isRungTrial, type TrialState } from '../core/types.js';
 import { latencyEngineOf } from '../evaluators/types.js';
 import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../store/types.js';
 
@@ -264,7 +264,8 @@ export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord
     finalByTrial.set(f.trial, f);
   }
 
-  const sortedTrials = [...trials].sort((a, b) => a.number - b.number);
+  // Rung trials are not search points: the last rung's results come in as finals of their origin.
+  const sortedTrials = trials.filter((t) => !isRungTrial(t)).sort((a, b) => a.number - b.number);
   const draft = sortedTrials.map((t) => {
     const fin = finalByTrial.get(t.number);
     const target = metaTarget(t.meta);

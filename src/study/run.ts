@@ -229,15 +229,18 @@ function startWorker(
 function progressOf(o: StudyRunOptions, study: StudyRecord): (trials: readonly TrialRecord[], finishedThisRun: number, seconds: number) => void {
   return (trials, finishedThisRun, secondsThisRun) =>
     o.onProgress!(
-      studyProgress(trials, {
-        budget: o.budget.trials,
-        baseMacs: study.baseCost.macs,
-        targets: targetFractions(o.cfg.search.targets),
-        window: o.cfg.search.window,
-        fractionOf: latencyFraction(o),
-        finishedThisRun,
-        secondsThisRun,
-      }),
+      studyProgress(
+        trials.filter((t) => rungMetaOf(t) === null),
+        {
+          budget: o.budget.trials,
+          baseMacs: study.baseCost.macs,
+          targets: targetFractions(o.cfg.search.targets),
+          window: o.cfg.search.window,
+          fractionOf: latencyFraction(o),
+          finishedThisRun,
+          secondsThisRun,
+        },
+      ),
     );
 }
 

@@ -12,6 +12,8 @@
  * same order. Baselines (uniform, global trials) are in the pool like any other trial. Pure.
  */
 
+import { isRungTrial, type TrialStage } from '../core/types.js';
+
 /** A rung's training length as configured. */
 export type RungLength = { readonly steps: number } | { readonly epochs: number };
 
@@ -115,8 +117,7 @@ export interface RungTrial {
 
 /** The rung meta of a rung trial, else null (proxy and adapt trials are rung 0). */
 export function rungMetaOf(t: Pick<RungTrial, 'stage' | 'meta'>): RungMeta | null {
-  const m = t.meta as Partial<RungMeta> | null | undefined;
-  return t.stage === 'finetune' && m != null && typeof m.rung === 'number' ? (m as RungMeta) : null;
+  return isRungTrial(t as { stage?: TrialStage; meta?: unknown }) ? (t.meta as RungMeta) : null;
 }
 
 const finishedFirst = (a: RungTrial, b: RungTrial) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.number - b.number;
