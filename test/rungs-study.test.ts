@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { ResolvedConfig } from '../src/config/index.js';
 import { candidateKey } from '../src/core/space.js';
 import type { Cost, TrialMetrics } from '../src/core/types.js';
@@ -14,11 +14,13 @@ import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types
 import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { buildReportInfo } from '../src/report/data.js';
+import { openStore } from '../src/store/index.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store, TrialLease, TrialRecord } from '../src/store/types.js';
 import { artifactPaths } from '../src/study/lineage.js';
 import { runStudy } from '../src/study/run.js';
 import { type RungMeta, rungMetaOf } from '../src/study/rungs.js';
+import { pgUnavailable, testDatabases } from './pg-helpers.js';
 import { tinyStudy } from './tiny-study.js';
 
 let analysis: Analysis;
@@ -97,70 +99,85 @@ const rungTrials = async (store: Store) =>
     return m === null ? [] : [{ number: t.number, parent: t.parent, state: t.state, ...m }];
   });
 
-test('promotions are finetune trials in the queue: parent, rung, weights and length recorded; the last rung makes the finals', async () => {
-  const clock = { t: 1e12 };
-  const store = new MemoryStore({ clock: () => clock.t });
-  const ev = new FakeEvaluator(clock);
-  const summary = await run(store, ev);
-  const trials = await store.listTrials('rungs');
-  const search = trials.filter((t) => rungMetaOf(t) === null);
-  const rungs = await rungTrials(store);
-  assert.equal(search.length, 12, 'rung trials do not count against the trial budget');
-  const byNumber = new Map(trials.map((t) => [t.number, t]));
-  const dir = store.artifactDir('rungs');
-  for (const r of rungs) {
-    const parent = byNumber.get(r.parent!)!;
-    const t = byNumber.get(r.number)!;
-    assert.equal(t.stage, 'finetune');
-    assert.equal(t.state, 'complete');
-    assert.deepEqual(t.candidate, parent.candidate, 'a rung continues its parent’s candidate');
-    if (r.rung === 1) {
-      assert.equal(rungMetaOf(parent), null, 'rung 1 continues a search trial');
-      assert.equal(r.origin, parent.number);
-      assert.equal(r.weights, null, 'a proxy trial of the base model has no saved weights: rung 1 cuts the base');
-      assert.deepEqual(r.finetune, { steps: 5 });
-    } else {
-      assert.equal((parent.meta as unknown as RungMeta).rung, r.rung - 1);
-      assert.equal(r.weights, parent.number, 'rung 2 continues rung 1’s saved weights');
-      assert.deepEqual(r.finetune, { epochs: 1 });
+const unavailable = await pgUnavailable();
+const dbs = testDatabases('autoprune_rungs');
+after(() => dbs.dropAll());
+const backends: [name: string, open: (clock: () => number) => Promise<Store>, skip: string | false][] = [
+  ['memory', async (clock) => new MemoryStore({ clock }), false],
+  ['postgres', async (clock) => openStore(await dbs.fresh(), { clock }), unavailable ?? false],
+];
+
+for (const [backend, open, skip] of backends)
+  test(`${backend}: promotions are finetune trials in the queue: parent, rung, weights and length recorded; the last rung makes the finals`, {
+    skip,
+  }, async () => {
+    const clock = { t: 1e12 };
+    const store = await open(() => clock.t);
+    try {
+      const ev = new FakeEvaluator(clock);
+      const summary = await run(store, ev);
+      const trials = await store.listTrials('rungs');
+      const search = trials.filter((t) => rungMetaOf(t) === null);
+      const rungs = await rungTrials(store);
+      assert.equal(search.length, 12, 'rung trials do not count against the trial budget');
+      const byNumber = new Map(trials.map((t) => [t.number, t]));
+      const dir = store.artifactDir('rungs');
+      for (const r of rungs) {
+        const parent = byNumber.get(r.parent!)!;
+        const t = byNumber.get(r.number)!;
+        assert.equal(t.stage, 'finetune');
+        assert.equal(t.state, 'complete');
+        assert.deepEqual(t.candidate, parent.candidate, 'a rung continues its parent’s candidate');
+        if (r.rung === 1) {
+          assert.equal(rungMetaOf(parent), null, 'rung 1 continues a search trial');
+          assert.equal(r.origin, parent.number);
+          assert.equal(r.weights, null, 'a proxy trial of the base model has no saved weights: rung 1 cuts the base');
+          assert.deepEqual(r.finetune, { steps: 5 });
+        } else {
+          assert.equal((parent.meta as unknown as RungMeta).rung, r.rung - 1);
+          assert.equal(r.weights, parent.number, 'rung 2 continues rung 1’s saved weights');
+          assert.deepEqual(r.finetune, { epochs: 1 });
+        }
+        // The worker's request: continue the weights the meta names, save this rung's own.
+        const req = ev.requests.find((q) => q.trial === r.number)!;
+        assert.equal(req.saveTo, artifactPaths.trialModel(dir, r.number));
+        assert.equal(req.parent?.modelDir, r.weights === null ? undefined : artifactPaths.trialModel(dir, r.weights));
+        assert.deepEqual(req.length, r.finetune);
+      }
+      // Per target: rung 1 holds at least half of that target's search trials, rung 2 exactly one (max 1).
+      const targets = [...new Set(rungs.map((r) => r.target))];
+      assert.equal(targets.length, 2);
+      for (const target of targets) {
+        const last = rungs.filter((r) => r.target === target && r.rung === 2);
+        assert.equal(last.length, 1, `target ${target}`);
+        // The one admitted is the best rung-1 score of its target (validation, never test).
+        const first = rungs.filter((r) => r.target === target && r.rung === 1);
+        const best = first.map((r) => byNumber.get(r.number)!).sort((a, b) => b.metrics.proxyAccuracy! - a.metrics.proxyAccuracy! || a.number - b.number)[0];
+        assert.equal(last[0].parent, best.number);
+      }
+      // The finals are recorded under the origin, from the last rung's trial.
+      const finals = await store.listFinals('rungs');
+      assert.deepEqual(
+        finals.map((f) => f.trial).sort(),
+        rungs
+          .filter((r) => r.rung === 2)
+          .map((r) => r.origin)
+          .sort(),
+      );
+      assert.deepEqual(summary.finalists.slice().sort(), finals.map((f) => f.trial).sort());
+      for (const f of finals) {
+        const t = rungs.find((r) => r.rung === 2 && r.origin === f.trial)!;
+        assert.equal(f.finalAccuracy, byNumber.get(t.number)!.metrics.finalAccuracy);
+        assert.equal(f.modelPath, artifactPaths.trialModel(dir, t.number));
+        assert.equal(f.trainEngine, 'libtorch');
+      }
+      // Reports see the search's 12 trials, the finals on their origins (not the rung trials as points).
+      const info = buildReportInfo((await store.getStudy('rungs'))!, trials, finals);
+      assert.deepEqual([info.counts.total, info.counts.finalists], [12, 2]);
+    } finally {
+      await store.close();
     }
-    // The worker's request: continue the weights the meta names, save this rung's own.
-    const req = ev.requests.find((q) => q.trial === r.number)!;
-    assert.equal(req.saveTo, artifactPaths.trialModel(dir, r.number));
-    assert.equal(req.parent?.modelDir, r.weights === null ? undefined : artifactPaths.trialModel(dir, r.weights));
-    assert.deepEqual(req.length, r.finetune);
-  }
-  // Per target: rung 1 holds at least half of that target's search trials, rung 2 exactly one (max 1).
-  const targets = [...new Set(rungs.map((r) => r.target))];
-  assert.equal(targets.length, 2);
-  for (const target of targets) {
-    const last = rungs.filter((r) => r.target === target && r.rung === 2);
-    assert.equal(last.length, 1, `target ${target}`);
-    // The one admitted is the best rung-1 score of its target (validation, never test).
-    const first = rungs.filter((r) => r.target === target && r.rung === 1);
-    const best = first.map((r) => byNumber.get(r.number)!).sort((a, b) => b.metrics.proxyAccuracy! - a.metrics.proxyAccuracy! || a.number - b.number)[0];
-    assert.equal(last[0].parent, best.number);
-  }
-  // The finals are recorded under the origin, from the last rung's trial.
-  const finals = await store.listFinals('rungs');
-  assert.deepEqual(
-    finals.map((f) => f.trial).sort(),
-    rungs
-      .filter((r) => r.rung === 2)
-      .map((r) => r.origin)
-      .sort(),
-  );
-  assert.deepEqual(summary.finalists.slice().sort(), finals.map((f) => f.trial).sort());
-  for (const f of finals) {
-    const t = rungs.find((r) => r.rung === 2 && r.origin === f.trial)!;
-    assert.equal(f.finalAccuracy, byNumber.get(t.number)!.metrics.finalAccuracy);
-    assert.equal(f.modelPath, artifactPaths.trialModel(dir, t.number));
-    assert.equal(f.trainEngine, 'libtorch');
-  }
-  // Reports see the search's 12 trials, the finals on their origins (not the rung trials as points).
-  const info = buildReportInfo((await store.getStudy('rungs'))!, trials, finals);
-  assert.deepEqual([info.counts.total, info.counts.finalists], [12, 2]);
-});
+  });
 
 for (const when of ['during rung 1', 'during rung 2'] as const) {
   test(`a driver killed ${when} re-queues the trial it held and, restarted, makes the same promotions in the same order`, async () => {
