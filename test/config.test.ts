@@ -351,9 +351,12 @@ describe('evaluation.finetune and evaluation.rungs', () => {
     assert.deepEqual([own.optimizer, own.momentum, own.weightDecay, own.augment], ['adam', 0.5, 0, false]);
   });
 
-  test('distillation is off by default; when written its defaults are T = 4, alpha = 0.5', () => {
+  test('distillation is off by default; written, it is refused (the fine-tune does not implement it yet)', async () => {
     assert.equal(withEval({}).evaluation.finetune.distill, undefined);
-    assert.deepEqual(withEval({ finetune: { distill: {} } }).evaluation.finetune.distill, { temperature: 4, alpha: 0.5 });
+    assert.match(
+      await failure(() => withEval({ finetune: { distill: {} } }), 'CONFIG_INVALID'),
+      /^x\.yaml: `evaluation\.finetune\.distill` is not implemented/,
+    );
   });
 
   test('rungs are taken as written, in order', () => {

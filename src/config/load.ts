@@ -129,6 +129,9 @@ function resolveEvaluation(c: ParsedConfig, user: unknown, source: string): Reso
       `${source}: \`evaluation.finalists\` and \`evaluation.rungs\` both given: \`finalists\` is shorthand for a single rung, write it as the last of \`rungs\``,
     );
   }
+  if (finetune.distill !== undefined) {
+    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `${source}: \`evaluation.finetune.distill\` is not implemented by the fine-tune yet; remove it`);
+  }
   const f = finalists ?? { count: 3, epochs: 1 };
   const resolvedRungs: Rung[] =
     rungs ?? (f.count === 0 ? [] : [{ keep: 1, max: Math.ceil(f.count / c.search.targets.length), finetune: { epochs: f.epochs } }]);

@@ -26,7 +26,8 @@ export const finetuneSchema = z.strictObject({
   batchesPerEpoch: positiveInt().optional(),
   /**
    * Knowledge distillation from the base model (Hinton et al. 2015): loss
-   * (1 − alpha)·CE + alpha·T²·KL(teacher‖student) at temperature T. Default: off (absent).
+   * (1 − alpha)·CE + alpha·T²·KL(teacher‖student) at temperature T. Default: off (absent). The
+   * fine-tune does not implement it yet, so a config that sets it is refused rather than ignored.
    */
   distill: z
     .strictObject({
