@@ -4,7 +4,7 @@
  *   node --import tsx bench/pg-fake-worker.ts <store URL> <study> <sleep ms>
  * Prints `ready` once the store is open; exits when the study is no longer running.
  */
-import { serveStudy } from '../src/cli/commands/worker.js';
+import { serveStudy } from '../src/app/index.js';
 import type { Evaluator } from '../src/evaluators/types.js';
 import { openStore } from '../src/store/index.js';
 

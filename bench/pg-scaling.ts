@@ -25,7 +25,7 @@ import { loadBaseModel, loadSplits } from '../src/evaluators/setup.js';
 import { accuracy } from '../src/evaluators/train.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { type NewTrial, openStore, type Store } from '../src/store/index.js';
 import { trialKey } from '../src/study/lineage.js';
 import { studySpace } from '../src/study/run.js';
 
@@ -47,6 +47,16 @@ function serverUrl(): string {
   const r = spawnSync('bash', [join(ROOT, 'scripts', 'pg-local.sh'), 'start'], { encoding: 'utf8', env: { ...process.env, AUTOPRUNE_PG_PORT: '54331' } });
   if (r.status !== 0) throw new Error(`could not start PostgreSQL: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+/** The queue filled as a driver fills it: under the study's driver lease, in batches of 500. */
+async function enqueueAll(store: Store, study: string, trials: readonly NewTrial[]): Promise<void> {
+  const d = await store.acquireDriver(study, 'bench-driver', 600_000);
+  try {
+    for (let i = 0; i < trials.length; i += 500) await store.enqueueTrials(d, trials.slice(i, i + 500), { told: 0, state: null });
+  } finally {
+    await store.releaseDriver(d);
+  }
 }
 
 async function sql<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
@@ -123,8 +133,11 @@ async function fakeRun(base: string, n: number): Promise<string> {
     baseTestAccuracy: null,
   });
   const needed = Math.ceil(n * (WINDOW_S + 60) * (1000 / SLEEP_MS) * 1.2);
-  for (let i = 0; i < needed; i++)
-    await store.createTrial(study, { candidate: { channels: [i] }, key: `k${i}`, cost: { macs: 1000 + i, params: 10 }, controller: 'bench' });
+  await enqueueAll(
+    store,
+    study,
+    Array.from({ length: needed }, (_, i) => ({ candidate: { channels: [i] }, key: `k${i}`, cost: { macs: 1000 + i, params: 10 }, controller: 'bench' })),
+  );
   await store.close();
   const procs = Array.from({ length: n }, () =>
     spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'pg-fake-worker.ts'), url, study, String(SLEEP_MS)], {
@@ -175,13 +188,15 @@ async function realStudy(store: Store, dir: string, url: string, trials: number)
     baseTestAccuracy: null,
   });
   const rng = new Rng(7);
+  const all: NewTrial[] = [];
   for (let i = 0; i < trials; i++) {
     const c = candidateFromRatios(
       space,
       space.groups.map(() => rng.uniform(0.3, 1)),
     );
-    await store.createTrial('real', { candidate: c, key: `${trialKey(c)}#${i}`, cost: costOf(analysis, c), controller: 'bench' });
+    all.push({ candidate: c, key: `${trialKey(c)}#${i}`, cost: costOf(analysis, c), controller: 'bench' });
   }
+  await enqueueAll(store, 'real', all);
   return 'real';
 }
 

@@ -9,7 +9,7 @@
  * Proposals are asked 4 at a time (several in flight) and told right away.
  */
 import { parseArgs } from 'node:util';
-import type { ControllerSpec } from '../src/config/schema.js';
+import type { ControllerInput as ControllerSpec } from '../src/config/index.js';
 import { createController } from '../src/controllers/registry.js';
 import type { ControllerContext, Observation } from '../src/controllers/types.js';
 import { hypervolume2d } from '../src/core/pareto.js';

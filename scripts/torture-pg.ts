@@ -9,7 +9,7 @@
  *   - the controller continued its sequence: the trial keys equal an uninterrupted run's (on SQLite);
  *   - the driver and the workers all exited by themselves.
  * Each process has an artifact folder of its own (AUTOPRUNE_ARTIFACTS), as separate hosts would.
- * With --adapt-mix the driver (scripts/torture-pg-driver.ts) turns some proposals into stage-`adapt`
+ * With --adapt-mix the driver (scripts/torture-search.ts: `autoprune search`'s own code path plus a decorator) turns some proposals into stage-`adapt`
  * trials and children of earlier ones, so adapted weights pass between workers through the database;
  * then every adapt trial's weights must be in the database too.
  *   node --import tsx scripts/torture-pg.ts [--kills 20] [--trials 60] [--adapt-mix] [--gap 2000-7000]
@@ -128,8 +128,9 @@ interface Proc {
   exit: Promise<number | null>;
 }
 
-/** The driver's command line: `autoprune search`, or the adapt-mix driver script. */
-const driverArgs = (cfg: string): string[] => (ADAPT ? ['--import', 'tsx', 'scripts/torture-pg-driver.ts', cfg] : ['bin/autoprune.js', 'search', cfg]);
+/** The driver's command line: `autoprune search`, or the same search with the adapt-mix decorator. */
+const driverArgs = (cfg: string): string[] =>
+  ADAPT ? ['--import', 'tsx', 'scripts/torture-search.ts', cfg, '--adapt-mix'] : ['bin/autoprune.js', 'search', cfg];
 
 /** A process with an artifact folder of its own, as if on a host of its own. */
 function start(role: string, args: string[], artifacts: string): Proc {

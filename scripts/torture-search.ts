@@ -1,20 +1,14 @@
 /**
- * The search process of the crash torture (scripts/torture.ts): what `autoprune search` does, on
- * worker threads, with one addition when `--adapt-mix` is given: a decorator turns some proposals
- * into stage-`adapt` trials, and some of those into children of an earlier adapt trial, so the
- * torture also kills while fine-tunes and parent/child lineage are in flight.
+ * The search process of the crash tortures (scripts/torture.ts, scripts/torture-pg.ts): exactly
+ * what `autoprune search` runs (src/app: the same config loading, inputs, store, evaluators and
+ * driver), with one addition when `--adapt-mix` is given: a decorator turns some proposals into
+ * stage-`adapt` trials, and some of those into children of an earlier adapt trial, so the torture
+ * also kills while fine-tunes and parent/child lineage are in flight.
  *   node --import tsx scripts/torture-search.ts <config.json> [--adapt-mix]
  */
-import { loadConfig } from '../src/config/index.js';
+import { loadSearchConfig, runSearch, type SearchOutcome } from '../src/app/index.js';
 import type { Controller, Observation, Proposal } from '../src/controllers/types.js';
 import type { Json } from '../src/core/types.js';
-import { initBackend } from '../src/engine/backend.js';
-import { WorkerPool } from '../src/evaluators/pool.js';
-import { loadBaseModel, loadSplits } from '../src/evaluators/setup.js';
-import { accuracy } from '../src/evaluators/train.js';
-import { analyzeModel } from '../src/model/analysis.js';
-import { openStore } from '../src/store/index.js';
-import { runStudy } from '../src/study/run.js';
 
 /**
  * Proposal i (counted over the study, kept in the snapshot): i % 4 == 1 -> `adapt` from the base
@@ -60,33 +54,19 @@ export class AdaptMix implements Controller {
   }
 }
 
-async function main(): Promise<void> {
-  const [path, flag] = process.argv.slice(2);
-  const { resolved: cfg, hash } = await loadConfig(path);
-  await initBackend(cfg.run.backend);
-  const splits = await loadSplits(cfg);
-  const base = await loadBaseModel(cfg, splits);
-  const analysis = analyzeModel(base);
-  const store = await openStore(cfg.run.store);
-  try {
-    const s = await runStudy({
-      cfg,
-      configHash: hash,
-      store,
-      analysis,
-      baseAccuracy: async () => ({ proxy: accuracy(base, splits.validation), test: accuracy(base, splits.test) }),
-      evaluator: () => WorkerPool.create(cfg, cfg.run.concurrency, { splits }),
-      budget: { trials: cfg.search.budget.trials, deadline: null },
-      fresh: false,
-      signal: new AbortController().signal,
-      log: (l) => console.log(l),
-      wrapController: flag === '--adapt-mix' ? (c) => new AdaptMix(c) : undefined,
-      pollMs: 200,
-    });
-    console.log(`done: ${s.study.state} (${s.reason}), finalists ${s.finalists.join(',')}`);
-  } finally {
-    await store.close();
-  }
+/** The search of the config at `path`, through the product's composition root; the stage mix when `adaptMix`. */
+export async function tortureSearch(path: string, o: { adaptMix: boolean; log?: (line: string) => void }): Promise<SearchOutcome> {
+  return runSearch({
+    loaded: await loadSearchConfig(path),
+    log: o.log ?? ((l) => console.log(l)),
+    wrapController: o.adaptMix ? (c) => new AdaptMix(c) : undefined,
+    pollMs: 200,
+  });
 }
 
-if (process.argv[1]?.endsWith('torture-search.ts')) await main();
+if (process.argv[1]?.endsWith('torture-search.ts')) {
+  const [path, ...flags] = process.argv.slice(2);
+  const { summary: s } = await tortureSearch(path, { adaptMix: flags.includes('--adapt-mix') });
+  // `autoprune search`'s closing line, which both tortures wait for.
+  console.log(`study \`${s.study.name}\` ${s.study.state} (${s.reason}), finalists: ${s.finalists.join(', ') || 'none'}`);
+}

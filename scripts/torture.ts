@@ -158,7 +158,7 @@ function watch(cfgPath: string, a: Args, db: string, killNow: (p: Progress, ms: 
 /** Runs the search to its end; asserts it finished. */
 async function finish(cfgPath: string, a: Args, db: string): Promise<Watched> {
   const r = await watch(cfgPath, a, db, () => false);
-  assert.match(r.output, /done: complete/, `the search did not finish:\n${r.output}`);
+  assert.match(r.output, /study `\w+` complete/, `the search did not finish:\n${r.output}`);
   return r;
 }
 
@@ -249,7 +249,7 @@ async function killRepeatedly(cfg: string, a: Args, db: string, pace: Pace): Pro
     );
     const what = `${now.length} trials, ${t.completed.size} complete, in flight ${held.map((x) => `${x.number}${x.stage === 'adapt' ? 'a' : ''}`).join(',') || '-'}`;
     if (!r.killed) {
-      if (!/done: complete/.test(r.output)) throw new Error(`the search exited on its own without finishing:\n${r.output}`);
+      if (!/study `\w+` complete/.test(r.output)) throw new Error(`the search exited on its own without finishing:\n${r.output}`);
       console.log(`run ${t.killed + 1}/${a.kills} finished the study before its kill: ${what}`);
       break;
     }

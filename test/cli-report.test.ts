@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { parse as parseYaml } from 'yaml';
-import { parseCount, parseFraction, parseMs } from '../src/cli/commands/pick.js';
+import { parseCount, parseFraction, parseMs } from '../src/app/pick.js';
 import { configHash, type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
@@ -26,6 +26,7 @@ import { applyPlan, makePlan } from '../src/model/prune.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { type Json, openStore, type Store } from '../src/store/index.js';
 import { cli, oneLine } from './helpers.js';
+import { addTrial } from './store-contract.js';
 
 const SEED = 7;
 
@@ -76,7 +77,7 @@ async function addStudy(store: Store, config: ResolvedConfig, plan: readonly Pla
   for (const p of plan) {
     const c = uniform(p.ratio);
     cands.push(c);
-    const t = await store.createTrial(config.name, {
+    const t = await addTrial(store, config.name, {
       candidate: c,
       key: candidateKey(c),
       cost: costOf(analysis, c),

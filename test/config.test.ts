@@ -55,7 +55,7 @@ describe('resolveConfig', () => {
       },
       space: { minKeepRatio: 0.25, channelStep: 1, skip: [] },
       search: {
-        controller: { name: 'random' },
+        controller: { name: 'random', perTarget: null },
         baseline: true,
         targets: [0.5],
         window: 0.03,

@@ -4,7 +4,7 @@
  * outstanding ones, so proposals stay in flight across a snapshot.
  */
 import { makeProblem, type Problem, type ProblemOptions } from '../bench/synthetic-problem.js';
-import type { ControllerSpec } from '../src/config/schema.js';
+import type { ControllerInput as ControllerSpec } from '../src/config/index.js';
 import { createController } from '../src/controllers/registry.js';
 import type { Controller, ControllerContext, Proposal } from '../src/controllers/types.js';
 import { Rng } from '../src/core/rng.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exactFront, makeProblem, type ProblemOptions } from '../bench/synthetic-problem.js';
-import type { ControllerSpec } from '../src/config/schema.js';
+import { type ControllerInput as ControllerSpec, resolveControllerSpec } from '../src/config/index.js';
 import { channelLevels, inSpace, macsFraction } from '../src/controllers/common.js';
 import { controllers } from '../src/controllers/registry.js';
 import type { Proposal } from '../src/controllers/types.js';
@@ -196,7 +196,7 @@ describe('global (Torch-Pruning-style threshold)', () => {
   test('without importance data it says what it needs', () => {
     const p = makeProblem(SMALL);
     assert.throws(
-      () => controllers.global({ ...p, targets: [0.5], window: 0.03, rng: new Rng(1) }, { name: 'global' }),
+      () => controllers.global({ ...p, targets: [0.5], window: 0.03, rng: new Rng(1) }, resolveControllerSpec({ name: 'global' })),
       /needs channel importance for each of the 12 groups, got none/,
     );
   });

@@ -17,7 +17,7 @@ import { MemoryStore } from '../src/store/memory.js';
 import type { Store } from '../src/store/types.js';
 import { type LeaseKeeper, openLeaseKeeper, timerLeases } from '../src/study/leases.js';
 import { evaluateClaim } from '../src/study/worker.js';
-import { newStudy, newTrial } from './store-contract.js';
+import { addTrial, newStudy, newTrial } from './store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'autoprune-leases-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,7 +46,7 @@ let n = 0;
 async function sqliteStudy(): Promise<Store> {
   const store = await openStore(join(dir, `s${n++}.db`));
   await store.createStudy(newStudy('a'));
-  await store.createTrial('a', newTrial([8, 8], { cost: cost({ channels: [8, 8] }) }));
+  await addTrial(store, 'a', newTrial([8, 8], { cost: cost({ channels: [8, 8] }) }));
   return store;
 }
 

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import type { ResolvedConfig } from '../src/config/index.js';
-import type { ControllerSpec } from '../src/config/schema.js';
+import { type ControllerInput as ControllerSpec, type ResolvedConfig, resolveControllerSpec } from '../src/config/index.js';
 import type { Controller, Observation } from '../src/controllers/types.js';
 import { AutopruneError } from '../src/core/errors.js';
 import { type Candidate, candidateKey } from '../src/core/space.js';
@@ -58,7 +57,7 @@ class BrokenEvaluator extends FakeEvaluator {
 
 async function run(store: Store, ev: FakeEvaluator, trials: number, controller: ControllerSpec = cfg.search.controller) {
   return runStudy({
-    cfg: { ...cfg, search: { ...cfg.search, controller, budget: { ...cfg.search.budget, trials } } },
+    cfg: { ...cfg, search: { ...cfg.search, controller: resolveControllerSpec(controller), budget: { ...cfg.search.budget, trials } } },
     configHash: 'h',
     store,
     analysis,
@@ -130,7 +129,7 @@ test('a controller that waits for its results before proposing more (greedy) is 
   })();
   const greedy = {
     ...cfg,
-    search: { ...cfg.search, controller: { name: 'greedy' as const, initialReduction: 0.1 }, baseline: false, budget: { trials: 400 } },
+    search: { ...cfg.search, controller: resolveControllerSpec({ name: 'greedy', initialReduction: 0.1 }), baseline: false, budget: { trials: 400 } },
   };
   const summary = await runStudy({
     cfg: greedy,

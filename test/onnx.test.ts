@@ -15,7 +15,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { oneLatencyEngine } from '../src/cli/commands/pick.js';
+import { oneLatencyEngine } from '../src/app/pick.js';
 import { type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { Rng } from '../src/core/rng.js';
 import { candidateFromRatios } from '../src/core/space.js';

@@ -1,8 +1,8 @@
 /** `pick --max-latency` on a study evaluated by several hosts: one engine on one host and device at a time. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { measuringHost, oneLatencyEngine } from '../src/cli/commands/pick.js';
-import { cpuDevice, defaultDevice, studyEvaluator } from '../src/cli/commands/worker-evaluator.js';
+import { cpuDevice, defaultDevice, studyEvaluator } from '../src/app/index.js';
+import { measuringHost, oneLatencyEngine } from '../src/app/pick.js';
 import type { EvalResult, Evaluator } from '../src/evaluators/types.js';
 import { type FinalRecord, openStore, type TrialRecord } from '../src/store/index.js';
 

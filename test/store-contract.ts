@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { type ErrorCode, isAutopruneError } from '../src/core/errors.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
 import type { TrialMetrics } from '../src/core/types.js';
-import type { NewTrial, Store, StoreOptions, StudyInputs, StudyRecord, TrialRecord } from '../src/store/types.js';
+import type { DriverLease, Json, NewTrial, Store, StoreOptions, StudyInputs, StudyRecord, TrialRecord } from '../src/store/types.js';
 
 export const SPACE: SearchSpace = {
   groups: [
@@ -69,6 +69,61 @@ export async function fail(s: Store, study: string, n: number, error = 'x'): Pro
   const c = await s.claimTrial(study, 'test-worker', { leaseMs: LEASE, number: n });
   assert.ok(c, `trial ${n} of ${study} is not waiting`);
   return s.failTrial(c, error);
+}
+
+/** The owner name of the tests' driver (enqueue); a lease it left behind is taken over at once. */
+const TEST_DRIVER = 'test-driver';
+
+/**
+ * Adds trials as a driver does, the store's only way in: take the study's driver lease, enqueue
+ * them with a controller snapshot (`{ told: 0, state: null }` unless given), let the lease go.
+ * STUDY_BUSY when another driver holds the study.
+ */
+export async function enqueue(
+  s: Store,
+  study: string,
+  trials: readonly NewTrial[],
+  snapshot: { told: number; state: Json } = { told: 0, state: null },
+): Promise<TrialRecord[]> {
+  const d = await s.acquireDriver(study, TEST_DRIVER, LEASE, { stale: (h) => h === TEST_DRIVER });
+  try {
+    return await s.enqueueTrials(d, trials, snapshot);
+  } finally {
+    await s.releaseDriver(d);
+  }
+}
+
+/**
+ * One trial enqueued by driver `owner` among rival drivers (other processes doing the same): it
+ * waits its turn for the study's driver lease (STUDY_BUSY while a rival holds it), enqueues, and
+ * lets the lease go. Returns the trial's number.
+ */
+export async function enqueueContended(s: Store, study: string, owner: string, t: NewTrial): Promise<number> {
+  for (;;) {
+    let d: DriverLease;
+    try {
+      d = await s.acquireDriver(study, owner, LEASE);
+    } catch (e) {
+      if (!isAutopruneError(e) || e.code !== 'STUDY_BUSY') throw e;
+      await new Promise((r) => setTimeout(r, 1));
+      continue;
+    }
+    try {
+      return (await s.enqueueTrials(d, [t], { told: 0, state: null }))[0].number;
+    } finally {
+      await s.releaseDriver(d);
+    }
+  }
+}
+
+/** One waiting trial, added as the driver adds it (enqueue). */
+export async function addTrial(s: Store, study: string, t: NewTrial): Promise<TrialRecord> {
+  return (await enqueue(s, study, [t]))[0];
+}
+
+/** A controller snapshot saved as the driver saves one: with an enqueue (here of no trials). */
+export async function saveSnapshot(s: Store, study: string, told: number, state: Json): Promise<void> {
+  await enqueue(s, study, [], { told, state });
 }
 
 /** A fake store clock (ms) the test moves by hand. */
@@ -160,9 +215,9 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.createStudy(newStudy('a'));
       await s.createStudy(newStudy('b'));
       const nums: number[] = [];
-      for (let i = 0; i < 5; i++) nums.push((await s.createTrial('a', newTrial([8 * (i + 1), 64]))).number);
+      for (let i = 0; i < 5; i++) nums.push((await addTrial(s, 'a', newTrial([8 * (i + 1), 64]))).number);
       assert.deepEqual(nums, [0, 1, 2, 3, 4]);
-      assert.equal((await s.createTrial('b', newTrial([8, 8]))).number, 0);
+      assert.equal((await addTrial(s, 'b', newTrial([8, 8]))).number, 0);
       const listed = await s.listTrials('a');
       assert.deepEqual(
         listed.map((t) => [t.number, t.candidate.channels[0]]),
@@ -176,10 +231,10 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       );
     });
 
-    withStore('createTrial stores a waiting trial and round-trips its fields', async (s) => {
+    withStore('an enqueued trial is waiting and round-trips its fields', async (s) => {
       await s.createStudy(newStudy('a'));
       const input = newTrial([24, 48], { meta: { target: 0.3, nested: [1, { x: 0.1 + 0.2 }] } });
-      const t = await s.createTrial('a', input);
+      const t = await addTrial(s, 'a', input);
       assert.deepEqual(
         { ...t, createdAt: 'x' },
         {
@@ -201,15 +256,15 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.match(t.createdAt, ISO);
       assert.deepEqual(await s.getTrial('a', 0), t);
       const { meta: _drop, ...noMeta } = newTrial([8, 8]);
-      const bare = await s.createTrial('a', noMeta);
+      const bare = await addTrial(s, 'a', noMeta);
       assert.equal('meta' in bare, false, 'a trial created without meta has none');
-      await rejectsWith(s.createTrial('zz', input), 'STUDY_NOT_FOUND');
+      await rejectsWith(addTrial(s, 'zz', input), 'STUDY_NOT_FOUND');
     });
 
     withStore('state transitions: waiting -> running (claimed) -> complete, and -> failed', async (s) => {
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8]));
-      await s.createTrial('a', newTrial([16, 8]));
+      await addTrial(s, 'a', newTrial([8, 8]));
+      await addTrial(s, 'a', newTrial([16, 8]));
       const c0 = (await s.claimTrial('a', 'worker-1', { leaseMs: LEASE }))!;
       const running = c0.trial;
       assert.deepEqual([c0.number, running.state, running.worker, running.attempts], [0, 'running', 'worker-1', 1]);
@@ -233,7 +288,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
 
     withStore('claims take the lowest waiting trial, never one twice; a named trial only if it waits', async (s) => {
       await s.createStudy(newStudy('a'));
-      for (let i = 0; i < 3; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
+      for (let i = 0; i < 3; i++) await addTrial(s, 'a', newTrial([8 * (i + 1), 8]));
       const two = (await s.claimTrial('a', 'w1', { leaseMs: LEASE, number: 2 }))!;
       assert.equal(two.number, 2);
       assert.equal(await s.claimTrial('a', 'w2', { leaseMs: LEASE, number: 2 }), null, 'a running trial cannot be claimed again');
@@ -249,8 +304,8 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
 
     withStore('finished trials are immutable: every write throws TRIAL_IMMUTABLE and changes nothing', async (s) => {
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8]));
-      await s.createTrial('a', newTrial([16, 8]));
+      await addTrial(s, 'a', newTrial([8, 8]));
+      await addTrial(s, 'a', newTrial([16, 8]));
       const c0 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
       const c1 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
       const done = await s.completeTrial(c0, { proxyAccuracy: 0.7 });
@@ -259,7 +314,6 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await rejectsWith(s.completeTrial(c0, { proxyAccuracy: 0.99 }), 'TRIAL_IMMUTABLE', /`complete`/);
       await rejectsWith(s.failTrial(c0, 'late'), 'TRIAL_IMMUTABLE');
       await rejectsWith(s.heartbeat(c0, LEASE), 'TRIAL_IMMUTABLE');
-      await rejectsWith(s.releaseTrial(c0), 'TRIAL_IMMUTABLE');
       await rejectsWith(s.completeTrial(c1, { proxyAccuracy: 0.99 }), 'TRIAL_IMMUTABLE', /`failed`/);
       await rejectsWith(s.failTrial(c1, 'again'), 'TRIAL_IMMUTABLE');
       assert.equal(await s.claimTrial('a', 'w2', { leaseMs: LEASE, number: 0 }), null);
@@ -271,11 +325,10 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
 
     withStore('unknown study -> STUDY_NOT_FOUND, unknown trial -> TRIAL_NOT_FOUND (getTrial -> null)', async (s) => {
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8]));
+      await addTrial(s, 'a', newTrial([8, 8]));
       await rejectsWith(s.claimTrial('zz', 'w', { leaseMs: LEASE }), 'STUDY_NOT_FOUND', /`zz`/);
       await rejectsWith(s.listTrials('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.getTrial('zz', 0), 'STUDY_NOT_FOUND');
-      await rejectsWith(s.findTrialByKey('zz', 'k'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.latestSnapshot('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.listFinals('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.deleteStudy('zz'), 'STUDY_NOT_FOUND');
@@ -287,7 +340,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
 
     clocked('fencing: a worker whose lease expired cannot heartbeat, complete or fail late', async (s, clock) => {
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8]));
+      await addTrial(s, 'a', newTrial([8, 8]));
       const c = (await s.claimTrial('a', 'slow', { leaseMs: 1000 }))!;
       clock.t += 900;
       await s.heartbeat(c, 1000); // renewed: now expires at +1900
@@ -313,8 +366,8 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
     clocked('reapExpired re-queues expired leases up to maxAttempts, then fails them with the reason', async (s, clock) => {
       await s.createStudy(newStudy('a'));
       await s.createStudy(newStudy('b'));
-      for (let i = 0; i < 3; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
-      await s.createTrial('b', newTrial([8, 8]));
+      for (let i = 0; i < 3; i++) await addTrial(s, 'a', newTrial([8 * (i + 1), 8]));
+      await addTrial(s, 'b', newTrial([8, 8]));
       const c0 = (await s.claimTrial('a', 'w0', { leaseMs: 100 }))!;
       await s.claimTrial('a', 'w1', { leaseMs: 5000 });
       await s.claimTrial('b', 'w', { leaseMs: 100 });
@@ -341,7 +394,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.equal((await s.claimTrial('a', 'w3', { leaseMs: 100, number: 2 }))!.token, c2.token + 1);
       await rejectsWith(s.heartbeat(c2, 100), 'LEASE_LOST');
       const c2b = { study: 'a', number: 2, token: c2.token + 1 };
-      await s.releaseTrial(c2b);
+      assert.deepEqual(await s.reapExpired('a', { maxAttempts: 3, gone: ['w3'] }), { requeued: [2], failed: [] });
       const back = (await s.getTrial('a', 2))!;
       assert.deepEqual([back.state, back.attempts], ['waiting', 2]);
       await rejectsWith(s.completeTrial(c2b, {}), 'LEASE_LOST', /re-queued/);
@@ -363,7 +416,6 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.ok(d2.token > d1.token);
       await rejectsWith(s.renewDriver(d1, 1000), 'LEASE_LOST', /`host:2` holds it/);
       await rejectsWith(s.enqueueTrials(d1, [newTrial([8, 8])], { told: 0, state: { from: 'd1' } }), 'LEASE_LOST');
-      await rejectsWith(s.saveSnapshot('a', 0, { from: 'd1' }, d1), 'LEASE_LOST');
       assert.deepEqual(await s.listTrials('a'), [], 'the fenced-out driver wrote nothing');
       assert.equal(await s.latestSnapshot('a'), null);
       await s.releaseDriver(d1); // a stale release does not free the new holder's study
@@ -396,14 +448,14 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       const child = await s.enqueueTrials(d, [newTrial([8, 8], { stage: 'adapt', parent: 1, key: 'adapt:1:8,8' })], { told: 2, state: { rng: 3 } });
       assert.deepEqual([child[0].number, child[0].stage, child[0].parent], [2, 'adapt', 1]);
       await rejectsWith(s.enqueueTrials(d, [newTrial([8, 8], { parent: 9 })], { told: 2, state: {} }), 'INVALID_ARGUMENT', /Parent trial 9/);
-      await rejectsWith(s.createTrial('a', newTrial([8, 8], { stage: 'bogus' as never })), 'INVALID_ARGUMENT', /`bogus`/);
+      await rejectsWith(s.enqueueTrials(d, [newTrial([8, 8], { stage: 'bogus' as never })], { told: 2, state: {} }), 'INVALID_ARGUMENT', /`bogus`/);
     });
 
     withStore('a child trial is claimed only once its parent has finished', async (s) => {
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([32, 32], { stage: 'adapt', key: 'adapt:base:32,32' })); // 0
-      await s.createTrial('a', newTrial([16, 16], { stage: 'adapt', parent: 0, key: 'adapt:0:16,16' })); // 1
-      await s.createTrial('a', newTrial([8, 8])); // 2
+      await addTrial(s, 'a', newTrial([32, 32], { stage: 'adapt', key: 'adapt:base:32,32' })); // 0
+      await addTrial(s, 'a', newTrial([16, 16], { stage: 'adapt', parent: 0, key: 'adapt:0:16,16' })); // 1
+      await addTrial(s, 'a', newTrial([8, 8])); // 2
       const p = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
       assert.equal(p.number, 0);
       assert.equal((await s.claimTrial('a', 'w', { leaseMs: LEASE }))!.number, 2, 'the child is skipped while its parent runs');
@@ -413,35 +465,12 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.equal((await s.claimTrial('a', 'w', { leaseMs: LEASE }))!.number, 1);
     });
 
-    withStore('findTrialByKey prefers a complete trial, else any other, else null', async (s) => {
-      await s.createStudy(newStudy('a'));
-      const k = newTrial([16, 16]);
-      await s.createTrial('a', k); // 0: failed
-      await s.createTrial('a', k); // 1: complete
-      await s.createTrial('a', k); // 2: waiting
-      await fail(s, 'a', 0);
-      await complete(s, 'a', 1, { proxyAccuracy: 0.6 });
-      const hit = await s.findTrialByKey('a', k.key);
-      assert.deepEqual([hit?.number, hit?.state], [1, 'complete']);
-
-      const other = newTrial([24, 8]);
-      await s.createTrial('a', other); // 3: failed
-      await s.createTrial('a', other); // 4: waiting
-      await fail(s, 'a', 3);
-      assert.equal((await s.findTrialByKey('a', other.key))?.number, 4, 'a live trial beats a failed one');
-      const onlyFailed = newTrial([32, 8]);
-      await s.createTrial('a', onlyFailed); // 5
-      await fail(s, 'a', 5);
-      assert.equal((await s.findTrialByKey('a', onlyFailed.key))?.state, 'failed');
-      assert.equal(await s.findTrialByKey('a', 'no-such-key'), null);
-    });
-
     withStore('snapshots: none -> null, the last saved wins, state round-trips', async (s) => {
       await s.createStudy(newStudy('a'));
       await s.createStudy(newStudy('b'));
       assert.equal(await s.latestSnapshot('a'), null);
-      await s.saveSnapshot('a', 10, { population: [[8, 16]], rng: 'abc' });
-      await s.saveSnapshot('a', 20, {
+      await saveSnapshot(s, 'a', 10, { population: [[8, 16]], rng: 'abc' });
+      await saveSnapshot(s, 'a', 20, {
         population: [
           [8, 16],
           [24, 32],
@@ -449,7 +478,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
         rng: 'def',
         sigma: 0.1 + 0.2,
       });
-      await s.saveSnapshot('b', 99, { other: true });
+      await saveSnapshot(s, 'b', 99, { other: true });
       const snap = await s.latestSnapshot('a');
       assert.deepEqual(
         { ...snap!, createdAt: 'x' },
@@ -468,13 +497,13 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
         },
       );
       assert.match(snap!.createdAt, ISO);
-      await s.saveSnapshot('a', 5, { older: true });
+      await saveSnapshot(s, 'a', 5, { older: true });
       assert.equal((await s.latestSnapshot('a'))!.told, 5, 'the last saved wins even with a smaller `told`');
     });
 
     withStore('a latency is stored with the host and device that measured it (trials and finals)', async (s) => {
       await s.createStudy(newStudy('a'));
-      for (let i = 0; i < 2; i++) await s.createTrial('a', newTrial([8, 8 + i]));
+      for (let i = 0; i < 2; i++) await addTrial(s, 'a', newTrial([8, 8 + i]));
       const c0 = (await s.claimTrial('a', 'gpu-box:1:0', { leaseMs: LEASE }))!;
       const done = await s.completeTrial(c0, {
         proxyAccuracy: 0.5,
@@ -507,7 +536,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
 
     withStore('a final records the engine that fine-tuned it; saving again replaces it; an empty name is refused', async (s) => {
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8]));
+      await addTrial(s, 'a', newTrial([8, 8]));
       const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
       assert.equal((await s.saveFinal({ ...f, trainEngine: 'libtorch' })).trainEngine, 'libtorch');
       assert.deepEqual(
@@ -529,7 +558,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
 
     withStore('finals are saved and listed by trial; saving again replaces; unknown trial refused', async (s) => {
       await s.createStudy(newStudy('a'));
-      for (let i = 0; i < 3; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
+      for (let i = 0; i < 3; i++) await addTrial(s, 'a', newTrial([8 * (i + 1), 8]));
       const f2 = { study: 'a', trial: 2, finalAccuracy: 0.91, latencyMs: 0.5, epochs: 3, modelPath: '/tmp/m2', seconds: 12.5 };
       const f0 = { study: 'a', trial: 0, finalAccuracy: 0.88, latencyMs: null, epochs: 3, modelPath: null, seconds: 11 };
       const saved = await s.saveFinal(f2);
@@ -555,10 +584,10 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
     withStore("deleteStudy removes its trials, snapshots and finals but not other studies'", async (s) => {
       for (const name of ['a', 'b']) {
         await s.createStudy(newStudy(name));
-        await s.createTrial(name, newTrial([8, 8]));
-        await s.createTrial(name, newTrial([16, 8]));
+        await addTrial(s, name, newTrial([8, 8]));
+        await addTrial(s, name, newTrial([16, 8]));
         await complete(s, name, 0, { proxyAccuracy: 0.5 });
-        await s.saveSnapshot(name, 1, { name });
+        await saveSnapshot(s, name, 1, { name });
         await s.saveFinal({ study: name, trial: 0, finalAccuracy: 0.6, latencyMs: null, epochs: 1, modelPath: null, seconds: 1 });
       }
       const bTrials = await s.listTrials('b');
@@ -574,12 +603,12 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.deepEqual(await s.listTrials('a'), []);
       assert.equal(await s.latestSnapshot('a'), null);
       assert.deepEqual(await s.listFinals('a'), []);
-      assert.equal((await s.createTrial('a', newTrial([8, 8]))).number, 0);
+      assert.equal((await addTrial(s, 'a', newTrial([8, 8]))).number, 0);
     });
 
     withStore('listTrials filters by state', async (s) => {
       await s.createStudy(newStudy('a'));
-      for (let i = 0; i < 6; i++) await s.createTrial('a', newTrial([8 * (i + 1), 8]));
+      for (let i = 0; i < 6; i++) await addTrial(s, 'a', newTrial([8 * (i + 1), 8]));
       await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 1 });
       await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 4 });
       await complete(s, 'a', 2, { proxyAccuracy: 0.1 });
@@ -598,7 +627,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await s.createStudy(input);
       input.config.search.trials = 1;
       const channels = [8, 16];
-      const t = await s.createTrial('a', newTrial(channels));
+      const t = await addTrial(s, 'a', newTrial(channels));
       channels[0] = 999;
       const mutate = (f: () => void) => {
         try {
@@ -655,7 +684,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
         /inputs\.data.*not-a-hash/,
       );
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8]));
+      await addTrial(s, 'a', newTrial([8, 8]));
       const c = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
       await rejectsWith(s.completeTrial(c, { proxyAccuracy: Number.NaN }), 'INVALID_ARGUMENT', /proxyAccuracy/);
       await rejectsWith(s.completeTrial(c, { timings: { eval: Infinity } }), 'INVALID_ARGUMENT', /timings\.eval/);

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { resolveConfig } from '../src/config/index.js';
 import { openStore } from '../src/store/index.js';
 import { admin, pgClient, pgUnavailable, testDatabases } from './pg-helpers.js';
-import { complete, LEASE, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+import { addTrial, complete, enqueueContended, LEASE, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
 
 const unavailable = await pgUnavailable();
 const dbs = testDatabases('autoprune_test');
@@ -41,32 +41,35 @@ if (unavailable !== null) {
       const url = await dbs.fresh();
       const a = await openStore(url);
       await a.createStudy(newStudy('s'));
-      await a.createTrial('s', newTrial([8, 16]));
+      await addTrial(a, 's', newTrial([8, 16]));
       const done = await complete(a, 's', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
       await a.close();
       const b = await openStore(url);
       assert.deepEqual(await b.getTrial('s', 0), done);
       assert.equal((await b.getTrial('s', 0))!.metrics.proxyAccuracy, 0.1 + 0.7);
-      assert.equal((await b.createTrial('s', newTrial([8, 8]))).number, 1);
+      assert.equal((await addTrial(b, 's', newTrial([8, 8]))).number, 1);
       await b.close();
     });
 
-    test('concurrent writer processes never collide on trial numbers', async () => {
+    test('rival drivers taking turns in several processes never collide on trial numbers', async () => {
       const url = await dbs.fresh();
       const s = await openStore(url);
       await s.createStudy(newStudy('s'));
       const perWriter = 100;
       const writers = 3;
       const mod = new URL('../src/store/postgres.ts', import.meta.url).href;
+      const helpers = new URL('./store-contract.ts', import.meta.url).href;
+      // Each child: rival drivers (one per lane) taking the study over and enqueueing.
       const code = `
         const { PostgresStore } = await import(${JSON.stringify(mod)});
+        const { enqueueContended } = await import(${JSON.stringify(helpers)});
         const [url, id, n] = process.argv.slice(1);
         const s = await PostgresStore.open(url);
         // Several in flight at once from this process too (its pool has several connections).
         await Promise.all([0, 1, 2, 3].map(async (lane) => {
           for (let i = lane; i < Number(n); i += 4) {
             const ch = [8, 1000 * Number(id) + i];
-            await s.createTrial('s', { candidate: { channels: ch }, key: ch.join(','), cost: { macs: 1, params: 1 }, controller: 'w' + id });
+            await enqueueContended(s, 's', 'w' + id + ':' + lane, { candidate: { channels: ch }, key: ch.join(','), cost: { macs: 1, params: 1 }, controller: 'w' + id });
           }
         }));
         await s.close();`;
@@ -88,7 +91,7 @@ if (unavailable !== null) {
       );
       let mine = 0;
       while (!finished && mine < 5000) {
-        await s.createTrial('s', newTrial([8, mine++]));
+        await enqueueContended(s, 's', 'main', newTrial([8, mine++]));
         await new Promise((r) => setTimeout(r, 1));
       }
       await children;
@@ -108,7 +111,7 @@ if (unavailable !== null) {
       const s = await openStore(url);
       await s.createStudy(newStudy('s'));
       const total = 240;
-      for (let i = 0; i < total; i++) await s.createTrial('s', newTrial([8, i]));
+      for (let i = 0; i < total; i++) await addTrial(s, 's', newTrial([8, i]));
       const mod = new URL('../src/store/postgres.ts', import.meta.url).href;
       const code = `
         const { PostgresStore } = await import(${JSON.stringify(mod)});
@@ -145,7 +148,7 @@ if (unavailable !== null) {
       assert.ok(trials.every((t) => t.state === 'complete' && t.attempts === 1));
       assert.ok(new Set(trials.map((t) => t.worker)).size > 3, 'several claimers took part');
       // No injected clock: a lease's expiry is the server's now + leaseMs.
-      await s.createTrial('s', newTrial([16, 16]));
+      await addTrial(s, 's', newTrial([16, 16]));
       const before = Date.now();
       const c = (await s.claimTrial('s', 'w', { leaseMs: 5000 }))!;
       await s.heartbeat(c, 5000);
@@ -161,12 +164,12 @@ if (unavailable !== null) {
       const url = await dbs.fresh();
       const s = await openStore(url);
       await s.createStudy(newStudy('s'));
-      await s.createTrial('s', newTrial([8, 8]));
+      await addTrial(s, 's', newTrial([8, 8]));
       const db = new URL(url).pathname.slice(1);
       // Every connection to the test database: the store's pooled ones among them.
       const killed = await admin((c) => c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]));
       assert.ok((killed.rowCount ?? 0) >= 1, 'the store had a pooled connection to drop');
-      assert.equal((await s.createTrial('s', newTrial([16, 8]))).number, 1);
+      assert.equal((await addTrial(s, 's', newTrial([16, 8]))).number, 1);
       assert.equal((await s.listTrials('s')).length, 2);
       await s.close();
     });
@@ -175,8 +178,8 @@ if (unavailable !== null) {
       const url = await dbs.fresh();
       const s = await openStore(url);
       await s.createStudy(newStudy('s'));
-      await s.createTrial('s', newTrial([8, 8]));
-      await s.createTrial('s', newTrial([16, 8]));
+      await addTrial(s, 's', newTrial([8, 8]));
+      await addTrial(s, 's', newTrial([16, 8]));
       const done = await complete(s, 's', 0, { proxyAccuracy: 0.5 });
       const raw = await pgClient(url);
       await raw.connect();

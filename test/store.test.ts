@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { MemoryStore, openStore, SNAPSHOTS_KEPT, SqliteStore } from '../src/store/index.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION, schemaVersion } from '../src/store/migrations.js';
-import { complete, fail, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+import { addTrial, complete, enqueueContended, fail, newStudy, newTrial, rejectsWith, saveSnapshot, storeContract } from './store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'autoprune-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -49,9 +49,9 @@ describe('SQLite store', () => {
     const path = freshPath();
     const a = await openStore(path);
     await a.createStudy(newStudy('s'));
-    await a.createTrial('s', newTrial([8, 16]));
+    await addTrial(a, 's', newTrial([8, 16]));
     const done = await complete(a, 's', 0, { proxyAccuracy: 0.1 + 0.7, timings: { eval: 1 / 3 } });
-    await a.saveSnapshot('s', 1, { x: [1, 2, 3] });
+    await saveSnapshot(a, 's', 1, { x: [1, 2, 3] });
     const study = await a.getStudy('s');
     await a.close();
 
@@ -60,7 +60,7 @@ describe('SQLite store', () => {
     assert.deepEqual(await b.getTrial('s', 0), done);
     assert.equal((await b.getTrial('s', 0))!.metrics.proxyAccuracy, 0.1 + 0.7, 'numbers are stored losslessly');
     assert.deepEqual((await b.latestSnapshot('s'))!.state, { x: [1, 2, 3] });
-    assert.equal((await b.createTrial('s', newTrial([8, 8]))).number, 1);
+    assert.equal((await addTrial(b, 's', newTrial([8, 8]))).number, 1);
     await b.close();
   });
 
@@ -72,7 +72,7 @@ describe('SQLite store', () => {
     await s.close();
   });
 
-  test('two instances on one file interleaving createTrial get distinct, dense numbers', async () => {
+  test('two instances on one file interleaving enqueues get distinct, dense numbers', async () => {
     const path = freshPath();
     const a = await openStore(path);
     const b = await openStore(path);
@@ -80,7 +80,7 @@ describe('SQLite store', () => {
     const got: number[] = [];
     for (let i = 0; i < 20; i++) {
       const s = i % 3 === 0 ? a : b;
-      got.push((await s.createTrial('s', newTrial([8, 8 + i]))).number);
+      got.push((await addTrial(s, 's', newTrial([8, 8 + i]))).number);
     }
     assert.deepEqual(got, [...Array(20).keys()]);
     assert.deepEqual(
@@ -91,20 +91,23 @@ describe('SQLite store', () => {
     await b.close();
   });
 
-  test('concurrent writer processes never collide on trial numbers', async () => {
+  test('rival drivers taking turns in several processes never collide on trial numbers', async () => {
     const path = freshPath();
     const s = await openStore(path);
     await s.createStudy(newStudy('s'));
     const perWriter = 150;
     const url = new URL('../src/store/sqlite.ts', import.meta.url).href;
-    // Each child is another process with its own connection, writing as fast as it can.
+    const helpers = new URL('./store-contract.ts', import.meta.url).href;
+    // Each child is another process with its own connection: a rival driver taking the study over
+    // and enqueueing as fast as it can.
     const code = `
       const { SqliteStore } = await import(${JSON.stringify(url)});
+      const { enqueueContended } = await import(${JSON.stringify(helpers)});
       const [path, id, n] = process.argv.slice(1);
       const s = SqliteStore.open(path);
       for (let i = 0; i < Number(n); i++) {
         const ch = [8, 1000 * Number(id) + i];
-        await s.createTrial('s', { candidate: { channels: ch }, key: ch.join(','), cost: { macs: 1, params: 1 }, controller: 'w' + id });
+        await enqueueContended(s, 's', 'w' + id, { candidate: { channels: ch }, key: ch.join(','), cost: { macs: 1, params: 1 }, controller: 'w' + id });
       }
       await s.close();`;
     const child = (id: number) =>
@@ -126,7 +129,7 @@ describe('SQLite store', () => {
     );
     let mine = 0;
     while (!finished) {
-      await s.createTrial('s', newTrial([8, mine++]));
+      await enqueueContended(s, 's', 'main', newTrial([8, mine++]));
       await new Promise((r) => setTimeout(r, 1));
     }
     await children;
@@ -146,8 +149,8 @@ describe('SQLite store', () => {
     await writer.createStudy(newStudy('s'));
     const reader = await openStore(path);
     assert.deepEqual(await reader.listTrials('s'), []);
-    await writer.createTrial('s', newTrial([8, 8]));
-    await writer.createTrial('s', newTrial([16, 8]));
+    await addTrial(writer, 's', newTrial([8, 8]));
+    await addTrial(writer, 's', newTrial([16, 8]));
     await complete(writer, 's', 1, { proxyAccuracy: 0.75 });
     const seen = await reader.listTrials('s');
     assert.deepEqual(
@@ -166,8 +169,8 @@ describe('SQLite store', () => {
     const s = (await openStore(freshPath())) as SqliteStore;
     await s.createStudy(newStudy('a'));
     await s.createStudy(newStudy('b'));
-    await s.saveSnapshot('b', 1, { b: true });
-    for (let i = 0; i < 10; i++) await s.saveSnapshot('a', i, { i });
+    await saveSnapshot(s, 'b', 1, { b: true });
+    for (let i = 0; i < 10; i++) await saveSnapshot(s, 'a', i, { i });
     const rows = s.connection.prepare('SELECT s.name, n.told FROM snapshots n JOIN studies s ON s.id = n.study_id ORDER BY n.id').all() as {
       name: string;
       told: number;
@@ -187,8 +190,8 @@ describe('SQLite store', () => {
     const path = freshPath();
     const s = await openStore(path);
     await s.createStudy(newStudy('s'));
-    await s.createTrial('s', newTrial([8, 8]));
-    await s.createTrial('s', newTrial([16, 8]));
+    await addTrial(s, 's', newTrial([8, 8]));
+    await addTrial(s, 's', newTrial([16, 8]));
     const done = await complete(s, 's', 0, { proxyAccuracy: 0.5 });
     const failed = await fail(s, 's', 1, 'boom');
 

@@ -22,7 +22,7 @@ import { FailurePolicy, firstLine } from '../src/study/policy.js';
 import { runStudy } from '../src/study/run.js';
 import { Wakeup } from '../src/study/signals.js';
 import { evalRequest, evaluateClaim, runWorker } from '../src/study/worker.js';
-import { newStudy, newTrial, rejectsWith } from './store-contract.js';
+import { addTrial, newStudy, newTrial, rejectsWith } from './store-contract.js';
 import { tinyStudy } from './tiny-study.js';
 
 let analysis: Analysis;
@@ -259,7 +259,7 @@ describe('worker (fake store clock)', () => {
   async function storeWith(clock: { t: number }) {
     const store = new MemoryStore({ clock: () => clock.t });
     await store.createStudy(newStudy('a'));
-    await store.createTrial('a', newTrial([8, 8], { cost: fakeCost(cand(8, 8)) }));
+    await addTrial(store, 'a', newTrial([8, 8], { cost: fakeCost(cand(8, 8)) }));
     return store;
   }
 
@@ -305,7 +305,7 @@ describe('worker (fake store clock)', () => {
     const store = await storeWith({ t: 0 }).then(async () => {
       const s = new MemoryStore(); // real clock
       await s.createStudy(newStudy('a'));
-      await s.createTrial('a', newTrial([8, 8], { cost: fakeCost(cand(8, 8)) }));
+      await addTrial(s, 'a', newTrial([8, 8], { cost: fakeCost(cand(8, 8)) }));
       return s;
     });
     const claim = (await store.claimTrial('a', 'w', { leaseMs: 150 }))!;

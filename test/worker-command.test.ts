@@ -7,13 +7,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { checkSameBase, pickStudy, serveStudy } from '../src/cli/commands/worker.js';
-import { studyEvaluator } from '../src/cli/commands/worker-evaluator.js';
+import { checkSameBase, pickStudy, serveStudy, studyEvaluator } from '../src/app/index.js';
 import type { EvalRequest, Evaluator } from '../src/evaluators/types.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { evaluateClaim } from '../src/study/worker.js';
 import { admin, cuttingProxy, pgUnavailable, testDatabases } from './pg-helpers.js';
-import { newStudy, newTrial, rejectsWith, SPACE } from './store-contract.js';
+import { addTrial, newStudy, newTrial, rejectsWith, SPACE } from './store-contract.js';
 
 describe('worker: study and base checks', () => {
   test('pickStudy: the named study, else the only running one; none or several -> an error naming them', async () => {
@@ -52,7 +51,7 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
     const s = await openStore(url);
     await s.createStudy(newStudy('s'));
     const total = 24;
-    for (let i = 0; i < total; i++) await s.createTrial('s', newTrial([8, 8 + i]));
+    for (let i = 0; i < total; i++) await addTrial(s, 's', newTrial([8, 8 + i]));
     const db = new URL(url).pathname.slice(1);
     let evaluated = 0;
     const evaluator: Evaluator = {
@@ -111,8 +110,8 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
     const hostB = await openStore(url, { artifacts: dirB });
     try {
       await hostA.createStudy(newStudy('s'));
-      await hostA.createTrial('s', newTrial([8, 8], { stage: 'adapt' }));
-      await hostA.createTrial('s', newTrial([8, 16], { stage: 'proxy', parent: 0 }));
+      await addTrial(hostA, 's', newTrial([8, 8], { stage: 'adapt' }));
+      await addTrial(hostA, 's', newTrial([8, 16], { stage: 'proxy', parent: 0 }));
       const weights = Uint8Array.from({ length: 50_000 }, (_, i) => (i * 31) % 251);
       const result = async (req: EvalRequest, store: Store) => ({
         proxyAccuracy: 0.5,
@@ -183,7 +182,7 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
     const s = await openStore(proxy.url);
     try {
       await s.createStudy(newStudy('s'));
-      for (let i = 0; i < 4; i++) await s.createTrial('s', newTrial([8, 8 + i]));
+      for (let i = 0; i < 4; i++) await addTrial(s, 's', newTrial([8, 8 + i]));
       const metrics = { proxyAccuracy: 0.625, latencyMs: 2, timings: { eval: 1 } };
       // The server completes trial 0 but its answer is lost: the retry finds its own write.
       const c0 = (await s.claimTrial('s', 'w:1:0', { leaseMs: 60_000 }))!;

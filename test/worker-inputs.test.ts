@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { studyInputs } from '../src/cli/commands/worker.js';
+import { studyInputs } from '../src/app/index.js';
 import { configHash, type ResolvedConfig, resolveConfig } from '../src/config/index.js';
 import { Rng } from '../src/core/rng.js';
 import { splitsHash } from '../src/data/fingerprint.js';

@@ -300,6 +300,59 @@ const std::unordered_map<std::string, Op>& ops() {
   return table;
 }
 
+// Argument checks: the ops index their inputs, and from_blob reads `shape`'s product of elements,
+// so a short input list or array would read past its end. Each throws std::invalid_argument, which
+// `guarded` turns into a JS TypeError naming the op (or fromData) and what was expected.
+
+// Inputs an op cannot run without (the others are optional, e.g. a conv's bias): by op, the
+// positions that must hold a tensor; `-1` = every given input, at least one. Unlisted: input 0.
+const std::vector<int>& requiredInputs(const std::string& op) {
+  static const std::unordered_map<std::string, std::vector<int>> table = {
+      {"conv2d", {0, 1}}, {"linear", {0, 1}}, {"batch_norm", {0, 3, 4}}, {"sub", {0, 1}},           {"mul", {0, 1}},
+      {"div", {0, 1}},    {"eq", {0, 1}},     {"cross_entropy", {0, 1}}, {"add", {-1}},             {"cat", {-1}},
+  };
+  static const std::vector<int> first = {0};
+  auto it = table.find(op);
+  return it == table.end() ? first : it->second;
+}
+
+void checkInputs(const std::string& op, const std::vector<torch::Tensor>& in) {
+  for (int i : requiredInputs(op)) {
+    if (i < 0) {
+      if (in.empty()) throw std::invalid_argument("Op `" + op + "` expected at least 1 input tensor, got none");
+      for (size_t j = 0; j < in.size(); j++) {
+        if (!in[j].defined()) throw std::invalid_argument("Op `" + op + "` expected a tensor as input " + std::to_string(j) + ", got null");
+      }
+    } else if (static_cast<size_t>(i) >= in.size() || !in[i].defined()) {
+      throw std::invalid_argument("Op `" + op + "` expected a tensor as input " + std::to_string(i) + ", got " +
+                                  (static_cast<size_t>(i) >= in.size() ? std::to_string(in.size()) + " input(s)" : std::string("null")));
+    }
+  }
+}
+
+// fromData's shape: non-negative integer dims whose product is the array's length.
+std::vector<int64_t> checkedShape(const Napi::Value& v, size_t length) {
+  if (!v.IsArray()) throw std::invalid_argument("fromData expected a shape (an array of dims), got " + v.ToString().Utf8Value());
+  Napi::Array s = v.As<Napi::Array>();
+  std::vector<int64_t> shape(s.Length());
+  int64_t n = 1;
+  std::string text;
+  for (uint32_t i = 0; i < s.Length(); i++) {
+    const Napi::Value d = s.Get(i);
+    const double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 0 && x == static_cast<double>(static_cast<int64_t>(x)))) {
+      throw std::invalid_argument("fromData expected shape dims to be integers >= 0, got " + d.ToString().Utf8Value() + " at " + std::to_string(i));
+    }
+    shape[i] = static_cast<int64_t>(x);
+    n *= shape[i];
+    text += (i ? "," : "") + std::to_string(shape[i]);
+  }
+  if (static_cast<size_t>(n) != length) {
+    throw std::invalid_argument("fromData: shape [" + text + "] holds " + std::to_string(n) + " elements, the array has " + std::to_string(length));
+  }
+  return shape;
+}
+
 // op(name, inputs (Tensor | null)[], attrs?) -> Tensor
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -314,7 +367,10 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
     if (!v.IsNull() && !v.IsUndefined()) in[i] = Tensor::From(v);
   }
   Attrs attrs{info.Length() > 2 && info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object()};
-  return guarded(env, [&]() -> Napi::Value { return Tensor::Wrap(env, it->second(in, attrs)); });
+  return guarded(env, [&]() -> Napi::Value {
+    checkInputs(name, in);
+    return Tensor::Wrap(env, it->second(in, attrs));
+  });
 }
 
 // fromData(Float32Array | Float64Array | Int32Array, shape, dtype?) -> Tensor (a copy; Int32Array
@@ -322,12 +378,13 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
 // dtype unless `dtype` ('float32' | 'float64') names another.
 Napi::Value FromData(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array s = info[1].As<Napi::Array>();
-  std::vector<int64_t> shape(s.Length());
-  for (uint32_t i = 0; i < s.Length(); i++) shape[i] = s.Get(i).ToNumber().Int64Value();
   const bool hasDtype = info.Length() > 2 && info[2].IsString();
   const napi_typedarray_type kind = info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
   return guarded(env, [&]() -> Napi::Value {
+    if (kind != napi_float32_array && kind != napi_float64_array && kind != napi_int32_array) {
+      throw std::invalid_argument("Expected a Float32Array, Float64Array or Int32Array");
+    }
+    const std::vector<int64_t> shape = checkedShape(info[1], info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().ElementLength() : 0);
     torch::Tensor t;
     if (kind == napi_float32_array || kind == napi_float64_array) {
       const torch::ScalarType from = kind == napi_float32_array ? torch::kFloat : torch::kDouble;

@@ -1,8 +1,28 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { ExitCodes } from '../core/errors.js';
 import { commands } from './commands/index.js';
+import { fail } from './output.js';
 
-const cli = yargs(hideBin(process.argv))
+/**
+ * `--name -5m` -> `--name=-5m`: yargs reads a value that starts with `-` as flags (`-5 -m`), so a
+ * negative duration or number would be refused as "Unknown arguments: 5, m" instead of reaching
+ * the option's own check, which names the value and what was expected.
+ */
+function joinDashValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    if (/^--[\w-]+$/.test(a) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+const cli = yargs(joinDashValues(hideBin(process.argv)))
   .scriptName('autoprune')
   .usage('$0 <command> [options]\n\nSearch per-layer channel pruning ratios for CNNs.')
   .strict()
@@ -10,9 +30,9 @@ const cli = yargs(hideBin(process.argv))
   .recommendCommands()
   .wrap(Math.min(110, process.stdout.columns || 110))
   .fail((msg, err) => {
-    if (err) throw err;
+    if (err) fail(err, true);
     process.stderr.write(`autoprune: ${msg}\n`);
-    process.exit(2);
+    process.exit(ExitCodes.USAGE);
   });
 for (const c of commands) cli.command(c);
 await cli.parseAsync();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { extname, resolve as resolvePath } from 'node:path';
+import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
@@ -60,6 +60,8 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
   if (!parsed.success) throw new AutopruneError(ErrorCodes.CONFIG_INVALID, describeIssues(source, user, parsed.error.issues));
   const c: ParsedConfig = parsed.data;
   const abs = (p: string): string => resolvePath(cwd, p);
+  // `autoprune train` saves where `autoprune search` reads: the folder of model.checkpoint, unless train.out says otherwise.
+  const out = c.train.out ?? (c.model.checkpoint !== undefined ? dirname(c.model.checkpoint) : `experiments/${c.name}/base`);
   const resolved = {
     ...c,
     data: {
@@ -68,7 +70,7 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
       ...(c.data.dataset === 'synthetic' ? { synthetic: c.data.synthetic ?? syntheticSchema.parse({}) } : {}),
     },
     model: { ...c.model, ...(c.model.checkpoint !== undefined ? { checkpoint: abs(c.model.checkpoint) } : {}) },
-    train: { ...c.train, out: abs(c.train.out ?? `experiments/${c.name}/base`) },
+    train: { ...c.train, out: abs(out) },
     // A postgres:// URL is not a path.
     run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store, engine: engineStages(c.run.engine) },
   };

@@ -21,7 +21,7 @@ export { DATASETS, syntheticSchema } from './sections/data.js';
 export { IMPORTANCE_CRITERIA } from './sections/evaluation.js';
 export { ZOO_MODELS } from './sections/model.js';
 export { BACKENDS, PROXY_ENGINES, TRAIN_ENGINES, WORKER_MODES } from './sections/run.js';
-export { CONTROLLER_NAMES } from './sections/search.js';
+export { CONTROLLER_NAMES, type ControllerInput, controllerOptions, type ResolvedControllerSpec, resolveControllerSpec } from './sections/search.js';
 export { OPTIMIZERS } from './sections/train.js';
 
 export const configSchema = z.strictObject(

@@ -4,7 +4,7 @@
  * from the baseline's trials. Pure ask/tell like its parts.
  */
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import type { Controller, Observation, Proposal } from './types.js';
 
 export class WithBaseline implements Controller {

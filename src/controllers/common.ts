@@ -2,7 +2,7 @@
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { type Candidate, candidateFromRatios, candidateKey, isSkipped, minChannels, type SearchSpace } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import type { ControllerContext, Observation } from './types.js';
 
 /** MACs of a candidate as a fraction of the base model's. */

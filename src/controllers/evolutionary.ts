@@ -13,20 +13,16 @@
  * proposal of this one has been told. Results of other sources (the uniform baseline) join the
  * next survival. Snapshot: the population and the open generation, O(population), in JSON.
  */
+import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { crowdingDistance, nonDominatedSort, nonDominatedSortN } from '../core/pareto.js';
 import type { Rng } from '../core/rng.js';
 import { type Candidate, candidateKey, isSkipped, keepRatios } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { accuracyOf, badSnapshot, macsFraction, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
-export interface EvolutionaryOptions {
-  readonly population?: number;
-  readonly crossoverProbability?: number;
-  readonly crossoverEta?: number;
-  readonly mutationEta?: number;
-  readonly thirdObjective?: 'latency' | 'params';
-}
+/** `search.controller` options (defaults in src/config/sections/search.ts). */
+export type EvolutionaryOptions = ControllerOptionsOf<'evolutionary'>;
 
 interface Individual {
   readonly channels: number[];
@@ -54,12 +50,15 @@ export class EvolutionaryController implements Controller {
   private readonly size: number;
   private readonly targets: number[];
 
+  private readonly options: EvolutionaryOptions;
+
   constructor(
     private readonly ctx: ControllerContext,
-    private readonly options: EvolutionaryOptions = {},
+    given: Partial<EvolutionaryOptions> = {},
   ) {
+    this.options = controllerOptions('evolutionary', given);
     this.rng = rngFromJson(rngJson(ctx.rng), this.name);
-    this.size = options.population ?? 40;
+    this.size = this.options.population;
     this.targets = ctx.targets.filter((t) => targetFeasible(ctx, t));
   }
 
@@ -170,11 +169,11 @@ export class EvolutionaryController implements Controller {
     const b = keepRatios(space, { channels: this.population[this.tournament(ranked)].channels });
     const lo = space.options.minKeepRatio;
     const n = space.groups.length;
-    const cross = this.rng.next() < (this.options.crossoverProbability ?? 0.9);
+    const cross = this.rng.next() < this.options.crossoverProbability;
     return a.map((x, g) => {
       if (isSkipped(space, g)) return 1;
-      let y = cross && this.rng.next() < 0.5 ? sbx(this.rng, x, b[g], lo, 1, this.options.crossoverEta ?? 15) : x;
-      if (this.rng.next() < 1 / n) y = polynomialMutation(this.rng, y, lo, 1, this.options.mutationEta ?? 20);
+      let y = cross && this.rng.next() < 0.5 ? sbx(this.rng, x, b[g], lo, 1, this.options.crossoverEta) : x;
+      if (this.rng.next() < 1 / n) y = polynomialMutation(this.rng, y, lo, 1, this.options.mutationEta);
       return Math.min(1, Math.max(lo, y));
     });
   }

@@ -7,15 +7,15 @@
  * proposal per target; deterministic (no RNG). Needs `importance` in the context (per-group
  * channel scores, computed by the study with the configured criterion).
  */
+import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { type Candidate, candidateKey } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { badSnapshot, channelLevels, macsFraction, ResultLog, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
-export interface GlobalOptions {
-  readonly normalize?: 'mean' | 'max' | 'sum';
-}
+/** `search.controller` options (defaults in src/config/sections/search.ts). */
+export type GlobalOptions = ControllerOptionsOf<'global'>;
 
 export class GlobalController implements Controller {
   readonly name = 'global';
@@ -25,9 +25,10 @@ export class GlobalController implements Controller {
 
   constructor(
     private readonly ctx: ControllerContext,
-    options: GlobalOptions = {},
+    given: Partial<GlobalOptions> = {},
   ) {
-    const scores = normalisedScores(ctx, options.normalize ?? 'mean');
+    const options = controllerOptions('global', given);
+    const scores = normalisedScores(ctx, options.normalize);
     const thresholds = [...new Set(scores.flat())].sort((a, b) => a - b);
     const seen = new Set<string>();
     for (const target of ctx.targets) {

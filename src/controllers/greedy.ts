@@ -14,16 +14,14 @@
  * candidates name it as `parent` (its candidate key) so they start from its weights, as the paper's
  * long-term fine-tune chain does. Stage and parent are requests to the loop (issue 10's lineage).
  */
+import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { candidateKey } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { accuracyOf, badSnapshot, channelLevels, inWindow, macsFraction, sameTargets, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal, ProposalMeta } from './types.js';
 
-export interface GreedyOptions {
-  readonly initialReduction?: number;
-  readonly decay?: number;
-  readonly adapt?: 'off' | 'chosen' | 'candidates';
-}
+/** `search.controller` options (defaults in src/config/sections/search.ts). */
+export type GreedyOptions = ControllerOptionsOf<'greedy'>;
 
 interface Result {
   readonly channels: number[];
@@ -45,10 +43,13 @@ export class GreedyController implements Controller {
   private parent: string | null = null;
   private readonly targets: number[];
 
+  private readonly options: GreedyOptions;
+
   constructor(
     private readonly ctx: ControllerContext,
-    private readonly options: GreedyOptions = {},
+    given: Partial<GreedyOptions> = {},
   ) {
+    this.options = controllerOptions('greedy', given);
     this.current = ctx.space.groups.map((g) => g.channels);
     this.targets = [...ctx.targets].sort((a, b) => b - a);
   }
@@ -141,7 +142,7 @@ export class GreedyController implements Controller {
       this.phase = 'finished';
       return;
     }
-    const reduction = (this.options.initialReduction ?? 0.05) * (this.options.decay ?? 0.96) ** (this.iteration - 1);
+    const reduction = this.options.initialReduction * this.options.decay ** (this.iteration - 1);
     const goal = Math.max(macsFraction(this.ctx, { channels: this.current }) - reduction, next);
     const keys = new Set<string>();
     this.planned = [];

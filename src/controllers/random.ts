@@ -1,15 +1,15 @@
+import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import type { Rng } from '../core/rng.js';
 import { type Candidate, candidateKey, isSkipped } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { type BestOfTarget, badSnapshot, ResultLog, rngFromJson, rngJson, sameTargets, snapshotObject, steerToWindow, targetFeasible } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
-export interface RandomOptions {
-  /** Stop proposing for a target after this many proposals. Default: no limit. */
-  readonly perTarget?: number;
-  /** Sampling tries per proposal before a target is declared saturated. Default 2000. */
+/** `search.controller` options (defaults in src/config/sections/search.ts), and a knob that is not one. */
+export type RandomOptions = ControllerOptionsOf<'random'> & {
+  /** Sampling tries per proposal before a target is declared saturated (an implementation limit, not a config option). Default 2000. */
   readonly maxTries?: number;
-}
+};
 
 /** Why a target gets no more proposals. */
 type TargetStatus = 'open' | 'full' | 'infeasible' | 'saturated';
@@ -43,10 +43,14 @@ export class RandomController implements Controller {
   private counts!: number[];
   private status!: TargetStatus[];
 
+  private readonly options: RandomOptions;
+
   constructor(
     private readonly ctx: ControllerContext,
-    private readonly options: RandomOptions = {},
+    given: Partial<RandomOptions> = {},
   ) {
+    const { maxTries, ...spec } = given;
+    this.options = { ...controllerOptions('random', spec), maxTries };
     this.seed = rngJson(ctx.rng);
     this.reset(ctx.rng);
   }
@@ -69,7 +73,7 @@ export class RandomController implements Controller {
       }
       this.proposed.add(candidateKey(candidate));
       this.counts[t]++;
-      if (this.options.perTarget !== undefined && this.counts[t] >= this.options.perTarget) this.status[t] = 'full';
+      if (this.options.perTarget !== null && this.counts[t] >= this.options.perTarget) this.status[t] = 'full';
       out.push({ candidate, meta: { target, controller: this.name, iteration: this.proposed.size } });
     }
     return out;

@@ -1,4 +1,4 @@
-import type { ControllerSpec } from '../config/schema.js';
+import { type ControllerInput, type ResolvedControllerSpec, resolveControllerSpec } from '../config/sections/search.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { WithBaseline } from './baseline.js';
 import { EvolutionaryController } from './evolutionary.js';
@@ -9,8 +9,8 @@ import { RlController } from './rl.js';
 import type { Controller, ControllerContext } from './types.js';
 import { UniformController } from './uniform.js';
 
-type SpecOf<N extends ControllerSpec['name']> = Extract<ControllerSpec, { readonly name: N }>;
-type Factories = { readonly [N in ControllerSpec['name']]: (ctx: ControllerContext, spec: SpecOf<N>) => Controller };
+type SpecOf<N extends ResolvedControllerSpec['name']> = Extract<ResolvedControllerSpec, { readonly name: N }>;
+type Factories = { readonly [N in ResolvedControllerSpec['name']]: (ctx: ControllerContext, spec: SpecOf<N>) => Controller };
 
 /**
  * Controller factories by config name, one entry each (STYLE.md principle 6: registries are
@@ -31,16 +31,16 @@ export type ControllerName = keyof typeof controllers;
  * The controller of a study: the configured one, preceded by the uniform baseline sweep unless
  * `baseline` is false or the controller is `uniform` itself.
  */
-export function createStudyController(spec: ControllerSpec, ctx: ControllerContext, baseline: boolean): Controller {
+export function createStudyController(spec: ControllerInput, ctx: ControllerContext, baseline: boolean): Controller {
   const main = createController(spec, ctx);
-  return baseline && spec.name !== 'uniform' ? new WithBaseline(controllers.uniform(ctx, { name: 'uniform' }), main) : main;
+  return baseline && spec.name !== 'uniform' ? new WithBaseline(createController({ name: 'uniform' }, ctx), main) : main;
 }
 
-/** Build the controller a resolved config asks for. */
-export function createController(spec: ControllerSpec, ctx: ControllerContext): Controller {
+/** Build the controller a config asks for; omitted options take the schema's defaults (a resolved spec passes unchanged). */
+export function createController(spec: ControllerInput, ctx: ControllerContext): Controller {
   if (!Object.hasOwn(controllers, spec.name)) {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Unknown controller ${quote(spec.name)} (expected one of: ${Object.keys(controllers).join(', ')})`);
   }
-  const make = controllers[spec.name] as (ctx: ControllerContext, spec: ControllerSpec) => Controller;
-  return make(ctx, spec);
+  const make = controllers[spec.name] as (ctx: ControllerContext, spec: ResolvedControllerSpec) => Controller;
+  return make(ctx, resolveControllerSpec(spec));
 }

@@ -25,9 +25,10 @@
  *   float32 bytes, encoded once per told episode and cached until the next tell; bit-exact on
  *   restore; fixed size (4.2 MB of JSON at 300 units, 0.22 MB at 32), however long the study.
  */
+import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import type { Rng } from '../core/rng.js';
 import { type Candidate, candidateKey, isSkipped } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import {
   type BestOfTarget,
   badSnapshot,
@@ -47,18 +48,14 @@ import {
 import { Mlp } from './mlp.js';
 import type { Controller, ControllerContext, GroupDescriptor, Observation, Proposal } from './types.js';
 
-export interface RlOptions {
-  readonly warmup?: number;
-  readonly episodes?: number;
-  readonly reward?: 'error' | 'error-log-flops';
-  readonly hidden?: number;
-  readonly batchSize?: number;
-  /** AMC's values unless given: see `AMC`. */
+/** `search.controller` options (defaults in src/config/sections/search.ts), and DDPG knobs that are not config options. */
+export type RlOptions = ControllerOptionsOf<'rl'> & {
+  /** AMC's values unless given (tests): see `AMC`. */
   readonly actorLr?: number;
   readonly criticLr?: number;
   readonly noiseDecay?: number;
   readonly discount?: number;
-}
+};
 
 /** AMC's DDPG settings (amc_search.py defaults). */
 const AMC = { actorLr: 1e-4, criticLr: 1e-3, tau: 0.01, discount: 1, initDelta: 0.5, deltaDecay: 0.95, replayEpisodes: 100, movingAlpha: 0.5, initW: 0.003 };
@@ -92,17 +89,21 @@ export class RlController implements Controller {
   private heavy: string | null = null;
   private readonly log = new ResultLog();
 
+  private readonly options: RlOptions;
+
   constructor(
     private readonly ctx: ControllerContext,
-    private readonly options: RlOptions = {},
+    given: Partial<RlOptions> = {},
   ) {
+    const { actorLr, criticLr, noiseDecay, discount, ...spec } = given;
+    this.options = { ...controllerOptions('rl', spec), actorLr, criticLr, noiseDecay, discount };
     this.rng = rngFromJson(rngJson(ctx.rng), this.name);
     this.layers = ctx.space.groups.map((_, g) => g).filter((g) => !isSkipped(ctx.space, g));
     this.features = staticFeatures(ctx, this.layers);
     this.targets = ctx.targets.filter((t) => macsFraction(ctx, this.withMin(this.full(), 0)) <= t + ctx.window);
-    this.warmup = options.warmup ?? 100;
-    this.total = this.warmup + (options.episodes ?? 300);
-    const h = options.hidden ?? 300;
+    this.warmup = this.options.warmup;
+    this.total = this.warmup + this.options.episodes;
+    const h = this.options.hidden;
     const netRng = this.rng.fork('networks');
     const make = (inputs: number, sigmoid: boolean): Mlp => new Mlp([inputs, h, h, 1], sigmoid);
     this.nets = { actor: make(STATE, true), critic: make(STATE + 1, false), actorTarget: make(STATE, true), criticTarget: make(STATE + 1, false) };
@@ -264,7 +265,7 @@ export class RlController implements Controller {
 
   private update(): void {
     const { actor, critic, actorTarget, criticTarget } = this.nets;
-    const B = Math.min(this.options.batchSize ?? 64, this.replaySize);
+    const B = Math.min(this.options.batchSize, this.replaySize);
     const rows = Array.from({ length: B }, () => this.rng.int(this.replaySize) * this.width);
     const mean = rows.reduce((a, r) => a + this.replay[r + STATE + 1], 0) / B;
     this.baseline = this.baseline === null ? mean : this.baseline + AMC.movingAlpha * (mean - this.baseline);

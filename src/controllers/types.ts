@@ -1,7 +1,6 @@
 import type { Rng } from '../core/rng.js';
 import type { Candidate, SearchSpace } from '../core/space.js';
-import type { Cost } from '../core/types.js';
-import type { Json } from '../store/types.js';
+import type { Cost, Json } from '../core/types.js';
 
 /** Where a trial sits in a lineage (DESIGN.md "Evaluator"): `proxy` = adaptive BN, `adapt` = short fine-tune. */
 export type ProposalStage = 'proxy' | 'adapt';

@@ -1,12 +1,11 @@
+import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { type Candidate, candidateFromRatios, candidateKey } from '../core/space.js';
-import type { Json } from '../store/types.js';
+import type { Json } from '../core/types.js';
 import { type BestOfTarget, badSnapshot, macsFraction, ResultLog, snapshotObject } from './common.js';
 import type { Controller, ControllerContext, Observation, Proposal } from './types.js';
 
-export interface UniformOptions {
-  /** Extra evenly spaced ratios minKeepRatio + (1 - minKeepRatio) * j / steps, j = 0..steps-1. Default 0. */
-  readonly steps?: number;
-}
+/** `search.controller` options (defaults in src/config/sections/search.ts). `steps`: extra evenly spaced ratios minKeepRatio + (1 - minKeepRatio) * j / steps, j = 0..steps-1. */
+export type UniformOptions = ControllerOptionsOf<'uniform'>;
 
 interface PlannedProposal {
   readonly candidate: Candidate;
@@ -34,10 +33,11 @@ export class UniformController implements Controller {
 
   constructor(
     private readonly ctx: ControllerContext,
-    options: UniformOptions = {},
+    given: Partial<UniformOptions> = {},
   ) {
+    const options = controllerOptions('uniform', given);
     const minKeep = ctx.space.options.minKeepRatio;
-    const steps = options.steps ?? 0;
+    const steps = options.steps;
     const perTarget = ctx.targets.map((target) => {
       const ratio = closestUniformRatio(ctx, target);
       const candidate = uniformCandidate(ctx, ratio);

@@ -115,7 +115,7 @@ export function torchThreads(workers: number, cores = availableParallelism()): n
  */
 export function initTorch(options: { workers?: number } = {}): TorchBinding {
   const s = torchStatus();
-  if (!s.loaded) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Engine \`libtorch\` is not available: ${s.reason}`);
+  if (!s.loaded) throw new AutopruneError(ErrorCodes.BACKEND_UNAVAILABLE, `Engine \`libtorch\` is not available: ${s.reason}`);
   s.binding.setThreads(torchThreads(options.workers ?? 1));
   if (s.binding.cudaAvailable) s.binding.useDevice('cuda');
   return s.binding;

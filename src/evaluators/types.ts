@@ -32,7 +32,7 @@ export interface EvalResult {
   /** Test accuracy after fine-tuning (finetune stage). */
   readonly finalAccuracy?: number;
   readonly latencyMs: number;
-  /** Where latencyMs was measured: the host, and `cpu:<model name>` or `cuda:<n>` (stamped by src/cli/commands/worker-evaluator.ts when absent). */
+  /** Where latencyMs was measured: the host, and `cpu:<model name>` or `cuda:<n>` (stamped by src/app/evaluators.ts when absent). */
   readonly latencyHost?: string;
   readonly latencyDevice?: string;
   /** Cost counted on the physically pruned model (must equal the predicted one). */

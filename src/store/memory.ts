@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { TrialMetrics, TrialState } from '../core/types.js';
 import { FolderArtifacts } from './artifacts.js';
 import {
+  canMove,
   checkBaseAccuracy,
   checkDriver,
   checkFinal,
@@ -27,13 +28,14 @@ import {
   deepFreeze,
   expiredReason,
   isFinished,
-  KEY_PREFERENCE,
   metricsOf,
   type NewFinal,
   type NewStudy,
   nowIso,
   stageOf,
   storeErrors,
+  TRANSITIONS,
+  type Transition,
 } from './shared.js';
 import type {
   ArtifactInfo,
@@ -194,10 +196,6 @@ export class MemoryStore implements Store {
     return out(rec);
   }
 
-  createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
-    return this.run(() => this.insertTrial(study, this.data(study), t));
-  }
-
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.run(() => {
       const d = this.data(driver.study);
@@ -217,16 +215,16 @@ export class MemoryStore implements Store {
       const d = this.data(study);
       if (o.number !== undefined) checkTrialNumber(o.number);
       const ready = (x: TrialRecord) => x.parent === null || isFinished(d.trials[x.parent].state);
-      const t = d.trials.find((x) => x.state === 'waiting' && (o.number === undefined || x.number === o.number) && ready(x));
+      const t = d.trials.find((x) => canMove(x.state, 'claim') && (o.number === undefined || x.number === o.number) && ready(x));
       if (t === undefined) return null;
       const token = (d.leases.get(t.number)?.token ?? 0) + 1;
       d.leases.set(t.number, { token, expiresMs: this.clock() + o.leaseMs });
-      d.trials[t.number] = { ...t, state: 'running', worker, startedAt: nowIso(), attempts: t.attempts + 1 };
+      d.trials[t.number] = { ...t, state: TRANSITIONS.claim.to, worker, startedAt: nowIso(), attempts: t.attempts + 1 };
       return out({ study, number: t.number, token, trial: d.trials[t.number] });
     });
   }
 
-  private leased(l: TrialLease, action: string): { d: StudyData; t: TrialRecord } {
+  private leased(l: TrialLease, action: Transition): { d: StudyData; t: TrialRecord } {
     const { d, t } = this.trial(l.study, l.number);
     const lease = d.leases.get(l.number) ?? { token: 0, expiresMs: null };
     checkLease(l, { state: t.state, token: lease.token, expiresMs: lease.expiresMs }, this.clock(), action);
@@ -247,7 +245,7 @@ export class MemoryStore implements Store {
       const { d, t } = this.leased(l, 'complete');
       const timings = metrics.timings === undefined ? undefined : copyJson(metrics.timings);
       const m = metricsOf(metrics.proxyAccuracy, metrics.finalAccuracy, metrics.latencyMs, timings, metrics.latencyHost, metrics.latencyDevice);
-      d.trials[l.number] = { ...t, state: 'complete', metrics: m, finishedAt: nowIso() };
+      d.trials[l.number] = { ...t, state: TRANSITIONS.complete.to, metrics: m, finishedAt: nowIso() };
       d.leases.set(l.number, { token: l.token, expiresMs: null });
       return out(d.trials[l.number]);
     });
@@ -256,26 +254,19 @@ export class MemoryStore implements Store {
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
     return this.run(() => {
       const { d, t } = this.leased(l, 'fail');
-      return out(this.finish(d, t, String(error)));
+      return out(this.finish(d, t, String(error), 'fail'));
     });
   }
 
-  private finish(d: StudyData, t: TrialRecord, error: string): TrialRecord {
-    d.trials[t.number] = { ...t, state: 'failed', error, finishedAt: nowIso() };
+  private finish(d: StudyData, t: TrialRecord, error: string, how: 'fail' | 'expire'): TrialRecord {
+    d.trials[t.number] = { ...t, state: TRANSITIONS[how].to, error, finishedAt: nowIso() };
     d.leases.set(t.number, { token: d.leases.get(t.number)?.token ?? 0, expiresMs: null });
     return d.trials[t.number];
   }
 
   private requeue(d: StudyData, t: TrialRecord): void {
-    d.trials[t.number] = { ...t, state: 'waiting', worker: null, startedAt: null };
+    d.trials[t.number] = { ...t, state: TRANSITIONS.requeue.to, worker: null, startedAt: null };
     d.leases.set(t.number, { token: d.leases.get(t.number)?.token ?? 0, expiresMs: null });
-  }
-
-  releaseTrial(l: TrialLease): Promise<void> {
-    return this.run(() => {
-      const { d, t } = this.leased(l, 'release');
-      this.requeue(d, t);
-    });
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
@@ -285,9 +276,9 @@ export class MemoryStore implements Store {
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const t of d.trials) {
         const expired = (d.leases.get(t.number)?.expiresMs ?? 0) < now || (t.worker !== null && (o.gone ?? []).includes(t.worker));
-        if (t.state !== 'running' || !expired) continue;
+        if (!canMove(t.state, 'requeue') || !expired) continue;
         if (t.attempts >= o.maxAttempts) {
-          this.finish(d, t, expiredReason(t.attempts, t.worker));
+          this.finish(d, t, expiredReason(t.attempts, t.worker), 'expire');
           reaped.failed.push(t.number);
         } else {
           this.requeue(d, t);
@@ -363,25 +354,6 @@ export class MemoryStore implements Store {
         .trials.filter((t) => filter.state === undefined || t.state === filter.state)
         .map(out),
     );
-  }
-
-  findTrialByKey(study: string, key: string): Promise<TrialRecord | null> {
-    return this.run(() => {
-      let best: TrialRecord | null = null;
-      for (const t of this.data(study).trials) {
-        if (t.key === key && (best === null || KEY_PREFERENCE[t.state] < KEY_PREFERENCE[best.state])) best = t;
-      }
-      return best === null ? null : out(best);
-    });
-  }
-
-  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
-    return this.run(() => {
-      const d = this.data(study);
-      if (driver !== undefined) checkDriver(driver, d.driver, this.clock());
-      checkTrialNumber(told);
-      this.pushSnapshot(d, study, told, state);
-    });
   }
 
   private pushSnapshot(d: StudyData, study: string, told: number, state: Json): void {

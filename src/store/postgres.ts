@@ -40,11 +40,15 @@ import {
   deepFreeze,
   encodeJson,
   expiredReason,
+  fromSql,
   type NewFinal,
   type NewStudy,
   nowIso,
   stageOf,
   storeErrors,
+  TRANSITIONS,
+  type Transition,
+  toSql,
 } from './shared.js';
 import type {
   ArtifactInfo,
@@ -343,10 +347,6 @@ export class PostgresStore implements Store {
     return trialFromRow(study, rows[0]);
   }
 
-  createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
-    return this.write((q) => this.insertTrial(q, study, t));
-  }
-
   /** The store's clock in ms: the injected one (tests), else the database server's, shared by every host. */
   private async now(q: Query): Promise<number> {
     if (this.clock !== undefined) return this.clock();
@@ -356,7 +356,9 @@ export class PostgresStore implements Store {
 
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.write(async (q) => {
-      const id = await this.studyId(q, driver.study);
+      // Study row, then driver row: the order acquireDriver locks them in, so an enqueue and a rival's
+      // acquire queue instead of deadlocking; it also orders snapshot writers ("latest" = last committed).
+      const id = await this.studyId(q, driver.study, true);
       await this.checkDriverRow(q, id, driver);
       const out: TrialRecord[] = [];
       for (const t of trials) out.push(await this.insertTrial(q, driver.study, t));
@@ -391,16 +393,16 @@ export class PostgresStore implements Store {
         if (lostCommit) {
           const mine = await q<TrialRow>(
             `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = (SELECT id FROM studies WHERE name = $1)
-             AND state = 'running' AND worker = $2 AND started_at = $3`,
+             AND state = '${TRANSITIONS.claim.to}' AND worker = $2 AND started_at = $3`,
             [study, worker, startedAt],
           );
           if (mine.length === 1) return mine[0];
         }
         const rows = await q<TrialRow>(
-          `UPDATE trials SET state = 'running', worker = $3, started_at = $4, attempts = attempts + 1,
+          `UPDATE trials SET ${toSql('claim')}, worker = $3, started_at = $4, attempts = attempts + 1,
            lease_token = lease_token + 1, lease_expires_ms = ${nowSql(5)} + $6
          WHERE id = (SELECT t.id FROM trials t JOIN studies s ON s.id = t.study_id
-                     WHERE s.name = $1 AND t.state = 'waiting' AND ($2::integer IS NULL OR t.number = $2)
+                     WHERE s.name = $1 AND ${fromSql('claim', 't.state')} AND ($2::integer IS NULL OR t.number = $2)
                        AND (t.parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id
                                                         AND p.number = t.parent AND p.state IN ('complete', 'failed')))
                      ORDER BY t.number LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
@@ -429,7 +431,8 @@ export class PostgresStore implements Store {
    * would have changed the token), which is our own write, returned as such; the trigger on finished
    * trials rules out applying it twice. So a completion is neither lost nor applied twice.
    */
-  private async fenced(l: TrialLease, action: string, set: string, params: readonly unknown[], lands: TrialState = 'running'): Promise<TrialRecord> {
+  private async fenced(l: TrialLease, action: Transition, set: string, params: readonly unknown[]): Promise<TrialRecord> {
+    const lands = TRANSITIONS[action].to;
     checkStudyName(l.study);
     checkTrialNumber(l.number);
     let lostCommit = false;
@@ -438,7 +441,7 @@ export class PostgresStore implements Store {
       (q) =>
         q<TrialRow>(
           `UPDATE trials SET ${set} WHERE study_id = (SELECT id FROM studies WHERE name = $1) AND number = $2
-           AND state = 'running' AND lease_token = $3 AND lease_expires_ms >= ${NOW4} RETURNING ${TRIAL_COLUMNS}`,
+           AND ${fromSql(action)} AND lease_token = $3 AND lease_expires_ms >= ${NOW4} RETURNING ${TRIAL_COLUMNS}`,
           [l.study, l.number, l.token, this.nowParam(), ...params],
         ),
       { idempotent: true, onLostCommit: () => (lostCommit = true) },
@@ -468,7 +471,7 @@ export class PostgresStore implements Store {
     return this.fenced(
       l,
       'complete',
-      `state = 'complete', proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL,
+      `${toSql('complete')}, proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL,
          latency_host = $10, latency_device = $11`,
       [
         metrics.proxyAccuracy ?? null,
@@ -479,16 +482,11 @@ export class PostgresStore implements Store {
         metrics.latencyHost ?? null,
         metrics.latencyDevice ?? null,
       ],
-      'complete',
     );
   }
 
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
-    return this.fenced(l, 'fail', `state = 'failed', error = $5, finished_at = $6, lease_expires_ms = NULL`, [String(error), nowIso()], 'failed');
-  }
-
-  async releaseTrial(l: TrialLease): Promise<void> {
-    await this.fenced(l, 'release', `state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL`, [], 'waiting');
+    return this.fenced(l, 'fail', `${toSql('fail')}, error = $5, finished_at = $6, lease_expires_ms = NULL`, [String(error), nowIso()]);
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
@@ -496,14 +494,14 @@ export class PostgresStore implements Store {
       const id = await this.studyId(q, study);
       const now = await this.now(q);
       const rows = await q<{ number: number; attempts: number; worker: string | null }>(
-        `SELECT number, attempts, worker FROM trials WHERE study_id = $1 AND state = 'running'
+        `SELECT number, attempts, worker FROM trials WHERE study_id = $1 AND ${fromSql('requeue')}
            AND (COALESCE(lease_expires_ms, 0) < $2 OR worker = ANY($3::text[])) ORDER BY number FOR UPDATE`,
         [id, now, [...(o.gone ?? [])]],
       );
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
         if (r.attempts >= o.maxAttempts) {
-          await q(`UPDATE trials SET state = 'failed', error = $3, finished_at = $4, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
+          await q(`UPDATE trials SET ${toSql('expire')}, error = $3, finished_at = $4, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
             id,
             r.number,
             expiredReason(r.attempts, r.worker),
@@ -511,7 +509,7 @@ export class PostgresStore implements Store {
           ]);
           reaped.failed.push(r.number);
         } else {
-          await q(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
+          await q(`UPDATE trials SET ${toSql('requeue')}, worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
             id,
             r.number,
           ]);
@@ -636,20 +634,6 @@ export class PostgresStore implements Store {
     });
   }
 
-  findTrialByKey(study: string, key: string): Promise<TrialRecord | null> {
-    // Order must match KEY_PREFERENCE in shared.ts.
-    return this.read(async (q) => {
-      const id = await this.studyId(q, study);
-      const rows = await q<TrialRow>(
-        `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND key = $2
-         ORDER BY CASE state WHEN 'complete' THEN 0 WHEN 'running' THEN 1 WHEN 'waiting' THEN 2 ELSE 3 END, number
-         LIMIT 1`,
-        [id, key],
-      );
-      return rows.length === 0 ? null : trialFromRow(study, rows[0]);
-    });
-  }
-
   private async insertSnapshot(q: Query, id: number, told: number, state: Json): Promise<void> {
     checkTrialNumber(told);
     await q('INSERT INTO snapshots (study_id, told, state, created_at) VALUES ($1, $2, $3, $4)', [id, told, encodeJson(state), nowIso()]);
@@ -658,15 +642,6 @@ export class PostgresStore implements Store {
       id,
       SNAPSHOTS_KEPT,
     ]);
-  }
-
-  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
-    return this.write(async (q) => {
-      // Locking the study orders concurrent snapshot writers, so "latest" is the last committed.
-      const id = await this.studyId(q, study, true);
-      if (driver !== undefined) await this.checkDriverRow(q, id, driver);
-      await this.insertSnapshot(q, id, told, state);
-    });
   }
 
   latestSnapshot(study: string): Promise<ControllerSnapshot | null> {

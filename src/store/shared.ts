@@ -12,15 +12,50 @@ export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state' | '
 
 export const STUDY_STATES = ['running', 'stopped', 'complete'] as const;
 
-/** findTrialByKey: a complete trial wins, then one in flight, then a queued one; a failed one last. */
-export const KEY_PREFERENCE: Readonly<Record<TrialState, number>> = { complete: 0, running: 1, waiting: 2, failed: 3 };
-
 export function nowIso(): string {
   return new Date().toISOString();
 }
 
 export function isFinished(state: TrialState): boolean {
   return state === 'complete' || state === 'failed';
+}
+
+/**
+ * The trial state machine: the one table every backend follows (memory in code; SQLite and
+ * PostgreSQL in the WHERE and SET of their statements, written by fromSql/toSql).
+ *   claim      waiting -> running    a worker takes it, under a new fencing token
+ *   heartbeat  running -> running    its holder extends the lease
+ *   complete   running -> complete   its holder's result
+ *   fail       running -> failed     its holder's error
+ *   requeue    running -> waiting    its lease ran out, attempts are left (reapExpired)
+ *   expire     running -> failed     its lease ran out for the maxAttempts-th time (reapExpired)
+ * A finished trial (complete, failed) accepts nothing: TRIAL_IMMUTABLE, also a trigger in both SQL
+ * schemas, so a writer that bypasses the store cannot change it either.
+ */
+export const TRANSITIONS = {
+  claim: { from: 'waiting', to: 'running' },
+  heartbeat: { from: 'running', to: 'running' },
+  complete: { from: 'running', to: 'complete' },
+  fail: { from: 'running', to: 'failed' },
+  requeue: { from: 'running', to: 'waiting' },
+  expire: { from: 'running', to: 'failed' },
+} as const satisfies Record<string, { readonly from: TrialState; readonly to: TrialState }>;
+
+export type Transition = keyof typeof TRANSITIONS;
+
+/** Whether a trial in `state` may take transition `t`. */
+export function canMove(state: TrialState, t: Transition): boolean {
+  return TRANSITIONS[t].from === state;
+}
+
+/** SQL: the row is in `t`'s from-state (`column` qualifies it, e.g. `t.state`). */
+export function fromSql(t: Transition, column = 'state'): string {
+  return `${column} = '${TRANSITIONS[t].from}'`;
+}
+
+/** SQL: the SET clause of `t`'s to-state. */
+export function toSql(t: Transition): string {
+  return `state = '${TRANSITIONS[t].to}'`;
 }
 
 export const storeErrors = {
@@ -56,9 +91,9 @@ export interface LeaseState {
  * Fencing: a holder's write is accepted only while the trial runs under its token and the lease has
  * not run out (`now` = the store's clock). A finished trial stays TRIAL_IMMUTABLE.
  */
-export function checkLease(l: TrialLease, cur: LeaseState, now: number, action: string): void {
+export function checkLease(l: TrialLease, cur: LeaseState, now: number, action: Transition): void {
   if (isFinished(cur.state)) throw storeErrors.immutable(l.study, l.number, cur.state, action);
-  if (cur.state !== 'running' || cur.token !== l.token)
+  if (!canMove(cur.state, action) || cur.token !== l.token)
     throw storeErrors.leaseLost(l, `the trial was re-queued or claimed again (now ${cur.state}, token ${cur.token})`);
   if (cur.expiresMs === null || cur.expiresMs < now) throw storeErrors.leaseLost(l, `it expired ${now - (cur.expiresMs ?? now)} ms ago`);
 }
@@ -78,22 +113,6 @@ export function checkLeaseMs(ms: unknown): void {
 /** Why a trial failed after its last lease ran out (stored as the trial's error). */
 export function expiredReason(attempts: number, worker: string | null): string {
   return `lease expired ${attempts} time(s), last on worker ${worker ?? '?'} (the worker died or hung); not retried`;
-}
-
-/**
- * The one transition table: waiting -> running (a worker claims it), waiting|running -> complete|failed.
- * A finished trial accepts nothing. Claiming a trial that is already running is refused, so two workers
- * never evaluate the same trial.
- */
-export function checkTransition(study: string, n: number, from: TrialState, to: 'running' | 'complete' | 'failed', currentWorker: string | null): void {
-  const action = to === 'running' ? 'start' : to === 'complete' ? 'complete' : 'fail';
-  if (isFinished(from)) throw storeErrors.immutable(study, n, from, action);
-  if (to === 'running' && from === 'running') {
-    throw new AutopruneError(
-      ErrorCodes.STORE_ERROR,
-      `Cannot start trial ${quote(n)} of study ${quote(study)}: it is already running on worker ${quote(currentWorker)}`,
-    );
-  }
 }
 
 function checkFinite(what: string, v: unknown): void {

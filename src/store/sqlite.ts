@@ -32,11 +32,14 @@ import {
   deepFreeze,
   encodeJson,
   expiredReason,
+  fromSql,
   type NewFinal,
   type NewStudy,
   nowIso,
   stageOf,
   storeErrors,
+  type Transition,
+  toSql,
 } from './shared.js';
 import type {
   ArtifactInfo,
@@ -243,10 +246,6 @@ export class SqliteStore implements Store {
     return trialFromRow(study, this.trialRow(id, n)!);
   }
 
-  createTrial(study: string, t: NewTrial): Promise<TrialRecord> {
-    return this.write(() => this.insertTrial(study, this.studyId(study), t));
-  }
-
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
     return this.write(() => {
       const id = this.studyId(driver.study);
@@ -265,7 +264,7 @@ export class SqliteStore implements Store {
       if (o.number !== undefined) checkTrialNumber(o.number);
       const pick = this.db
         .prepare(
-          `SELECT number FROM trials t WHERE study_id = ? AND state = 'waiting' AND (? IS NULL OR number = ?)
+          `SELECT number FROM trials t WHERE study_id = ? AND ${fromSql('claim')} AND (? IS NULL OR number = ?)
              AND (parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id AND p.number = t.parent AND p.state IN ('complete', 'failed')))
            ORDER BY number LIMIT 1`,
         )
@@ -273,7 +272,7 @@ export class SqliteStore implements Store {
       if (pick === undefined) return null;
       this.db
         .prepare(
-          `UPDATE trials SET state = 'running', worker = ?, started_at = ?, attempts = attempts + 1,
+          `UPDATE trials SET ${toSql('claim')}, worker = ?, started_at = ?, attempts = attempts + 1,
              lease_token = lease_token + 1, lease_expires_ms = ? WHERE study_id = ? AND number = ?`,
         )
         .run(worker, nowIso(), this.clock() + o.leaseMs, id, pick.number);
@@ -284,7 +283,7 @@ export class SqliteStore implements Store {
   }
 
   /** The trial's row after the fencing check (inside a write transaction). */
-  private leased(l: TrialLease, action: string): { id: number; row: TrialRow } {
+  private leased(l: TrialLease, action: Transition): { id: number; row: TrialRow } {
     const id = this.studyId(l.study);
     const row = this.existingTrial(l.study, id, l.number);
     checkLease(l, { state: row.state, token: row.lease_token, expiresMs: row.lease_expires_ms }, this.clock(), action);
@@ -305,7 +304,7 @@ export class SqliteStore implements Store {
       const { id } = this.leased(l, 'complete');
       this.db
         .prepare(
-          `UPDATE trials SET state = 'complete', proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, latency_host = ?, latency_device = ?,
+          `UPDATE trials SET ${toSql('complete')}, proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, latency_host = ?, latency_device = ?,
              timings = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
         )
         .run(
@@ -326,28 +325,21 @@ export class SqliteStore implements Store {
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
     return this.write(() => {
       const { id } = this.leased(l, 'fail');
-      this.finish(id, l.number, String(error));
+      this.finish(id, l.number, String(error), 'fail');
       return trialFromRow(l.study, this.trialRow(id, l.number)!);
     });
   }
 
-  private finish(id: number, n: number, error: string): void {
+  private finish(id: number, n: number, error: string, how: 'fail' | 'expire'): void {
     this.db
-      .prepare(`UPDATE trials SET state = 'failed', error = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .prepare(`UPDATE trials SET ${toSql(how)}, error = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
       .run(error, nowIso(), id, n);
   }
 
   private requeue(id: number, n: number): void {
     this.db
-      .prepare(`UPDATE trials SET state = 'waiting', worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .prepare(`UPDATE trials SET ${toSql('requeue')}, worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
       .run(id, n);
-  }
-
-  releaseTrial(l: TrialLease): Promise<void> {
-    return this.write(() => {
-      const { id } = this.leased(l, 'release');
-      this.requeue(id, l.number);
-    });
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
@@ -355,7 +347,9 @@ export class SqliteStore implements Store {
       const id = this.studyId(study);
       const gone = new Set(o.gone ?? []);
       const rows = (
-        this.db.prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND state = 'running' ORDER BY number`).all(id) as {
+        this.db
+          .prepare(`SELECT number, attempts, worker, lease_expires_ms FROM trials WHERE study_id = ? AND ${fromSql('requeue')} ORDER BY number`)
+          .all(id) as {
           number: number;
           attempts: number;
           worker: string | null;
@@ -365,7 +359,7 @@ export class SqliteStore implements Store {
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
         if (r.attempts >= o.maxAttempts) {
-          this.finish(id, r.number, expiredReason(r.attempts, r.worker));
+          this.finish(id, r.number, expiredReason(r.attempts, r.worker), 'expire');
           reaped.failed.push(r.number);
         } else {
           this.requeue(id, r.number);
@@ -462,29 +456,6 @@ export class SqliteStore implements Store {
           : this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`).all(id, filter.state)
       ) as TrialRow[];
       return rows.map((r) => trialFromRow(study, r));
-    });
-  }
-
-  findTrialByKey(study: string, key: string): Promise<TrialRecord | null> {
-    // Order must match KEY_PREFERENCE in shared.ts.
-    return this.run(() => {
-      const id = this.studyId(study);
-      const r = this.db
-        .prepare(
-          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND key = ?
-           ORDER BY CASE state WHEN 'complete' THEN 0 WHEN 'running' THEN 1 WHEN 'waiting' THEN 2 ELSE 3 END, number
-           LIMIT 1`,
-        )
-        .get(id, key) as TrialRow | undefined;
-      return r === undefined ? null : trialFromRow(study, r);
-    });
-  }
-
-  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void> {
-    return this.write(() => {
-      const id = this.studyId(study);
-      if (driver !== undefined) this.checkDriverRow(id, driver);
-      this.insertSnapshot(id, told, state);
     });
   }
 

@@ -143,12 +143,13 @@ export const SNAPSHOTS_KEPT = 3;
  *    it starts from exist), gives it a new fencing token and a lease until `now + leaseMs`.
  *    PostgreSQL: `UPDATE trials SET ... WHERE id = (SELECT id FROM trials WHERE study_id = $1 AND
  *    state = 'waiting' ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *`.
- *  - `heartbeat`, `completeTrial`, `failTrial`, `releaseTrial` succeed only while the trial is running
+ *  - `heartbeat`, `completeTrial`, `failTrial` succeed only while the trial is running
  *    under that token and its lease has not expired; otherwise LEASE_LOST (or TRIAL_IMMUTABLE when
  *    it is already finished). PostgreSQL: one `UPDATE ... WHERE state = 'running' AND lease_token = $t
  *    AND lease_expires_ms >= $now`, checking the row count.
  *  - `reapExpired` moves running trials whose lease ran out back to waiting, or fails them with the
  *    reason once they were claimed `maxAttempts` times.
+ *  - Trials enter only through `enqueueTrials`, and move only as TRANSITIONS (shared.ts) allows.
  *  - The clock of leases is the store's (`StoreOptions.clock`, injectable for tests).
  */
 export interface StoreOptions {
@@ -171,8 +172,6 @@ export interface Store {
   /** Removes the study and everything under it (for `--fresh`). */
   deleteStudy(name: string): Promise<void>;
 
-  /** Adds a trial in state `waiting` with the next trial number (atomic). */
-  createTrial(study: string, t: NewTrial): Promise<TrialRecord>;
   /** Waiting trials and the controller snapshot that proposed them, in one transaction (fenced by `driver`). */
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]>;
   /** The lowest waiting trial (or trial `number`, if it is waiting), now running under a new lease; null when none waits. */
@@ -181,8 +180,6 @@ export interface Store {
   heartbeat(lease: TrialLease, leaseMs: number): Promise<void>;
   completeTrial(lease: TrialLease, metrics: TrialMetrics): Promise<TrialRecord>;
   failTrial(lease: TrialLease, error: string): Promise<TrialRecord>;
-  /** Gives the trial back (state `waiting`), e.g. on a hard stop; the attempt still counts. */
-  releaseTrial(lease: TrialLease): Promise<void>;
   /**
    * Running trials whose lease expired, or whose worker is in `gone` (known dead, e.g. a process of
    * this host that no longer exists): back to waiting, or failed once claimed `maxAttempts` times.
@@ -214,14 +211,6 @@ export interface Store {
   listArtifacts(study: string, prefix?: string): Promise<ArtifactInfo[]>;
   getTrial(study: string, number: number): Promise<TrialRecord | null>;
   listTrials(study: string, filter?: { state?: TrialState }): Promise<TrialRecord[]>;
-  /** A trial with this candidate key, if any (complete first, then others). */
-  findTrialByKey(study: string, key: string): Promise<TrialRecord | null>;
-
-  /**
-   * Saves a controller snapshot; only the latest few (SNAPSHOTS_KEPT) are kept, older ones are dropped.
-   * With `driver`, refused (LEASE_LOST) unless that lease still holds the study.
-   */
-  saveSnapshot(study: string, told: number, state: Json, driver?: DriverLease): Promise<void>;
   latestSnapshot(study: string): Promise<ControllerSnapshot | null>;
 
   saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord>;

@@ -2,7 +2,7 @@
  * Study lifecycle: create or resume the study (refusing a changed model/space), measure the base
  * once, rebuild the controller from its latest snapshot, and the final state.
  */
-import type { ResolvedConfig } from '../config/index.js';
+import { configHash, type ResolvedConfig, resolveConfig } from '../config/index.js';
 import { createStudyController } from '../controllers/registry.js';
 import type { Controller, ControllerContext } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
@@ -40,6 +40,21 @@ export interface OpenStudyOptions {
   readonly log: (line: string) => void;
 }
 
+/**
+ * Whether a study's stored config is the one being resumed with. The stored hash was taken by the
+ * schema of its day; options that gained a default since (the controllers' options moved into the
+ * schema) fill in when the stored config is resolved again, so both sides are compared with
+ * today's defaults filled, and an old study resumed with its own config is not reported as changed.
+ */
+export function sameConfig(study: Pick<StudyRecord, 'name' | 'config' | 'configHash'>, hash: string): boolean {
+  if (study.configHash === hash) return true;
+  try {
+    return configHash(resolveConfig(study.config, { source: `config of study \`${study.name}\`` })) === hash;
+  } catch {
+    return false; // a stored config today's schema refuses differs from any config it accepts
+  }
+}
+
 /** The existing study (checked against this config) or a new one with its base measured. */
 export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
   const { cfg, store, log } = o;
@@ -53,7 +68,7 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
       );
     }
     if (o.inputs) checkStudyInputs(existing, o.inputs, 'resume with the base model and data the study was started with, or rerun with --fresh');
-    if (existing.configHash !== o.configHash)
+    if (!sameConfig(existing, o.configHash))
       log(
         `note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`,
       );

@@ -1,22 +1,11 @@
 import { relative } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { configHash, deadlineFromUntil, type LoadedConfig, loadConfig, PROXY_ENGINES, parseDuration, resolveConfig } from '../../config/index.js';
+import { loadSearchConfig } from '../../app/config.js';
+import { runSearch, type StudyProgress } from '../../app/driver.js';
+import { PROXY_ENGINES } from '../../config/index.js';
 import { isFileLocation, redactUrl } from '../../core/location.js';
-import { Rng } from '../../core/rng.js';
-import { initBackend } from '../../engine/backend.js';
-import { createEvaluator, engineAccuracy, proxyEngine } from '../../evaluators/engine.js';
-import { loadBaseModel, loadSplits } from '../../evaluators/setup.js';
-import { analyzeModel } from '../../model/analysis.js';
-import { groupDescriptors } from '../../model/descriptors.js';
-import { groupScores } from '../../model/importance.js';
-import { buildReportInfo } from '../../report/data.js';
-import { openStore } from '../../store/index.js';
-import { earliest } from '../../study/budget.js';
-import { runStudy, type StudyProgress, studySpace } from '../../study/run.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { type BackendArg, backendOption } from './common.js';
-import { studyInputs } from './worker.js';
-import { studyEvaluator } from './worker-evaluator.js';
 
 interface Args extends BackendArg {
   config: string;
@@ -28,25 +17,6 @@ interface Args extends BackendArg {
   workers?: 'threads' | 'inline' | 'none';
   store?: string;
   engine?: (typeof PROXY_ENGINES)[number];
-}
-
-type Mapping = Record<string, unknown>;
-const section = (v: unknown): Mapping => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Mapping) : {});
-const defined = (o: Mapping): Mapping => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-
-/**
- * Command-line overrides are written into the user's config and validated by the same schema
- * (`--concurrency 100` is refused like `run.concurrency: 100` in the file would be).
- */
-export function withOverrides(loaded: LoadedConfig, a: Partial<Args>, source: string): LoadedConfig {
-  const budget = defined({ trials: a.trials, time: a.timeBudget, until: a.until });
-  const run = defined({ concurrency: a.concurrency, workers: a.workers, backend: a.backend, store: a.store, engine: a.engine });
-  if (Object.keys(budget).length === 0 && Object.keys(run).length === 0) return loaded;
-  const u = section(loaded.user);
-  const search = section(u.search);
-  const user = { ...u, search: { ...search, budget: { ...section(search.budget), ...budget } }, run: { ...section(u.run), ...run } };
-  const resolved = resolveConfig(user, { source: `${source} with command-line options` });
-  return { user, resolved, hash: configHash(resolved) };
 }
 
 function progressLine(p: StudyProgress): string {
@@ -76,21 +46,7 @@ export const searchCommand: CommandModule<object, Args> = {
       .option('engine', { choices: PROXY_ENGINES, describe: 'Override run.engine (auto = onnxruntime for the proxy when it loads, else tfjs)' })
       .option(...backendOption),
   handler: handler(async (args) => {
-    const loaded = withOverrides(await loadConfig(args.config), args, args.config);
-    const cfg = loaded.resolved;
-    const started = Date.now();
-    const deadline = earliest(
-      cfg.search.budget.time ? started + parseDuration(cfg.search.budget.time) : null,
-      cfg.search.budget.until ? deadlineFromUntil(cfg.search.budget.until, new Date(started)).getTime() : null,
-    );
-    // Everything that can fail on bad input happens before the store is opened.
-    const backend = await initBackend(cfg.run.backend);
-    const splits = await loadSplits(cfg);
-    const base = await loadBaseModel(cfg, splits);
-    const analysis = analyzeModel(base);
-    studySpace(cfg, analysis); // validates space.skip against the model's groups
-    const store = await openStore(cfg.run.store);
-
+    const loaded = await loadSearchConfig(args.config, args);
     const abort = new AbortController();
     let interrupts = 0;
     const onSigint = () => {
@@ -108,41 +64,15 @@ export const searchCommand: CommandModule<object, Args> = {
     process.on('SIGTERM', onSigint);
     let lastDraw = 0;
     try {
-      info(
-        `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
-      );
-      const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
-      const summary = await runStudy({
-        cfg,
-        configHash: loaded.hash,
-        store,
-        inputs: studyInputs(base, splits),
-        analysis,
-        controllerData: {
-          groups: groupDescriptors(analysis),
-          importance:
-            cfg.search.controller.name === 'global'
-              ? groupScores(base, analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s])
-              : undefined,
-        },
-        budget: { trials: cfg.search.budget.trials, deadline },
+      const { summary, report: r } = await runSearch({
+        loaded,
         fresh: args.fresh,
         signal: abort.signal,
-        baseAccuracy: async () => ({
-          proxy: await engineAccuracy(cfg, base, splits.validation, cfg.evaluation.validation.limit),
-          test: await engineAccuracy(cfg, base, splits.test),
-        }),
-        // The engine is chosen (onnxruntime loaded) when the first trial needs it, not before the budget's clock.
-        evaluator: async () => {
-          info(`proxy engine: ${await proxyEngine(cfg)}`);
-          return studyEvaluator(await createEvaluator(cfg, { splits, base }), store, cfg.name);
-        },
-        // Leases are trusted only when the engine runs off the main thread (see runStudy); the
-        // engine is not known yet, so inline tfjs is assumed unless onnxruntime was named.
-        localWorkers: cfg.run.workers === 'none' ? 0 : inlineTfjs ? 1 : cfg.run.concurrency,
-        // Other processes' results are seen by polling: poll faster when they do the work.
-        pollMs: cfg.run.remoteWorkers > 0 ? 250 : undefined,
-        engineOnMainThread: inlineTfjs,
+        onStart: ({ cfg, backend }) =>
+          info(
+            `search \`${cfg.name}\`: ${cfg.search.controller.name} controller, targets ${cfg.search.targets.map((t) => `${t * 100}%`).join(', ')}, ${cfg.search.budget.trials} trials, concurrency ${cfg.run.concurrency} (${cfg.run.workers}), proxy engine ${cfg.run.engine.proxy}, tfjs backend ${backend.name}, store ${isFileLocation(cfg.run.store) ? relative(process.cwd(), cfg.run.store) : redactUrl(cfg.run.store)}`,
+          ),
+        onEngine: (engine) => info(`proxy engine: ${engine}`),
         log: (line) => {
           if (isTty) process.stderr.write('\r\x1b[K');
           info(line);
@@ -157,7 +87,6 @@ export const searchCommand: CommandModule<object, Args> = {
       });
       if (isTty) process.stderr.write('\n');
       const s = summary.study;
-      const r = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name));
       const shown = r.candidates.filter((p) => p.finalist || p.onProxyFront);
       if (shown.length) {
         info(`\nproxy front and finalists (base: ${mmacs(r.base.macs)} MMACs, validation ${pct(r.base.proxyAccuracy)}, test ${pct(r.base.testAccuracy)}):`);
@@ -177,7 +106,6 @@ export const searchCommand: CommandModule<object, Args> = {
     } finally {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
-      await store.close();
     }
   }),
 };

@@ -1,17 +1,21 @@
 /**
- * What the study-reading commands (list, show, report, compare, pick, export) share: the `--store`
- * option, opening an existing store without creating one, and looking a study up with an error
- * that lists the names that do exist. Reads only, so it is safe while a search writes to the same
- * SQLite file (WAL).
+ * What the study-reading commands (list, show, report, compare, pick, export, worker) share on the
+ * command line: the `--store` option; reading the store is src/app/studies.ts.
  */
-import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import { type ResolvedConfig, resolveConfig } from '../../config/index.js';
-import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
-import { isFileLocation } from '../../core/location.js';
-import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../../store/index.js';
+import { DEFAULT_STORE } from '../../app/studies.js';
 
-export const DEFAULT_STORE = 'experiments/autoprune.db';
+export {
+  DEFAULT_STORE,
+  lastUpdate,
+  loadStudyData,
+  openExistingStore,
+  requireStudy,
+  type StudyData,
+  storeExists,
+  studyConfig,
+  withStore,
+} from '../../app/studies.js';
 
 export interface StoreArg {
   store: string;
@@ -22,69 +26,8 @@ export const storeOption = [
   { type: 'string', default: DEFAULT_STORE, describe: 'Store of the studies: SQLite file or postgres:// URL (run.store of the config)' },
 ] as const;
 
-/** In-memory and database-URL stores always "exist"; a file store only once a search made it. */
-export function storeExists(location: string): boolean {
-  return !isFileLocation(location) || existsSync(location);
-}
-
-/** Open a store that must already exist (a typo in --store must not create an empty database). */
-export async function openExistingStore(location: string): Promise<Store> {
-  if (!storeExists(location)) {
-    throw new AutopruneError(
-      ErrorCodes.STORE_ERROR,
-      `No store at ${quote(location)}; expected the SQLite file of a search (run \`autoprune search <config>\` first, or pass --store <path>)`,
-    );
-  }
-  return openStore(location);
-}
-
-/** Run `fn` with the store open; always closes it. */
-export async function withStore<T>(location: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openExistingStore(location);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-/** The study, or STUDY_NOT_FOUND naming the studies the store does hold. */
-export async function requireStudy(store: Store, name: string): Promise<StudyRecord> {
-  const study = await store.getStudy(name);
-  if (study !== null) return study;
-  const names = (await store.listStudies()).map((s) => s.name);
-  const known = names.length === 0 ? 'the store has no studies' : `expected one of: ${names.join(', ')}`;
-  throw new AutopruneError(ErrorCodes.STUDY_NOT_FOUND, `Study ${quote(name)} not found; ${known}`);
-}
-
-export interface StudyData {
-  readonly study: StudyRecord;
-  readonly trials: TrialRecord[];
-  readonly finals: FinalRecord[];
-}
-
-export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
-  const study = await requireStudy(store, name);
-  const [trials, finals] = await Promise.all([store.listTrials(name), store.listFinals(name)]);
-  return { study, trials, finals };
-}
-
-/** The study's stored (already resolved) config, validated again so commands get a typed config. */
-export function studyConfig(study: StudyRecord): ResolvedConfig {
-  return resolveConfig(study.config, { source: `config of study ${quote(study.name)}` });
-}
-
 /** A path for messages: relative to the working directory when inside it. */
 export function shortPath(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel === '' ? '.' : rel.startsWith('..') ? path : rel;
-}
-
-/** Last time anything happened in a study (state change, trial created or finished), ISO 8601. */
-export function lastUpdate(study: StudyRecord, trials: readonly TrialRecord[]): string {
-  let last = study.updatedAt;
-  for (const t of trials) {
-    for (const ts of [t.createdAt, t.startedAt, t.finishedAt]) if (ts !== null && ts > last) last = ts;
-  }
-  return last;
 }

@@ -21,6 +21,6 @@ export const trainSchema = z.strictObject({
   weightDecay: num('a number >= 0', (v) => v >= 0).default(0),
   /** Random crop (zero padding of height/8 pixels) + horizontal flip while training. Default false. */
   augment: flag().default(false),
-  /** Where the trained model is saved. Default `experiments/<name>/base`. */
+  /** Folder the trained model (model.json, weights.bin, train.json) is saved in. Default: the folder of `model.checkpoint`, else `experiments/<name>/base`. */
   out: pathString().optional(),
 });

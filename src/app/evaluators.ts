@@ -1,5 +1,6 @@
 /**
- * The evaluator as a study's workers run it (`search` and `autoprune worker` alike):
+ * The evaluators of a host: the engine's evaluator (src/evaluators/engine.ts) wrapped as a study's
+ * workers run it (`search`, `autoprune worker` and the crash tortures alike):
  *  - Artifacts through the store. Evaluators read a parent's weights from, and save adapted or
  *    fine-tuned models into, plain folders under `store.artifactDir(study)`. Before an evaluation
  *    the parent's folder is fetched from the store into this host's copy; after it, the saved
@@ -10,10 +11,14 @@
  *    machines are never compared (`pick --max-latency`).
  */
 import { cpus, hostname } from 'node:os';
-import { executionProviders } from '../../engine/onnxruntime.js';
-import { type EvalResult, type Evaluator, latencyEngineOf } from '../../evaluators/types.js';
-import { artifactKeyOf, pullFolder, pushFolder } from '../../store/artifacts.js';
-import type { Store } from '../../store/index.js';
+import type * as tf from '@tensorflow/tfjs';
+import type { ResolvedConfig } from '../config/index.js';
+import { executionProviders } from '../engine/onnxruntime.js';
+import { createEvaluator } from '../evaluators/engine.js';
+import type { Splits } from '../evaluators/setup.js';
+import { type EvalResult, type Evaluator, latencyEngineOf } from '../evaluators/types.js';
+import { artifactKeyOf, pullFolder, pushFolder } from '../store/artifacts.js';
+import type { Store } from '../store/index.js';
 
 /** `cpu:<model name>` of this machine (the first core's; a host has one CPU model in practice). */
 export function cpuDevice(): string {
@@ -42,4 +47,12 @@ export function studyEvaluator(evaluator: Evaluator, store: Store, study: string
     },
     close: () => evaluator.close(),
   };
+}
+
+/**
+ * The evaluator a host runs for `study`: the config's engine (onnxruntime or tfjs, threads or
+ * inline) with artifacts through the store and latencies stamped with this host and device.
+ */
+export async function hostEvaluator(cfg: ResolvedConfig, inputs: { splits: Splits; base: tf.LayersModel }, store: Store, study: string): Promise<Evaluator> {
+  return studyEvaluator(await createEvaluator(cfg, inputs), store, study);
 }

@@ -1,0 +1,106 @@
+/**
+ * A search as `autoprune search` runs it: open the study's inputs and store (study.ts), build the
+ * host's evaluator (evaluators.ts), then the driver and local workers (src/study/run.ts) until a
+ * budget, the controller or the caller's signal ends it; then finalists. The crash tortures run
+ * this same function, so what they kill is the product's wiring.
+ */
+import { deadlineFromUntil, type LoadedConfig, parseDuration, type ResolvedConfig } from '../config/index.js';
+import type { Controller } from '../controllers/types.js';
+import { Rng } from '../core/rng.js';
+import type { BackendInfo } from '../engine/backend.js';
+import { proxyEngine } from '../evaluators/engine.js';
+import { groupDescriptors } from '../model/descriptors.js';
+import { groupScores } from '../model/importance.js';
+import { buildReportInfo, type ReportInfo } from '../report/data.js';
+import { checkStoreLocation } from '../store/index.js';
+import { earliest } from '../study/budget.js';
+import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
+import { hostEvaluator } from './evaluators.js';
+import { baseAccuracy, loadHostInputs, openStudyStore } from './study.js';
+
+export type { StudyProgress } from '../study/progress.js';
+
+export interface SearchOptions {
+  readonly loaded: LoadedConfig;
+  /** Delete the study of the same name first. Default false. */
+  readonly fresh?: boolean;
+  /** Aborting stops asking and claiming; what runs finishes and is stored. */
+  readonly signal?: AbortSignal;
+  readonly log: (line: string) => void;
+  /** Told once the inputs are loaded, before the store is opened (the CLI prints its header). */
+  readonly onStart?: (s: { cfg: ResolvedConfig; backend: BackendInfo }) => void;
+  /** Told the proxy engine when the first trial needs it. */
+  readonly onEngine?: (engine: string) => void;
+  readonly onProgress?: (p: StudyProgress) => void;
+  /** Wraps the configured controller (the crash torture's stage mix). */
+  readonly wrapController?: (c: Controller) => Controller;
+  /** How often the driver looks at the store for other processes' results, ms. Default 250 with remote workers, else 1000. */
+  readonly pollMs?: number;
+  /** Milliseconds since the epoch; the budget's clock. Default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface SearchOutcome {
+  readonly cfg: ResolvedConfig;
+  readonly summary: StudySummary;
+  /** The study as `autoprune report` sees it after the run. */
+  readonly report: ReportInfo;
+}
+
+/** The deadline of `search.budget.time` / `.until` counted from `started`, whichever comes first (ms since the epoch; null: none). */
+export function searchDeadline(cfg: ResolvedConfig, started: number): number | null {
+  return earliest(
+    cfg.search.budget.time ? started + parseDuration(cfg.search.budget.time) : null,
+    cfg.search.budget.until ? deadlineFromUntil(cfg.search.budget.until, new Date(started)).getTime() : null,
+  );
+}
+
+export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
+  const cfg = o.loaded.resolved;
+  const deadline = searchDeadline(cfg, (o.now ?? Date.now)());
+  checkStoreLocation(cfg.run.store); // before the seconds of loading: a bad --store is told at once
+  const host = await loadHostInputs(cfg);
+  o.onStart?.({ cfg, backend: host.backend });
+  const store = await openStudyStore(cfg);
+  try {
+    const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
+    const summary = await runStudy({
+      cfg,
+      configHash: o.loaded.hash,
+      store,
+      inputs: host.inputs,
+      analysis: host.analysis,
+      controllerData: {
+        groups: groupDescriptors(host.analysis),
+        importance:
+          cfg.search.controller.name === 'global'
+            ? groupScores(host.base, host.analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s])
+            : undefined,
+      },
+      budget: { trials: cfg.search.budget.trials, deadline },
+      fresh: o.fresh ?? false,
+      signal: o.signal ?? new AbortController().signal,
+      baseAccuracy: () => baseAccuracy(host),
+      // The engine is chosen (onnxruntime loaded) when the first trial needs it, not before the budget's clock.
+      evaluator: async () => {
+        o.onEngine?.(await proxyEngine(cfg));
+        return hostEvaluator(cfg, host, store, cfg.name);
+      },
+      // Leases are trusted only when the engine runs off the main thread (see runStudy); the
+      // engine is not known yet, so inline tfjs is assumed unless onnxruntime was named.
+      localWorkers: cfg.run.workers === 'none' ? 0 : inlineTfjs ? 1 : cfg.run.concurrency,
+      // Other processes' results are seen by polling: poll faster when they do the work.
+      pollMs: o.pollMs ?? (cfg.run.remoteWorkers > 0 ? 250 : undefined),
+      engineOnMainThread: inlineTfjs,
+      wrapController: o.wrapController,
+      log: o.log,
+      onProgress: o.onProgress,
+      now: o.now,
+    });
+    const s = summary.study;
+    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name));
+    return { cfg, summary, report };
+  } finally {
+    await store.close();
+  }
+}
