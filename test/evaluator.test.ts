@@ -19,6 +19,8 @@ import { accuracy } from '../src/evaluators/train.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { loadModel, saveModel } from '../src/model/io.js';
+import { loadGraph } from '../src/model/ir/io.js';
+import { graphToTfjs } from '../src/model/ir/to-tfjs.js';
 
 let dir: string;
 let cfg: ResolvedConfig;
@@ -77,5 +79,8 @@ test('a finalist is fine-tuned, scored on the test split and saved; the saved mo
   assert.equal(accuracy(saved, splits.test), r.finalAccuracy);
   assert.equal(saved.countParams(), costOf(a, c).params);
   saved.dispose();
+  const twin = graphToTfjs(await loadGraph(saveTo));
+  assert.ok(Math.abs(accuracy(twin, splits.test) - r.finalAccuracy!) <= 1 / splits.test.count, 'the saved graph scores as the saved model');
+  twin.dispose();
   await ev.close();
 });

@@ -204,6 +204,13 @@ using Op = std::function<torch::Tensor(const Inputs&, const Attrs&)>;
 
 torch::Tensor opt(const Inputs& in, size_t i) { return i < in.size() ? in[i] : torch::Tensor(); }
 
+// An attribute that must be two integers ([h, w]): a pooling window, stride or padding.
+std::vector<int64_t> pairOf(const Attrs& a, const char* k, std::vector<int64_t> d) {
+  std::vector<int64_t> v = a.ints(k, std::move(d));
+  if (v.size() != 2) throw std::invalid_argument(std::string("Expected `") + k + "` to be 2 integers, got " + std::to_string(v.size()));
+  return v;
+}
+
 // conv2d with padding [top, bottom, left, right]: TensorFlow's 'same' puts the odd pixel at the
 // bottom/right, which torch's symmetric padding cannot express, so that case pads explicitly.
 torch::Tensor conv2d(const Inputs& in, const Attrs& a) {
@@ -273,12 +280,15 @@ const std::unordered_map<std::string, Op>& ops() {
       {"permute", [](const Inputs& in, const Attrs& a) { return in[0].permute(a.ints("dims", {})).contiguous(); }},
       {"reshape", [](const Inputs& in, const Attrs& a) { return in[0].reshape(a.ints("shape", {})); }},
       {"pad", [](const Inputs& in, const Attrs& a) { return torch::constant_pad_nd(in[0], a.ints("pads", {}), a.num("value", 0)); }},
+      // Symmetric `padding` [h, w]; `ceilMode` rounds the output size up (PyTorch's rule: the last
+      // window starts inside the input or its left/top padding).
       {"max_pool2d", [](const Inputs& in, const Attrs& a) {
-         return torch::max_pool2d(in[0], a.ints("kernel", {2, 2}), a.ints("stride", {2, 2}), a.ints("padding", {0, 0}));
+         return torch::max_pool2d(in[0], pairOf(a, "kernel", {2, 2}), pairOf(a, "stride", {2, 2}), pairOf(a, "padding", {0, 0}), {1, 1},
+                                  a.flag("ceilMode", false));
        }},
       {"avg_pool2d", [](const Inputs& in, const Attrs& a) {
-         return torch::avg_pool2d(in[0], a.ints("kernel", {2, 2}), a.ints("stride", {2, 2}), a.ints("padding", {0, 0}), false,
-                                  a.flag("countIncludePad", true));
+         return torch::avg_pool2d(in[0], pairOf(a, "kernel", {2, 2}), pairOf(a, "stride", {2, 2}), pairOf(a, "padding", {0, 0}),
+                                  a.flag("ceilMode", false), a.flag("countIncludePad", true));
        }},
       {"mean", [](const Inputs& in, const Attrs& a) { return in[0].mean(a.ints("dims", {}), a.flag("keepdim", false)); }},
       {"amax", [](const Inputs& in, const Attrs& a) { return in[0].amax(a.ints("dims", {}), a.flag("keepdim", false)); }},
@@ -360,6 +370,7 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
   const auto& table = ops();
   auto it = table.find(name);
   if (it == table.end()) throw Napi::Error::New(env, "Unknown op `" + name + "`");
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "Op `" + name + "`: expected an array of input tensors");
   Napi::Array arr = info[1].As<Napi::Array>();
   Inputs in(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); i++) {

@@ -10,6 +10,7 @@ import { type Analysis, analyzeModel } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
 import { loadModel, saveModel } from '../model/io.js';
 import { fit } from './fit.js';
+import { saveGraphOf } from './graph-tune.js';
 import type { BaseSource, EvaluatorOptions } from './options.js';
 import { prunedForTrial } from './plan-rng.js';
 import { loadBaseModel, loadSplits, type Splits } from './setup.js';
@@ -139,9 +140,11 @@ export class TfjsEvaluator implements Evaluator {
     return r.engine;
   }
 
+  /** model.json + weights.bin for the tfjs-side readers, and the model's graph (graph.json + graph.bin). */
   private async save(model: tf.LayersModel, dir: string | undefined): Promise<string | undefined> {
     if (!dir) return undefined;
     await saveModel(model, dir);
+    await saveGraphOf(model, dir);
     return dir;
   }
 

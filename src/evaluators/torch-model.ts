@@ -13,6 +13,9 @@ import type { TorchAttrs, TorchBinding, TorchFloatDtype, TorchTensor } from '../
 import { SUPPORTED_LAYERS } from '../model/analysis.js';
 import { type GraphNode, type JsonDict, modelTopology, pair, parseTopology } from '../model/topology.js';
 import { isDecayed } from './recipe.js';
+import { TensorScope } from './torch-graph.js';
+
+export { TensorScope };
 
 /** How a tfjs weight maps to its torch tensor. */
 type Layout = 'conv' | 'depthwise' | 'dense' | 'vector';
@@ -24,23 +27,6 @@ interface Param {
   readonly tensor: TorchTensor;
   readonly trainable: boolean;
   readonly decayed: boolean;
-}
-
-/** Creates tensors and frees them together (tf.tidy's role, explicitly). */
-export class TensorScope {
-  private readonly owned: TorchTensor[] = [];
-  constructor(readonly torch: TorchBinding) {}
-  op(name: string, inputs: readonly (TorchTensor | null)[], attrs?: TorchAttrs): TorchTensor {
-    return this.keep(this.torch.op(name, inputs, attrs));
-  }
-  keep(t: TorchTensor): TorchTensor {
-    this.owned.push(t);
-    return t;
-  }
-  dispose(): void {
-    for (const t of this.owned) t.dispose();
-    this.owned.length = 0;
-  }
 }
 
 export class TorchModel {
