@@ -5,18 +5,20 @@
  * this same function, so what they kill is the product's wiring.
  */
 import { deadlineFromUntil, type LoadedConfig, parseDuration, type ResolvedConfig } from '../config/index.js';
-import type { Controller } from '../controllers/types.js';
+import type { Controller, GroupDescriptor } from '../controllers/types.js';
 import { Rng } from '../core/rng.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { proxyEngine } from '../evaluators/engine.js';
 import { groupDescriptors } from '../model/descriptors.js';
 import { groupScores } from '../model/importance.js';
+import { graphGroupDescriptors } from '../model/ir/descriptors.js';
+import { graphGroupScores } from '../model/ir/importance.js';
 import { buildReportInfo, type ReportInfo } from '../report/data.js';
 import { checkStoreLocation } from '../store/index.js';
 import { earliest } from '../study/budget.js';
 import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
 import { hostEvaluator } from './evaluators.js';
-import { baseAccuracy, loadHostInputs, openStudyStore } from './study.js';
+import { baseAccuracy, type HostInputs, loadHostInputs, openStudyStore } from './study.js';
 
 export type { StudyProgress } from '../study/progress.js';
 
@@ -55,6 +57,20 @@ export function searchDeadline(cfg: ResolvedConfig, started: number): number | n
   );
 }
 
+/** What learning controllers read of the base model: group descriptors, and channel importance for `global`. */
+function controllerData(cfg: ResolvedConfig, host: HostInputs): { groups: GroupDescriptor[]; importance?: number[][] } {
+  const rng = new Rng(cfg.run.seed);
+  const criterion = cfg.evaluation.importance;
+  const global = cfg.search.controller.name === 'global';
+  if ('layers' in host.analysis && host.base) {
+    const importance = global ? groupScores(host.base, host.analysis, criterion, rng).map((s) => [...s]) : undefined;
+    return { groups: groupDescriptors(host.analysis), importance };
+  }
+  if ('layers' in host.analysis) throw new Error('controllerData: a tfjs analysis without its model');
+  const importance = global ? graphGroupScores(host.analysis, criterion, rng).map((s) => [...s]) : undefined;
+  return { groups: graphGroupDescriptors(host.analysis), importance };
+}
+
 export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
   const cfg = o.loaded.resolved;
   const deadline = searchDeadline(cfg, (o.now ?? Date.now)());
@@ -70,13 +86,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       store,
       inputs: host.inputs,
       analysis: host.analysis,
-      controllerData: {
-        groups: groupDescriptors(host.analysis),
-        importance:
-          cfg.search.controller.name === 'global'
-            ? groupScores(host.base, host.analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s])
-            : undefined,
-      },
+      controllerData: controllerData(cfg, host),
       budget: { trials: cfg.search.budget.trials, deadline },
       fresh: o.fresh ?? false,
       signal: o.signal ?? new AbortController().signal,

@@ -7,7 +7,7 @@
 import { type ResolvedConfig, resolveConfig } from '../config/index.js';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import type { BackendInfo, BackendName } from '../engine/backend.js';
-import { proxyEngine } from '../evaluators/engine.js';
+import { graphAccuracy, proxyEngine } from '../evaluators/engine.js';
 import { accuracy } from '../evaluators/train.js';
 import type { Evaluator } from '../evaluators/types.js';
 import { checkStudyInputs, type Store, type StudyInputs, type StudyRecord, type TrialRecord } from '../store/index.js';
@@ -207,7 +207,8 @@ export async function runWorkerHost(o: WorkerHostOptions): Promise<number> {
     const host = await loadHostInputs(cfg, { backend: o.backend });
     checkStudyInputs(study, host.inputs, INPUTS_HINT);
     if (study.inputs === null) {
-      const acc = accuracy(host.base, host.splits.validation, { limit: cfg.evaluation.validation.limit });
+      const limit = cfg.evaluation.validation.limit;
+      const acc = host.base ? accuracy(host.base, host.splits.validation, { limit }) : await graphAccuracy(cfg, host.graph!, host.splits.validation, limit);
       const size = Math.min(host.splits.validation.count, cfg.evaluation.validation.limit ?? Infinity);
       checkSameBase(study, studySpace(cfg, host.analysis), acc, size);
     }
