@@ -8,7 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { splitsHash } from '../data/fingerprint.js';
 import { type BackendInfo, type BackendName, initBackend } from '../engine/backend.js';
-import { engineAccuracy, graphAccuracy } from '../evaluators/engine.js';
+import { engineAccuracy, graphAccuracy, refuseTfjsProxy } from '../evaluators/engine.js';
 import { loadBaseGraph, loadBaseModel, loadSplits, type Splits } from '../evaluators/setup.js';
 import { analyzeModel } from '../model/analysis.js';
 import { modelHash } from '../model/fingerprint.js';
@@ -57,6 +57,7 @@ export async function loadHostInputs(cfg: ResolvedConfig, o: { backend?: Backend
   const backend = await initBackend(o.backend ?? cfg.run.backend);
   const splits = await loadSplits(cfg);
   if (cfg.model.checkpoint !== undefined && isOnnxPath(cfg.model.checkpoint)) {
+    if (cfg.run.engine.proxy === 'tfjs') throw refuseTfjsProxy(cfg);
     const graph = await loadBaseGraph(cfg, splits);
     const analysis = analyzeGraph(graph);
     studySpace(cfg, analysis);

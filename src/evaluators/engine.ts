@@ -47,7 +47,7 @@ function graphEvaluator(cfg: ResolvedConfig, o: { splits: Splits; graph: ModelGr
 type GraphSource = { readonly run: Pick<ResolvedConfig['run'], 'engine'>; readonly model: Pick<ResolvedConfig['model'], 'checkpoint'> };
 
 /** The tfjs proxy takes a tfjs base model; a model imported as a graph (from ONNX) is refused in one line. */
-function refuseTfjsProxy(cfg: GraphSource): AutopruneError {
+export function refuseTfjsProxy(cfg: GraphSource): AutopruneError {
   return new AutopruneError(
     ErrorCodes.CONFIG_INVALID,
     `The proxy engine is tfjs (\`run.engine.proxy\`: ${cfg.run.engine.proxy}), which runs tfjs models only, and \`model.checkpoint\` ${quote(cfg.model.checkpoint)} is an ONNX model; expected \`run.engine.proxy\`: onnxruntime (or auto with onnxruntime-node installed)`,
