@@ -182,7 +182,7 @@ export interface WorkerHostOptions {
   readonly study?: string;
   /** Trials evaluated at once on this host (worker threads). */
   readonly concurrency: number;
-  /** This host's copy of the base model (model.json) and dataset folder, when their paths differ from the driver's. */
+  /** This host's copy of the base model (model.json or .onnx) and dataset folder, when their paths differ from the driver's. */
   readonly model?: string;
   readonly data?: string;
   /** Seconds of continuous store outage after which the worker gives up. */
