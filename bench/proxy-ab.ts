@@ -15,7 +15,7 @@
  * Old and new must give the same accuracy for the same candidate (within 1e-6): exit 1 otherwise.
  * The untrained base predicts one class for every image, so both score 10.00% on the balanced
  * split and this check only catches gross failures; that the two cuts give the same proxy accuracy
- * and BN statistics on non-degenerate weights is asserted by test/ir-proxy.test.ts.
+ * and BN statistics on zoo models with randomised BN weights is asserted by test/ir-proxy.test.ts.
  */
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
