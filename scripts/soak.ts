@@ -125,7 +125,6 @@ async function main(): Promise<void> {
   const out = arg('out', '');
   if (out) writeFileSync(out, JSON.stringify({ engine, trials, samples }, null, 2));
   await store.close();
-  base.dispose();
   rmSync(dir, { recursive: true, force: true });
 }
 
