@@ -226,6 +226,14 @@ export class OnnxEvaluator implements Evaluator {
     return { graph: graphToOnnx(cut), cost: graphCost(base.analysis, req.candidate) };
   }
 
+  /**
+   * The base model's convs the proxy gave a BN (unfolded into conv + BN for re-calibration); empty
+   * until the first proxy trial prepared the base model, and when `evaluation.calibration.unfold` is off.
+   */
+  async unfoldedConvs(): Promise<readonly string[]> {
+    return this.prepared ? (await this.prepared).unfolded : [];
+  }
+
   async close(): Promise<void> {
     if (this.finetuner) await (await this.finetuner).close();
   }
