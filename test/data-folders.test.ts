@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import { loadSplits } from '../src/evaluators/setup.js';
 import { accuracy } from '../src/evaluators/train.js';
 import { saveModel } from '../src/model/io.js';
 import { buildZooModel } from '../src/model/zoo.js';
+import { openStore } from '../src/store/index.js';
 import { cli, oneLine } from './helpers.js';
 
 let tmp: string;
@@ -420,6 +421,77 @@ describe('the data check comes before the store', () => {
       assert.ok(!existsSync(store), `${name}: no store file`);
       assert.ok(!existsSync(`${store}-journal`) && !existsSync(`${store}-wal`), `${name}: no store journal`);
     }
+  });
+});
+
+describe('skipped files are part of the study record', () => {
+  it('search with onCorrupt: skip records the count; report and show print it; the data hash is the decoded splits only', async () => {
+    const dir = join(tmp, 'skip-cli');
+    await mkdir(dir, { recursive: true });
+    const root = join(dir, 'images');
+    await writeMixedFolder(root);
+    await writeFile(join(root, 'B_dog', 'corrupt.jpg'), 'not a jpeg');
+    await writeFile(join(root, 'a_cat', 'broken.png'), 'not a png');
+    await tf.setBackend('cpu');
+    const model = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 2, width: 0.25, seed: 1 });
+    await saveModel(model, join(dir, 'model'));
+    model.dispose();
+    const store = join(dir, 'study.db');
+    const cfgFile = join(dir, 'skip.json');
+    const config = {
+      name: 'skip',
+      // The test folder is the training folder: its two bad files are skipped once in each.
+      data: {
+        format: 'imagefolder',
+        train: root,
+        test: root,
+        channels: 1,
+        imageSize: [28, 28],
+        onCorrupt: 'skip',
+        validationSize: 2,
+        cache: join(dir, 'cache'),
+      },
+      model: { checkpoint: join(dir, 'model', 'model.json') },
+      search: { targets: [0.5], budget: { trials: 2 } },
+      evaluation: { calibration: { batches: 1, batchSize: 2 }, finalists: { count: 0 }, latency: { batchSize: 1, runs: 1 } },
+      run: { store, workers: 'inline', engine: 'tfjs', backend: 'cpu' },
+    };
+    await writeFile(cfgFile, JSON.stringify(config));
+    const r = await cli('search', cfgFile);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr + r.stdout, /data: skipped 4 unreadable image\(s\) \(onCorrupt: skip\)/);
+
+    const line = 'data: 4 unreadable file(s) skipped (onCorrupt: skip)';
+    const show = await cli('show', 'skip', '--store', store);
+    assert.equal(show.code, 0, show.stderr);
+    assert.ok(show.stdout.split('\n').includes(line), `show prints the count:\n${show.stdout}`);
+    const json = await cli('show', 'skip', '--store', store, '--json');
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout).data, { skippedFiles: 4, onCorrupt: 'skip' });
+    const out = join(dir, 'report');
+    const rep = await cli('report', 'skip', '--store', store, '--out', out);
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.ok((await readFile(join(out, 'report.md'), 'utf8')).includes(`- ${line}`), 'the Markdown header says it');
+    assert.ok((await readFile(join(out, 'index.html'), 'utf8')).includes('<dt>data</dt><dd>4 unreadable file(s) skipped (onCorrupt: skip)</dd>'));
+
+    // The record of the data is still the hash of the decoded splits: the count is beside it, not in it.
+    const s = await openStore(store);
+    try {
+      const study = await s.getStudy('skip');
+      const splits = await loadSplits(resolveConfig(config));
+      assert.equal(splits.skippedFiles, 4);
+      assert.equal(study?.inputs?.data, splitsHash(splits));
+    } finally {
+      await s.close();
+    }
+
+    // A study whose data had nothing to skip says nothing about it.
+    const clean = join(dir, 'clean');
+    await writeMixedFolder(clean);
+    await writeFile(cfgFile, JSON.stringify({ ...config, name: 'clean', data: { ...config.data, train: clean, test: clean } }));
+    assert.equal((await cli('search', cfgFile)).code, 0);
+    const quiet = await cli('show', 'clean', '--store', store, '--json');
+    assert.equal(JSON.parse(quiet.stdout).data, null);
   });
 });
 
