@@ -9,14 +9,21 @@ import { dump } from 'npyjs';
 import sharp from 'sharp';
 import { resolveConfig } from '../src/config/index.js';
 import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
+import { candidateFromRatios } from '../src/core/space.js';
 import { splitsHash } from '../src/data/fingerprint.js';
 import { DEBIAN_FASHION_MNIST_DIR, gather, loadDataset, splitTrainValidation } from '../src/data/index.js';
 import { type ImageFolderSpec, loadOwnDataset, type NpySpec } from '../src/data/own.js';
 import { preprocessingOf } from '../src/data/preprocessing.js';
 import { writeImageFolder } from '../src/data/write-folder.js';
+import { onnxProxy } from '../src/evaluators/onnx-proxy.js';
 import { loadSplits } from '../src/evaluators/setup.js';
 import { accuracy } from '../src/evaluators/train.js';
 import { saveModel } from '../src/model/io.js';
+import { analyzeGraph } from '../src/model/ir/analyze.js';
+import { pruneGraph } from '../src/model/ir/cut.js';
+import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
+import type { ModelGraph } from '../src/model/ir/graph.js';
+import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { openStore } from '../src/store/index.js';
 import { cli, oneLine } from './helpers.js';
@@ -554,7 +561,7 @@ describe('resolved config and model card', () => {
 
 describe('Fashion-MNIST as PNG folders (oracle: the idx loader)', () => {
   const present = existsSync(DEBIAN_FASHION_MNIST_DIR);
-  it('gives the idx arrays pixel for pixel, the same splits and the same accuracy', {
+  it('gives the idx arrays pixel for pixel, the same splits, the same accuracy and the same proxy accuracy for a pruned candidate', {
     skip: !present && !process.env.CI ? `Fashion-MNIST not installed at ${DEBIAN_FASHION_MNIST_DIR}` : false,
   }, async () => {
     const idx = await loadDataset({ name: 'fashion-mnist', dir: DEBIAN_FASHION_MNIST_DIR, limit: { train: 2000, test: 500 } });
@@ -592,10 +599,32 @@ describe('Fashion-MNIST as PNG folders (oracle: the idx loader)', () => {
     }
     await tf.setBackend('cpu');
     const model = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25, seed: 3 });
+    let graph: ModelGraph;
     try {
       assert.equal(accuracy(model, splits.validation), accuracy(model, ref.validation));
+      graph = graphFromLayersModel(model);
     } finally {
       model.dispose();
     }
+
+    // The proxy a search scores trials with (adaptive BN on onnxruntime, then validation accuracy):
+    // one pruned candidate, the same calibration seed, both datasets -> the same accuracy, exactly.
+    const analysis = analyzeGraph(graph);
+    const space = { groups: analysis.groups.map((g) => ({ ...g, layers: [] })), options: { minKeepRatio: 0.1, channelStep: 1, skip: [] } };
+    const c = candidateFromRatios(
+      space,
+      analysis.groups.map((_, i) => (i % 2 === 0 ? 0.5 : 0.75)),
+    );
+    assert.ok(
+      c.channels.some((n, i) => n < analysis.groups[i].channels),
+      'the candidate prunes something',
+    );
+    const onnx = graphToOnnx(pruneGraph(analysis, c, 'l1').graph);
+    const proxy = { calibration: { batches: 4, batchSize: 64, seed: run.seed }, latency: { batchSize: 1, runs: 0 }, threads: 1 };
+    const fromFolders = await onnxProxy(onnx, { train: splits.train, validation: splits.validation }, proxy);
+    const fromIdx = await onnxProxy(onnx, { train: ref.train, validation: ref.validation }, proxy);
+    assert.ok(fromFolders.statistics.size > 0, 'BN statistics were re-calibrated');
+    assert.equal(fromFolders.accuracy, fromIdx.accuracy);
+    assert.deepEqual(fromFolders.statistics, fromIdx.statistics);
   });
 });
