@@ -21,7 +21,7 @@ import { earliest } from '../study/budget.js';
 import { studySpace } from '../study/lifecycle.js';
 import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
 import { hostEvaluator } from './evaluators.js';
-import { baseAccuracy, type HostInputs, loadHostInputs, openStudyStore } from './study.js';
+import { baseAccuracy, type HostInputs, hostDataNotes, loadHostInputs, openStudyStore } from './study.js';
 
 export type { StudyProgress } from '../study/progress.js';
 
@@ -110,6 +110,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       configHash: o.loaded.hash,
       store,
       inputs: host.inputs,
+      dataNotes: hostDataNotes(host),
       analysis: host.analysis,
       latency,
       controllerData: controllerData(cfg, host),
@@ -134,7 +135,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       now: o.now,
     });
     const s = summary.study;
-    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name));
+    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name), hostDataNotes(host));
     return { cfg, summary, report };
   } finally {
     await store.close();

@@ -17,6 +17,7 @@ import type { ModelGraph } from '../model/ir/graph.js';
 import { encodeGraph } from '../model/ir/io.js';
 import { isOnnxPath } from '../model/ir/onnx-import.js';
 import { openStore, type Store, type StudyInputs } from '../store/index.js';
+import type { DataNotes } from '../study/data-notes.js';
 import { type SpaceAnalysis, studySpace } from '../study/lifecycle.js';
 
 /**
@@ -82,6 +83,12 @@ export async function baseAccuracy(h: HostInputs): Promise<{ proxy: number; test
     proxy: await engineAccuracy(h.cfg, h.base, h.splits.validation, h.cfg.evaluation.validation.limit),
     test: await engineAccuracy(h.cfg, h.base, h.splits.test),
   };
+}
+
+/** The notes a study records about its data (src/study/data-notes.ts), or null when there is nothing to say. */
+export function hostDataNotes(h: Pick<HostInputs, 'splits'>): DataNotes | null {
+  const n = h.splits.skippedFiles ?? 0;
+  return n > 0 ? { skippedFiles: n, onCorrupt: 'skip' } : null;
 }
 
 /** The config's store (`run.store`), created and migrated when new. */

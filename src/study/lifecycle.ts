@@ -17,6 +17,7 @@ import { graphCost } from '../model/ir/cost.js';
 import { checkStudyInputs } from '../store/inputs.js';
 import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types.js';
 import type { StopReason } from './budget.js';
+import { type DataNotes, recordDataNotes } from './data-notes.js';
 import { type SnapshotState, toldNumbers } from './driver.js';
 
 /**
@@ -59,6 +60,8 @@ export interface OpenStudyOptions {
   readonly baseAccuracy: () => Promise<{ proxy: number; test: number }>;
   /** Hashes of the base model and data loaded here: recorded in a new study, checked on resume. */
   readonly inputs?: StudyInputs;
+  /** What the data's hash does not say (files skipped as unreadable): recorded with the study. */
+  readonly dataNotes?: DataNotes | null;
   readonly log: (line: string) => void;
 }
 
@@ -95,6 +98,7 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
         `note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`,
       );
     if (existing.baseProxyAccuracy === null) await store.setBaseAccuracy(cfg.name, await o.baseAccuracy()); // a crash right after creation
+    await recordDataNotes(store, cfg.name, o.dataNotes ?? null); // the same data (its hash was checked): the same notes
     return (await store.getStudy(cfg.name))!;
   }
   const baseCost = spaceCost(o.analysis, null);
@@ -108,6 +112,7 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
     baseTestAccuracy: null,
     inputs: o.inputs ?? null,
   });
+  await recordDataNotes(store, cfg.name, o.dataNotes ?? null);
   const acc = await o.baseAccuracy();
   await store.setBaseAccuracy(cfg.name, acc);
   log(
