@@ -39,8 +39,13 @@ import type { BenchSection } from './run.js';
 const PYTHON = '/usr/bin/python3';
 const TARGET = 0.48;
 const PROTOCOL = { calibration: { batches: 50, batchSize: 128 }, validation: 5000 } as const;
+/** BN calibration batches x images, and validation images, of one proxy evaluation. */
+export interface Protocol {
+  readonly calibration: { readonly batches: number; readonly batchSize: number };
+  readonly validation: number;
+}
 
-interface Pinned {
+export interface Pinned {
   readonly step: number;
   readonly candidate: Candidate;
   readonly ratio: number;
@@ -55,7 +60,7 @@ function padChanges(p: Pinned, block: number): boolean {
   return block > 1 && Object.values(p.widths).some((w) => w >= block && w % block !== 0);
 }
 
-async function pin(base: tf.LayersModel, a: Analysis, step: number): Promise<Pinned> {
+export async function pin(base: tf.LayersModel, a: Analysis, step: number): Promise<Pinned> {
   const full = costOf(a, null).macs;
   const space = { groups: a.groups, options: { minKeepRatio: 0.05, channelStep: step, skip: [] } };
   let best: { c: Candidate; f: number; r: number } | null = null;
@@ -95,7 +100,7 @@ function mean(rows: readonly Readonly<Record<string, number>>[]): Record<string,
 }
 
 /** bench/peer_proxy.py as a server: one evaluation per request, so its runs interleave with ours. */
-class TorchPeer {
+export class TorchPeer {
   private readonly lines: string[] = [];
   private waiting: ((line: string) => void) | null = null;
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
@@ -112,12 +117,12 @@ class TorchPeer {
     const l = this.lines.shift();
     return l !== undefined ? Promise.resolve(l) : new Promise((r) => (this.waiting = r));
   }
-  static async start(p: Pinned): Promise<TorchPeer | { skipped: string }> {
+  static async start(p: Pinned, protocol: Protocol = PROTOCOL): Promise<TorchPeer | { skipped: string }> {
     if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
     const spec = {
       widths: p.widths,
-      calibration: [PROTOCOL.calibration.batches, PROTOCOL.calibration.batchSize],
-      validation: PROTOCOL.validation,
+      calibration: [protocol.calibration.batches, protocol.calibration.batchSize],
+      validation: protocol.validation,
       eval_batch: 500,
       threads: 2,
     };

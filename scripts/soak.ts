@@ -1,22 +1,25 @@
 /**
- * Soak of the study loop: N proxy evaluations (default 1000) in one study on SQLite, with the
- * tfjs evaluator in this process so its tensors can be counted; RSS, JS heap and tf.memory() are
- * sampled every `--every` finished trials, with the size of tfjs-wasm's WebAssembly memory. Memory is flat when the samples after warm-up do not
- * grow with the trial count.
+ * Soak of the study loop: N proxy evaluations (default 1000) in one study on SQLite, through the
+ * evaluator `autoprune search` builds (src/app/evaluators.ts: the engine's evaluator with artifacts
+ * through the store), on `--engine onnxruntime` (the default proxy engine: the OnnxEvaluator,
+ * candidates cut from the base model's graph) or `--engine tfjs` (inline, in this process, so its
+ * tensors can be counted). RSS, JS heap (after a full GC) and, on tfjs, tf.memory() and the size of
+ * tfjs-wasm's WebAssembly memory are sampled every `--every` finished trials. Memory is flat when
+ * the samples after warm-up do not grow with the trial count.
  * `--heap-at 200,800` also writes a V8 heap snapshot at those trial counts (into --heap-dir, default
  * the working directory), to compare what the study retains per trial.
- *   node --expose-gc --import tsx scripts/soak.ts [--trials 1000] [--every 100] [--out soak.json] [--heap-at N,M]
+ *   node --expose-gc --import tsx scripts/soak.ts [--engine onnxruntime|tfjs] [--trials 1000] [--every 100] [--out soak.json] [--heap-at N,M]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
+import { hostEvaluator } from '../src/app/evaluators.js';
 import { resolveConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
+import { engineAccuracy } from '../src/evaluators/engine.js';
 import { buildBaseArchitecture, loadSplits } from '../src/evaluators/setup.js';
-import { TfjsEvaluator } from '../src/evaluators/tfjs.js';
-import { accuracy } from '../src/evaluators/train.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { saveModel } from '../src/model/io.js';
 import { openStore } from '../src/store/index.js';
@@ -26,6 +29,11 @@ const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : dflt;
 };
+const engine = arg('engine', 'onnxruntime');
+if (engine !== 'onnxruntime' && engine !== 'tfjs') {
+  console.error(`--engine ${engine}: expected onnxruntime or tfjs`);
+  process.exit(2);
+}
 const trials = Number(arg('trials', '1000'));
 const every = Number(arg('every', '100'));
 const heapAt = new Set(arg('heap-at', '').split(',').filter(Boolean).map(Number));
@@ -38,16 +46,19 @@ const cfg = resolveConfig({
   model: { zoo: 'plain-cnn', width: 0.5, checkpoint: join(dir, 'base', 'model.json') },
   search: { controller: { name: 'random' }, targets: [0.3, 0.5, 0.7], window: 0.1, budget: { trials } },
   evaluation: { calibration: { batches: 2, batchSize: 32 }, validation: { limit: 128 }, finalists: { count: 0 }, latency: { batchSize: 8, runs: 1 } },
-  run: { backend: 'wasm', store: join(dir, 'soak.db'), workers: 'inline' },
+  run: { backend: 'wasm', store: join(dir, 'soak.db'), workers: 'inline', engine: { proxy: engine } },
 });
+/** As the search runs it (src/app/driver.ts): only inline tfjs computes on the driver's thread with one worker. */
+const inlineTfjs = engine === 'tfjs';
 
 interface Sample {
   trials: number;
   seconds: number;
   rssMb: number;
   heapMb: number;
-  tensors: number;
-  tfBytes: number;
+  /** tfjs only (the onnxruntime proxy makes no tensors). */
+  tensors: number | null;
+  tfBytes: number | null;
   /** The wasm backend's linear memory (grows in steps, never shrinks; counted in RSS once touched). */
   wasmMb: number | null;
 }
@@ -75,24 +86,27 @@ async function main(): Promise<void> {
       seconds: (Date.now() - t0) / 1000,
       rssMb: m.rss / 2 ** 20,
       heapMb: m.heapUsed / 2 ** 20,
-      tensors: t.numTensors,
-      tfBytes: t.numBytes,
-      wasmMb: wasmHeapMb(),
+      tensors: inlineTfjs ? t.numTensors : null,
+      tfBytes: inlineTfjs ? t.numBytes : null,
+      wasmMb: inlineTfjs ? wasmHeapMb() : null,
     });
     const s = samples.at(-1)!;
-    console.log(
-      `${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB\twasm memory ${s.wasmMb?.toFixed(1) ?? '-'} MB\ttensors ${s.tensors} (${s.tfBytes} B)`,
-    );
+    const tfText = inlineTfjs ? `\twasm memory ${s.wasmMb?.toFixed(1) ?? '-'} MB\ttensors ${s.tensors} (${s.tfBytes} B)` : '';
+    console.log(`${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB${tfText}`);
   };
+  const host = { splits, base };
   const summary = await runStudy({
     cfg,
     configHash: 'soak',
     store,
     analysis: analyzeModel(base),
-    baseAccuracy: async () => ({ proxy: accuracy(base, splits.validation), test: accuracy(base, splits.test) }),
-    evaluator: () => TfjsEvaluator.create(cfg, { splits, base }),
-    engineOnMainThread: true,
-    localWorkers: 1,
+    baseAccuracy: async () => ({
+      proxy: await engineAccuracy(cfg, base, splits.validation, cfg.evaluation.validation.limit),
+      test: await engineAccuracy(cfg, base, splits.test),
+    }),
+    evaluator: () => hostEvaluator(cfg, host, store, cfg.name),
+    engineOnMainThread: inlineTfjs,
+    localWorkers: inlineTfjs ? 1 : cfg.run.concurrency,
     budget: { trials, deadline: null },
     fresh: false,
     signal: new AbortController().signal,
@@ -103,13 +117,13 @@ async function main(): Promise<void> {
         last = p.finished;
         global.gc?.();
         sample(p.finished);
-        if (heapAt.has(p.finished)) console.log(`heap snapshot: ${writeHeapSnapshot(join(heapDir, `soak-${p.finished}.heapsnapshot`))}`);
+        if (heapAt.has(p.finished)) console.log(`heap snapshot: ${writeHeapSnapshot(join(heapDir, `soak-${engine}-${p.finished}.heapsnapshot`))}`);
       }
     },
   });
-  console.log(`${summary.evaluated} evaluations, study ${summary.study.state} (${summary.reason}) in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`${engine}: ${summary.evaluated} evaluations, study ${summary.study.state} (${summary.reason}) in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const out = arg('out', '');
-  if (out) writeFileSync(out, JSON.stringify({ trials, samples }, null, 2));
+  if (out) writeFileSync(out, JSON.stringify({ engine, trials, samples }, null, 2));
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -88,7 +88,7 @@ test("the torture's search leaves the study `autoprune search` leaves: inputs re
 
   const loaded = await loadSearchConfig(tortureCfg);
   const host = await loadHostInputs(loaded.resolved, { backend: 'cpu' });
-  host.base.dispose();
+  host.base?.dispose();
   const [a, b] = await Promise.all(
     ['torture', 'cli'].map((n) =>
       withStudy(join(dir, `${n}.db`), async (s) => ({ study: (await s.getStudy('wiring'))!, trials: await s.listTrials('wiring') })),

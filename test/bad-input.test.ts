@@ -105,6 +105,20 @@ describe('bad locations and values on the command line', () => {
   });
 });
 
+describe('an ONNX base model with a latency target', () => {
+  test('is refused in one line (exit 2) before a store exists: latency tables read tfjs models only', async () => {
+    const onnx = join(ROOT, 'test', 'fixtures', 'onnx', 'tiny-opset11.onnx');
+    const path = await config('onnx-latency', onnx, {
+      data: { dataset: 'synthetic', validationSize: 16, synthetic: { shape: [32, 32, 3], classes: 10, train: 32, test: 16 } },
+      model: { checkpoint: onnx },
+      search: { targets: [{ latency: 0.5 }], budget: { trials: 1 } },
+    });
+    const line = await refused(['search', path], ExitCodes.USAGE);
+    assert.match(line, /expected a tfjs base model \(model\.json\)/);
+    await assert.rejects(stat(join(dir, 'onnx-latency.db')), /ENOENT/, 'no store file is left behind');
+  });
+});
+
 describe('train saves where search reads', () => {
   test('train.out defaults to the folder of model.checkpoint, else experiments/<name>/base; an explicit train.out wins', () => {
     const base = { name: 'x', model: { zoo: 'plain-cnn' } };

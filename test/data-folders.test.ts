@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,15 +9,23 @@ import { dump } from 'npyjs';
 import sharp from 'sharp';
 import { resolveConfig } from '../src/config/index.js';
 import { AutopruneError, ErrorCodes } from '../src/core/errors.js';
+import { candidateFromRatios } from '../src/core/space.js';
 import { splitsHash } from '../src/data/fingerprint.js';
 import { DEBIAN_FASHION_MNIST_DIR, gather, loadDataset, splitTrainValidation } from '../src/data/index.js';
 import { type ImageFolderSpec, loadOwnDataset, type NpySpec } from '../src/data/own.js';
 import { preprocessingOf } from '../src/data/preprocessing.js';
 import { writeImageFolder } from '../src/data/write-folder.js';
+import { onnxProxy } from '../src/evaluators/onnx-proxy.js';
 import { loadSplits } from '../src/evaluators/setup.js';
 import { accuracy } from '../src/evaluators/train.js';
 import { saveModel } from '../src/model/io.js';
+import { analyzeGraph } from '../src/model/ir/analyze.js';
+import { pruneGraph } from '../src/model/ir/cut.js';
+import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
+import type { ModelGraph } from '../src/model/ir/graph.js';
+import { graphToOnnx } from '../src/model/ir/to-onnx.js';
 import { buildZooModel } from '../src/model/zoo.js';
+import { openStore } from '../src/store/index.js';
 import { cli, oneLine } from './helpers.js';
 
 let tmp: string;
@@ -423,6 +431,77 @@ describe('the data check comes before the store', () => {
   });
 });
 
+describe('skipped files are part of the study record', () => {
+  it('search with onCorrupt: skip records the count; report and show print it; the data hash is the decoded splits only', async () => {
+    const dir = join(tmp, 'skip-cli');
+    await mkdir(dir, { recursive: true });
+    const root = join(dir, 'images');
+    await writeMixedFolder(root);
+    await writeFile(join(root, 'B_dog', 'corrupt.jpg'), 'not a jpeg');
+    await writeFile(join(root, 'a_cat', 'broken.png'), 'not a png');
+    await tf.setBackend('cpu');
+    const model = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 2, width: 0.25, seed: 1 });
+    await saveModel(model, join(dir, 'model'));
+    model.dispose();
+    const store = join(dir, 'study.db');
+    const cfgFile = join(dir, 'skip.json');
+    const config = {
+      name: 'skip',
+      // The test folder is the training folder: its two bad files are skipped once in each.
+      data: {
+        format: 'imagefolder',
+        train: root,
+        test: root,
+        channels: 1,
+        imageSize: [28, 28],
+        onCorrupt: 'skip',
+        validationSize: 2,
+        cache: join(dir, 'cache'),
+      },
+      model: { checkpoint: join(dir, 'model', 'model.json') },
+      search: { targets: [0.5], budget: { trials: 2 } },
+      evaluation: { calibration: { batches: 1, batchSize: 2 }, finalists: { count: 0 }, latency: { batchSize: 1, runs: 1 } },
+      run: { store, workers: 'inline', engine: 'tfjs', backend: 'cpu' },
+    };
+    await writeFile(cfgFile, JSON.stringify(config));
+    const r = await cli('search', cfgFile);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr + r.stdout, /data: skipped 4 unreadable image\(s\) \(onCorrupt: skip\)/);
+
+    const line = 'data: 4 unreadable file(s) skipped (onCorrupt: skip)';
+    const show = await cli('show', 'skip', '--store', store);
+    assert.equal(show.code, 0, show.stderr);
+    assert.ok(show.stdout.split('\n').includes(line), `show prints the count:\n${show.stdout}`);
+    const json = await cli('show', 'skip', '--store', store, '--json');
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout).data, { skippedFiles: 4, onCorrupt: 'skip' });
+    const out = join(dir, 'report');
+    const rep = await cli('report', 'skip', '--store', store, '--out', out);
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.ok((await readFile(join(out, 'report.md'), 'utf8')).includes(`- ${line}`), 'the Markdown header says it');
+    assert.ok((await readFile(join(out, 'index.html'), 'utf8')).includes('<dt>data</dt><dd>4 unreadable file(s) skipped (onCorrupt: skip)</dd>'));
+
+    // The record of the data is still the hash of the decoded splits: the count is beside it, not in it.
+    const s = await openStore(store);
+    try {
+      const study = await s.getStudy('skip');
+      const splits = await loadSplits(resolveConfig(config));
+      assert.equal(splits.skippedFiles, 4);
+      assert.equal(study?.inputs?.data, splitsHash(splits));
+    } finally {
+      await s.close();
+    }
+
+    // A study whose data had nothing to skip says nothing about it.
+    const clean = join(dir, 'clean');
+    await writeMixedFolder(clean);
+    await writeFile(cfgFile, JSON.stringify({ ...config, name: 'clean', data: { ...config.data, train: clean, test: clean } }));
+    assert.equal((await cli('search', cfgFile)).code, 0);
+    const quiet = await cli('show', 'clean', '--store', store, '--json');
+    assert.equal(JSON.parse(quiet.stdout).data, null);
+  });
+});
+
 describe('resolved config and model card', () => {
   it('resolves paths against cwd, fills defaults and re-validates its own output', () => {
     const r = resolveConfig(
@@ -482,7 +561,7 @@ describe('resolved config and model card', () => {
 
 describe('Fashion-MNIST as PNG folders (oracle: the idx loader)', () => {
   const present = existsSync(DEBIAN_FASHION_MNIST_DIR);
-  it('gives the idx arrays pixel for pixel, the same splits and the same accuracy', {
+  it('gives the idx arrays pixel for pixel, the same splits, the same accuracy and the same proxy accuracy for a pruned candidate', {
     skip: !present && !process.env.CI ? `Fashion-MNIST not installed at ${DEBIAN_FASHION_MNIST_DIR}` : false,
   }, async () => {
     const idx = await loadDataset({ name: 'fashion-mnist', dir: DEBIAN_FASHION_MNIST_DIR, limit: { train: 2000, test: 500 } });
@@ -520,10 +599,32 @@ describe('Fashion-MNIST as PNG folders (oracle: the idx loader)', () => {
     }
     await tf.setBackend('cpu');
     const model = buildZooModel('plain-cnn', { inputShape: [28, 28, 1], numClasses: 10, width: 0.25, seed: 3 });
+    let graph: ModelGraph;
     try {
       assert.equal(accuracy(model, splits.validation), accuracy(model, ref.validation));
+      graph = graphFromLayersModel(model);
     } finally {
       model.dispose();
     }
+
+    // The proxy a search scores trials with (adaptive BN on onnxruntime, then validation accuracy):
+    // one pruned candidate, the same calibration seed, both datasets -> the same accuracy, exactly.
+    const analysis = analyzeGraph(graph);
+    const space = { groups: analysis.groups.map((g) => ({ ...g, layers: [] })), options: { minKeepRatio: 0.1, channelStep: 1, skip: [] } };
+    const c = candidateFromRatios(
+      space,
+      analysis.groups.map((_, i) => (i % 2 === 0 ? 0.5 : 0.75)),
+    );
+    assert.ok(
+      c.channels.some((n, i) => n < analysis.groups[i].channels),
+      'the candidate prunes something',
+    );
+    const onnx = graphToOnnx(pruneGraph(analysis, c, 'l1').graph);
+    const proxy = { calibration: { batches: 4, batchSize: 64, seed: run.seed }, latency: { batchSize: 1, runs: 0 }, threads: 1 };
+    const fromFolders = await onnxProxy(onnx, { train: splits.train, validation: splits.validation }, proxy);
+    const fromIdx = await onnxProxy(onnx, { train: ref.train, validation: ref.validation }, proxy);
+    assert.ok(fromFolders.statistics.size > 0, 'BN statistics were re-calibrated');
+    assert.equal(fromFolders.accuracy, fromIdx.accuracy);
+    assert.deepEqual(fromFolders.statistics, fromIdx.statistics);
   });
 });

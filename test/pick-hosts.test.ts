@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cpuDevice, defaultDevice, studyEvaluator } from '../src/app/index.js';
-import { measuringHost, oneLatencyEngine } from '../src/report/pick.js';
 import type { EvalResult, Evaluator } from '../src/evaluators/types.js';
+import { measuringHost, oneLatencyEngine } from '../src/report/pick.js';
 import { type FinalRecord, openStore, type TrialRecord } from '../src/store/index.js';
 
 const trial = (number: number, worker: string | null, timings: Record<string, number>) =>

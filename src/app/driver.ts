@@ -5,20 +5,23 @@
  * this same function, so what they kill is the product's wiring.
  */
 import { deadlineFromUntil, type LoadedConfig, parseDuration, type ResolvedConfig } from '../config/index.js';
-import type { Controller } from '../controllers/types.js';
+import type { Controller, GroupDescriptor } from '../controllers/types.js';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { proxyEngine } from '../evaluators/engine.js';
-import { needsLatencyTable, prepareLatency, resolveChannelStep } from '../latency/study.js';
+import { needsLatencyTable, type PreparedLatency, prepareLatency, resolveChannelStep } from '../latency/study.js';
 import { groupDescriptors } from '../model/descriptors.js';
 import { groupScores } from '../model/importance.js';
+import { graphGroupDescriptors } from '../model/ir/descriptors.js';
+import { graphGroupScores } from '../model/ir/importance.js';
 import { buildReportInfo, type ReportInfo } from '../report/data.js';
 import { checkStoreLocation } from '../store/index.js';
 import { earliest } from '../study/budget.js';
 import { studySpace } from '../study/lifecycle.js';
 import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
 import { hostEvaluator } from './evaluators.js';
-import { baseAccuracy, loadHostInputs, openStudyStore } from './study.js';
+import { baseAccuracy, type HostInputs, hostDataNotes, loadHostInputs, openStudyStore } from './study.js';
 
 export type { StudyProgress } from '../study/progress.js';
 
@@ -61,34 +64,56 @@ export function searchDeadline(cfg: ResolvedConfig, started: number): number | n
   );
 }
 
+/** What learning controllers read of the base model: group descriptors, and channel importance for `global`. */
+function controllerData(cfg: ResolvedConfig, host: HostInputs): { groups: GroupDescriptor[]; importance?: number[][] } {
+  const rng = new Rng(cfg.run.seed);
+  const criterion = cfg.evaluation.importance;
+  const global = cfg.search.controller.name === 'global';
+  if ('layers' in host.analysis && host.base) {
+    const importance = global ? groupScores(host.base, host.analysis, criterion, rng).map((s) => [...s]) : undefined;
+    return { groups: groupDescriptors(host.analysis), importance };
+  }
+  if ('layers' in host.analysis) throw new Error('controllerData: a tfjs analysis without its model');
+  const importance = global ? graphGroupScores(host.analysis, criterion, rng).map((s) => [...s]) : undefined;
+  return { groups: graphGroupDescriptors(host.analysis), importance };
+}
+
 export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
   let cfg = o.loaded.resolved;
   const deadline = searchDeadline(cfg, (o.now ?? Date.now)());
   checkStoreLocation(cfg.run.store); // before the seconds of loading: a bad --store is told at once
   const host = await loadHostInputs(cfg, { log: o.log, progress: o.progress });
   o.onStart?.({ cfg, backend: host.backend });
+  // Tables read layer shapes from a tfjs model's analysis: a graph base model (ONNX) has none yet.
+  const tfjsBase = 'layers' in host.analysis && host.base ? { analysis: host.analysis, base: host.base } : null;
+  if ((cfg.space.channelStep === 'auto' || needsLatencyTable(cfg)) && !tfjsBase) {
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      'Latency targets, `evaluation.latency.predict` and `space.channelStep: auto` expected a tfjs base model (model.json); an ONNX model takes FLOPs targets and a numeric channel step for now',
+    );
+  }
   const store = await openStudyStore(cfg);
   try {
     // `space.channelStep: auto` from the latency table; a resumed study keeps the step it started with.
-    const existing = o.fresh ? null : await store.getStudy(cfg.name);
-    const tableOptions = { store, analysis: host.analysis, log: o.log, onProgress: o.onTableProgress };
-    cfg = await resolveChannelStep(cfg, { ...tableOptions, known: existing?.space.options.channelStep });
-    const latency = needsLatencyTable(cfg) ? await prepareLatency({ ...tableOptions, cfg, space: studySpace(cfg, host.analysis), base: host.base }) : undefined;
+    let latency: PreparedLatency | undefined;
+    if (tfjsBase) {
+      const existing = o.fresh ? null : await store.getStudy(cfg.name);
+      const tableOptions = { store, analysis: tfjsBase.analysis, log: o.log, onProgress: o.onTableProgress };
+      cfg = await resolveChannelStep(cfg, { ...tableOptions, known: existing?.space.options.channelStep });
+      latency = needsLatencyTable(cfg)
+        ? await prepareLatency({ ...tableOptions, cfg, space: studySpace(cfg, tfjsBase.analysis), base: tfjsBase.base })
+        : undefined;
+    }
     const inlineTfjs = cfg.run.workers === 'inline' && cfg.run.engine.proxy !== 'onnxruntime';
     const summary = await runStudy({
       cfg,
       configHash: o.loaded.hash,
       store,
       inputs: host.inputs,
+      dataNotes: hostDataNotes(host),
       analysis: host.analysis,
       latency,
-      controllerData: {
-        groups: groupDescriptors(host.analysis),
-        importance:
-          cfg.search.controller.name === 'global'
-            ? groupScores(host.base, host.analysis, cfg.evaluation.importance, new Rng(cfg.run.seed)).map((s) => [...s])
-            : undefined,
-      },
+      controllerData: controllerData(cfg, host),
       budget: { trials: cfg.search.budget.trials, deadline },
       fresh: o.fresh ?? false,
       signal: o.signal ?? new AbortController().signal,
@@ -110,7 +135,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       now: o.now,
     });
     const s = summary.study;
-    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name));
+    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name), hostDataNotes(host));
     return { cfg, summary, report };
   } finally {
     await store.close();

@@ -17,6 +17,7 @@ import { executionProviders } from '../engine/onnxruntime.js';
 import { createEvaluator } from '../evaluators/engine.js';
 import type { Splits } from '../evaluators/setup.js';
 import { type EvalResult, type Evaluator, latencyEngineOf } from '../evaluators/types.js';
+import type { ModelGraph } from '../model/ir/graph.js';
 import { artifactKeyOf, pullFolder, pushFolder } from '../store/artifacts.js';
 import type { Store } from '../store/index.js';
 
@@ -53,6 +54,11 @@ export function studyEvaluator(evaluator: Evaluator, store: Store, study: string
  * The evaluator a host runs for `study`: the config's engine (onnxruntime or tfjs, threads or
  * inline) with artifacts through the store and latencies stamped with this host and device.
  */
-export async function hostEvaluator(cfg: ResolvedConfig, inputs: { splits: Splits; base: tf.LayersModel }, store: Store, study: string): Promise<Evaluator> {
+export async function hostEvaluator(
+  cfg: ResolvedConfig,
+  inputs: { splits: Splits; base: tf.LayersModel | null; graph?: ModelGraph | null },
+  store: Store,
+  study: string,
+): Promise<Evaluator> {
   return studyEvaluator(await createEvaluator(cfg, inputs), store, study);
 }

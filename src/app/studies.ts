@@ -10,6 +10,7 @@ import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { isFileLocation } from '../core/location.js';
 import { isRungTrial } from '../core/types.js';
 import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../store/index.js';
+import { type DataNotes, readDataNotes } from '../study/data-notes.js';
 
 /** The store of the study-reading commands when none is named (`run.store`'s default). */
 export const DEFAULT_STORE = 'experiments/autoprune.db';
@@ -53,13 +54,15 @@ export interface StudyData {
   readonly study: StudyRecord;
   readonly trials: TrialRecord[];
   readonly finals: FinalRecord[];
+  /** What the study recorded about its data besides its hash (skipped files), or null. */
+  readonly dataNotes: DataNotes | null;
 }
 
 export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
   const study = await requireStudy(store, name);
-  const [trials, finals] = await Promise.all([store.listTrials(name), store.listFinals(name)]);
+  const [trials, finals, dataNotes] = await Promise.all([store.listTrials(name), store.listFinals(name), readDataNotes(store, name)]);
   // The search's trials; rung trials reach the commands as the finals of their origin.
-  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals };
+  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, dataNotes };
 }
 
 /** The study's stored (already resolved) config, validated again so commands get a typed config. */

@@ -7,7 +7,7 @@
 import { type ResolvedConfig, resolveConfig } from '../config/index.js';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import type { BackendInfo, BackendName } from '../engine/backend.js';
-import { proxyEngine } from '../evaluators/engine.js';
+import { graphAccuracy, proxyEngine } from '../evaluators/engine.js';
 import { accuracy } from '../evaluators/train.js';
 import type { Evaluator } from '../evaluators/types.js';
 import { checkStudyInputs, type Store, type StudyInputs, type StudyRecord, type TrialRecord } from '../store/index.js';
@@ -182,7 +182,7 @@ export interface WorkerHostOptions {
   readonly study?: string;
   /** Trials evaluated at once on this host (worker threads). */
   readonly concurrency: number;
-  /** This host's copy of the base model (model.json) and dataset folder, when their paths differ from the driver's. */
+  /** This host's copy of the base model (model.json or .onnx) and dataset folder, when their paths differ from the driver's. */
   readonly model?: string;
   readonly data?: string;
   /** Seconds of continuous store outage after which the worker gives up. */
@@ -207,7 +207,8 @@ export async function runWorkerHost(o: WorkerHostOptions): Promise<number> {
     const host = await loadHostInputs(cfg, { backend: o.backend });
     checkStudyInputs(study, host.inputs, INPUTS_HINT);
     if (study.inputs === null) {
-      const acc = accuracy(host.base, host.splits.validation, { limit: cfg.evaluation.validation.limit });
+      const limit = cfg.evaluation.validation.limit;
+      const acc = host.base ? accuracy(host.base, host.splits.validation, { limit }) : await graphAccuracy(cfg, host.graph!, host.splits.validation, limit);
       const size = Math.min(host.splits.validation.count, cfg.evaluation.validation.limit ?? Infinity);
       checkSameBase(study, studySpace(cfg, host.analysis, study.space.options.channelStep), acc, size);
     }

@@ -5,11 +5,15 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
+import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import type { Split } from '../data/types.js';
 import { loadOnnxRuntime, nchwcBlock, requireOnnxRuntime, withSession } from '../engine/onnxruntime.js';
+import type { ModelGraph } from '../model/ir/graph.js';
+import { graphToOnnx } from '../model/ir/to-onnx.js';
 import { exportOnnxGraph } from '../model/onnx.js';
 import { padChannels } from '../model/onnx-pad.js';
 import { encodeOnnx } from '../model/onnx-proto.js';
+import { GraphEvaluator } from './graph.js';
 import { OnnxEvaluator } from './onnx.js';
 import { sessionAccuracy } from './onnx-proxy.js';
 import { WorkerPool } from './pool.js';
@@ -35,10 +39,44 @@ function tfjsEvaluator(cfg: ResolvedConfig, o: { splits: Splits; base: tf.Layers
   return cfg.run.workers === 'inline' ? TfjsEvaluator.create(cfg, o) : WorkerPool.create(cfg, cfg.run.concurrency, { splits: o.splits });
 }
 
-/** The search's evaluator: proxy on the chosen engine; finalists (training) on tfjs. */
-export async function createEvaluator(cfg: ResolvedConfig, o: { splits: Splits; base: tf.LayersModel }): Promise<Evaluator> {
-  if ((await proxyEngine(cfg)) === 'tfjs') return tfjsEvaluator(cfg, o);
-  return OnnxEvaluator.create(cfg, { ...o, finetuner: () => tfjsEvaluator(cfg, o) });
+/** The graph evaluator of the config's training stages: worker threads, or in-process when `run.workers` is `inline`. */
+function graphEvaluator(cfg: ResolvedConfig, o: { splits: Splits; graph: ModelGraph }): Promise<Evaluator> {
+  return cfg.run.workers === 'inline' ? GraphEvaluator.create(cfg, o) : WorkerPool.create(cfg, cfg.run.concurrency, { splits: o.splits });
+}
+
+type GraphSource = { readonly run: Pick<ResolvedConfig['run'], 'engine'>; readonly model: Pick<ResolvedConfig['model'], 'checkpoint'> };
+
+/** The tfjs proxy takes a tfjs base model; a model imported as a graph (from ONNX) is refused in one line. */
+export function refuseTfjsProxy(cfg: GraphSource): AutopruneError {
+  return new AutopruneError(
+    ErrorCodes.CONFIG_INVALID,
+    `The proxy engine is tfjs (\`run.engine.proxy\`: ${cfg.run.engine.proxy}), which runs tfjs models only, and \`model.checkpoint\` ${quote(cfg.model.checkpoint)} is an ONNX model; expected \`run.engine.proxy\`: onnxruntime (or auto with onnxruntime-node installed)`,
+  );
+}
+
+/**
+ * The search's evaluator: proxy on the chosen engine; the training stages (adapt, finalists) on the
+ * training engine, through the base model's own form: a tfjs model (`base`) or a graph (`graph`,
+ * `base` null: an ONNX model).
+ */
+export async function createEvaluator(cfg: ResolvedConfig, o: { splits: Splits; base: tf.LayersModel | null; graph?: ModelGraph | null }): Promise<Evaluator> {
+  const engine = await proxyEngine(cfg);
+  if (o.base === null) {
+    if (!o.graph) throw new Error('createEvaluator: neither a tfjs base model nor a graph');
+    if (engine === 'tfjs') throw refuseTfjsProxy(cfg);
+    const g = { splits: o.splits, graph: o.graph };
+    return OnnxEvaluator.create(cfg, { ...g, finetuner: () => graphEvaluator(cfg, g) });
+  }
+  const t = { splits: o.splits, base: o.base };
+  if (engine === 'tfjs') return tfjsEvaluator(cfg, t);
+  return OnnxEvaluator.create(cfg, { ...t, finetuner: () => tfjsEvaluator(cfg, t) });
+}
+
+/** Top-1 of a graph on (the first `limit` images of) a split, on onnxruntime, in the graph's input layout. */
+export async function graphAccuracy(cfg: GraphSource, graph: ModelGraph, split: Split, limit?: number): Promise<number> {
+  if ((await proxyEngine(cfg)) === 'tfjs') throw refuseTfjsProxy(cfg);
+  const bytes = encodeOnnx(padChannels(graphToOnnx(graph), nchwcBlock()));
+  return withSession(bytes, {}, (s, ort) => sessionAccuracy(s, ort, split, { limit, layout: graph.inputLayout }));
 }
 
 /**

@@ -4,7 +4,8 @@
  * sessions, see onnx-proxy.ts); no tfjs model is built per trial (a parent trial's weights are read
  * from its files as a graph). Convs without a BN after them are unfolded into conv + BN first
  * (src/model/ir/unfold.ts, `evaluation.calibration.unfold`), so that models without BN re-calibrate
- * too. The finetune stage trains, which onnxruntime does not, so it goes to the tfjs evaluator.
+ * too. The training stages (adapt, finetune) go to the finetuner the caller gives: tfjs worker
+ * threads for a tfjs base model, graph ones (graph.ts) for a graph.
  *
  * It runs in the calling thread. onnxruntime-node's `session.run` blocks that thread while it
  * computes (measured: no event-loop tick during a 0.5 s run), so proxy evaluations that overlap here
@@ -13,6 +14,7 @@
  * run on the tfjs/libtorch worker pool, that many at once (with capacity 1 the quickstart's two
  * finalists trained one after the other on one libtorch thread each).
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
@@ -24,6 +26,7 @@ import { graphCost } from '../model/ir/cost.js';
 import { applyGraphPlan, makeGraphPlan } from '../model/ir/cut.js';
 import { graphFromLayersModel, graphFromTfjsFiles } from '../model/ir/from-tfjs.js';
 import type { ModelGraph } from '../model/ir/graph.js';
+import { hasGraph, loadGraph } from '../model/ir/io.js';
 import { graphToOnnx } from '../model/ir/to-onnx.js';
 import { convsWithoutBatchNorm, unfoldConvs, unfoldedName } from '../model/ir/unfold.js';
 import type { OnnxGraph } from '../model/onnx.js';
@@ -106,6 +109,15 @@ export async function proxyBase(
   return { analysis, cutFrom, unfolded: convs };
 }
 
+/**
+ * A parent trial's adapted weights: its tfjs model.json when it has one (a tfjs base model's trials),
+ * else its graph folder (a graph base model's trials, src/model/ir/io.ts).
+ */
+async function parentGraph(dir: string): Promise<ModelGraph> {
+  if (!existsSync(join(dir, 'model.json')) && hasGraph(dir)) return loadGraph(dir);
+  return graphFromTfjsFiles(join(dir, 'model.json'));
+}
+
 export class OnnxEvaluator implements Evaluator {
   private readonly gate = new LatencyGate();
   private finetuner: Promise<Evaluator> | null = null;
@@ -123,9 +135,20 @@ export class OnnxEvaluator implements Evaluator {
     private readonly channelBlock: number,
   ) {}
 
-  /** `base` and `splits` are the caller's (not disposed by close()); tfjs must be initialised. */
-  static create(cfg: EvaluatorOptions, o: { base: tf.LayersModel; splits: Splits; finetuner: () => Promise<Evaluator>; channelBlock?: number }): OnnxEvaluator {
-    return new OnnxEvaluator(cfg, graphFromLayersModel(o.base), o.splits, o.finetuner, Math.max(1, cfg.run.concurrency), o.channelBlock ?? nchwcBlock());
+  /**
+   * The base model as a graph (`graph`), or as a tfjs model (`base`, imported here; tfjs must be
+   * initialised). `base` and `splits` are the caller's (not disposed by close()).
+   */
+  static create(
+    cfg: EvaluatorOptions,
+    o: ({ base: tf.LayersModel; graph?: undefined } | { graph: ModelGraph; base?: undefined }) & {
+      splits: Splits;
+      finetuner: () => Promise<Evaluator>;
+      channelBlock?: number;
+    },
+  ): OnnxEvaluator {
+    const graph = o.graph ?? graphFromLayersModel(o.base);
+    return new OnnxEvaluator(cfg, graph, o.splits, o.finetuner, Math.max(1, cfg.run.concurrency), o.channelBlock ?? nchwcBlock());
   }
 
   private calibration(): CalibrationOptions {
@@ -196,11 +219,19 @@ export class OnnxEvaluator implements Evaluator {
       });
       base = await this.prepared;
     } else {
-      base = await this.prepare(await graphFromTfjsFiles(join(req.parent.modelDir, 'model.json')));
+      base = await this.prepare(await parentGraph(req.parent.modelDir));
     }
     const plan = makeGraphPlan(base.analysis, req.candidate, this.cfg.evaluation.importance, rng);
     const cut = applyGraphPlan(base.cutFrom.graph, base.cutFrom, plan);
     return { graph: graphToOnnx(cut), cost: graphCost(base.analysis, req.candidate) };
+  }
+
+  /**
+   * The base model's convs the proxy gave a BN (unfolded into conv + BN for re-calibration); empty
+   * until the first proxy trial prepared the base model, and when `evaluation.calibration.unfold` is off.
+   */
+  async unfoldedConvs(): Promise<readonly string[]> {
+    return this.prepared ? (await this.prepared).unfolded : [];
   }
 
   async close(): Promise<void> {

@@ -27,6 +27,8 @@ export interface Splits {
   readonly test: Split;
   /** The user's own files (`data.format`), not a named dataset: a model that does not fit them is a data error. */
   readonly ownData?: boolean;
+  /** Image files `data.onCorrupt: skip` left out (own image folders; 0 otherwise). Not part of the data hash. */
+  readonly skippedFiles?: number;
 }
 
 export interface LoadSplitsOptions {
@@ -69,6 +71,7 @@ export async function loadSplits(cfg: Pick<BaseSource, 'data' | 'run'>, options:
     validation,
     test: ds.test,
     ownData: d.format !== undefined,
+    skippedFiles: 'skipped' in ds ? ds.skipped.length : 0,
   };
 }
 

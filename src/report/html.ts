@@ -3,6 +3,8 @@
  * comes from the user or the store (study name, group ids, controllers, errors, config) goes through
  * `escapeHtml`; the tables are built from plain-text cells (data.ts) and escaped here, in one place.
  */
+
+import { dataNotesLine } from '../study/data-notes.js';
 import {
   baselinesAt,
   type CompareInfo,
@@ -126,6 +128,7 @@ function summary(info: ReportInfo): string {
     ['state', info.study.state],
     ['base model', `${formatMacs(info.base.macs)}MACs, ${formatCount(info.base.params)} params`],
     ['base accuracy', `proxy ${pctOrDash(info.base.proxyAccuracy)}, test ${pctOrDash(info.base.testAccuracy)}`],
+    ...(info.data ? [['data', dataNotesLine(info.data).replace(/^data: /, '')] as [string, string]] : []),
     [
       'trials',
       `${info.counts.total} (${info.counts.complete} complete, ${info.counts.failed} failed, ${info.counts.pending} pending, ${info.counts.finalists} fine-tuned${finetunedOn(info)})`,

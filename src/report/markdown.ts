@@ -2,6 +2,8 @@
  * Markdown report (GitHub-flavoured tables). Cells escape `|` (it would end the cell), backslashes,
  * and `<`/`>`/`&` (many renderers pass raw HTML through); newlines become spaces.
  */
+
+import { dataNotesLine } from '../study/data-notes.js';
 import {
   baselinesAt,
   type CompareInfo,
@@ -49,6 +51,7 @@ export function renderMarkdown(info: ReportInfo, imageFileNames: { readonly pare
     `# autoprune report: ${escapeInline(info.study.name)}`,
     '',
     `- base model: ${formatMacs(info.base.macs)}MACs, ${formatCount(info.base.params)} params; proxy ${pctOrDash(info.base.proxyAccuracy)}, test ${pctOrDash(info.base.testAccuracy)}`,
+    ...(info.data ? [`- ${escapeInline(dataNotesLine(info.data))}`] : []),
     `- trials: ${info.counts.total} (${info.counts.complete} complete, ${info.counts.failed} failed, ${info.counts.pending} pending, ${info.counts.finalists} fine-tuned${finetunedOn(info)})`,
     `- hypervolume: ${info.hypervolume.toFixed(4)} (FLOPs fraction x proxy accuracy, ref = (base, 0))`,
     `- wall time: ${formatSeconds(info.wallSeconds) || '–'}`,

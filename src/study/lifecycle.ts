@@ -12,16 +12,30 @@ import type { Candidate, SearchSpace } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
 import type { Analysis } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
+import type { GraphAnalysis } from '../model/ir/analyze.js';
+import { graphCost } from '../model/ir/cost.js';
 import { checkStudyInputs } from '../store/inputs.js';
 import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types.js';
 import type { StopReason } from './budget.js';
+import { type DataNotes, recordDataNotes } from './data-notes.js';
 import { type SnapshotState, toldNumbers } from './driver.js';
+
+/**
+ * The base model's channel groups as a study reads them: a tfjs model's analysis (../model/analysis.ts)
+ * or a graph's (../model/ir/analyze.ts, any source format). Both give the same groups for a tfjs model.
+ */
+export type SpaceAnalysis = Analysis | GraphAnalysis;
+
+/** MACs and params of the base model pruned to `c` (null: unpruned). */
+export function spaceCost(a: SpaceAnalysis, c: Candidate | null): Cost {
+  return 'layers' in a ? costOf(a, c) : graphCost(a, c);
+}
 
 /**
  * The search space of a config's model. `space.channelStep: auto` must have been resolved
  * (src/latency/step.ts) into a config copy or `channelStep` before.
  */
-export function studySpace(cfg: ResolvedConfig, analysis: Analysis, channelStep?: number): SearchSpace {
+export function studySpace(cfg: ResolvedConfig, analysis: SpaceAnalysis, channelStep?: number): SearchSpace {
   const step = cfg.space.channelStep === 'auto' ? channelStep : cfg.space.channelStep;
   if (step === undefined) {
     throw new AutopruneError(ErrorCodes.CONFIG_INVALID, '`space.channelStep` is `auto`, which only `search` and `latency` resolve (from the latency table)');
@@ -42,10 +56,12 @@ export interface OpenStudyOptions {
   readonly cfg: ResolvedConfig;
   readonly configHash: string;
   readonly store: Store;
-  readonly analysis: Analysis;
+  readonly analysis: SpaceAnalysis;
   readonly baseAccuracy: () => Promise<{ proxy: number; test: number }>;
   /** Hashes of the base model and data loaded here: recorded in a new study, checked on resume. */
   readonly inputs?: StudyInputs;
+  /** What the data's hash does not say (files skipped as unreadable): recorded with the study. */
+  readonly dataNotes?: DataNotes | null;
   readonly log: (line: string) => void;
 }
 
@@ -82,9 +98,10 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
         `note: the config of study \`${cfg.name}\` changed since it started (hash ${existing.configHash.slice(0, 12)} -> ${o.configHash.slice(0, 12)}); continuing with the new settings`,
       );
     if (existing.baseProxyAccuracy === null) await store.setBaseAccuracy(cfg.name, await o.baseAccuracy()); // a crash right after creation
+    await recordDataNotes(store, cfg.name, o.dataNotes ?? null); // the same data (its hash was checked): the same notes
     return (await store.getStudy(cfg.name))!;
   }
-  const baseCost = costOf(o.analysis, null);
+  const baseCost = spaceCost(o.analysis, null);
   await store.createStudy({
     name: cfg.name,
     configHash: o.configHash,
@@ -95,6 +112,7 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
     baseTestAccuracy: null,
     inputs: o.inputs ?? null,
   });
+  await recordDataNotes(store, cfg.name, o.dataNotes ?? null);
   const acc = await o.baseAccuracy();
   await store.setBaseAccuracy(cfg.name, acc);
   log(
@@ -145,7 +163,7 @@ export async function restoreController(
   cfg: ResolvedConfig,
   study: StudyRecord,
   store: Store,
-  analysis: Analysis,
+  analysis: SpaceAnalysis,
   setup: ControllerSetup = {},
 ): Promise<{ controller: Controller; told: number[] }> {
   const wrap = setup.wrap ?? ((c: Controller) => c);
@@ -157,7 +175,7 @@ export async function restoreController(
         cfg.search.controller,
         {
           space: study.space,
-          costOf: (c: Candidate): Cost => costOf(analysis, c),
+          costOf: (c: Candidate): Cost => spaceCost(analysis, c),
           baseCost: study.baseCost,
           targets: targetFractions(cfg.search.targets),
           window: cfg.search.window,

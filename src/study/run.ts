@@ -9,12 +9,11 @@ import type { ResolvedConfig } from '../config/index.js';
 import { targetFractions } from '../config/sections/search.js';
 import type { Controller, ControllerContext } from '../controllers/types.js';
 import type { Evaluator } from '../evaluators/types.js';
-import { costOf } from '../model/flops.js';
 import type { DriverLease, StudyRecord, TrialRecord } from '../store/types.js';
 import type { Budget, StopReason } from './budget.js';
 import { Driver } from './driver.js';
 import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
-import { finalState, type OpenStudyOptions, openStudy, restoreController, type StudyLatency } from './lifecycle.js';
+import { finalState, type OpenStudyOptions, openStudy, restoreController, type StudyLatency, spaceCost } from './lifecycle.js';
 import { artifactPaths } from './lineage.js';
 import { goneLocally, processName } from './liveness.js';
 import { DriverLoop } from './loop.js';
@@ -117,7 +116,7 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
     lease,
     controller,
     told,
-    costOf: (c) => costOf(o.analysis, c),
+    costOf: (c) => spaceCost(o.analysis, c),
     policy: new FailurePolicy({ consecutive: cfg.run.maxConsecutiveFailures, first: Math.max(3, cfg.run.concurrency) }, study.name),
     maxAttempts: cfg.run.maxAttempts,
     baseMacs: study.baseCost.macs,

@@ -1,6 +1,8 @@
 /**
  * `autoprune export`: one trial's pruned model as a standard tfjs LayersModel folder (model.json +
- * weights.bin) plus a model card. A finalist with a saved fine-tuned model is exported as that model;
+ * weights.bin) and/or model.onnx, plus plan.json and a model card. A base model imported from ONNX
+ * leaves as ONNX in the layout, input name and dynamic batch axis it came in (tfjs too when every
+ * node has a tfjs layer), with apply_plan.py. A finalist with a saved fine-tuned model is exported as that model;
  * any other complete trial is rebuilt exactly as its proxy evaluation built it (same channels, same
  * BN re-calibration, see evaluators/plan-rng.ts), so the exported model is the one that was scored.
  */
@@ -9,18 +11,26 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { CommandModule } from 'yargs';
 import type { ResolvedConfig } from '../../config/index.js';
-import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../../core/errors.js';
 import type { Cost } from '../../core/types.js';
 import { type Preprocessing, preprocessingOf } from '../../data/preprocessing.js';
 import { initBackend } from '../../engine/backend.js';
+import { proxyBase } from '../../evaluators/onnx.js';
+import { onnxProxy } from '../../evaluators/onnx-proxy.js';
 import { prunedForTrial, pruningRng } from '../../evaluators/plan-rng.js';
 import { loadBaseGraph, loadBaseModel, loadSplits } from '../../evaluators/setup.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
 import { loadModel, saveModel } from '../../model/io.js';
 import { analyzeGraph } from '../../model/ir/analyze.js';
-import { makeGraphPlan } from '../../model/ir/cut.js';
+import { graphCost } from '../../model/ir/cost.js';
+import { applyGraphPlan, makeGraphPlan } from '../../model/ir/cut.js';
+import type { ModelGraph } from '../../model/ir/graph.js';
+import { hasGraph, loadGraph } from '../../model/ir/io.js';
+import { isOnnxPath } from '../../model/ir/onnx-import.js';
 import { buildPlan, writePlan } from '../../model/ir/plan.js';
+import { graphToOnnx } from '../../model/ir/to-onnx.js';
+import { graphToTfjs } from '../../model/ir/to-tfjs.js';
 import { exportOnnxGraph } from '../../model/onnx.js';
 import { encodeOnnx } from '../../model/onnx-proto.js';
 import { escapeMarkdownCell } from '../../report/markdown.js';
@@ -78,6 +88,8 @@ export interface ModelCard {
   readonly configHash: string;
   /** What the model's input pixels are: size, channels, layout (NHWC), resizing and normalisation. */
   readonly preprocessing: Preprocessing;
+  /** model.onnx's input: its name and layout (the base model's: NHWC for tfjs, as it came for ONNX), batch axis dynamic. */
+  readonly onnxInput: { readonly name: string; readonly layout: 'NHWC' | 'NCHW' };
   /**
    * Files written: `model.json` (+ weights.bin, tfjs LayersModel) and/or `model.onnx` (NHWC input `input`,
    * logits `output`), and `plan.json` (the cut as kept indices; + apply_plan.py for an ONNX base model).
@@ -138,6 +150,76 @@ async function buildModel(
 }
 
 /**
+ * A trial of a study whose base model is a graph (an ONNX model): the finalist's saved graph folder,
+ * or the base graph cut as the proxy cut it (same plan; convs without a BN unfolded into conv + BN,
+ * src/model/ir/unfold.ts) with the BN statistics the proxy's adaptive BN measured on onnxruntime
+ * written into its BNs: the model the search scored.
+ */
+async function buildGraph(
+  study: StudyRecord,
+  cfg: ResolvedConfig,
+  trial: TrialRecord,
+  fin: FinalRecord | null,
+): Promise<{ graph: ModelGraph; weights: ModelCard['weights']; cost: Cost }> {
+  if (fin?.modelPath && hasGraph(fin.modelPath)) {
+    const graph = await loadGraph(fin.modelPath);
+    return { graph, weights: 'fine-tuned', cost: graphCost(analyzeGraph(graph), null) };
+  }
+  const splits = await loadSplits(cfg);
+  const base = await loadBaseGraph(cfg, splits);
+  const cal = cfg.evaluation.calibration;
+  const calibration = { batches: cal.batches, batchSize: cal.batchSize, seed: cfg.run.seed, layout: base.inputLayout };
+  const pb = await proxyBase(base, { unfold: cal.unfold, train: splits.train, calibration });
+  const cost = graphCost(pb.analysis, null);
+  if (
+    pb.analysis.groups.map((g) => `${g.id}:${g.channels}`).join(',') !== study.space.groups.map((g) => `${g.id}:${g.channels}`).join(',') ||
+    cost.macs !== study.baseCost.macs
+  ) {
+    throw new AutopruneError(
+      ErrorCodes.MODEL_NOT_FOUND,
+      `Base model ${quote(cfg.model.checkpoint)} no longer matches study ${quote(study.name)} (${mmacs(cost.macs)} MMACs, ${pb.analysis.groups.length} groups; expected ${mmacs(study.baseCost.macs)} MMACs, ${study.space.groups.length} groups): restore the checkpoint the search used`,
+    );
+  }
+  const plan = makeGraphPlan(pb.analysis, trial.candidate, cfg.evaluation.importance, pruningRng(cfg, trial.number));
+  const cut = applyGraphPlan(pb.cutFrom.graph, pb.cutFrom, plan);
+  const r = await onnxProxy(graphToOnnx(cut), splits, { calibration, validationLimit: 1, latency: { batchSize: 1, runs: 0 }, layout: cut.inputLayout });
+  const nodes = cut.nodes.map((n) => {
+    const st = n.op === 'BatchNormalization' ? r.statistics.get(n.name) : undefined;
+    return st ? { ...n, mean: st.mean, variance: st.variance } : n;
+  });
+  return { graph: { ...cut, nodes }, weights: 'proxy', cost: graphCost(pb.analysis, trial.candidate) };
+}
+
+/**
+ * The graph with node names tfjs accepts as layer names (a letter or digit first, then letters,
+ * digits and `-._/`): ONNX names such as `/layer1/layer1.0/conv1/Conv` lose their leading `/`.
+ */
+function withLayerNames(graph: ModelGraph): ModelGraph {
+  const names = new Map<string, string>();
+  const used = new Set<string>();
+  for (const n of graph.nodes) {
+    const base = n.name.replace(/[^-A-Za-z0-9._/]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'node';
+    let name = base;
+    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
+    used.add(name);
+    names.set(n.name, name);
+  }
+  const rename = (x: string): string => names.get(x) ?? x;
+  const nodes = graph.nodes.map((n) => ({ ...n, name: rename(n.name), inputs: n.inputs.map(rename) }));
+  return { ...graph, nodes, input: rename(graph.input), output: rename(graph.output) };
+}
+
+/** The model's tfjs twin, or null (with the reason) when a node has no tfjs layer. */
+function tfjsTwin(graph: ModelGraph): { model: tf.LayersModel } | { refused: string } {
+  try {
+    return { model: graphToTfjs(withLayerNames(graph)) };
+  } catch (e) {
+    if (isAutopruneError(e)) return { refused: e.message };
+    throw e;
+  }
+}
+
+/**
  * plan.json: the trial's channels (the same plan the proxy stage cut, same criterion and seed) as
  * kept indices per source node, plus apply_plan.py when the base model came from ONNX (PyTorch).
  */
@@ -154,6 +236,26 @@ async function writeTrialPlan(out: string, study: StudyRecord, cfg: ResolvedConf
       plan.groups.map((g) => g.keep),
     ),
   );
+  return files;
+}
+
+/** A tfjs model's formats (model.json + weights.bin, model.onnx NHWC); disposes the model. */
+async function writeTfjsFormats(model: tf.LayersModel, out: string, formats: ReadonlySet<ExportFormat>, study: string, trial: TrialRecord): Promise<string[]> {
+  const files: string[] = [];
+  try {
+    checkCost(study, trial, { macs: costOf(analyzeModel(model), null).macs, params: model.countParams() });
+    if (formats.has('tfjs')) {
+      await saveModel(model, out);
+      files.push('model.json', 'weights.bin');
+    }
+    if (formats.has('onnx')) {
+      await mkdir(out, { recursive: true });
+      await writeFile(join(out, 'model.onnx'), encodeOnnx(exportOnnxGraph(model)));
+      files.push('model.onnx');
+    }
+  } finally {
+    model.dispose();
+  }
   return files;
 }
 
@@ -217,11 +319,13 @@ function cardMarkdown(c: ModelCard): string {
       : []),
     ...(c.files.includes('model.onnx')
       ? [
-          '`model.onnx` takes NHWC images (`input`, [batch, H, W, C], float32, the same pixels as the tfjs model) and returns the logits (`output`):',
+          c.onnxInput.layout === 'NHWC'
+            ? `\`model.onnx\` takes NHWC images (\`${c.onnxInput.name}\`, [batch, H, W, C], float32, the same pixels as the tfjs model) and returns the logits:`
+            : `\`model.onnx\` takes NCHW images (\`${c.onnxInput.name}\`, [batch, C, H, W], float32, as the base model did) and returns the logits:`,
           '',
           '```js',
           "const session = await ort.InferenceSession.create('path/to/this/folder/model.onnx'); // onnxruntime-node or onnxruntime-web",
-          "const { output } = await session.run({ input: new ort.Tensor('float32', pixels, [n, H, W, C]) });",
+          `const out = await session.run({ ${JSON.stringify(c.onnxInput.name)}: new ort.Tensor('float32', pixels, [${c.onnxInput.layout === 'NHWC' ? 'n, H, W, C' : 'n, C, H, W'}]) });`,
           '```',
         ]
       : []),
@@ -275,22 +379,41 @@ export const exportCommand: CommandModule<object, Args> = {
     await initBackend(args.backend ?? cfg.run.backend);
     const out = args.out ?? join('exports', study.name, `trial-${trial.number}`);
     const formats = new Set<ExportFormat>(args.format?.length ? args.format : EXPORT_FORMATS);
-    const { model, weights } = await buildModel(study, cfg, trial, fin);
     const files: string[] = [];
-    const inputShape = model.inputs[0].shape.slice(1) as [number, number, number];
-    try {
-      checkCost(study.name, trial, { macs: costOf(analyzeModel(model), null).macs, params: model.countParams() });
-      if (formats.has('tfjs')) {
-        await saveModel(model, out);
-        files.push('model.json', 'weights.bin');
-      }
+    let weights: ModelCard['weights'];
+    let onnxInput: ModelCard['onnxInput'] = { name: 'input', layout: 'NHWC' };
+    let inputShape: [number, number, number];
+    if (cfg.model.checkpoint !== undefined && isOnnxPath(cfg.model.checkpoint)) {
+      const built = await buildGraph(study, cfg, trial, fin);
+      weights = built.weights;
+      checkCost(study.name, trial, built.cost);
+      onnxInput = { name: built.graph.source.inputName, layout: built.graph.inputLayout };
+      const input = built.graph.nodes.find((n) => n.op === 'Input');
+      const [c, h, w] = input?.op === 'Input' ? input.shape : [0, 0, 0];
+      inputShape = [h, w, c];
+      await mkdir(out, { recursive: true });
       if (formats.has('onnx')) {
-        await mkdir(out, { recursive: true });
-        await writeFile(join(out, 'model.onnx'), encodeOnnx(exportOnnxGraph(model)));
+        await writeFile(join(out, 'model.onnx'), encodeOnnx(graphToOnnx(built.graph)));
         files.push('model.onnx');
       }
-    } finally {
-      model.dispose();
+      if (formats.has('tfjs')) {
+        const twin = tfjsTwin(built.graph);
+        if ('model' in twin) {
+          try {
+            await saveModel(twin.model, out);
+            files.push('model.json', 'weights.bin');
+          } finally {
+            twin.model.dispose();
+          }
+        } else if (args.format?.includes('tfjs')) {
+          throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_LAYER, `--format tfjs: ${twin.refused}`);
+        } else info(`no tfjs model: ${twin.refused}`);
+      }
+    } else {
+      const built = await buildModel(study, cfg, trial, fin);
+      weights = built.weights;
+      inputShape = built.model.inputs[0].shape.slice(1) as [number, number, number];
+      files.push(...(await writeTfjsFormats(built.model, out, formats, study.name, trial)));
     }
     await mkdir(out, { recursive: true });
     files.push(...(await writeTrialPlan(out, study, cfg, trial)));
@@ -326,6 +449,7 @@ export const exportCommand: CommandModule<object, Args> = {
       },
       configHash: study.configHash,
       preprocessing: preprocessingOf(cfg.data, inputShape),
+      onnxInput,
       files,
       command: reproduce(args, out),
       createdAt: new Date().toISOString(),

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { buildReportInfo, type ReportInfo, type ReportPoint } from '../../report/data.js';
 import type { TrialRecord } from '../../store/types.js';
+import { dataNotesLine } from '../../study/data-notes.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
 
@@ -90,8 +91,8 @@ export const showCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' }),
   handler: handler(async (args) => {
-    const { study, trials, finals } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, trials, finals);
+    const { study, trials, finals, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const r = buildReportInfo(study, trials, finals, dataNotes);
     const byNumber = new Map(trials.map((t) => [t.number, t]));
     const rows = r.points.map((p) => showTrial(p, byNumber.get(p.trial)));
     const proxyFront = r.proxyFront.map((p) => p.trial);
@@ -99,7 +100,17 @@ export const showCommand: CommandModule<object, Args> = {
     if (args.json) {
       info(
         JSON.stringify(
-          { study: r.study.name, state: r.study.state, configHash: r.study.configHash, base: r.base, counts: r.counts, trials: rows, proxyFront, finalFront },
+          {
+            study: r.study.name,
+            state: r.study.state,
+            configHash: r.study.configHash,
+            base: r.base,
+            data: r.data,
+            counts: r.counts,
+            trials: rows,
+            proxyFront,
+            finalFront,
+          },
           null,
           2,
         ),
@@ -107,6 +118,7 @@ export const showCommand: CommandModule<object, Args> = {
       return;
     }
     info(summary(r));
+    if (r.data) info(dataNotesLine(r.data));
     info('');
     info(
       table(

@@ -25,7 +25,10 @@ export const workerCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('study', { type: 'string', describe: 'Study to work for (default: the only running one)' })
       .option('concurrency', { type: 'number', default: 1, describe: 'Trials evaluated at once on this host (worker threads)' })
-      .option('model', { type: 'string', describe: "This host's copy of the study's base model (model.json), when its path differs from the driver's" })
+      .option('model', {
+        type: 'string',
+        describe: "This host's copy of the study's base model (model.json or .onnx), when its path differs from the driver's",
+      })
       .option('data', { type: 'string', describe: "This host's dataset folder, when its path differs from the driver's" })
       .option('give-up', { type: 'number', default: 600, describe: 'Seconds of continuous database outage after which the worker exits' })
       .option(...backendOption),
