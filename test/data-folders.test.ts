@@ -288,7 +288,7 @@ describe('image folders', () => {
     await writeFile(join(cut, 'a_cat', 'cut.jpg'), jpeg.subarray(0, jpeg.length >> 1));
     await assert.rejects(
       loadOwnDataset(folderSpec(cut)),
-      dataError(ErrorCodes.DATASET_INVALID, /^Image `.*a_cat\/cut\.jpg` cannot be decoded \(VipsJpeg: premature end of JPEG image\)/),
+      dataError(ErrorCodes.DATASET_INVALID, /^Image `.*a_cat\/cut\.jpg` cannot be decoded \(/),
     );
 
     const few = join(tmp, 'bad-few');
