@@ -286,10 +286,7 @@ describe('image folders', () => {
       .jpeg()
       .toBuffer();
     await writeFile(join(cut, 'a_cat', 'cut.jpg'), jpeg.subarray(0, jpeg.length >> 1));
-    await assert.rejects(
-      loadOwnDataset(folderSpec(cut)),
-      dataError(ErrorCodes.DATASET_INVALID, /^Image `.*a_cat\/cut\.jpg` cannot be decoded \(/),
-    );
+    await assert.rejects(loadOwnDataset(folderSpec(cut)), dataError(ErrorCodes.DATASET_INVALID, /^Image `.*a_cat\/cut\.jpg` cannot be decoded \(/));
 
     const few = join(tmp, 'bad-few');
     for (const cls of ['x', 'y']) {
