@@ -3,7 +3,7 @@
  *   [--finetune-epochs 1] [--best-epochs 3] [--finetune-batches N] [--controllers uniform,global,...]
  *   [--out experiments/controllers-real]`
  *
- * The controllers on a real model (issue 8's experiment): every controller gets the same budget of
+ * The controllers on a real model : every controller gets the same budget of
  * proxy evaluations (onnxruntime, the config's calibration and validation settings) on the
  * config's base model at its FLOPs targets; uniform and global are the baselines. Then, for the best
  * candidate of each controller at each target: validation proxy accuracy, test accuracy after the
@@ -11,7 +11,7 @@
  * training engine). Over every fine-tuned candidate (the bests plus extra points spread over the
  * fronts, at least 15), the rank correlation (Spearman and Kendall) between proxy and fine-tuned
  * accuracy. With `--best-epochs E`, each target's best candidates also get an E-epoch fine-tune
- * (issue 8's "e.g. 3 epochs"), after every 1-epoch one. Writes `results.json` and prints Markdown
+ * (a longer fine-tune), after every 1-epoch one. Writes `results.json` and prints Markdown
  * tables. Scores go to `scored.jsonl` as they finish; a rerun with the same fine-tune settings
  * reuses them (an overnight run that dies keeps its finished fine-tunes); `--scored-only` trains
  * nothing and reports what scored.jsonl holds (a candidate not yet scored is left blank). The long

@@ -1,5 +1,5 @@
 /**
- * Scaling of the PostgreSQL store as a work queue (issue 9):
+ * Scaling of the PostgreSQL store as a work queue:
  *  - `--real 1,2,4`: trials/min of 1, 2 and 4 `autoprune worker` processes (real proxy evaluations
  *    of a small synthetic-data CNN, one worker thread each) against one PostgreSQL on this machine;
  *  - `--fake 32`: 32 worker processes whose evaluator sleeps `--sleep-ms` (1000): the claim path

@@ -1,5 +1,5 @@
 /**
- * The adaptive-BN proxy protocol side by side on onnxruntime, tfjs-wasm and PyTorch CPU (issue 8):
+ * The adaptive-BN proxy protocol side by side on onnxruntime, tfjs-wasm and PyTorch CPU:
  * ResNet-20 width 1 on 28x28x1 / 10 classes, a candidate pinned near 48% of the MACs, BN
  * calibration on 50 batches of 128 training images, top-1 on 5,000 validation images.
  *

@@ -1,5 +1,5 @@
 /**
- * Fidelity per cost of the adaptive-BN proxy (issue 8, item 6): how the proxy's ranking changes
+ * Fidelity per cost of the adaptive-BN proxy: how the proxy's ranking changes
  * with 10, 20 and 50 calibration batches of 128 images, against the 50-batch proxy and against
  * accuracy after a 1-epoch fine-tune. EagleEye (Li et al. 2020) ranks by this proxy; how many
  * calibration batches it needs is the cost knob.

@@ -1,5 +1,5 @@
 /**
- * A synthetic pruning problem with a known optimum, needing no model (issue 11's benchmark).
+ * A synthetic pruning problem with a known optimum, needing no model.
  *
  * Topology: ResNet-20 for 32x32x3 inputs (He et al. 2016): a 3x3 stem, three stages of three
  * basic blocks (widths w1, w2, w3 at 32x32, 16x16, 8x8), 1x1 projection shortcuts where the width or

@@ -1,5 +1,5 @@
 /**
- * Crash torture of a study shared through PostgreSQL (issue 9): one driver (`autoprune search`,
+ * Crash torture of a study shared through PostgreSQL: one driver (`autoprune search`,
  * with no local workers) and 3 `autoprune worker` processes run a study; SIGKILL one of the four at
  * random, again and again (each is started again after a moment), and restart the database once
  * half-way. Then let the study finish and check that

@@ -1,5 +1,5 @@
 /**
- * Crash torture of the study loop (issue 7): SIGKILL the search at random points, again and again,
+ * Crash torture of the study loop: SIGKILL the search at random points, again and again,
  * while 2 worker threads evaluate a study on SQLite; then let it finish and check that
  *   - every trial number exists once (0..budget-1), and the study is complete with its finalist;
  *   - no completed result was lost or changed (each complete trial seen between kills is identical

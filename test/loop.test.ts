@@ -209,7 +209,7 @@ test('a run whose first trials all fail stops after 3, says why in one line, and
   assert.equal((await store.getStudy('loop'))!.state, 'stopped');
 });
 
-test('failures after a completed trial do not stop the run (issue 7 brings the full policy)', async () => {
+test('failures after a completed trial do not stop the run', async () => {
   let n = 0;
   const flaky = new (class extends FakeEvaluator {
     override async evaluate(req: EvalRequest): Promise<EvalResult> {
@@ -221,7 +221,7 @@ test('failures after a completed trial do not stop the run (issue 7 brings the f
   assert.equal(summary.evaluated, 8);
 });
 
-test('every stored trial records the controller and the generation, iteration or episode that proposed it (issue 11 item 5)', async () => {
+test('every stored trial records the controller and the generation, iteration or episode that proposed it', async () => {
   const specs: ControllerSpec[] = [
     { name: 'random' },
     { name: 'greedy', initialReduction: 0.1 },

@@ -186,7 +186,7 @@ describe('ONNX export: onnxruntime logits = tfjs logits (1e-4)', () => {
     });
   }
 
-  // The user-style fixture family of issue 4 (test/fixtures/user-models.ts): Flatten -> Dense and
+  // The user-style fixture family (test/fixtures/user-models.ts): Flatten -> Dense and
   // Concatenate are where NHWC vs NCHW order would show.
   for (const [i, fx] of userFixtures().entries()) {
     test(`fixture ${fx.name}: keep-all and a random pruned candidate`, async () => {

@@ -1,5 +1,5 @@
 /**
- * Users' own models (issue 4): the generated fixture family (test/fixtures/user-models.ts) on both
+ * Users' own models: the generated fixture family (test/fixtures/user-models.ts) on both
  * tfjs backends the tool runs without a native binding. Oracles per fixture:
  *   - keep-all pruning gives identical logits;
  *   - pruning exactly-zero filters gives the same logits (and L1 picks exactly those filters);

@@ -12,7 +12,7 @@
  * way: every candidate is proposed as a stage-`adapt` trial. `adapt: 'chosen'` fine-tunes only the
  * chosen one (an extra stage-`adapt` proposal of the same candidate), and the next iteration's
  * candidates name it as `parent` (its candidate key) so they start from its weights, as the paper's
- * long-term fine-tune chain does. Stage and parent are requests to the loop (issue 10's lineage).
+ * long-term fine-tune chain does. Stage and parent are requests to the loop (lineage).
  */
 import { type ControllerOptionsOf, controllerOptions } from '../config/sections/search.js';
 import { candidateKey } from '../core/space.js';

@@ -10,7 +10,7 @@ export type ProposalStage = 'proxy' | 'adapt';
  * the step that produced it (`generation`, `iteration` or `episode`). `target` names the FLOPs target
  * whose window the candidate lies in; `windowExempt` marks a candidate that walks toward a target
  * without being inside any window (NetAdapt's intermediate steps). `stage` and `parent` (the
- * candidate key of the trial whose weights to start from) ask the loop for lineage (issue 10).
+ * candidate key of the trial whose weights to start from) ask the loop for lineage.
  */
 export interface ProposalMeta {
   readonly target?: number;

@@ -20,8 +20,8 @@ export interface Preprocessing {
   readonly imageSize: readonly [number, number];
   /** 1 = grayscale, 3 = RGB. */
   readonly channels: number;
-  /** The model's input layout: [batch, height, width, channels]. */
-  readonly layout: 'NHWC';
+  /** The exported model's input layout: NHWC [batch, height, width, channels] (tfjs models), or NCHW (a model that came in as NCHW ONNX). */
+  readonly layout: 'NHWC' | 'NCHW';
   /** How an image file becomes imageSize (imagefolder), or null (the data had that size). */
   readonly resize: string | null;
   /** How a colour image becomes `channels` and back (imagefolder), or null. */
@@ -32,8 +32,8 @@ export interface Preprocessing {
   readonly formula: string;
 }
 
-/** The preprocessing of a model whose input is `inputShape` [h, w, c], trained on `data`. */
-export function preprocessingOf(data: PreprocessingSource, inputShape: readonly [number, number, number]): Preprocessing {
+/** The preprocessing of a model whose input is `inputShape` [h, w, c] in `layout`, trained on `data`. */
+export function preprocessingOf(data: PreprocessingSource, inputShape: readonly [number, number, number], layout: 'NHWC' | 'NCHW' = 'NHWC'): Preprocessing {
   const [h, w, c] = inputShape;
   const n = data.normalize;
   const scaled = n ? '(v / 255 - mean[c]) / std[c]' : 'v / 255';
@@ -46,7 +46,7 @@ export function preprocessingOf(data: PreprocessingSource, inputShape: readonly 
     source: data.format ?? data.dataset ?? 'fashion-mnist',
     imageSize: [h, w],
     channels: c,
-    layout: 'NHWC',
+    layout,
     resize:
       folder && data.imageSize
         ? `scale the shorter side to cover ${h}x${w} (bilinear), then crop the centre (torchvision Resize + CenterCrop)`

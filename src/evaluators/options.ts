@@ -1,5 +1,5 @@
 /**
- * What an evaluator reads of a config (issue 10: evaluators get the options they use, not the whole
+ * What an evaluator reads of a config (evaluators get the options they use, not the whole
  * resolved config). Structural subsets, so a `ResolvedConfig` is one; an evaluator cannot reach the
  * search, the store or the space. `BaseSource` is the part a worker thread needs to load the data
  * and the base model itself.

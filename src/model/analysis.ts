@@ -13,6 +13,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import type { GroupSpec } from '../core/space.js';
+import { numberGroups } from './ir/analyze.js';
 import { type Graph, type GraphNode, modelTopology, pair, parseTopology, type SerializedModel } from './topology.js';
 
 export interface Seg {
@@ -244,22 +245,7 @@ export function analyzeTopology(topology: SerializedModel, shapeOf: (layer: stri
   }
 
   // Groups: one per union-find root with no fixed member; id = first producer's name.
-  const rootFixed = new Set<number>();
-  for (const f of fixed) rootFixed.add(find(f));
-  const rootGroup = new Map<number, number>();
-  const groupSets: number[][] = [];
-  const setGroup = sets.map((s) => {
-    const r = find(s.id);
-    if (rootFixed.has(r)) return -1;
-    let g = rootGroup.get(r);
-    if (g === undefined) {
-      g = groupSets.length;
-      rootGroup.set(r, g);
-      groupSets.push([]);
-    }
-    groupSets[g].push(s.id);
-    return g;
-  });
+  const { setGroup, groupSets } = numberGroups(sets, find, fixed);
   const groups: GroupSpec[] = groupSets.map((ids, g) => {
     const members = layers.filter((l) => ownsGroupChannels(l, g, setGroup)).map((l) => l.name);
     return { id: sets[ids[0]].producer, channels: sets[ids[0]].size, layers: members };

@@ -132,7 +132,7 @@ export class Driver {
       this.toldThisRun += fresh.length;
       // No snapshot here: the next enqueue writes one with its proposals, and a resume re-tells
       // what finished after the last one (tell is deterministic), so each state is written once
-      // (issue 11: rl's 4 MB snapshot was written twice per episode).
+      // (rl's 4 MB snapshot was once written twice per episode).
       this.o.policy.observe(fresh);
     }
     return trials;

@@ -3,7 +3,7 @@
  *   open/create study -> take the driver lease -> restore controller -> [driver: ask -> enqueue;
  *   workers: claim -> evaluate -> complete; driver: tell] -> finalists -> final state.
  * Each part lives in its own module (lifecycle, driver, worker, policy, progress, finalists); this
- * file only wires them. Other processes (`autoprune worker`, issue 9) may claim the same trials.
+ * file only wires them. Other processes (`autoprune worker`) may claim the same trials.
  */
 import type { ResolvedConfig } from '../config/index.js';
 import { targetFractions } from '../config/sections/search.js';

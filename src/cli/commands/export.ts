@@ -86,7 +86,7 @@ export interface ModelCard {
     readonly testAccuracy: number | null;
   };
   readonly configHash: string;
-  /** What the model's input pixels are: size, channels, layout (NHWC), resizing and normalisation. */
+  /** What the model's input pixels are: size, channels, the layout model.onnx takes (model.json is always NHWC), resizing and normalisation. */
   readonly preprocessing: Preprocessing;
   /** model.onnx's input: its name and layout (the base model's: NHWC for tfjs, as it came for ONNX), batch axis dynamic. */
   readonly onnxInput: { readonly name: string; readonly layout: 'NHWC' | 'NCHW' };
@@ -294,7 +294,10 @@ function cardMarkdown(c: ModelCard): string {
       'base model',
       `${c.base.checkpoint ?? '(none)'}: ${mmacs(c.base.macs)} MMACs, ${c.base.params} params, proxy ${pct(c.base.proxyAccuracy)}, test ${pct(c.base.testAccuracy)}`,
     ),
-    row('input', `${c.preprocessing.layout} [batch, ${c.preprocessing.imageSize.join(', ')}, ${c.preprocessing.channels}] float32 (${c.preprocessing.source})`),
+    row(
+      'input',
+      `${c.preprocessing.layout} [batch, ${c.preprocessing.layout === 'NCHW' ? `${c.preprocessing.channels}, ${c.preprocessing.imageSize.join(', ')}` : `${c.preprocessing.imageSize.join(', ')}, ${c.preprocessing.channels}`}] float32 (${c.preprocessing.source})`,
+    ),
     row('pixels', c.preprocessing.formula),
     ...(c.preprocessing.normalize
       ? [row('normalisation', `mean ${c.preprocessing.normalize.mean.join(', ')}; std ${c.preprocessing.normalize.std.join(', ')}`)]
@@ -448,7 +451,7 @@ export const exportCommand: CommandModule<object, Args> = {
         testAccuracy: study.baseTestAccuracy,
       },
       configHash: study.configHash,
-      preprocessing: preprocessingOf(cfg.data, inputShape),
+      preprocessing: preprocessingOf(cfg.data, inputShape, onnxInput.layout),
       onnxInput,
       files,
       command: reproduce(args, out),

@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
+import type { GroupSpec } from '../../core/space.js';
+import type { Cost } from '../../core/types.js';
 import { initBackend } from '../../engine/backend.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf, layerCosts } from '../../model/flops.js';
@@ -50,20 +52,12 @@ export const inspectCommand: CommandModule<object, Args> = {
       return;
     }
     info(`${args.model}: ${a.groups.length} prunable groups, ${mmacs(total.macs)} MMACs, ${total.params} params\n`);
-    info(
-      table(
-        ['group', 'channels', 'layers'],
-        a.groups.map((g) => [g.id, g.channels, g.layers.join(' ')]),
-      ),
+    printTables(
+      a.groups,
+      ['layer', 'class'],
+      layers.map((l) => ({ ...l, kind: l.className })),
+      total,
     );
-    info('');
-    info(
-      table(
-        ['layer', 'class', 'in', 'out', 'MMACs', 'params'],
-        layers.filter((l) => l.macs > 0 || l.params > 0).map((l) => [l.name, l.className, l.inChannels, l.outChannels, mmacs(l.macs), l.params]),
-      ),
-    );
-    info(`\ntotal: ${mmacs(total.macs)} MMACs (${total.macs} multiply-accumulates per image), ${total.params} params`);
   }),
 };
 
@@ -81,17 +75,32 @@ async function inspectOnnx(args: Args): Promise<void> {
   }
   info(`${args.model}: ${a.groups.length} prunable groups, ${mmacs(total.macs)} MMACs, ${total.params} params`);
   info(`input \`${graph.source.inputName}\`: ${graph.inputLayout} images of ${c} channels, ${h}x${w} (as \`data\` shape: ${h}x${w}x${c})\n`);
+  printTables(
+    a.groups,
+    ['node', 'op'],
+    layers.map((l) => ({ ...l, kind: l.op })),
+    total,
+  );
+}
+
+/** The groups table, the per-layer (or per-node) costs of those that cost anything, and the total. */
+function printTables(
+  groups: readonly GroupSpec[],
+  [nameHead, kindHead]: readonly [string, string],
+  rows: readonly { name: string; kind: string; inChannels: number; outChannels: number; macs: number; params: number }[],
+  total: Cost,
+): void {
   info(
     table(
       ['group', 'channels', 'layers'],
-      a.groups.map((g) => [g.id, g.channels, g.layers.join(' ')]),
+      groups.map((g) => [g.id, g.channels, g.layers.join(' ')]),
     ),
   );
   info('');
   info(
     table(
-      ['node', 'op', 'in', 'out', 'MMACs', 'params'],
-      layers.filter((l) => l.macs > 0 || l.params > 0).map((l) => [l.name, l.op, l.inChannels, l.outChannels, mmacs(l.macs), l.params]),
+      [nameHead, kindHead, 'in', 'out', 'MMACs', 'params'],
+      rows.filter((l) => l.macs > 0 || l.params > 0).map((l) => [l.name, l.kind, l.inChannels, l.outChannels, mmacs(l.macs), l.params]),
     ),
   );
   info(`\ntotal: ${mmacs(total.macs)} MMACs (${total.macs} multiply-accumulates per image), ${total.params} params`);

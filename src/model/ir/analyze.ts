@@ -114,22 +114,7 @@ export function analyzeGraph(graph: ModelGraph): GraphAnalysis {
   const out = nodeIndex(graph, graph.output);
   for (const s of channels[out].segs) fixed.add(s.set);
 
-  const rootFixed = new Set<number>();
-  for (const f of fixed) rootFixed.add(find(f));
-  const rootGroup = new Map<number, number>();
-  const groupSets: number[][] = [];
-  const setGroup = sets.map((s) => {
-    const r = find(s.id);
-    if (rootFixed.has(r)) return -1;
-    let g = rootGroup.get(r);
-    if (g === undefined) {
-      g = groupSets.length;
-      rootGroup.set(r, g);
-      groupSets.push([]);
-    }
-    groupSets[g].push(s.id);
-    return g;
-  });
+  const { setGroup, groupSets } = numberGroups(sets, find, fixed);
   const producers: number[][] = groupSets.map(() => []);
   graph.nodes.forEach((n, i) => {
     const segs = channels[i].segs;
@@ -169,4 +154,32 @@ export function keptIndices(a: GraphAnalysis, ch: Channels, keep: readonly (read
   if (order === 'hwc') for (let s = 0; s < spatial; s++) for (const k of idx) out.push(s * offset + k);
   else for (const k of idx) for (let s = 0; s < spatial; s++) out.push(k * spatial + s);
   return out;
+}
+
+/**
+ * Channel sets into groups: one group per union-find root with no fixed member, numbered in the
+ * order of each root's first set; per set its group index, or -1 when its root is fixed.
+ */
+export function numberGroups(
+  sets: readonly { readonly id: number }[],
+  find: (id: number) => number,
+  fixed: Iterable<number>,
+): { setGroup: number[]; groupSets: number[][] } {
+  const rootFixed = new Set<number>();
+  for (const f of fixed) rootFixed.add(find(f));
+  const rootGroup = new Map<number, number>();
+  const groupSets: number[][] = [];
+  const setGroup = sets.map((s) => {
+    const r = find(s.id);
+    if (rootFixed.has(r)) return -1;
+    let g = rootGroup.get(r);
+    if (g === undefined) {
+      g = groupSets.length;
+      rootGroup.set(r, g);
+      groupSets.push([]);
+    }
+    groupSets[g].push(s.id);
+    return g;
+  });
+  return { setGroup, groupSets };
 }
