@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/rungs-ab.ts [--config configs/quickstart.yaml] [--targets 0.15,0.3]
+ * `node --import tsx bench/rungs-ab.ts [--config configs/quickstart.yaml] [--targets 0.15,0.3] [--window 0.01]
  *   [--seeds 0,1,2] [--budget 48] [--arms baselines,today,rungs] [--distill] [--out experiments/rungs-ab]
  *   [--smoke] [--summary-only]`
  *
@@ -17,9 +17,11 @@
  *   those 2 more epochs (4 + 2 = 6 epochs, today's fine-tune budget; the finalist has 3 epochs in all).
  *
  * A study's pick is its finalist with the best validation accuracy (the split promotion and pick
- * see); its test accuracy is the number compared. Each study is run under `flock /work/heavy.lock`
- * when that file exists, so other heavy work interleaves between studies. Results go to
+ * see); its test accuracy is the number compared. Each study runs niced, and under `flock
+ * $HEAVY_LOCK` when that is set, so other heavy work on the host interleaves between studies. Results go to
  * `results.jsonl` as studies finish; a rerun skips studies already complete in the store.
+ * Every study searches within `--window` of its target (default ±1% of the base FLOPs), so picks are
+ * compared at nearly equal FLOPs, not the window's top edge against global at the target.
  * `--smoke` shrinks everything (8 trials, 5 batches per epoch) to check the wiring.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     targets: { type: 'string', default: '0.15,0.3' },
     seeds: { type: 'string', default: '0,1,2' },
     budget: { type: 'string', default: '48' },
+    window: { type: 'string', default: '0.01' },
     arms: { type: 'string', default: 'baselines,today,rungs' },
     distill: { type: 'boolean', default: false },
     out: { type: 'string', default: 'experiments/rungs-ab' },
@@ -67,11 +70,15 @@ function armConfig(base: Record<string, any>, arm: string, target: number, seed:
   cfg.name = name;
   cfg.model.checkpoint = resolve(cfg.model.checkpoint);
   delete cfg.train.out;
-  cfg.search = { ...cfg.search, targets: [target], window: 0.03 };
+  cfg.search = { ...cfg.search, targets: [target], window: Number(values.window) };
   cfg.run = { ...cfg.run, seed, store };
   const ev = cfg.evaluation;
   delete ev.finalists;
-  ev.finetune = { ...(ev.finetune ?? {}), ...(values.smoke ? { batchesPerEpoch: 5 } : {}), ...(values.distill ? { distill: { temperature: 4, alpha: 0.9 } } : {}) };
+  ev.finetune = {
+    ...(ev.finetune ?? {}),
+    ...(values.smoke ? { batchesPerEpoch: 5 } : {}),
+    ...(values.distill ? { distill: { temperature: 4, alpha: 0.9 } } : {}),
+  };
   const chain = [
     { keep: 1, max: 4, finetune: { epochs: 1 } },
     { keep: 1, max: 1, finetune: { epochs: 2 } },
@@ -138,7 +145,8 @@ async function runStudy(arm: string, target: number, seed: number, base: Record<
   const file = join(out, 'configs', `${study}.yaml`);
   await writeFile(file, stringify(armConfig(base, arm, target, seed, study)));
   const cli = ['bin/autoprune.js', 'search', file];
-  const cmd = existsSync('/work/heavy.lock') ? ['flock', '/work/heavy.lock', 'node', ...cli] : ['node', ...cli];
+  const lock = process.env.HEAVY_LOCK;
+  const cmd = lock ? ['flock', lock, 'node', ...cli] : ['node', ...cli];
   const t0 = Date.now();
   console.log(`${new Date().toISOString()} ${study}: ${cmd.join(' ')}`);
   const r = spawnSync('nice', ['-n', '10', ...cmd], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -158,7 +166,10 @@ function meanSd(xs: number[]): string {
 
 async function summary(): Promise<void> {
   const text = existsSync(join(out, 'results.jsonl')) ? await readFile(join(out, 'results.jsonl'), 'utf8') : '';
-  const rows: Row[] = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const rows: Row[] = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   // The last row per study (a rerun appends again).
   const latest = [...new Map(rows.map((r) => [r.study, r])).values()];
   console.log('\n| target | seed | candidate | FLOPs | proxy | val after fine-tune | test after fine-tune | fine-tune epochs |');
@@ -175,7 +186,9 @@ async function summary(): Promise<void> {
     }
     const pick = [...r.finalists].sort((a, b) => b.val - a.val || a.origin - b.origin)[0];
     if (!pick) continue;
-    console.log(`| ${pct(r.target)}% | ${r.seed} | ${r.arm} pick (trial ${pick.origin}, ${pick.source}) | ${pct(pick.flops)}% | ${pct(pick.proxy)} | ${pct(pick.val)} | ${pct(pick.test)} | ${pick.epochs} |`);
+    console.log(
+      `| ${pct(r.target)}% | ${r.seed} | ${r.arm} pick (trial ${pick.origin}, ${pick.source}) | ${pct(pick.flops)}% | ${pct(pick.proxy)} | ${pct(pick.val)} | ${pct(pick.test)} | ${pick.epochs} |`,
+    );
     add(`${r.target}\t${r.arm}${values.distill ? ' +kd' : ''}`, pick.test);
   }
   console.log('\n| target | candidate | test accuracy, mean ± sd over seeds |');
