@@ -65,7 +65,17 @@ interface Row {
   readonly seconds: number;
 }
 
-function armConfig(base: Record<string, any>, arm: string, target: number, seed: number, name: string): Record<string, any> {
+/** The parts of a user config this script rewrites (the rest is carried as it is). */
+interface UserConfig {
+  name?: string;
+  model: { checkpoint: string };
+  train: { out?: string };
+  search: Record<string, unknown>;
+  evaluation: { finalists?: unknown; finetune?: Record<string, unknown>; rungs?: unknown };
+  run: Record<string, unknown>;
+}
+
+function armConfig(base: UserConfig, arm: string, target: number, seed: number, name: string): UserConfig {
   const cfg = structuredClone(base);
   cfg.name = name;
   cfg.model.checkpoint = resolve(cfg.model.checkpoint);
@@ -136,7 +146,7 @@ async function studyRow(study: string, arm: string, target: number, seed: number
   }
 }
 
-async function runStudy(arm: string, target: number, seed: number, base: Record<string, any>): Promise<void> {
+async function runStudy(arm: string, target: number, seed: number, base: UserConfig): Promise<void> {
   const study = `${arm}-t${Math.round(target * 100)}-s${seed}${values.distill ? '-kd' : ''}`;
   if (await studyRow(study, arm, target, seed, 0)) {
     console.log(`${study}: complete in the store, skipped`);
@@ -201,7 +211,7 @@ async function summary(): Promise<void> {
 
 await mkdir(join(out, 'configs'), { recursive: true });
 if (!values['summary-only']) {
-  const base = parseYaml(await readFile(values.config, 'utf8'));
+  const base = parseYaml(await readFile(values.config, 'utf8')) as UserConfig;
   for (const target of targets) for (const seed of seeds) for (const arm of arms) await runStudy(arm, target, seed, base);
 }
 await summary();
