@@ -18,13 +18,15 @@ import type { Split } from '../src/data/types.js';
 import { torchStatus } from '../src/engine/torch.js';
 import { distillationLoss } from '../src/evaluators/distill.js';
 import { fit, fitGraph } from '../src/evaluators/fit.js';
+import { GraphEvaluator } from '../src/evaluators/graph.js';
 import type { TrainOptions } from '../src/evaluators/recipe.js';
-import { buildBaseArchitecture } from '../src/evaluators/setup.js';
+import { buildBaseArchitecture, loadSplits } from '../src/evaluators/setup.js';
 import { TfjsEvaluator } from '../src/evaluators/tfjs.js';
 import { TensorScope } from '../src/evaluators/torch-graph.js';
 import { trainTorch } from '../src/evaluators/train-torch.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { loadModel, saveModel } from '../src/model/io.js';
+import { graphFromLayersModel } from '../src/model/ir/from-tfjs.js';
 import type { ModelGraph } from '../src/model/ir/graph.js';
 import { loadGraph } from '../src/model/ir/io.js';
 import { graphToTfjs } from '../src/model/ir/to-tfjs.js';
@@ -216,26 +218,34 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('through the tfjs evaluator (finetune and adapt stages): alpha = 0 trains exactly as no distillation, alpha = 0.9 differently', { skip }, async () => {
-  const weightsOf = async (distill: object | undefined, stage: 'finetune' | 'adapt') => {
-    const c = distill === undefined ? cfg : { ...cfg, evaluation: { ...cfg.evaluation, finetune: { ...cfg.evaluation.finetune, distill } } };
-    const ev = await TfjsEvaluator.create(c as ResolvedConfig);
-    try {
-      const base = await loadModel(cfg.model.checkpoint!);
-      const { groups } = analyzeModel(base);
-      base.dispose();
-      const candidate = { channels: groups.map((g) => Math.max(1, Math.ceil(g.channels / 2))) };
-      const saveTo = join(dir, `${stage}-${JSON.stringify(distill)}`);
-      const r = await ev.evaluate({ trial: 3, candidate, stage, saveTo });
-      assert.equal(r.trainEngine, 'libtorch');
-      return (await loadGraph(saveTo)).nodes.flatMap((n) => ('weight' in n ? [...n.weight] : []));
-    } finally {
-      await ev.close();
+for (const kind of ['tfjs', 'graph'] as const) {
+  test(`through the ${kind} evaluator (finetune and adapt stages): alpha = 0 trains exactly as no distillation, alpha = 0.9 differently`, {
+    skip,
+  }, async () => {
+    const base = await loadModel(cfg.model.checkpoint!);
+    const { groups } = analyzeModel(base);
+    const graph = graphFromLayersModel(base);
+    base.dispose();
+    const splits = await loadSplits(cfg);
+    const candidate = { channels: groups.map((g) => Math.max(1, Math.ceil(g.channels / 2))) };
+    const weightsOf = async (distill: object | undefined, stage: 'finetune' | 'adapt') => {
+      const c = (
+        distill === undefined ? cfg : { ...cfg, evaluation: { ...cfg.evaluation, finetune: { ...cfg.evaluation.finetune, distill } } }
+      ) as ResolvedConfig;
+      const ev = kind === 'tfjs' ? await TfjsEvaluator.create(c, { splits }) : await GraphEvaluator.create(c, { splits, graph });
+      try {
+        const saveTo = join(dir, `${kind}-${stage}-${JSON.stringify(distill)}`);
+        const r = await ev.evaluate({ trial: 3, candidate, stage, saveTo });
+        assert.equal(r.trainEngine, 'libtorch');
+        return (await loadGraph(saveTo)).nodes.flatMap((n) => ('weight' in n ? [...n.weight] : []));
+      } finally {
+        await ev.close();
+      }
+    };
+    for (const stage of ['finetune', 'adapt'] as const) {
+      const plain = await weightsOf(undefined, stage);
+      assert.deepEqual(await weightsOf({ temperature: 4, alpha: 0 }, stage), plain, `${stage}: alpha 0`);
+      assert.notDeepEqual(await weightsOf({ temperature: 4, alpha: 0.9 }, stage), plain, `${stage}: alpha 0.9`);
     }
-  };
-  for (const stage of ['finetune', 'adapt'] as const) {
-    const plain = await weightsOf(undefined, stage);
-    assert.deepEqual(await weightsOf({ temperature: 4, alpha: 0 }, stage), plain, `${stage}: alpha 0`);
-    assert.notDeepEqual(await weightsOf({ temperature: 4, alpha: 0.9 }, stage), plain, `${stage}: alpha 0.9`);
-  }
-});
+  });
+}
