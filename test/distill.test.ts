@@ -17,6 +17,7 @@ import { makeSynthetic } from '../src/data/synthetic.js';
 import type { Split } from '../src/data/types.js';
 import { torchStatus } from '../src/engine/torch.js';
 import { distillationLoss } from '../src/evaluators/distill.js';
+import { createEvaluator } from '../src/evaluators/engine.js';
 import { fit, fitGraph } from '../src/evaluators/fit.js';
 import { GraphEvaluator } from '../src/evaluators/graph.js';
 import type { TrainOptions } from '../src/evaluators/recipe.js';
@@ -193,6 +194,22 @@ test('the tfjs trainer refuses distillation in one line rather than training wit
     assert.ok(isAutopruneError(e) && e.code === 'BACKEND_UNAVAILABLE');
     assert.match(e.message, /^`evaluation\.finetune\.distill` trains on libtorch, not tfjs/);
     assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+});
+
+test('a search whose fine-tunes would distil on tfjs fails at start-up, before any trial', async () => {
+  const c = resolveConfig({
+    name: 'kd',
+    data: { dataset: 'synthetic', validationSize: 100 },
+    model: { zoo: 'plain-cnn' },
+    evaluation: { finetune: { distill: {} } },
+  });
+  // Resolved configs refuse `run.engine.train: tfjs` with distill; a config built in code can still reach the evaluator.
+  const onTfjs = { ...c, run: { ...c.run, engine: { proxy: 'auto', train: 'tfjs' } } } as ResolvedConfig;
+  await assert.rejects(createEvaluator(onTfjs, { splits: undefined as never, base: null, graph: null }), (e) => {
+    assert.ok(isAutopruneError(e) && e.code === 'BACKEND_UNAVAILABLE');
+    assert.match(e.message, /^`evaluation\.finetune\.distill` trains on libtorch, not tfjs/);
     return true;
   });
 });

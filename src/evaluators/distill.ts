@@ -12,8 +12,8 @@
  * batch). The recipe reshuffles every epoch (recipe.ts), so no batch repeats and teacher logits are
  * never cached. Built from the binding's existing ops (log_softmax, softmax, mul, sub, sum, scale).
  */
-import { ErrorCodes, isAutopruneError } from '../core/errors.js';
-import type { TorchBinding, TorchTensor } from '../engine/torch.js';
+import { AutopruneError, ErrorCodes, isAutopruneError } from '../core/errors.js';
+import { type TorchBinding, type TorchTensor, torchStatus } from '../engine/torch.js';
 import { graphFromLayersModel } from '../model/ir/from-tfjs.js';
 import type { DistillOptions } from './recipe.js';
 import { type TensorScope, TorchGraphModel } from './torch-graph.js';
@@ -67,4 +67,16 @@ function fromLayersModel(torch: TorchBinding, model: Parameters<typeof graphFrom
       return TorchModel.fromLayersModel(torch, model);
     throw e;
   }
+}
+
+/**
+ * The error for distillation asked of the tfjs trainer (explicitly, or under `auto` without the
+ * libtorch binding): it never trains without the teacher silently.
+ */
+export function distillNeedsTorch(): AutopruneError {
+  const t = torchStatus();
+  return new AutopruneError(
+    ErrorCodes.BACKEND_UNAVAILABLE,
+    `\`evaluation.finetune.distill\` trains on libtorch, not tfjs${t.loaded ? ': set `run.engine.train` to auto or libtorch' : `; libtorch is ${t.reason}`}`,
+  );
 }

@@ -7,12 +7,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import { toTensors } from '../data/tensors.js';
 import type { Split } from '../data/types.js';
-import { torchStatus } from '../engine/torch.js';
+import { distillNeedsTorch } from './distill.js';
 import { isDecayed, runEpochs, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
 
 export type { TrainOptions, TrainProgress, TrainResult } from './recipe.js';
@@ -43,14 +42,8 @@ function l2Penalty(vars: readonly tf.Variable[], decay: number): tf.Scalar {
 /** Trains on the active tfjs backend, following the shared recipe (recipe.ts). */
 export async function train(model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
   validateTrainOptions(o);
-  if (o.distill) {
-    // The teacher's logits and the distillation loss are libtorch's (distill.ts); never train without them silently.
-    const t = torchStatus();
-    throw new AutopruneError(
-      ErrorCodes.BACKEND_UNAVAILABLE,
-      `\`evaluation.finetune.distill\` trains on libtorch, not tfjs${t.loaded ? ': set `run.engine.train` to auto or libtorch' : `; libtorch is ${t.reason}`}`,
-    );
-  }
+  // The teacher's logits and the distillation loss are libtorch's (distill.ts).
+  if (o.distill) throw distillNeedsTorch();
   const optimizer = makeOptimizer(o);
   const weights = model.trainableWeights;
   const vars = weights.map((w) => (w as unknown as { val: tf.Variable }).val);
