@@ -2,8 +2,10 @@
  * Knowledge distillation on libtorch (src/evaluators/distill.ts): the loss against hand-computed
  * values and gradients; a short fine-tune with it moves the student's logits toward the teacher's
  * (KL measured by independent evaluators: the float64 graph reference and tfjs), for a graph and for
- * a tfjs model; the tfjs trainer refuses it; through the evaluator, alpha = 0 trains exactly as no
- * distillation does and alpha > 0 differently. Skips without the libtorch binding, fails under CI.
+ * a tfjs model, further than cross entropy alone; the tfjs trainer and a search training on tfjs
+ * refuse it; through the tfjs and graph evaluators' finetune and adapt stages, alpha = 0 trains
+ * exactly as no distillation does and alpha > 0 differently. Skips without the libtorch binding,
+ * fails under CI.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
