@@ -362,12 +362,22 @@ describe('evaluation.finetune and evaluation.rungs', () => {
     assert.deepEqual([own.optimizer, own.momentum, own.weightDecay, own.augment], ['adam', 0.5, 0, false]);
   });
 
-  test('distillation is off by default; written, it is refused (the fine-tune does not implement it yet)', async () => {
+  test('distillation is off by default; written, it resolves with its defaults and enters the hash', async () => {
     assert.equal(withEval({}).evaluation.finetune.distill, undefined);
-    assert.match(
-      await failure(() => withEval({ finetune: { distill: {} } }), 'CONFIG_INVALID'),
-      /^x\.yaml: `evaluation\.finetune\.distill` is not implemented/,
-    );
+    assert.deepEqual(withEval({ finetune: { distill: {} } }).evaluation.finetune.distill, { temperature: 4, alpha: 0.9 });
+    assert.deepEqual(withEval({ finetune: { distill: { temperature: 2, alpha: 0.5 } } }).evaluation.finetune.distill, { temperature: 2, alpha: 0.5 });
+    const hashes = [{}, { finetune: { distill: {} } }, { finetune: { distill: { alpha: 0.5 } } }].map((e) => configHash(withEval(e)));
+    assert.equal(new Set(hashes).size, 3, 'switching distillation on, or changing alpha, changes the config hash');
+  });
+
+  test('distillation trains on libtorch: the tfjs training engine is refused in one line naming the key', async () => {
+    const expected = /^x\.yaml: `evaluation\.finetune\.distill` trains on libtorch: expected `run\.engine\.train` auto or libtorch, got tfjs$/;
+    for (const engine of ['tfjs', { train: 'tfjs' }, { proxy: 'onnxruntime', train: 'tfjs' }]) {
+      assert.match(await failure(() => withEval({ finetune: { distill: {} } }, { run: { engine } }), 'CONFIG_INVALID'), expected);
+    }
+    for (const engine of ['auto', 'onnxruntime', { train: 'libtorch' }, { proxy: 'tfjs', train: 'auto' }]) {
+      assert.deepEqual(withEval({ finetune: { distill: {} } }, { run: { engine } }).evaluation.finetune.distill, { temperature: 4, alpha: 0.9 });
+    }
   });
 
   test('rungs are taken as written, in order', () => {
@@ -407,5 +417,7 @@ describe('evaluation.finetune and evaluation.rungs', () => {
     await bad({ rungs: [{ keep: 0.5, finetune: { steps: 0 } }] }, /`evaluation\.rungs\[0\]\.finetune\.steps` expected an integer >= 1, got 0$/);
     await bad({ rungs: [{ keep: 0.5, finetune: { epochs: 1, steps: 3 } }] }, /evaluation\.rungs\[0\]\.finetune/);
     await bad({ finetune: { distill: { alpha: 2 } } }, /`evaluation\.finetune\.distill\.alpha` expected a number in \[0, 1\], got 2$/);
+    await bad({ finetune: { distill: { temperature: 0 } } }, /`evaluation\.finetune\.distill\.temperature` expected a number > 0, got 0$/);
+    await bad({ finetune: { distill: { T: 4 } } }, /evaluation\.finetune\.distill/);
   });
 });

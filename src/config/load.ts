@@ -145,8 +145,12 @@ function resolveEvaluation(c: ParsedConfig, user: unknown, source: string): Reso
       `${source}: \`evaluation.finalists\` and \`evaluation.rungs\` both given: \`finalists\` is shorthand for a single rung, write it as the last of \`rungs\``,
     );
   }
-  if (finetune.distill !== undefined) {
-    throw new AutopruneError(ErrorCodes.CONFIG_INVALID, `${source}: \`evaluation.finetune.distill\` is not implemented by the fine-tune yet; remove it`);
+  // The teacher's logits and the distillation loss run on libtorch only (src/evaluators/distill.ts).
+  if (finetune.distill !== undefined && engineStages(c.run.engine).train === 'tfjs') {
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `${source}: \`evaluation.finetune.distill\` trains on libtorch: expected \`run.engine.train\` auto or libtorch, got tfjs`,
+    );
   }
   const f = finalists ?? { count: 3, epochs: 1 };
   const resolvedRungs: Rung[] =

@@ -13,6 +13,8 @@ import { graphToOnnx } from '../model/ir/to-onnx.js';
 import { exportOnnxGraph } from '../model/onnx.js';
 import { padChannels } from '../model/onnx-pad.js';
 import { encodeOnnx } from '../model/onnx-proto.js';
+import { distillNeedsTorch } from './distill.js';
+import { resolveTrainEngine } from './fit.js';
 import { GraphEvaluator } from './graph.js';
 import { OnnxEvaluator } from './onnx.js';
 import { sessionAccuracy } from './onnx-proxy.js';
@@ -60,6 +62,8 @@ export function refuseTfjsProxy(cfg: GraphSource): AutopruneError {
  * `base` null: an ONNX model).
  */
 export async function createEvaluator(cfg: ResolvedConfig, o: { splits: Splits; base: tf.LayersModel | null; graph?: ModelGraph | null }): Promise<Evaluator> {
+  // At start-up, not at the first fine-tune after the whole proxy rung.
+  if (cfg.evaluation.finetune.distill && resolveTrainEngine(cfg.run.engine.train) === 'tfjs') throw distillNeedsTorch();
   const engine = await proxyEngine(cfg);
   if (o.base === null) {
     if (!o.graph) throw new Error('createEvaluator: neither a tfjs base model nor a graph');

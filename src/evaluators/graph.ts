@@ -80,6 +80,8 @@ export class GraphEvaluator implements Evaluator {
         numClasses: splits.numClasses,
         seed: cfg.run.seed + req.trial,
         augment: f.augment,
+        // The teacher is the unpruned base graph, also for a trial cut from its parent's adapted graph.
+        distill: f.distill && { ...f.distill, teacher: { graph: this.analysis.graph } },
       },
       engine: { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
       bnMomentum: cfg.train.bnMomentum,

@@ -5,10 +5,25 @@
  * and optional augmentation: random crop from a zero-padded image plus a random horizontal flip
  * (the CIFAR recipe of He et al. 2016).
  */
+import type * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { type Batch, batches } from '../data/batch.js';
 import type { ImageShape, Split } from '../data/types.js';
+import type { ModelGraph } from '../model/ir/graph.js';
+
+/**
+ * Knowledge distillation (Hinton et al. 2015), `evaluation.finetune.distill` with its teacher:
+ * the unpruned base model, as a graph or as the tfjs model it was loaded as. libtorch only
+ * (src/evaluators/distill.ts); the tfjs trainer refuses it.
+ */
+export interface DistillOptions {
+  /** Softmax temperature T, > 0. */
+  readonly temperature: number;
+  /** Weight of the distillation term in [0, 1]; 1 − alpha weighs the cross entropy. */
+  readonly alpha: number;
+  readonly teacher: { readonly graph: ModelGraph } | { readonly model: tf.LayersModel };
+}
 
 export interface TrainOptions {
   readonly epochs: number;
@@ -37,6 +52,8 @@ export interface TrainOptions {
    * writes the optimizer state (momentum, Adam moments) for `resumeFrom`.
    */
   readonly onEpochEnd?: (epoch: number, saveOptimizer: (dir: string) => Promise<void>) => Promise<void>;
+  /** Distil from a teacher (libtorch only). Default: off, plain cross entropy. */
+  readonly distill?: DistillOptions;
 }
 
 export interface TrainProgress {

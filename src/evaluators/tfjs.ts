@@ -129,6 +129,8 @@ export class TfjsEvaluator implements Evaluator {
         seed: cfg.run.seed + trial,
         augment: f.augment,
         maxBatchesPerEpoch: o.batchesPerEpoch ?? f.batchesPerEpoch,
+        // The teacher is the unpruned base model, also for a trial cut from its parent's adapted weights.
+        distill: f.distill && { ...f.distill, teacher: { model: this.base } },
       },
       { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
     );

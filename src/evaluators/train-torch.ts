@@ -11,6 +11,7 @@ import { batches } from '../data/batch.js';
 import type { Split } from '../data/types.js';
 import type { TorchBinding, TorchOptimizer, TorchTensor } from '../engine/torch.js';
 import type { ModelGraph } from '../model/ir/graph.js';
+import { type DistillWeights, distillationLoss, type TorchTeacher, torchTeacher } from './distill.js';
 import { runEpochs, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
 import { TensorScope, TorchGraphModel, type TorchGraphOptions } from './torch-graph.js';
 import { TorchModel } from './torch-model.js';
@@ -34,11 +35,16 @@ export function makeTorchOptimizer(torch: TorchBinding, model: TorchTrainable, o
   return new torch.Optimizer(o.optimizer, groups, { lr: o.learningRate, momentum: o.momentum, epsilon: ADAM_EPSILON });
 }
 
-/** One optimizer step on a batch; returns the batch's mean loss. */
-export function torchStep(model: TorchTrainable, optimizer: TorchOptimizer, batch: Split, lr: number): number {
+/** A teacher on libtorch with the distillation loss's weights (distill.ts). */
+export interface TorchDistill extends DistillWeights {
+  readonly teacher: TorchTeacher;
+}
+
+/** One optimizer step on a batch; returns the batch's mean loss (the distillation loss when `distill` is given). */
+export function torchStep(model: TorchTrainable, optimizer: TorchOptimizer, batch: Split, lr: number, distill?: TorchDistill): number {
   const s = new TensorScope(model.torch);
   try {
-    const loss = torchLoss(s, model, batch, true);
+    const loss = torchLoss(s, model, batch, true, distill);
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step(lr);
@@ -48,25 +54,39 @@ export function torchStep(model: TorchTrainable, optimizer: TorchOptimizer, batc
   }
 }
 
-/** Mean cross entropy of a batch (owned by `s`). */
-export function torchLoss(s: TensorScope, model: TorchTrainable, batch: Split, training: boolean): ReturnType<TensorScope['op']> {
+/**
+ * Mean cross entropy of a batch (owned by `s`), or with `distill` the distillation loss, the
+ * teacher run on the same input tensor as the student.
+ */
+export function torchLoss(s: TensorScope, model: TorchTrainable, batch: Split, training: boolean, distill?: TorchDistill): TorchTensor {
   const [h, w, c] = batch.shape;
   const n = batch.count;
   const x = model.input(s, batch.images.subarray(0, n * h * w * c), [n, h, w, c]);
   const y = s.keep(model.torch.fromData(Int32Array.from(batch.labels.subarray(0, n)), [n]));
-  return s.op('cross_entropy', [model.forward(s, x, training), y]);
+  const logits = model.forward(s, x, training);
+  if (!distill) return s.op('cross_entropy', [logits, y]);
+  return distillationLoss(s, logits, distill.teacher.logits(s, x), y, distill);
+}
+
+/** The recipe's distillation with its teacher built on libtorch, or undefined; dispose the teacher after training. */
+function distillOf(torch: TorchBinding, o: TrainOptions): TorchDistill | undefined {
+  if (!o.distill) return undefined;
+  const { temperature, alpha, teacher } = o.distill;
+  return { temperature, alpha, teacher: torchTeacher(torch, teacher) };
 }
 
 export async function trainTorch(torch: TorchBinding, model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
   validateTrainOptions(o);
   const tm = TorchModel.fromLayersModel(torch, model);
+  let distill: TorchDistill | undefined;
   try {
+    distill = distillOf(torch, o);
     const optimizer = makeTorchOptimizer(torch, tm, o);
     if (o.resumeFrom) optimizer.load(join(o.resumeFrom, 'optimizer.pt'));
     const r = await runEpochs(
       data,
       o,
-      (batch, lr) => torchStep(tm, optimizer, batch, lr),
+      (batch, lr) => torchStep(tm, optimizer, batch, lr, distill),
       async (epoch) => {
         if (!o.onEpochEnd) return;
         tm.writeBack();
@@ -76,6 +96,7 @@ export async function trainTorch(torch: TorchBinding, model: tf.LayersModel, dat
     tm.writeBack();
     return { ...r, engine: 'libtorch' };
   } finally {
+    distill?.teacher.dispose();
     tm.dispose();
   }
 }
@@ -127,17 +148,20 @@ export async function trainTorchGraph(
 ): Promise<{ result: TrainResult; graph: ModelGraph }> {
   validateTrainOptions(o);
   const tm = TorchGraphModel.fromGraph(torch, graph, { bnMomentum: g.bnMomentum });
+  let distill: TorchDistill | undefined;
   try {
+    distill = distillOf(torch, o);
     const optimizer = makeTorchOptimizer(torch, tm, o);
     if (o.resumeFrom) optimizer.load(join(o.resumeFrom, 'optimizer.pt'));
     const r = await runEpochs(
       data,
       o,
-      (batch, lr) => torchStep(tm, optimizer, batch, lr),
+      (batch, lr) => torchStep(tm, optimizer, batch, lr, distill),
       async (epoch) => g.onEpochEnd?.(epoch, tm.writeBack(), async (dir) => optimizer.save(join(dir, 'optimizer.pt'))),
     );
     return { result: { ...r, engine: 'libtorch' }, graph: tm.writeBack() };
   } finally {
+    distill?.teacher.dispose();
     tm.dispose();
   }
 }

@@ -11,6 +11,7 @@ import { Rng } from '../core/rng.js';
 import { batches } from '../data/batch.js';
 import { toTensors } from '../data/tensors.js';
 import type { Split } from '../data/types.js';
+import { distillNeedsTorch } from './distill.js';
 import { isDecayed, runEpochs, type TrainOptions, type TrainResult, validateTrainOptions } from './recipe.js';
 
 export type { TrainOptions, TrainProgress, TrainResult } from './recipe.js';
@@ -41,6 +42,8 @@ function l2Penalty(vars: readonly tf.Variable[], decay: number): tf.Scalar {
 /** Trains on the active tfjs backend, following the shared recipe (recipe.ts). */
 export async function train(model: tf.LayersModel, data: Split, o: TrainOptions): Promise<TrainResult> {
   validateTrainOptions(o);
+  // The teacher's logits and the distillation loss are libtorch's (distill.ts).
+  if (o.distill) throw distillNeedsTorch();
   const optimizer = makeOptimizer(o);
   const weights = model.trainableWeights;
   const vars = weights.map((w) => (w as unknown as { val: tf.Variable }).val);

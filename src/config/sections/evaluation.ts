@@ -25,16 +25,18 @@ export const finetuneSchema = z.strictObject({
   /** Stop each epoch after this many batches (a budget for quick runs). Default: whole epochs. */
   batchesPerEpoch: positiveInt().optional(),
   /**
-   * Knowledge distillation from the base model (Hinton et al. 2015): loss
-   * (1 − alpha)·CE + alpha·T²·KL(teacher‖student) at temperature T. Default: off (absent). The
-   * fine-tune does not implement it yet, so a config that sets it is refused rather than ignored.
+   * Knowledge distillation from the unpruned base model (Hinton et al. 2015): each step's loss is
+   * (1 − alpha)·CE(student, labels) + alpha·T²·KL(softmax(teacher / T) ‖ softmax(student / T)),
+   * the teacher's logits computed on libtorch, in inference mode, on the batch the student sees
+   * (docs/finetune.md). Trains on libtorch only: refused with `run.engine.train: tfjs`. An A/B
+   * switch, not measured to help yet. Default: off (absent).
    */
   distill: z
     .strictObject({
       /** Softmax temperature T, > 0. Default 4. */
       temperature: positiveNumber().default(4),
-      /** Weight of the distillation term, in [0, 1]. Default 0.5. */
-      alpha: probability().default(0.5),
+      /** Weight of the distillation term, in [0, 1] (0 = plain cross entropy). Default 0.9. */
+      alpha: probability().default(0.9),
     })
     .optional(),
 });
