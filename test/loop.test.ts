@@ -14,6 +14,7 @@ import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store } from '../src/store/types.js';
+import { studyFinals } from '../src/study/finals.js';
 import { runStudy } from '../src/study/run.js';
 import { tinyStudy } from './tiny-study.js';
 
@@ -300,7 +301,7 @@ test('a time budget stops asking once the deadline passed: the trial in flight f
   assert.equal(summary.finalists.length, 1);
   assert.deepEqual(ev.stages, ['proxy:0', 'proxy:1', 'proxy:2', 'proxy:3', 'finetune:4']);
   assert.deepEqual(
-    (await store.listFinals('loop')).map((f) => f.trainEngine),
+    (await studyFinals(store, 'loop', await store.listTrials('loop'))).map((f) => f.trainEngine),
     ['libtorch'],
     'the final records the engine that fine-tuned it',
   );

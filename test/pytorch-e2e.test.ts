@@ -30,6 +30,7 @@ import { loadSplits } from '../src/evaluators/setup.js';
 import { loadGraph } from '../src/model/ir/io.js';
 import { toInputLayout } from '../src/model/ir/layout.js';
 import { openStore } from '../src/store/index.js';
+import { studyFinals } from '../src/study/finals.js';
 import { referenceForward } from './graph-reference.js';
 import { cli, oneLine } from './helpers.js';
 
@@ -103,7 +104,9 @@ describe('PyTorch ONNX models through inspect, search and export', { skip }, () 
       assert.match(searched.stdout, /proxy engine: onnxruntime/);
 
       const s = await openStore(store);
-      const [study, trials, finals] = await Promise.all([s.getStudy(model), s.listTrials(model), s.listFinals(model)]).finally(() => s.close());
+      const [study, trials, finals] = await Promise.all([s.getStudy(model), s.listTrials(model)])
+        .then(async ([st, ts]) => [st, ts, await studyFinals(s, model, ts)] as const)
+        .finally(() => s.close());
       assert.equal(study?.state, 'complete');
       // The search's own trials; the finalist's fine-tune is a rung trial of its own.
       assert.equal(trials.filter((t) => !isRungTrial(t)).length, 3);

@@ -17,6 +17,7 @@ import { buildReportInfo } from '../src/report/data.js';
 import { openStore } from '../src/store/index.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { Store, TrialLease, TrialRecord } from '../src/store/types.js';
+import { studyFinals } from '../src/study/finals.js';
 import { artifactPaths } from '../src/study/lineage.js';
 import { runStudy } from '../src/study/run.js';
 import { type RungMeta, rungMetaOf } from '../src/study/rungs.js';
@@ -156,7 +157,7 @@ for (const [backend, open, skip] of backends)
         assert.equal(last[0].parent, best.number);
       }
       // The finals are recorded under the origin, from the last rung's trial.
-      const finals = await store.listFinals('rungs');
+      const finals = await studyFinals(store, 'rungs', await store.listTrials('rungs'));
       assert.deepEqual(
         finals.map((f) => f.trial).sort(),
         rungs
@@ -170,7 +171,9 @@ for (const [backend, open, skip] of backends)
         assert.equal(f.finalAccuracy, byNumber.get(t.number)!.metrics.finalAccuracy);
         assert.equal(f.modelPath, artifactPaths.trialModel(dir, t.number));
         assert.equal(f.trainEngine, 'libtorch');
+        assert.equal(f.fromTrial, t.number, 'a final is its last-rung trial');
       }
+      assert.deepEqual(await store.listFinals('rungs'), [], 'no separate finals rows: the trials are the record');
       // Reports see the search's 12 trials, the finals on their origins (not the rung trials as points).
       const info = buildReportInfo((await store.getStudy('rungs'))!, trials, finals);
       assert.deepEqual([info.counts.total, info.counts.finalists], [12, 2]);
@@ -185,7 +188,7 @@ for (const when of ['during rung 1', 'during rung 2'] as const) {
       const clock = { t: 1e12 };
       const store = new MemoryStore({ clock: () => clock.t });
       await run(store, new FakeEvaluator(clock));
-      return { rungs: await rungTrials(store), finals: await store.listFinals('rungs') };
+      return { rungs: await rungTrials(store), finals: await studyFinals(store, 'rungs', await store.listTrials('rungs')) };
     };
     const whole = await reference();
     // The second rung-1 trial (more rung-1 promotions follow it), or the first rung-2 trial (another waits).
@@ -218,7 +221,7 @@ for (const when of ['during rung 1', 'during rung 2'] as const) {
       rs.map(({ number, parent, rung, origin, target, weights, state }) => ({ number, parent, rung, origin, target, weights, state }));
     assert.deepEqual(strip(await rungTrials(store)), strip(whole.rungs));
     assert.deepEqual(
-      (await store.listFinals('rungs')).map((f) => [f.trial, f.finalAccuracy]),
+      (await studyFinals(store, 'rungs', await store.listTrials('rungs'))).map((f) => [f.trial, f.finalAccuracy]),
       whole.finals.map((f) => [f.trial, f.finalAccuracy]),
     );
   });

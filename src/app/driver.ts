@@ -18,6 +18,7 @@ import { graphGroupScores } from '../model/ir/importance.js';
 import { buildReportInfo, type ReportInfo } from '../report/data.js';
 import { checkStoreLocation } from '../store/index.js';
 import { earliest } from '../study/budget.js';
+import { studyFinals } from '../study/finals.js';
 import { studySpace } from '../study/lifecycle.js';
 import { runStudy, type StudyProgress, type StudySummary } from '../study/run.js';
 import { hostEvaluator } from './evaluators.js';
@@ -135,7 +136,8 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       now: o.now,
     });
     const s = summary.study;
-    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name), hostDataNotes(host));
+    const trials = await store.listTrials(s.name);
+    const report = buildReportInfo(s, trials, await studyFinals(store, s.name, trials), hostDataNotes(host));
     return { cfg, summary, report };
   } finally {
     await store.close();

@@ -11,6 +11,7 @@ import { isFileLocation } from '../core/location.js';
 import { isRungTrial } from '../core/types.js';
 import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../store/index.js';
 import { type DataNotes, readDataNotes } from '../study/data-notes.js';
+import { studyFinals } from '../study/finals.js';
 
 /** The store of the study-reading commands when none is named (`run.store`'s default). */
 export const DEFAULT_STORE = 'experiments/autoprune.db';
@@ -60,7 +61,8 @@ export interface StudyData {
 
 export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
   const study = await requireStudy(store, name);
-  const [trials, finals, dataNotes] = await Promise.all([store.listTrials(name), store.listFinals(name), readDataNotes(store, name)]);
+  const [trials, dataNotes] = await Promise.all([store.listTrials(name), readDataNotes(store, name)]);
+  const finals = await studyFinals(store, name, trials);
   // The search's trials; rung trials reach the commands as the finals of their origin.
   return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, dataNotes };
 }

@@ -9,6 +9,7 @@
 import { withinTarget } from '../core/space.js';
 import { buildReportInfo, type ReportInfo } from '../report/data.js';
 import type { FinalRecord, Json, Store, StudyRecord, TrialRecord } from '../store/types.js';
+import { finalsOf } from '../study/finals.js';
 import type { ChangeReader } from './queries.js';
 
 /** A trial as pages list it (the trial page reads the whole record). Accuracies are fractions. */
@@ -188,15 +189,17 @@ export class StudyFeed {
     if (study.createdAt !== this.study.createdAt) this.clear(study);
     const studyChanged = JSON.stringify(study) !== JSON.stringify(this.study);
     this.study = study;
-    const [changed, finals] = await Promise.all([this.reader.changedTrials(study.name, this.maxNumber, [...this.open]), this.store.listFinals(study.name)]);
+    const [changed, older] = await Promise.all([this.reader.changedTrials(study.name, this.maxNumber, [...this.open]), this.store.listFinals(study.name)]);
     this.lastRead = changed.length;
+    for (const t of changed) this.records.set(t.number, t);
+    // Finals are last-rung trials (src/study/finals.ts): derived from every trial the feed holds.
+    const finals = finalsOf(study.name, [...this.records.values()], older, this.store.artifactDir(study.name));
     const finalByTrial = new Map<number, FinalRecord>();
     for (const f of [...finals].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) finalByTrial.set(f.trial, f);
     const next = this.version + 1;
     let bumped = studyChanged;
     const touched = new Set<number>(changed.map((t) => t.number));
     for (const [n, f] of finalByTrial) if (JSON.stringify(this.finals.get(n)) !== JSON.stringify(f)) touched.add(n);
-    for (const t of changed) this.records.set(t.number, t);
     for (const n of touched) {
       const t = this.records.get(n);
       if (!t) continue;

@@ -7,7 +7,6 @@ import type { Controller, Observation, Proposal } from '../controllers/types.js'
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { type Candidate, candidateKey } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
-import { trainEngineOf } from '../evaluators/types.js';
 import type { DriverLease, NewTrial, Store, TrialRecord } from '../store/types.js';
 import { trialKey } from './lineage.js';
 import { type FailurePolicy, firstLine } from './policy.js';
@@ -33,8 +32,6 @@ export interface DriverOptions {
     readonly schedule: readonly RungSpec[];
     /** A search trial's target (the band it lies in), or null. */
     readonly targetOf: (t: TrialRecord) => number | null;
-    /** Where a study's artifacts live (store.artifactDir), for the final record's model path. */
-    readonly modelDir: (trial: number) => string;
   };
 }
 
@@ -118,7 +115,6 @@ export class Driver {
     const trials = await this.o.store.listTrials(this.study);
     const fresh = trials.filter((t) => isFinished(t) && !this.told.has(t.number)).sort(byFinish);
     if (fresh.length) {
-      await this.recordFinals(trials);
       // One at a time, yielding between: a controller's tell can be long synchronous work (rl's
       // DDPG updates took 10-60 s per episode on a loaded host). Leases are renewed on the lease
       // thread, but a memory store's renewals are timers on this thread and must get their turn.
@@ -193,7 +189,14 @@ export class Driver {
       const from = byNumber.get(p.from)!;
       // Rung 1 continues the proxy's weights: the base cut (re-derived), or its adapted parent's.
       const weights = rungMetaOf(from) !== null || from.stage === 'adapt' ? from.number : from.parent;
-      const meta: RungMeta = { rung: p.rung, origin: p.origin, target: p.target, weights, finetune: r.schedule[p.rung - 1].finetune };
+      const meta: RungMeta = {
+        rung: p.rung,
+        origin: p.origin,
+        target: p.target,
+        weights,
+        finetune: r.schedule[p.rung - 1].finetune,
+        last: p.rung === r.schedule.length,
+      };
       return {
         candidate: from.candidate,
         key: trialKey(from.candidate, 'finetune', from.number),
@@ -209,45 +212,17 @@ export class Driver {
     return added.length;
   }
 
-  /**
-   * The finals of finished last-rung trials not yet recorded, under their origin's number (what
-   * reports, pick and export read); written again after a crash between the trial and its record.
-   */
-  private async recordFinals(trials: readonly TrialRecord[]): Promise<void> {
-    const r = this.o.rungs;
-    if (!r || r.schedule.length === 0) return;
-    const last = r.schedule.length;
-    const done = trials.filter((t) => t.state === 'complete' && rungMetaOf(t)?.rung === last && t.metrics.finalAccuracy != null);
-    if (done.length === 0) return;
-    const have = new Set((await this.o.store.listFinals(this.study)).map((f) => f.trial));
-    for (const t of done) {
-      const m = rungMetaOf(t)!;
-      if (have.has(m.origin)) continue;
-      const spec = r.schedule[last - 1].finetune;
-      await this.o.store.saveFinal({
-        study: this.study,
-        trial: m.origin,
-        finalAccuracy: t.metrics.finalAccuracy!,
-        latencyMs: t.metrics.latencyMs ?? null,
-        latencyHost: t.metrics.latencyHost,
-        latencyDevice: t.metrics.latencyDevice,
-        trainEngine: trainEngineOf(t.metrics.timings),
-        epochs: 'epochs' in spec ? spec.epochs : 0,
-        modelPath: r.modelDir(t.number),
-        seconds: t.metrics.timings?.total ?? 0,
-      });
-      have.add(m.origin);
-      this.o.log?.(`finalist trial ${m.origin}: test ${(100 * t.metrics.finalAccuracy!).toFixed(2)}% after rung ${last} (trial ${t.number})`);
-    }
-  }
-
   /** One log line per finished trial, whichever worker (thread or process) ran it. */
   private describe(t: TrialRecord): string {
     const what = `trial ${t.number}${t.stage === 'proxy' ? '' : ` (${t.stage}${t.parent === null ? '' : ` from trial ${t.parent}`})`}`;
     if (t.state === 'failed') return `${what} failed: ${firstLine(t.error ?? 'unknown error')}`;
     const secs = t.metrics.timings?.total;
     const where = `${secs === undefined ? '' : ` in ${secs.toFixed(1)} s`} [${t.worker ?? '?'}]`;
-    return `${what}: ${(100 * (t.cost.macs / this.o.baseMacs)).toFixed(1)}% FLOPs (${(t.cost.macs / 1e6).toFixed(2)} MMACs), proxy ${(100 * (t.metrics.proxyAccuracy ?? NaN)).toFixed(2)}%${where}`;
+    const done = `${what}: ${(100 * (t.cost.macs / this.o.baseMacs)).toFixed(1)}% FLOPs (${(t.cost.macs / 1e6).toFixed(2)} MMACs), proxy ${(100 * (t.metrics.proxyAccuracy ?? NaN)).toFixed(2)}%${where}`;
+    const rung = rungMetaOf(t);
+    // A last-rung result is its origin's final (src/study/finals.ts).
+    if (!rung?.last || t.metrics.finalAccuracy == null) return done;
+    return `${done}\nfinalist trial ${rung.origin}: test ${(100 * t.metrics.finalAccuracy).toFixed(2)}% after rung ${rung.rung} (trial ${t.number})`;
   }
 
   /** A re-proposed finished trial is told again, with the new proposal's meta: controllers match results to proposals. */

@@ -14,7 +14,6 @@ import type { Budget, StopReason } from './budget.js';
 import { Driver } from './driver.js';
 import { type LeaseKeeper, withLeaseKeeper } from './leases.js';
 import { finalState, type OpenStudyOptions, openStudy, restoreController, type StudyLatency, spaceCost } from './lifecycle.js';
-import { artifactPaths } from './lineage.js';
 import { goneLocally, processName } from './liveness.js';
 import { DriverLoop } from './loop.js';
 import { FailurePolicy } from './policy.js';
@@ -124,7 +123,6 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
     rungs: {
       schedule: cfg.evaluation.rungs,
       targetOf: bandOf(targetFractions(cfg.search.targets), cfg.search.window, latencyFraction(o) ?? ((t) => t.cost.macs / study.baseCost.macs)),
-      modelDir: (n) => artifactPaths.trialModel(store.artifactDir(study.name), n),
     },
   });
   const stop = eitherSignal(o.signal, lost);

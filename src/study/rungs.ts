@@ -102,6 +102,8 @@ export interface RungMeta {
   /** The trial whose saved weights it continues from; null = the base model cut (rung 1 of a proxy trial of the base). */
   readonly weights: number | null;
   readonly finetune: RungLength;
+  /** The schedule's last rung: this trial's result is its origin's final (src/study/finals.ts). Absent in stores written before it was recorded. */
+  readonly last?: boolean;
 }
 
 /** A trial as the replay needs it (a subset of TrialRecord). */

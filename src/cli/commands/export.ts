@@ -34,7 +34,10 @@ import { graphToTfjs } from '../../model/ir/to-tfjs.js';
 import { exportOnnxGraph } from '../../model/onnx.js';
 import { encodeOnnx } from '../../model/onnx-proto.js';
 import { escapeMarkdownCell } from '../../report/markdown.js';
-import type { FinalRecord, StudyRecord, TrialRecord } from '../../store/types.js';
+import { artifactKeyOf, pullFolder } from '../../store/artifacts.js';
+import type { FinalRecord, Store, StudyRecord, TrialRecord } from '../../store/types.js';
+import { type StudyFinal, studyFinals } from '../../study/finals.js';
+import { artifactPaths } from '../../study/lineage.js';
 import { handler, info, mmacs, pct } from '../output.js';
 import { type BackendArg, backendOption } from './common.js';
 import { requireStudy, type StoreArg, shortPath, storeOption, studyConfig, withStore } from './store-args.js';
@@ -100,7 +103,7 @@ export interface ModelCard {
   readonly createdAt: string;
 }
 
-function latestFinal(finals: readonly FinalRecord[], trial: number): FinalRecord | null {
+function latestFinal(finals: readonly StudyFinal[], trial: number): StudyFinal | null {
   const mine = finals.filter((f) => f.trial === trial).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return mine.at(-1) ?? null;
 }
@@ -131,13 +134,31 @@ function checkCost(study: string, trial: TrialRecord, got: Cost): void {
   }
 }
 
+/** Fetches a model folder under the study's artifact folder from the store into this host's copy (other paths are left alone). */
+async function pullModel(store: Store, study: string, dir: string): Promise<void> {
+  const key = artifactKeyOf(store, study, dir);
+  if (key !== null) await pullFolder(store, study, key, dir);
+}
+
 async function buildModel(
   study: StudyRecord,
   cfg: ResolvedConfig,
   trial: TrialRecord,
   fin: FinalRecord | null,
+  parentDir: string | null,
 ): Promise<{ model: tf.LayersModel; weights: ModelCard['weights'] }> {
   if (fin?.modelPath) return { model: await loadModel(modelJsonOf(fin.modelPath)), weights: 'fine-tuned' };
+  if (parentDir) {
+    // A NetAdapt child: cut from its parent's adapted weights, as the evaluator did.
+    const parent = await loadModel(modelJsonOf(parentDir));
+    try {
+      const splits = await loadSplits(cfg);
+      const { model } = await prunedForTrial(cfg, parent, analyzeModel(parent), trial.candidate, trial.number, splits.train);
+      return { model, weights: 'proxy' };
+    } finally {
+      parent.dispose();
+    }
+  }
   const base = await loadBaseModel(cfg);
   try {
     const analysis = checkBase(study, cfg, base);
@@ -160,20 +181,23 @@ async function buildGraph(
   cfg: ResolvedConfig,
   trial: TrialRecord,
   fin: FinalRecord | null,
+  parentDir: string | null,
 ): Promise<{ graph: ModelGraph; weights: ModelCard['weights']; cost: Cost }> {
   if (fin?.modelPath && hasGraph(fin.modelPath)) {
     const graph = await loadGraph(fin.modelPath);
     return { graph, weights: 'fine-tuned', cost: graphCost(analyzeGraph(graph), null) };
   }
   const splits = await loadSplits(cfg);
-  const base = await loadBaseGraph(cfg, splits);
+  // A NetAdapt child is cut from its parent's adapted graph, as the evaluator did.
+  const base = parentDir ? await loadGraph(parentDir) : await loadBaseGraph(cfg, splits);
   const cal = cfg.evaluation.calibration;
   const calibration = { batches: cal.batches, batchSize: cal.batchSize, seed: cfg.run.seed, layout: base.inputLayout };
   const pb = await proxyBase(base, { unfold: cal.unfold, train: splits.train, calibration });
   const cost = graphCost(pb.analysis, null);
   if (
-    pb.analysis.groups.map((g) => `${g.id}:${g.channels}`).join(',') !== study.space.groups.map((g) => `${g.id}:${g.channels}`).join(',') ||
-    cost.macs !== study.baseCost.macs
+    !parentDir &&
+    (pb.analysis.groups.map((g) => `${g.id}:${g.channels}`).join(',') !== study.space.groups.map((g) => `${g.id}:${g.channels}`).join(',') ||
+      cost.macs !== study.baseCost.macs)
   ) {
     throw new AutopruneError(
       ErrorCodes.MODEL_NOT_FOUND,
@@ -362,7 +386,7 @@ export const exportCommand: CommandModule<object, Args> = {
     if (!(Number.isInteger(args.trial) && args.trial >= 0)) {
       throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --trial to be a trial number (integer >= 0), got ${quote(args.trial)}`);
     }
-    const { study, trial, fin } = await withStore(args.store, async (s) => {
+    const { study, trial, fin, parentDir } = await withStore(args.store, async (s) => {
       const st = await requireStudy(s, args.study);
       const t = await s.getTrial(st.name, args.trial);
       if (t === null) {
@@ -370,7 +394,13 @@ export const exportCommand: CommandModule<object, Args> = {
         const expected = n === 0 ? 'the study has no trials yet' : `expected a number in [0, ${n - 1}]`;
         throw new AutopruneError(ErrorCodes.TRIAL_NOT_FOUND, `Trial ${args.trial} not found in study ${quote(st.name)}; ${expected}`);
       }
-      return { study: st, trial: t, fin: latestFinal(await s.listFinals(st.name), t.number) };
+      const fin = latestFinal(await studyFinals(s, st.name, await s.listTrials(st.name)), t.number);
+      // The weights that were scored, from the store, whichever host trained them: a last-rung
+      // trial's saved model, or the adapted parent a NetAdapt child was cut from.
+      if (fin?.fromTrial != null && fin.modelPath) await pullModel(s, st.name, fin.modelPath);
+      const parentDir = !fin && t.parent !== null ? artifactPaths.trialModel(s.artifactDir(st.name), t.parent) : null;
+      if (parentDir) await pullModel(s, st.name, parentDir);
+      return { study: st, trial: t, fin, parentDir };
     });
     if (trial.state !== 'complete') {
       throw new AutopruneError(
@@ -387,7 +417,7 @@ export const exportCommand: CommandModule<object, Args> = {
     let onnxInput: ModelCard['onnxInput'] = { name: 'input', layout: 'NHWC' };
     let inputShape: [number, number, number];
     if (cfg.model.checkpoint !== undefined && isOnnxPath(cfg.model.checkpoint)) {
-      const built = await buildGraph(study, cfg, trial, fin);
+      const built = await buildGraph(study, cfg, trial, fin, parentDir);
       weights = built.weights;
       checkCost(study.name, trial, built.cost);
       onnxInput = { name: built.graph.source.inputName, layout: built.graph.inputLayout };
@@ -413,7 +443,7 @@ export const exportCommand: CommandModule<object, Args> = {
         } else info(`no tfjs model: ${twin.refused}`);
       }
     } else {
-      const built = await buildModel(study, cfg, trial, fin);
+      const built = await buildModel(study, cfg, trial, fin, parentDir);
       weights = built.weights;
       inputShape = built.model.inputs[0].shape.slice(1) as [number, number, number];
       files.push(...(await writeTfjsFormats(built.model, out, formats, study.name, trial)));

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { buildReportInfo } from '../../report/data.js';
+import { studyFinals } from '../../study/finals.js';
 import { handler, info, pct, table } from '../output.js';
 import { lastUpdate, type StoreArg, storeExists, storeOption, withStore } from './store-args.js';
 
@@ -35,7 +36,8 @@ export const listCommand: CommandModule<object, Args> = {
     const summaries = await withStore(args.store, async (store) => {
       const out: StudySummary[] = [];
       for (const study of await store.listStudies()) {
-        const [trials, finals] = await Promise.all([store.listTrials(study.name), store.listFinals(study.name)]);
+        const trials = await store.listTrials(study.name);
+        const finals = await studyFinals(store, study.name, trials);
         const r = buildReportInfo(study, trials, finals);
         const last = r.progress.byNumber.at(-1);
         out.push({
