@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/rungs-ab.ts [--config configs/quickstart.yaml] [--targets 0.15,0.3] [--window 0.01]
+ * `node --import tsx bench/rungs-ab.ts [--config configs/quickstart.yaml] [--targets 0.15,0.3] [--window 0.01] [--batches-per-epoch N]
  *   [--seeds 0,1,2] [--budget 48] [--arms baselines,today,rungs] [--distill] [--out experiments/rungs-ab]
  *   [--smoke] [--summary-only]`
  *
@@ -22,6 +22,8 @@
  * `results.jsonl` as studies finish; a rerun skips studies already complete in the store.
  * Every study searches within `--window` of its target (default ±1% of the base FLOPs), so picks are
  * compared at nearly equal FLOPs, not the window's top edge against global at the target.
+ * `--batches-per-epoch N` makes every fine-tune "epoch" N batches (`evaluation.finetune.batchesPerEpoch`),
+ * a scaled-down run for a loaded or small machine; the table says so.
  * `--smoke` shrinks everything (8 trials, 5 batches per epoch) to check the wiring.
  */
 import { spawnSync } from 'node:child_process';
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '0,1,2' },
     budget: { type: 'string', default: '48' },
     window: { type: 'string', default: '0.01' },
+    'batches-per-epoch': { type: 'string' },
     arms: { type: 'string', default: 'baselines,today,rungs' },
     distill: { type: 'boolean', default: false },
     out: { type: 'string', default: 'experiments/rungs-ab' },
