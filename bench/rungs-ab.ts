@@ -87,9 +87,10 @@ function armConfig(base: UserConfig, arm: string, target: number, seed: number, 
   cfg.run = { ...cfg.run, seed, store };
   const ev = cfg.evaluation;
   delete ev.finalists;
+  const perEpoch = values.smoke ? 5 : values['batches-per-epoch'] === undefined ? undefined : Number(values['batches-per-epoch']);
   ev.finetune = {
     ...(ev.finetune ?? {}),
-    ...(values.smoke ? { batchesPerEpoch: 5 } : {}),
+    ...(perEpoch === undefined ? {} : { batchesPerEpoch: perEpoch }),
     ...(values.distill ? { distill: { temperature: 4, alpha: 0.9 } } : {}),
   };
   const chain = [
