@@ -4,6 +4,7 @@
  * never a library's stack trace, never a hang.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,4 +183,16 @@ describe('libtorch binding: bad arguments are JS TypeErrors naming what was expe
     assert.deepEqual(y.shape, [1, 1, 2, 2]);
     for (const t of [x, y]) t.dispose();
   });
+});
+
+test('a reader that closes the pipe early (`inspect m | head -1`) ends the command quietly with exit 0', async () => {
+  const child = spawn(process.execPath, ['bin/autoprune.js', 'inspect', 'resnet-20'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  // Read the first chunk, then close our end as `head` does.
+  await new Promise<void>((r) => child.stdout.once('data', () => r()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.equal(stderr, '', 'no EPIPE stack trace');
+  assert.equal(code, 0);
 });

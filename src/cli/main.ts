@@ -22,6 +22,15 @@ function joinDashValues(argv: readonly string[]): string[] {
   return out;
 }
 
+// A reader that closed the pipe (`autoprune inspect m | head`) wants no more output: stop quietly,
+// as Unix tools do, instead of an unhandled EPIPE stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 const cli = yargs(joinDashValues(hideBin(process.argv)))
   .scriptName('autoprune')
   .usage('$0 <command> [options]\n\nSearch per-layer channel pruning ratios for CNNs.')
