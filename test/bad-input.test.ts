@@ -120,6 +120,28 @@ describe('an ONNX base model with a latency target', () => {
   });
 });
 
+describe('an ONNX base model trained on tfjs', () => {
+  test('a node without an exact tfjs layer is refused at start (exit 3), naming the node, before any trial runs', async () => {
+    const onnx = join(ROOT, 'test', 'fixtures', 'onnx', 'tiny-opset11.onnx');
+    const path = await config('onnx-tfjs-train', onnx, {
+      data: { dataset: 'synthetic', validationSize: 16, synthetic: { shape: [32, 32, 3], classes: 10, train: 32, test: 16 } },
+      model: { checkpoint: onnx },
+      search: { targets: [0.5], budget: { trials: 2 } },
+      evaluation: { finalists: { count: 1, epochs: 1 } },
+      run: { store: join(dir, 'onnx-tfjs-train.db'), workers: 'inline', backend: 'cpu', engine: { proxy: 'auto', train: 'tfjs' } },
+    });
+    const line = await refused(['search', path], ExitCodes.INPUT);
+    assert.match(line, /Node `pool\/MaxPool` \(Pool\): ceil-mode pooling that adds a window has no exact tfjs layer/);
+    const { openStore } = await import('../src/store/index.js');
+    const store = await openStore(join(dir, 'onnx-tfjs-train.db'));
+    try {
+      assert.deepEqual(await store.listTrials('onnx-tfjs-train').catch(() => []), [], 'no trial ran');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('train saves where search reads', () => {
   test('train.out defaults to the folder of model.checkpoint, else experiments/<name>/base; an explicit train.out wins', () => {
     const base = { name: 'x', model: { zoo: 'plain-cnn' } };

@@ -29,6 +29,7 @@ import { graphFromLayersModel, graphFromTfjsFiles } from '../src/model/ir/from-t
 import type { ConvNode, ModelGraph, Node } from '../src/model/ir/graph.js';
 import { graphGroupScores } from '../src/model/ir/importance.js';
 import { graphToOnnx } from '../src/model/ir/to-onnx.js';
+import { graphToTfjs, graphWithTfjsWeights } from '../src/model/ir/to-tfjs.js';
 import { encodeOnnx } from '../src/model/onnx-proto.js';
 import { makePlan, pruneModel } from '../src/model/prune.js';
 import { buildZooModel, ZOO_NAMES } from '../src/model/zoo.js';
@@ -481,3 +482,28 @@ function zeroFilters(g: ModelGraph, a: GraphAnalysis, keep: readonly (readonly n
   });
   return { ...g, nodes };
 }
+
+test('node names as torch.onnx.export writes them (`/layer1/conv/Conv`) build a tfjs model, and its weights map back to the same nodes', async () => {
+  await initBackend('cpu');
+  const m = buildZooModel('resnet-20', { inputShape: [16, 16, 3], numClasses: 10, width: 0.25 });
+  const g = graphFromLayersModel(m);
+  m.dispose();
+  const onnxName = (s: string) => `/${s.replace(/_/g, '.')}/Conv:0`;
+  const names = new Map(g.nodes.map((n) => [n.name, onnxName(n.name)]));
+  const renamed: ModelGraph = {
+    ...g,
+    nodes: g.nodes.map((n) => ({ ...n, name: names.get(n.name)!, inputs: n.inputs.map((i) => names.get(i) ?? i) }) as Node),
+    input: names.get(g.input)!,
+    output: names.get(g.output)!,
+  };
+  const model = graphToTfjs(renamed);
+  try {
+    const back = graphWithTfjsWeights(renamed, model);
+    for (const [a, b] of renamed.nodes.map((n, i) => [n, back.nodes[i]] as const)) {
+      assert.equal(b.name, a.name, 'the graph keeps its own names');
+      if (a.op === 'Conv' && b.op === 'Conv') assert.deepEqual(b.weight, a.weight, a.name);
+    }
+  } finally {
+    model.dispose();
+  }
+});

@@ -9,7 +9,7 @@ import type { Controller, GroupDescriptor } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { BackendInfo } from '../engine/backend.js';
-import { proxyEngine } from '../evaluators/engine.js';
+import { checkGraphTrainable, proxyEngine } from '../evaluators/engine.js';
 import { needsLatencyTable, type PreparedLatency, prepareLatency, resolveChannelStep } from '../latency/study.js';
 import { groupDescriptors } from '../model/descriptors.js';
 import { groupScores } from '../model/importance.js';
@@ -93,6 +93,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       'Latency targets, `evaluation.latency.predict` and `space.channelStep: auto` expected a tfjs base model (model.json); an ONNX model takes FLOPs targets and a numeric channel step for now',
     );
   }
+  if (host.graph) await checkGraphTrainable(cfg, host.graph);
   const store = await openStudyStore(cfg);
   try {
     // `space.channelStep: auto` from the latency table; a resumed study keeps the step it started with.

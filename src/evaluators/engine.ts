@@ -7,9 +7,11 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import type { Split } from '../data/types.js';
+import { initBackend } from '../engine/backend.js';
 import { loadOnnxRuntime, nchwcBlock, requireOnnxRuntime, withSession } from '../engine/onnxruntime.js';
 import type { ModelGraph } from '../model/ir/graph.js';
 import { graphToOnnx } from '../model/ir/to-onnx.js';
+import { graphToTfjs } from '../model/ir/to-tfjs.js';
 import { exportOnnxGraph } from '../model/onnx.js';
 import { padChannels } from '../model/onnx-pad.js';
 import { encodeOnnx } from '../model/onnx-proto.js';
@@ -54,6 +56,18 @@ export function refuseTfjsProxy(cfg: GraphSource): AutopruneError {
     ErrorCodes.CONFIG_INVALID,
     `The proxy engine is tfjs (\`run.engine.proxy\`: ${cfg.run.engine.proxy}), which runs tfjs models only, and \`model.checkpoint\` ${quote(cfg.model.checkpoint)} is an ONNX model; expected \`run.engine.proxy\`: onnxruntime (or auto with onnxruntime-node installed)`,
   );
+}
+
+/**
+ * Training a graph on tfjs builds its tfjs twin: a node without an exact tfjs layer is refused when
+ * the search starts, naming the node (MODEL_UNSUPPORTED_LAYER), not as a failure of every trial
+ * that trains. Nothing to check when the study never trains (no rungs, no NetAdapt adapt stage).
+ */
+export async function checkGraphTrainable(cfg: ResolvedConfig, graph: ModelGraph): Promise<void> {
+  if (resolveTrainEngine(cfg.run.engine.train) !== 'tfjs') return;
+  if (cfg.evaluation.rungs.length === 0 && cfg.search.controller.name !== 'greedy') return;
+  await initBackend(cfg.run.backend);
+  graphToTfjs(graph).dispose();
 }
 
 /**

@@ -214,29 +214,10 @@ async function buildGraph(
   return { graph: { ...cut, nodes }, weights: 'proxy', cost: graphCost(pb.analysis, trial.candidate) };
 }
 
-/**
- * The graph with node names tfjs accepts as layer names (a letter or digit first, then letters,
- * digits and `-._/`): ONNX names such as `/layer1/layer1.0/conv1/Conv` lose their leading `/`.
- */
-function withLayerNames(graph: ModelGraph): ModelGraph {
-  const names = new Map<string, string>();
-  const used = new Set<string>();
-  for (const n of graph.nodes) {
-    const base = n.name.replace(/[^-A-Za-z0-9._/]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'node';
-    let name = base;
-    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
-    used.add(name);
-    names.set(n.name, name);
-  }
-  const rename = (x: string): string => names.get(x) ?? x;
-  const nodes = graph.nodes.map((n) => ({ ...n, name: rename(n.name), inputs: n.inputs.map(rename) }));
-  return { ...graph, nodes, input: rename(graph.input), output: rename(graph.output) };
-}
-
 /** The model's tfjs twin, or null (with the reason) when a node has no tfjs layer. */
 function tfjsTwin(graph: ModelGraph): { model: tf.LayersModel } | { refused: string } {
   try {
-    return { model: graphToTfjs(withLayerNames(graph)) };
+    return { model: graphToTfjs(graph) };
   } catch (e) {
     if (isAutopruneError(e)) return { refused: e.message };
     throw e;

@@ -208,8 +208,41 @@ const TFJS = {
   Identity: (_n, [x]) => ({ y: x }),
 } as const satisfies { readonly [O in Node['op']]: TfjsBuilder<O> };
 
-/** The graph as a tfjs LayersModel taking NHWC images and giving the graph's output. */
-export function graphToTfjs(graph: ModelGraph, options: BuildOptions = {}): tf.LayersModel {
+/**
+ * Layer names tfjs accepts for a graph's nodes (a letter or digit first, then letters, digits and
+ * `-._/`): ONNX names such as `/layer1/layer1.0/conv1/Conv` lose their leading `/`; clashes get a
+ * suffix. Deterministic in the graph, so the model built and the weights read back agree.
+ */
+export function tfjsLayerNames(graph: ModelGraph): Map<string, string> {
+  const names = new Map<string, string>();
+  const used = new Set<string>();
+  for (const n of graph.nodes) {
+    const base = n.name.replace(/[^-A-Za-z0-9._/]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'node';
+    let name = base;
+    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
+    used.add(name);
+    names.set(n.name, name);
+  }
+  return names;
+}
+
+function withTfjsNames(graph: ModelGraph): ModelGraph {
+  const names = tfjsLayerNames(graph);
+  const rename = (x: string): string => names.get(x) ?? x;
+  const nodes = graph.nodes.map((n) => ({ ...n, name: rename(n.name), inputs: n.inputs.map(rename) }));
+  return { ...graph, nodes, input: rename(graph.input), output: rename(graph.output) };
+}
+
+/**
+ * The graph as a tfjs LayersModel taking NHWC images and giving the graph's output; layers are
+ * named after nodes (tfjsLayerNames). BN momentum options are keyed by the graph's own node names.
+ */
+export function graphToTfjs(original: ModelGraph, options: BuildOptions = {}): tf.LayersModel {
+  const names = tfjsLayerNames(original);
+  const graph = withTfjsNames(original);
+  const m = options.bnMomentum;
+  if (m !== undefined && typeof m !== 'number')
+    options = { ...options, bnMomentum: Object.fromEntries(Object.entries(m).map(([k, v]) => [names.get(k) ?? k, v])) };
   const values = new Map<string, Sym>();
   const pending: { layer: tf.layers.Layer; values: readonly tf.Tensor[] }[] = [];
   let input: Sym | undefined;
@@ -246,9 +279,10 @@ export function graphToTfjs(graph: ModelGraph, options: BuildOptions = {}): tf.L
  * each weighted node reads the layer of its name, transposed back to the graph's layouts.
  */
 export function graphWithTfjsWeights(graph: ModelGraph, model: tf.LayersModel): ModelGraph {
+  const names = tfjsLayerNames(graph);
   const read = (n: Node): tf.Tensor[] => {
     try {
-      return model.getLayer(n.name).getWeights();
+      return model.getLayer(names.get(n.name) ?? n.name).getWeights();
     } catch {
       throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `The tfjs model has no layer ${quote(n.name)} for the graph's ${n.op} node`);
     }
