@@ -202,6 +202,8 @@ export function createApp(o: AppOptions): { app: Hono; feeds: Feeds } {
       trial: t,
       groups: space.groups.map((g, i) => ({ id: g.id, channels: g.channels, kept: t.candidate.channels[i] ?? null, ratio: ratios[i] ?? null })),
       final,
+      /** The rung `final` comes from (the study's last), null when none. */
+      finalRung: final === null ? null : f.summary().finalRung,
       host: measuringHost(t),
       latencyEngine: latencyEngineOf(t.metrics.timings),
       children,

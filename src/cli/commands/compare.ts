@@ -32,7 +32,7 @@ export const compareCommand: CommandModule<object, Args> = {
       for (const n of names) out.push(await loadStudyData(s, n));
       return out;
     });
-    const c = buildCompareInfo(data);
+    const c = buildCompareInfo(data.map((d) => ({ ...d, trials: [...d.trials, ...d.rungTrials] })));
     const paths = await writeCompareReport(c, args.out ?? join('reports', `compare-${names.join('-')}`));
     if (args.json) {
       info(JSON.stringify({ ...c, paths }, null, 2));

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, pickCandidates } from '../../report/data.js';
+import { buildReportInfo, pickCandidates, rungLabel } from '../../report/data.js';
 import { bad, defaultLatencyEngine, oneLatencyEngine, pickConstraints, picked } from '../../report/pick.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
@@ -68,7 +68,8 @@ export const pickCommand: CommandModule<object, Args> = {
       const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}${one.device === null ? '' : ` (${one.device})`}`;
       latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine, host or device left out` : ''})`;
     }
-    const r = buildReportInfo(study, trials, finals);
+    // Latency filtering concerns the search's trials; rung trials only tell each accuracy's rung.
+    const r = buildReportInfo(study, [...trials, ...data.rungTrials], finals);
     const all = pickCandidates(r, constraints);
     const rows = all.slice(0, args.top).map(picked);
     if (args.json) {
@@ -89,7 +90,7 @@ export const pickCommand: CommandModule<object, Args> = {
           mmacs(c.macs),
           c.params,
           pct(c.accuracy),
-          c.accuracySource === 'final' ? 'test (fine-tuned)' : 'validation (proxy)',
+          c.accuracySource === 'final' ? `test, ${c.rung === null ? 'fine-tuned' : rungLabel(r, c.rung)}` : `validation, ${rungLabel(r, 0)}`,
           c.latencyMs === null ? '-' : `${c.latencyMs.toFixed(3)} ms`,
         ]),
       ),

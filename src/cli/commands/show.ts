@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, type ReportInfo, type ReportPoint } from '../../report/data.js';
+import { buildReportInfo, finalRungOf, formatRungAgreement, type ReportInfo, type ReportPoint, type RungResult, rungLabel } from '../../report/data.js';
 import type { TrialRecord } from '../../store/types.js';
 import { dataNotesLine } from '../../study/data-notes.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
@@ -19,8 +19,16 @@ export interface ShowTrial {
   readonly flopsFraction: number;
   readonly macs: number;
   readonly params: number;
+  /** Rung 0 (proxy): validation accuracy after BN re-calibration. */
   readonly proxyAccuracy: number | null;
+  /** Test accuracy after the last rung's fine-tune (`finalRung`). */
   readonly finalAccuracy: number | null;
+  /** The rung `finalAccuracy` comes from; null without one. */
+  readonly finalRung: number | null;
+  /** The highest rung the trial's candidate reached (0: the proxy only). */
+  readonly topRung: number;
+  /** Its results at rungs k >= 1. */
+  readonly rungs: readonly RungResult[];
   readonly latencyMs: number | null;
   /** Latency predicted from the latency table when the trial was proposed (docs/latency.md), and the table's label. */
   readonly predictedLatencyMs: number | null;
@@ -59,6 +67,9 @@ function showTrial(p: ReportPoint, t: TrialRecord | undefined): ShowTrial {
     params: p.params,
     proxyAccuracy: p.proxyAccuracy,
     finalAccuracy: p.finalAccuracy,
+    finalRung: p.finalRung,
+    topRung: p.topRung,
+    rungs: p.rungResults,
     latencyMs: p.latencyMs,
     predictedLatencyMs: predicted,
     latencyTable: metaField(t, 'latencyTable', 'string'),
@@ -91,8 +102,8 @@ export const showCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' }),
   handler: handler(async (args) => {
-    const { study, trials, finals, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, trials, finals, dataNotes);
+    const { study, trials, finals, rungTrials, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const r = buildReportInfo(study, [...trials, ...rungTrials], finals, dataNotes);
     const byNumber = new Map(trials.map((t) => [t.number, t]));
     const rows = r.points.map((p) => showTrial(p, byNumber.get(p.trial)));
     const proxyFront = r.proxyFront.map((p) => p.trial);
@@ -110,6 +121,15 @@ export const showCommand: CommandModule<object, Args> = {
             trials: rows,
             proxyFront,
             finalFront,
+            rungs: r.rungs.map((g) => ({
+              rung: g.rung,
+              label: rungLabel(r, g.rung),
+              training: g.training,
+              split: g.split,
+              candidates: g.points.length,
+              front: g.front.map((p) => p.trial),
+            })),
+            rankAgreement: r.rungAgreement,
           },
           null,
           2,
@@ -122,7 +142,20 @@ export const showCommand: CommandModule<object, Args> = {
     info('');
     info(
       table(
-        ['trial', 'state', 'FLOPs', 'MMACs', 'params', 'proxy acc', 'final acc', 'controller', 'target', 'seconds', 'error'],
+        [
+          'trial',
+          'state',
+          'FLOPs',
+          'MMACs',
+          'params',
+          'proxy acc (rung 0)',
+          finalRungOf(r) === null ? 'final acc' : `final acc (rung ${finalRungOf(r)})`,
+          'top rung',
+          'controller',
+          'target',
+          'seconds',
+          'error',
+        ],
         rows.map((t) => [
           t.number,
           t.state,
@@ -131,6 +164,7 @@ export const showCommand: CommandModule<object, Args> = {
           t.params,
           pct(t.proxyAccuracy),
           pct(t.finalAccuracy),
+          t.topRung,
           t.controller,
           t.target === null ? '-' : pct(t.target, 0),
           t.seconds === null ? '-' : t.seconds.toFixed(1),
@@ -139,7 +173,10 @@ export const showCommand: CommandModule<object, Args> = {
       ),
     );
     info('');
-    info(`proxy front (MACs ascending): ${proxyFront.length === 0 ? 'none yet' : proxyFront.map((n) => `#${n}`).join(' ')}`);
-    if (finalFront.length > 0) info(`fine-tuned front: ${finalFront.map((n) => `#${n}`).join(' ')}`);
+    info(`proxy front, ${rungLabel(r, 0)}, MACs ascending: ${proxyFront.length === 0 ? 'none yet' : proxyFront.map((n) => `#${n}`).join(' ')}`);
+    for (const g of r.rungs.slice(1)) {
+      info(`front, ${rungLabel(r, g.rung)}, test accuracy: ${g.front.length === 0 ? 'none yet' : g.front.map((p) => `#${p.trial}`).join(' ')}`);
+    }
+    if (r.rungAgreement.length > 0) info(`rank agreement between rungs (Kendall tau): ${r.rungAgreement.map(formatRungAgreement).join('; ')}`);
   }),
 };
