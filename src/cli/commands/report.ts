@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, fidelityLine, rungAgreementLine, targetLabel, writeReport } from '../../report/index.js';
+import { reportStudy } from '../../app/reports.js';
+import { fidelityLine, rungAgreementLine, targetLabel } from '../../report/index.js';
 import { handler, info, pct } from '../output.js';
-import { loadStudyData, type StoreArg, shortPath, storeOption, withStore } from './store-args.js';
+import { type StoreArg, shortPath, storeOption } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;
@@ -18,9 +18,7 @@ export const reportCommand: CommandModule<object, Args> = {
       .option('out', { type: 'string', describe: 'Output folder (default reports/<study>)' })
       .option(...storeOption),
   handler: handler(async (args) => {
-    const { study, trials, finals, rungTrials, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, [...trials, ...rungTrials], finals, dataNotes);
-    const paths = await writeReport(r, args.out ?? join('reports', study.name));
+    const { report: r, paths } = await reportStudy(args.store, args.study, args.out);
     for (const p of [paths.html, paths.markdown, paths.pareto, paths.progress]) info(`wrote ${shortPath(p)}`);
     const last = r.progress.byNumber.at(-1);
     const best = r.targets.map((t, k) => `${targetLabel(t, r.window)} ${pct(last?.bestAtTarget[k])}`).join(', ');

@@ -1,9 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, finalRungOf, formatRungAgreement, type ReportInfo, type ReportPoint, type RungResult, rungLabel } from '../../report/data.js';
-import type { TrialRecord } from '../../store/types.js';
+import { showStudy } from '../../app/reports.js';
+import { finalRungOf, formatRungAgreement, type ReportInfo, rungLabel } from '../../report/data.js';
 import { dataNotesLine } from '../../study/data-notes.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
-import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
+import { type StoreArg, storeOption } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;
@@ -12,75 +12,6 @@ interface Args extends StoreArg {
 
 /** Errors are cut to this many characters in the table (the JSON keeps them whole). */
 const ERROR_WIDTH = 60;
-
-export interface ShowTrial {
-  readonly number: number;
-  readonly state: string;
-  readonly flopsFraction: number;
-  readonly macs: number;
-  readonly params: number;
-  /** Rung 0 (proxy): validation accuracy after BN re-calibration. */
-  readonly proxyAccuracy: number | null;
-  /** Test accuracy after the last rung's fine-tune (`finalRung`). */
-  readonly finalAccuracy: number | null;
-  /** The rung `finalAccuracy` comes from; null without one. */
-  readonly finalRung: number | null;
-  /** The highest rung the trial's candidate reached (0: the proxy only). */
-  readonly topRung: number;
-  /** Its results at rungs k >= 1. */
-  readonly rungs: readonly RungResult[];
-  readonly latencyMs: number | null;
-  /** Latency predicted from the latency table when the trial was proposed (docs/latency.md), and the table's label. */
-  readonly predictedLatencyMs: number | null;
-  readonly latencyTable: string | null;
-  /** (predicted - measured) / measured, when both are known. */
-  readonly latencyPredictionError: number | null;
-  readonly controller: string;
-  /** FLOPs target the controller aimed at, if any. */
-  readonly target: number | null;
-  /** Evaluation time, startedAt -> finishedAt (null while unfinished). */
-  readonly seconds: number | null;
-  readonly onProxyFront: boolean;
-  readonly error: string | null;
-}
-
-function seconds(t: TrialRecord | undefined): number | null {
-  if (!t?.startedAt || !t.finishedAt) return null;
-  const s = (Date.parse(t.finishedAt) - Date.parse(t.startedAt)) / 1000;
-  return Number.isFinite(s) ? s : null;
-}
-
-/** A number or string field of a trial's meta, else null. */
-function metaField<T extends 'number' | 'string'>(t: TrialRecord | undefined, key: string, type: T): (T extends 'number' ? number : string) | null {
-  const m = t?.meta;
-  const v = m !== null && typeof m === 'object' && !Array.isArray(m) ? m[key] : undefined;
-  return typeof v === type ? (v as T extends 'number' ? number : string) : null;
-}
-
-function showTrial(p: ReportPoint, t: TrialRecord | undefined): ShowTrial {
-  const predicted = metaField(t, 'predictedLatencyMs', 'number');
-  return {
-    number: p.trial,
-    state: p.state,
-    flopsFraction: p.flopsFraction,
-    macs: p.macs,
-    params: p.params,
-    proxyAccuracy: p.proxyAccuracy,
-    finalAccuracy: p.finalAccuracy,
-    finalRung: p.finalRung,
-    topRung: p.topRung,
-    rungs: p.rungResults,
-    latencyMs: p.latencyMs,
-    predictedLatencyMs: predicted,
-    latencyTable: metaField(t, 'latencyTable', 'string'),
-    latencyPredictionError: predicted !== null && p.latencyMs !== null && p.latencyMs > 0 ? (predicted - p.latencyMs) / p.latencyMs : null,
-    controller: p.controller,
-    target: p.target,
-    seconds: seconds(t),
-    onProxyFront: p.onProxyFront,
-    error: p.error,
-  };
-}
 
 function short(s: string | null): string {
   if (s === null) return '';
@@ -102,12 +33,7 @@ export const showCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' }),
   handler: handler(async (args) => {
-    const { study, trials, finals, rungTrials, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, [...trials, ...rungTrials], finals, dataNotes);
-    const byNumber = new Map(trials.map((t) => [t.number, t]));
-    const rows = r.points.map((p) => showTrial(p, byNumber.get(p.trial)));
-    const proxyFront = r.proxyFront.map((p) => p.trial);
-    const finalFront = r.finalFront.map((p) => p.trial);
+    const { report: r, trials: rows, proxyFront, finalFront } = await showStudy(args.store, args.study);
     if (args.json) {
       info(
         JSON.stringify(
