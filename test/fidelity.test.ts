@@ -98,7 +98,9 @@ function record(p: Planned): TrialRecord {
     createdAt: ts,
     startedAt: ts,
     finishedAt: ts.replace(':00.000Z', ':30.000Z'),
-  };
+    // The store's finish sequence, for stores that record one (trials finish in number order here).
+    finishSeq: p.n,
+  } as TrialRecord;
 }
 
 const TRIALS = PLAN.map(record);
