@@ -4,6 +4,7 @@
  * nothing else builds a search (docs/architecture.md).
  */
 export { loadSearchConfig, type SearchOverrides, withOverrides } from './config.js';
+export { type Dashboard, type DashboardOptions, startDashboard } from './dashboard.js';
 export { runSearch, type SearchOptions, type SearchOutcome, searchDeadline } from './driver.js';
 export { cpuDevice, defaultDevice, hostEvaluator, studyEvaluator } from './evaluators.js';
 export { EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportOutcome, exportTrial, type ModelCard } from './export.js';
