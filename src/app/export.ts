@@ -85,6 +85,8 @@ export interface ModelCard {
   readonly proxyAccuracy: number | null;
   /** Test accuracy after fine-tuning (finalists only). */
   readonly finalAccuracy: number | null;
+  /** The rung `finalAccuracy` comes from: the study's last (docs/rungs.md, docs/fidelity.md); null without one. */
+  readonly finalRung: number | null;
   readonly finetuneEpochs: number | null;
   /** Fine-tuning stopped each epoch after this many batches (evaluation.finetune.batchesPerEpoch); null = whole epochs. */
   readonly finetuneBatchesPerEpoch: number | null;
@@ -298,7 +300,7 @@ function cardMarkdown(c: ModelCard): string {
       'fine-tuned test accuracy',
       c.finalAccuracy === null
         ? 'not a finalist'
-        : `${pct(c.finalAccuracy)} (${finetuneText(c)}${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`,
+        : `${pct(c.finalAccuracy)} (rung ${c.finalRung}, ${finetuneText(c)}${c.weights === 'proxy' ? '; of the fine-tuned model, not these weights' : ''})`,
     ),
     row('latency', c.latencyMs === null ? 'not measured' : `${c.latencyMs.toFixed(3)} ms per image`),
     row(
@@ -436,6 +438,8 @@ export async function exportTrial(args: ExportOptions): Promise<ExportOutcome> {
     paramsFraction: trial.cost.params / base.params,
     proxyAccuracy: trial.metrics.proxyAccuracy ?? null,
     finalAccuracy: fin?.finalAccuracy ?? trial.metrics.finalAccuracy ?? null,
+    // Finals are the last rung's results; a store from before rungs holds one rung.
+    finalRung: fin || trial.metrics.finalAccuracy != null ? Math.max(1, cfg.evaluation.rungs?.length ?? 0) : null,
     finetuneEpochs: fin?.epochs ?? null,
     finetuneBatchesPerEpoch: fin ? (cfg.evaluation.finetune.batchesPerEpoch ?? null) : null,
     latencyMs: fin?.latencyMs ?? trial.metrics.latencyMs ?? null,

@@ -35,7 +35,7 @@ export const exportCommand: CommandModule<object, Args> = {
       `wrote ${files.map((f) => shortPath(join(out, f))).join(', ')} (${weights === 'fine-tuned' ? 'fine-tuned finalist' : 'pruned + BN re-calibrated'}), card.json, card.md`,
     );
     info(
-      `trial ${card.trial}: ${mmacs(card.macs)} MMACs (${pct(card.flopsFraction, 1)} of base, ${card.speedup.toFixed(2)}x), ${card.params} params, proxy acc ${pct(card.proxyAccuracy)}${card.finalAccuracy !== null ? `, fine-tuned test acc ${pct(card.finalAccuracy)}` : ''}`,
+      `trial ${card.trial}: ${mmacs(card.macs)} MMACs (${pct(card.flopsFraction, 1)} of base, ${card.speedup.toFixed(2)}x), ${card.params} params, proxy acc ${pct(card.proxyAccuracy)}${card.finalAccuracy !== null ? `, fine-tuned test acc ${pct(card.finalAccuracy)} (rung ${card.finalRung})` : ''}`,
     );
   }),
 };
