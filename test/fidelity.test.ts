@@ -426,6 +426,14 @@ describe('commands: rungs', () => {
       );
       const trial = (await (await fetch(`${server.url}api/trial?study=ladder&n=2`)).json()) as { finalRung: number | null };
       assert.equal(trial.finalRung, 2);
+      const pick = (await (await fetch(`${server.url}api/pick?study=ladder&top=2`)).json()) as { rows: { trial: number; rung: number | null }[] };
+      assert.deepEqual(
+        pick.rows.map((r) => [r.trial, r.rung]),
+        [
+          [2, 2],
+          [1, 2],
+        ],
+      );
     } finally {
       await server.close();
       await store.close();

@@ -888,7 +888,11 @@ async function pickPage(name) {
                 h('td', { class: 'num' }, mmacs(c.macs)),
                 h('td', { class: 'num' }, count(c.params)),
                 h('td', { class: 'num' }, pct(c.accuracy)),
-                h('td', {}, c.accuracySource === 'final' ? 'test (fine-tuned)' : 'validation (proxy)'),
+                h(
+                  'td',
+                  {},
+                  c.accuracySource === 'final' ? `test, ${c.rung === null ? 'fine-tuned' : `rung ${c.rung} (fine-tune)`}` : 'validation, rung 0 (proxy)',
+                ),
                 h('td', { class: 'num' }, ms(c.latencyMs)),
                 h('td', {}, h('code', {}, c.exportCommand), ' ', copyButton(c.exportCommand)),
               ),
