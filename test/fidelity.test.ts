@@ -300,6 +300,13 @@ describe('commands: rungs', () => {
     if (!process.env.KEEP) await rm(dir, { recursive: true, force: true });
   });
 
+  test('list says its best accuracies are rung 0 (proxy)', async () => {
+    const r = await cli('list', '--store', db);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /best proxy acc \(rung 0\)/);
+    assert.match(r.stdout, /ladder .* all 90\.00%/);
+  });
+
   test('show names the rung of each accuracy, the front at each rung and tau per rung pair', async () => {
     const r = await cli('show', 'ladder', '--store', db);
     assert.equal(r.code, 0, r.stderr);

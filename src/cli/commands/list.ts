@@ -28,7 +28,7 @@ export const listCommand: CommandModule<object, Args> = {
     }
     info(
       table(
-        ['study', 'state', 'trials (ok/failed/all)', 'best proxy acc', 'base proxy acc', 'last update'],
+        ['study', 'state', 'trials (ok/failed/all)', 'best proxy acc (rung 0)', 'base proxy acc', 'last update'],
         summaries.map((s) => [
           s.name,
           s.state,
