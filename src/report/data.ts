@@ -16,6 +16,7 @@ import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { hypervolume2d, paretoFront } from '../core/pareto.js';
 import { withinTarget } from '../core/space.js';
 import { kendallTau } from '../core/stats.js';
+import { type RungLength, rungMetaOf } from '../study/rungs.js';
 
 export { withinTarget };
 
@@ -24,7 +25,6 @@ import { isRungTrial, type TrialState } from '../core/types.js';
 import { latencyEngineOf } from '../evaluators/types.js';
 import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../store/types.js';
 import type { DataNotes } from '../study/data-notes.js';
-import { type RungLength, rungMetaOf } from '../study/rungs.js';
 
 /** Targets used for "best accuracy at target" when the study config names none. */
 export const DEFAULT_REPORT_TARGETS: readonly number[] = [0.75, 0.5, 0.25];
