@@ -1,9 +1,11 @@
 /**
  * One composition root: `autoprune search`, the crash tortures and the benches build a search only
- * through src/app, so what the tortures kill is the product's wiring. Checked two ways:
+ * through src/app, so what the tortures kill is the product's wiring; every other command parses
+ * its arguments, calls src/app and prints. Checked two ways:
  *  - by construction: the search command, the torture scripts, the benches and the tests import no
  *    CLI command module, and the torture's search imports from src/app only (no store, evaluator or
- *    study-loop module of its own);
+ *    study-loop module of its own), and no command module imports a store, evaluator, engine or
+ *    model module itself;
  *  - by behaviour: the torture's search and `autoprune search` on the same config leave the same
  *    study: the same config hash and input hashes (recorded by src/app/study.ts), the same trial
  *    keys, and latencies stamped with this host (the evaluator of src/app/evaluators.ts).
@@ -42,6 +44,21 @@ test('no script, bench or test imports a CLI command module; the torture search 
   const search = await importsOf(join(ROOT, 'src', 'cli', 'commands', 'search.ts'));
   assert.ok(search.includes('../../app/driver.js'), 'the search command runs the app');
   for (const spec of search) assert.doesNotMatch(spec, /\/(store|evaluators|engine)\/|study\/run/, `the search command wires ${spec} itself`);
+});
+
+/**
+ * Command modules that still wire parts themselves, each with its reason. `latency` builds and
+ * times candidates for the latency table: its wiring moves with the latency table's own module.
+ */
+const WIRES_ITSELF = new Set(['latency.ts']);
+
+test('command modules open no store, start no server and load no model, engine or evaluator themselves: src/app does', async () => {
+  const commands = await tsFiles(join('src', 'cli', 'commands'));
+  assert.ok(commands.length >= 10, 'the command modules are found');
+  for (const f of commands) {
+    if (WIRES_ITSELF.has(f.slice(f.lastIndexOf('/') + 1))) continue;
+    for (const spec of await importsOf(f)) assert.doesNotMatch(spec, /\/(store|evaluators|engine|model|serve)\//, `${f} imports ${spec}`);
+  }
 });
 
 let dir: string;

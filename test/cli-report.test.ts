@@ -391,6 +391,7 @@ interface Card {
   params: number;
   proxyAccuracy: number;
   finalAccuracy: number | null;
+  finalRung: number | null;
   configHash: string;
   command: string;
   groups: { id: string; baseChannels: number; keptChannels: number; ratio: number }[];
@@ -436,6 +437,7 @@ describe('export', () => {
     assert.equal(card.macs, cost.macs);
     assert.equal(card.proxyAccuracy, 0.8);
     assert.equal(card.finalAccuracy, null);
+    assert.equal(card.finalRung, null);
     assert.equal(card.configHash, configHash(cfg));
     assert.deepEqual(
       card.groups.map((g) => g.keptChannels),
@@ -466,6 +468,10 @@ describe('export', () => {
     const { model, card } = await exported(out);
     assert.equal(card.weights, 'fine-tuned');
     assert.equal(card.finalAccuracy, 0.87);
+    // The study's config resolves to one rung (the default finalists): the final is rung 1's.
+    assert.equal(card.finalRung, 1);
+    assert.match(r.stdout, /fine-tuned test acc 87\.00% \(rung 1\)/);
+    assert.match(await readFile(join(out, 'card.md'), 'utf8'), /\| fine-tuned test accuracy \| 87\.00% \(rung 1, fine-tuned 1 epoch/);
     assert.equal(model.countParams(), card.params);
     const ft = await loadModel(join(dir, 'finetuned-1', 'model.json'));
     assert.equal(maxDiff(model, ft), 0);

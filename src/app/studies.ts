@@ -55,6 +55,8 @@ export interface StudyData {
   readonly study: StudyRecord;
   readonly trials: TrialRecord[];
   readonly finals: FinalRecord[];
+  /** The rung trials (docs/rungs.md): each accuracy's fidelity in reports, `show`, `pick`, `compare`. */
+  readonly rungTrials: TrialRecord[];
   /** What the study recorded about its data besides its hash (skipped files), or null. */
   readonly dataNotes: DataNotes | null;
 }
@@ -63,8 +65,8 @@ export async function loadStudyData(store: Store, name: string): Promise<StudyDa
   const study = await requireStudy(store, name);
   const [trials, dataNotes] = await Promise.all([store.listTrials(name), readDataNotes(store, name)]);
   const finals = await studyFinals(store, name, trials);
-  // The search's trials; rung trials reach the commands as the finals of their origin.
-  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, dataNotes };
+  // The search's trials apart: the last rung reaches the commands as the finals of their origin.
+  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, rungTrials: trials.filter(isRungTrial), dataNotes };
 }
 
 /** The study's stored (already resolved) config, validated again so commands get a typed config. */

@@ -49,5 +49,4 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
 }
 
-export const pct = (x: number | null | undefined, digits = 2): string => (x == null || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(digits)}%`);
-export const mmacs = (macs: number): string => (macs / 1e6).toFixed(2);
+export { mmacs, pct } from '../core/format.js';

@@ -20,7 +20,7 @@ import {
   Title,
 } from 'chart.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
-import { type CompareInfo, type ReportInfo, type ReportPoint, targetLabel } from './data.js';
+import { type CompareInfo, type ReportInfo, type ReportPoint, type RungPoint, rungLabel, targetLabel } from './data.js';
 
 Chart.register(ScatterController, LineController, LineElement, PointElement, LinearScale, Legend, Title);
 
@@ -37,6 +37,9 @@ const FONT = { family: 'DejaVu Sans, sans-serif', size: 14 } as const;
 const TITLE_FONT = { ...FONT, size: 18, weight: 'bold' } as const;
 /** Distinct, colour-blind-friendly (Okabe-Ito) colours for series and studies. */
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000'];
+
+/** Rung k >= 1 uses RUNG_COLORS[k - 1]: apart from the proxy front's and the baselines' colours. */
+const RUNG_COLORS = [PALETTE[1], PALETTE[4], PALETTE[5], PALETTE[7], PALETTE[6]];
 
 const whiteBackground: Plugin = {
   id: 'autopruneWhiteBackground',
@@ -104,8 +107,8 @@ function accuracyRange(values: number[]): { min: number; max: number } {
 }
 
 /**
- * Accuracy vs FLOPs: complete trials (dominated ones faded), the proxy front as a line, finalists'
- * fine-tuned test accuracy, the uniform and global baselines dashed, the base model. Bottom axis:
+ * Accuracy vs FLOPs: complete trials (dominated ones faded), the proxy (rung 0) front as a line, the
+ * front of each fine-tune rung on test accuracy, the uniform and global baselines dashed, the base model. Bottom axis:
  * FLOPs as % of the base; top axis: the same positions in MMACs.
  */
 export function renderParetoChart(info: ReportInfo, size: ChartSize = {}): Buffer {
@@ -237,7 +240,7 @@ export function renderCompareChart(info: CompareInfo, size: ChartSize = {}): Buf
       type: 'line',
       data: { datasets },
       options: {
-        plugins: legendAndTitle('Pareto fronts (proxy accuracy)'),
+        plugins: legendAndTitle('Pareto fronts, rung 0 (proxy accuracy)'),
         scales: {
           x: {
             type: 'linear',
@@ -277,11 +280,10 @@ function baselineSeries(label: string, points: readonly ReportPoint[], color: st
 
 export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line', XY[]>[] {
   const dominated = info.rows.filter((p) => !p.onProxyFront);
-  const finalists = info.points.filter((p) => p.finalAccuracy !== null).sort((a, b) => a.macs - b.macs);
   const datasets: ChartDataset<'scatter' | 'line', XY[]>[] = [
     {
       type: 'scatter',
-      label: 'trials (proxy accuracy)',
+      label: `trials, ${rungLabel(info, 0)}: validation accuracy`,
       data: dominated.map((p) => xy(p, p.proxyAccuracy as number)),
       backgroundColor: 'rgba(120,120,120,0.35)',
       borderColor: 'rgba(120,120,120,0.5)',
@@ -289,7 +291,7 @@ export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line
     },
     {
       type: 'line',
-      label: 'Pareto front (proxy)',
+      label: `Pareto front, ${rungLabel(info, 0)}`,
       data: info.proxyFront.map((p) => xy(p, p.proxyAccuracy as number)),
       borderColor: PALETTE[0],
       backgroundColor: PALETTE[0],
@@ -299,15 +301,34 @@ export function paretoDatasets(info: ReportInfo): ChartDataset<'scatter' | 'line
     },
     baselineSeries('uniform baseline', info.baseline, PALETTE[2], [8, 5]),
     baselineSeries('global threshold baseline', info.globalBaseline, PALETTE[3], [3, 4]),
-    {
-      type: 'scatter',
-      label: 'fine-tuned (test accuracy)',
-      data: finalists.map((p) => xy(p, p.finalAccuracy as number)),
-      borderColor: PALETTE[1],
-      backgroundColor: PALETTE[1],
-      pointStyle: 'triangle',
-      pointRadius: 8,
-    },
+    // One front per fine-tune rung, on test accuracy, with that rung's other candidates as points.
+    ...info.rungs.slice(1).flatMap((r): ChartDataset<'scatter' | 'line', XY[]>[] => {
+      const color = RUNG_COLORS[(r.rung - 1) % RUNG_COLORS.length];
+      const onFront = new Set(r.front.map((p) => p.trial));
+      const at = (p: RungPoint): XY => ({ x: pct(p.flopsFraction), y: pct(p.accuracy) });
+      return [
+        {
+          type: 'line',
+          label: `Pareto front, ${rungLabel(info, r.rung)}: test accuracy`,
+          data: r.front.map(at),
+          borderColor: color,
+          backgroundColor: color,
+          borderWidth: 2,
+          pointStyle: 'triangle',
+          pointRadius: 8,
+          tension: 0,
+        },
+        {
+          type: 'scatter',
+          label: `other candidates, rung ${r.rung}`,
+          data: r.points.filter((p) => !onFront.has(p.trial)).map(at),
+          borderColor: color,
+          backgroundColor: 'rgba(255,255,255,0)',
+          pointStyle: 'triangle',
+          pointRadius: 6,
+        },
+      ];
+    }),
   ];
   const basePoints: XY[] = [];
   if (info.base.proxyAccuracy !== null) basePoints.push({ x: 100, y: pct(info.base.proxyAccuracy) });

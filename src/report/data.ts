@@ -16,6 +16,7 @@ import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { hypervolume2d, paretoFront } from '../core/pareto.js';
 import { withinTarget } from '../core/space.js';
 import { kendallTau } from '../core/stats.js';
+import { type RungLength, rungMetaOf } from '../study/rungs.js';
 
 export { withinTarget };
 
@@ -59,6 +60,12 @@ export interface ReportPoint {
    */
   readonly feasible: boolean | null;
   readonly finalist: boolean;
+  /** The rung `finalAccuracy` comes from (the study's last rung); null when there is none. */
+  readonly finalRung: number | null;
+  /** The highest rung this candidate has a result at (0: the proxy only). */
+  readonly topRung: number;
+  /** Its results at rungs k >= 1, rung ascending (docs/rungs.md). */
+  readonly rungResults: readonly RungResult[];
   readonly onProxyFront: boolean;
   readonly onFinalFront: boolean;
   /** Realised keep ratio per group, in the order of `ReportInfo.groups`. */
@@ -80,6 +87,52 @@ export interface ProgressStep {
   readonly bestProxyAccuracy: number;
   /** Best proxy accuracy among trials with MACs <= target * base, aligned with `ReportInfo.targets`. */
   readonly bestAtTarget: readonly (number | null)[];
+}
+
+/** A candidate's result at a rung k >= 1: the rung trial's validation and test accuracy. */
+export interface RungResult {
+  readonly rung: number;
+  /** The rung trial; null when only a final record holds the result (stores from before rung trials). */
+  readonly trial: number | null;
+  /** Validation accuracy after this rung's fine-tune (what promotion ranks by); null when not recorded. */
+  readonly validationAccuracy: number | null;
+  /** Test accuracy after this rung's fine-tune: the rung's reported accuracy. */
+  readonly testAccuracy: number | null;
+}
+
+/** One point of a rung: a candidate (its proxy trial's number) and its accuracy at that rung. */
+export interface RungPoint {
+  /** The proxy trial the candidate started from (the origin of its rung trials). */
+  readonly trial: number;
+  /** The trial that holds the result: the proxy trial at rung 0, the rung trial above (null: a final record only). */
+  readonly resultTrial: number | null;
+  readonly macs: number;
+  readonly flopsFraction: number;
+  /** Rung 0: proxy (validation) accuracy; rung k >= 1: test accuracy after that rung's fine-tune. */
+  readonly accuracy: number;
+}
+
+/** A fidelity: rung 0 is the proxy, rung k >= 1 the k-th configured fine-tune (docs/rungs.md). */
+export interface RungInfo {
+  readonly rung: number;
+  /** This rung's own training, e.g. `200 steps`, `1 epoch`; null for rung 0 or when not recorded. */
+  readonly training: string | null;
+  /** The split its accuracy is measured on. */
+  readonly split: 'validation' | 'test';
+  /** Candidates with a result at this rung, MACs ascending (ties: trial). */
+  readonly points: readonly RungPoint[];
+  /** Pareto front of `points` on (MACs, accuracy), MACs ascending. */
+  readonly front: readonly RungPoint[];
+}
+
+/** Kendall's tau between the accuracies of rung `from` and rung `from + 1` over the candidates with both. */
+export interface RungAgreement {
+  readonly from: number;
+  readonly to: number;
+  /** Candidates with a result at both rungs. */
+  readonly n: number;
+  /** null with fewer than 3 candidates. */
+  readonly tau: number | null;
 }
 
 export interface ReportInfo {
@@ -138,6 +191,13 @@ export interface ReportInfo {
    * the proxy rank like fine-tuning? null with fewer than 3 finalists.
    */
   readonly proxyFinalTau: number | null;
+  /** Rung 0 (proxy) up to the last rung (the finalists' fine-tune). */
+  readonly rungs: readonly RungInfo[];
+  /**
+   * Rank agreement between consecutive rungs (k, k + 1), k ascending, each on the rung's reported
+   * accuracy (rung 0: validation, rung k >= 1: test), so with one rung it equals `proxyFinalTau`.
+   */
+  readonly rungAgreement: readonly RungAgreement[];
   readonly counts: {
     readonly total: number;
     readonly complete: number;
@@ -269,8 +329,10 @@ export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord
 
   // Rung trials are not search points: the last rung's results come in as finals of their origin.
   const sortedTrials = trials.filter((t) => !isRungTrial(t)).sort((a, b) => a.number - b.number);
+  const ladder = rungLadder(study.config, trials, finalByTrial);
   const draft = sortedTrials.map((t) => {
     const fin = finalByTrial.get(t.number);
+    const rungResults = ladder.results.get(t.number) ?? [];
     const target = metaTarget(t.meta);
     const flopsFraction = t.cost.macs / base.macs;
     const proxy = t.metrics.proxyAccuracy ?? null;
@@ -299,6 +361,9 @@ export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord
       latencyMs: (latencyEngineOf(t.metrics.timings) === 'onnxruntime' ? null : fin?.latencyMs) ?? t.metrics.latencyMs ?? null,
       feasible,
       finalist: finalAcc !== null,
+      finalRung: finalAcc !== null && ladder.last > 0 ? ladder.last : null,
+      topRung: rungResults.at(-1)?.rung ?? 0,
+      rungResults,
       onProxyFront: false,
       onFinalFront: false,
       keepRatios: safeKeepRatios(study, t),
@@ -377,6 +442,7 @@ export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord
     },
     hypervolume: proxyHypervolume(done),
     proxyFinalTau: proxyFinalTau(points),
+    ...rungViews(rows, points, ladder),
     counts: {
       total: points.length,
       complete: done.length,
@@ -419,6 +485,132 @@ function proxyFinalTau(points: readonly ReportPoint[]): number | null {
       );
 }
 
+// ---- rungs (fidelities) ---------------------------------------------------------------------------
+
+interface Ladder {
+  /** The last rung (0: no rung after the proxy). */
+  readonly last: number;
+  /** Training of rungs 1..last (index k - 1), as text; null when unknown. */
+  readonly training: readonly (string | null)[];
+  /** Results at rungs >= 1 by origin, rung ascending. */
+  readonly results: ReadonlyMap<number, RungResult[]>;
+}
+
+function lengthText(l: unknown): string | null {
+  const o = l !== null && typeof l === 'object' ? (l as Partial<Record<'steps' | 'epochs', unknown>>) : null;
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (typeof o?.steps === 'number') return plural(o.steps, 'step');
+  if (typeof o?.epochs === 'number') return plural(o.epochs, 'epoch');
+  return null;
+}
+
+/**
+ * The rungs of a study and every candidate's results at them: from the rung trials (their meta
+ * names rung and origin), and from the final records, which hold the last rung's test accuracy
+ * (the only record of it in stores from before rung trials). The last rung is the highest of the
+ * config's `evaluation.rungs`, the rung trials' and, when finals exist, 1.
+ */
+function rungLadder(config: Json, trials: readonly TrialRecord[], finals: ReadonlyMap<number, FinalRecord>): Ladder {
+  const cfgRungs = jsonObject(jsonObject(config)?.evaluation)?.rungs;
+  const configured = Array.isArray(cfgRungs) ? cfgRungs.map((r) => lengthText(jsonObject(r)?.finetune)) : [];
+  const metas = trials.flatMap((t) => {
+    const m = rungMetaOf(t);
+    return m ? [{ t, m }] : [];
+  });
+  const last = Math.max(configured.length, ...metas.map((x) => x.m.rung), finals.size > 0 ? 1 : 0);
+  const training = Array.from({ length: last }, (_, i) => {
+    const fromTrial = metas.find((x) => x.m.rung === i + 1)?.m.finetune as RungLength | undefined;
+    return configured[i] ?? lengthText(fromTrial) ?? null;
+  });
+  const byOrigin = new Map<number, Map<number, RungResult>>();
+  const put = (origin: number, r: RungResult) => {
+    let m = byOrigin.get(origin);
+    if (!m) byOrigin.set(origin, (m = new Map()));
+    m.set(r.rung, r);
+  };
+  // A re-run rung trial (a later number for the same origin and rung) replaces the earlier result.
+  for (const { t, m } of metas.sort((a, b) => a.t.number - b.t.number)) {
+    if (t.state !== 'complete') continue;
+    put(m.origin, { rung: m.rung, trial: t.number, validationAccuracy: t.metrics.proxyAccuracy ?? null, testAccuracy: t.metrics.finalAccuracy ?? null });
+  }
+  if (last > 0) {
+    for (const [origin, f] of finals) {
+      const had = byOrigin.get(origin)?.get(last);
+      put(origin, { rung: last, trial: had?.trial ?? null, validationAccuracy: had?.validationAccuracy ?? null, testAccuracy: f.finalAccuracy });
+    }
+    if (training[last - 1] === null) {
+      const epochs = [...finals.values()].find((f) => f.epochs > 0)?.epochs;
+      if (epochs !== undefined) (training as (string | null)[])[last - 1] = lengthText({ epochs });
+    }
+  }
+  const results = new Map([...byOrigin].map(([o, m]) => [o, [...m.values()].sort((a, b) => a.rung - b.rung)]));
+  return { last, training, results };
+}
+
+function rungViews(rows: readonly ReportPoint[], points: readonly ReportPoint[], ladder: Ladder): Pick<ReportInfo, 'rungs' | 'rungAgreement'> {
+  const at = (k: number): RungPoint[] => {
+    const src = k === 0 ? rows : points;
+    return src
+      .flatMap((p) => {
+        if (k === 0)
+          return p.proxyAccuracy === null
+            ? []
+            : [{ trial: p.trial, resultTrial: p.trial, macs: p.macs, flopsFraction: p.flopsFraction, accuracy: p.proxyAccuracy }];
+        const r = p.rungResults.find((x) => x.rung === k);
+        return r?.testAccuracy == null
+          ? []
+          : [{ trial: p.trial, resultTrial: r.trial, macs: p.macs, flopsFraction: p.flopsFraction, accuracy: r.testAccuracy }];
+      })
+      .sort((a, b) => a.macs - b.macs || a.trial - b.trial);
+  };
+  const rungs: RungInfo[] = [];
+  for (let k = 0; k <= ladder.last; k++) {
+    const pts = at(k);
+    const onFront = new Set(paretoFront(pts.map((p) => ({ cost: p.macs, value: p.accuracy, id: p.trial }))).map((s) => s.id));
+    rungs.push({
+      rung: k,
+      training: k === 0 ? null : ladder.training[k - 1],
+      split: k === 0 ? 'validation' : 'test',
+      points: pts,
+      front: pts.filter((p) => onFront.has(p.trial)),
+    });
+  }
+  const rungAgreement = rungs.slice(1).map((hi, i): RungAgreement => {
+    const lo = new Map(rungs[i].points.map((p) => [p.trial, p.accuracy]));
+    const both = hi.points.filter((p) => lo.has(p.trial));
+    return {
+      from: i,
+      to: i + 1,
+      n: both.length,
+      tau:
+        both.length < 3
+          ? null
+          : kendallTau(
+              both.map((p) => lo.get(p.trial)!),
+              both.map((p) => p.accuracy),
+            ),
+    };
+  });
+  return { rungs, rungAgreement };
+}
+
+/** The study's last rung (where finals come from), null when there is none after the proxy. */
+export function finalRungOf(info: Pick<ReportInfo, 'rungs'>): number | null {
+  return info.rungs.length > 1 ? info.rungs.length - 1 : null;
+}
+
+/** `rung 0 (proxy)`, `rung 2 (fine-tune, 1 epoch)`: how every output names the fidelity of an accuracy. */
+export function rungLabel(info: Pick<ReportInfo, 'rungs'>, rung: number): string {
+  if (rung === 0) return 'rung 0 (proxy)';
+  const training = info.rungs[rung]?.training ?? null;
+  return `rung ${rung} (fine-tune${training === null ? '' : `, ${training}`})`;
+}
+
+/** `rung 0 → 1: tau 0.33 (n = 6)`; `–` for tau when fewer than 3 candidates reached both rungs. */
+export function formatRungAgreement(a: RungAgreement): string {
+  return `rung ${a.from} → ${a.to}: tau ${a.tau === null ? '–' : a.tau.toFixed(2)} (n = ${a.n})`;
+}
+
 /** Keep ratios per group; a candidate that does not match the space (corrupt row) yields []. */
 function safeKeepRatios(study: StudyRecord, t: TrialRecord): number[] {
   if (t.candidate.channels.length !== study.space.groups.length) return [];
@@ -434,10 +626,12 @@ export interface CompareStudy {
   readonly complete: number;
   /** Normalised proxy hypervolume (ref (1, 0) on MACs / base MACs). */
   readonly hypervolume: number;
-  /** Aligned with `CompareInfo.targets`. */
+  /** Best proxy (rung 0, validation) accuracy, aligned with `CompareInfo.targets`. */
   readonly bestAtTarget: readonly (number | null)[];
   readonly wallSeconds: number | null;
-  /** Proxy front as (MACs / base MACs, proxy accuracy), cost ascending. */
+  /** Rank agreement between consecutive rungs of this study (ReportInfo.rungAgreement). */
+  readonly rungAgreement: readonly RungAgreement[];
+  /** Proxy (rung 0) front as (MACs / base MACs, proxy accuracy), cost ascending. */
   readonly front: readonly { readonly flopsFraction: number; readonly accuracy: number; readonly trial: number }[];
 }
 
@@ -469,6 +663,7 @@ export function buildCompareInfo(
       hypervolume: info.hypervolume,
       bestAtTarget: targets.map((t) => bestAt(info.rows, t, info.window)),
       wallSeconds: info.wallSeconds,
+      rungAgreement: info.rungAgreement,
       front: info.proxyFront.map((p) => ({
         flopsFraction: p.flopsFraction,
         accuracy: p.proxyAccuracy as number,
@@ -506,6 +701,8 @@ export interface PickRow {
   readonly rank: number;
   readonly accuracy: number;
   readonly accuracySource: 'final' | 'proxy';
+  /** The rung `accuracy` comes from: 0 for the proxy, the last rung for a final; null when unknown. */
+  readonly rung: number | null;
   readonly point: ReportPoint;
 }
 
@@ -532,6 +729,7 @@ export function pickCandidates(info: ReportInfo, constraints: PickConstraints): 
       point: p,
       accuracy: p.finalAccuracy ?? (p.proxyAccuracy as number),
       accuracySource: p.finalAccuracy !== null ? ('final' as const) : ('proxy' as const),
+      rung: p.finalAccuracy !== null ? p.finalRung : 0,
     }))
     .filter(
       ({ point: p, accuracy }) =>
@@ -578,10 +776,59 @@ export function formatSeconds(s: number | null): string {
   return `${(s / 3600).toFixed(2)} h`;
 }
 
+/** `rung 0 (proxy): validation; rung 1 (fine-tune, 200 steps): test`: what each rung's accuracy is. */
+export function fidelityLine(info: ReportInfo): string {
+  return info.rungs.map((r) => `${rungLabel(info, r.rung)}: ${r.split}`).join('; ');
+}
+
+/** Per-rung rank agreement for the summaries; `–` when the study has no rung after the proxy. */
+export function rungAgreementLine(info: ReportInfo): string {
+  return info.rungAgreement.length === 0 ? '– (no rung after the proxy)' : info.rungAgreement.map(formatRungAgreement).join('; ');
+}
+
+/** One row per rung: its training, split, candidates, front and best accuracy. */
+export function rungTable(info: ReportInfo): TextTable {
+  return {
+    header: ['rung', 'fidelity', 'accuracy on', 'candidates', 'front (MACs ascending)', 'best accuracy'],
+    rows: info.rungs.map((r) => {
+      const best = r.points.length ? Math.max(...r.points.map((p) => p.accuracy)) : null;
+      return [
+        cell(String(r.rung), r.rung),
+        cell(rungLabel(info, r.rung)),
+        cell(r.split),
+        cell(String(r.points.length), r.points.length),
+        cell(r.front.map((p) => `#${p.trial}`).join(' ')),
+        cell(fmtPct(best), best),
+      ];
+    }),
+  };
+}
+
+/** Kendall tau between consecutive rungs over the candidates that reached both. */
+export function rungAgreementTable(info: ReportInfo): TextTable {
+  return {
+    header: ['rungs', 'candidates at both (n)', 'Kendall tau'],
+    rows: info.rungAgreement.map((a) => [cell(`${a.from} → ${a.to}`), cell(String(a.n), a.n), cell(a.tau === null ? '– (n < 3)' : a.tau.toFixed(2), a.tau)]),
+  };
+}
+
 /** The trial table: completed trials by MACs ascending. Δ is fine-tuned vs base test when available, else proxy vs base proxy. */
 export function trialTable(info: ReportInfo): TextTable {
   return {
-    header: ['trial', 'FLOPs', 'MMACs', 'speed-up', 'params', 'proxy acc', 'fine-tuned test acc', 'Δ vs base', 'latency', 'controller', 'front'],
+    header: [
+      'trial',
+      'FLOPs',
+      'MMACs',
+      'speed-up',
+      'params',
+      'proxy acc (rung 0)',
+      finalRungOf(info) === null ? 'fine-tuned test acc' : `fine-tuned test acc (rung ${finalRungOf(info)})`,
+      'top rung',
+      'Δ vs base',
+      'latency',
+      'controller',
+      'front',
+    ],
     rows: info.rows.map((p) => {
       const delta = p.deltaFinal !== null ? `${fmtDelta(p.deltaFinal)} (test)` : p.deltaProxy !== null ? `${fmtDelta(p.deltaProxy)} (proxy)` : '';
       const front = [p.onProxyFront ? 'proxy' : '', p.onFinalFront ? 'final' : ''].filter(Boolean).join(', ');
@@ -593,6 +840,7 @@ export function trialTable(info: ReportInfo): TextTable {
         cell(formatCount(p.params), p.params),
         cell(fmtPct(p.proxyAccuracy), p.proxyAccuracy),
         cell(fmtPct(p.finalAccuracy), p.finalAccuracy),
+        cell(String(p.topRung), p.topRung),
         cell(delta, p.deltaFinal ?? p.deltaProxy),
         cell(p.latencyMs === null ? '' : `${p.latencyMs.toFixed(3)} ms`, p.latencyMs),
         cell(p.controller),
@@ -640,13 +888,22 @@ export function infeasibleTable(info: ReportInfo): TextTable {
 
 export function compareTable(info: CompareInfo): TextTable {
   return {
-    header: ['study', 'trials', 'complete', 'hypervolume', ...info.targets.map((t) => `best @ ${fmtPct(t, 0)} target`), 'wall time'],
+    header: [
+      'study',
+      'trials',
+      'complete',
+      'hypervolume',
+      ...info.targets.map((t) => `best proxy (rung 0) @ ${fmtPct(t, 0)} target`),
+      'rank agreement between rungs (Kendall tau)',
+      'wall time',
+    ],
     rows: info.studies.map((s) => [
       cell(s.name),
       cell(String(s.trials), s.trials),
       cell(String(s.complete), s.complete),
       cell(s.hypervolume.toFixed(4), s.hypervolume),
       ...s.bestAtTarget.map((b) => cell(fmtPct(b), b)),
+      cell(s.rungAgreement.map(formatRungAgreement).join('; ')),
       cell(formatSeconds(s.wallSeconds), s.wallSeconds),
     ]),
   };

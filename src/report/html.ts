@@ -10,6 +10,7 @@ import {
   type CompareInfo,
   compareTable,
   failedTable,
+  fidelityLine,
   finetunedOn,
   formatCount,
   formatMacs,
@@ -18,6 +19,9 @@ import {
   infeasibleTable,
   keepRatioTable,
   type ReportInfo,
+  rungAgreementLine,
+  rungAgreementTable,
+  rungTable,
   type TextTable,
   targetLabel,
   trialTable,
@@ -135,7 +139,9 @@ function summary(info: ReportInfo): string {
     ],
     ['hypervolume', `${info.hypervolume.toFixed(4)} (FLOPs fraction x proxy accuracy, ref = (base, 0))`],
     ['wall time', formatSeconds(info.wallSeconds) || '–'],
+    ['fidelities (rung: accuracy split)', fidelityLine(info)],
     ['proxy vs fine-tuned rank agreement (Kendall tau over finalists)', formatTau(info.proxyFinalTau)],
+    ['rank agreement between consecutive rungs (Kendall tau)', rungAgreementLine(info)],
     [
       'FLOPs targets',
       `${info.targets.map((t) => `${(t * 100).toFixed(0)}%`).join(', ')}${info.targetsFromConfig ? '' : ' (defaults)'}` +
@@ -157,8 +163,18 @@ export function renderHtml(info: ReportInfo, images: { readonly pareto: Buffer; 
     `<img alt="Pareto chart" src="${pngDataUri(images.pareto)}">`,
     `<h2>Search progress</h2>`,
     `<img alt="Progress chart" src="${pngDataUri(images.progress)}">`,
+    `<h2>Rungs</h2>`,
+    `<p>Rung 0 is the proxy: validation accuracy after BN re-calibration. Rung k &ge; 1 fine-tunes the best of rung k &minus; 1 longer: test accuracy. The chart draws each rung's front.</p>`,
+    htmlTable(rungTable(info)),
+    ...(info.rungAgreement.length > 0
+      ? [
+          `<h3>Rank agreement between consecutive rungs</h3>`,
+          `<p>Kendall tau between the accuracies of rung k and rung k + 1 over the candidates that reached both (1: same order, &minus;1: reversed).</p>`,
+          htmlTable(rungAgreementTable(info)),
+        ]
+      : []),
     `<h2>Trials (${info.rows.length} complete, by FLOPs)</h2>`,
-    `<p>Proxy accuracy: validation split after BN re-calibration. Fine-tuned accuracy: test split (finalists only). Click a column to sort.</p>`,
+    `<p>Proxy accuracy (rung 0): validation split after BN re-calibration. Fine-tuned accuracy: test split after the last rung (finalists only); top rung: the highest rung the candidate reached. Click a column to sort.</p>`,
     htmlTable(trials, { sortable: true, rowClass: (i) => (info.rows[i].onProxyFront ? 'front' : '') }),
     `<h2>Keep ratios of front candidates</h2>`,
     info.candidates.length > 0 ? htmlTable(keepRatioTable(info)) : '<p>No completed trials yet.</p>',

@@ -138,6 +138,8 @@ export interface PickedCandidate {
   /** The ranking accuracy: fine-tuned test accuracy for finalists, else proxy (validation) accuracy. */
   readonly accuracy: number;
   readonly accuracySource: 'final' | 'proxy';
+  /** The rung (fidelity) `accuracy` comes from: 0 = proxy, k = the k-th fine-tune rung (docs/rungs.md); null when unknown. */
+  readonly rung: number | null;
   readonly proxyAccuracy: number | null;
   readonly finalAccuracy: number | null;
   readonly latencyMs: number | null;
@@ -155,6 +157,7 @@ export function picked(r: PickRow): PickedCandidate {
     params: p.params,
     accuracy: r.accuracy,
     accuracySource: r.accuracySource,
+    rung: r.rung,
     proxyAccuracy: p.proxyAccuracy,
     finalAccuracy: p.finalAccuracy,
     latencyMs: p.latencyMs,

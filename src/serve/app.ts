@@ -15,6 +15,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import { isPostgresUrl, redactUrl } from '../core/location.js';
 import { keepRatios } from '../core/space.js';
+import { isRungTrial } from '../core/types.js';
 import { latencyEngineOf } from '../evaluators/types.js';
 import { buildCompareInfo, buildReportInfo, pickCandidates } from '../report/data.js';
 import { bad, measuringHost, oneLatencyEngine, type PickConstraintText, pickConstraints, picked } from '../report/pick.js';
@@ -202,6 +203,8 @@ export function createApp(o: AppOptions): { app: Hono; feeds: Feeds } {
       trial: t,
       groups: space.groups.map((g, i) => ({ id: g.id, channels: g.channels, kept: t.candidate.channels[i] ?? null, ratio: ratios[i] ?? null })),
       final,
+      /** The rung `final` comes from (the study's last), null when none. */
+      finalRung: final === null ? null : f.summary().finalRung,
       host: measuringHost(t),
       latencyEngine: latencyEngineOf(t.metrics.timings),
       children,
@@ -243,7 +246,9 @@ export function createApp(o: AppOptions): { app: Hono; feeds: Feeds } {
     const constraints = pickConstraints(text);
     const top = intParam(c, 'top', 10);
     if (top < 1) throw bad('top', String(top), 'an integer >= 1');
-    let trials = f.trials();
+    // As `autoprune pick`: latencies of the search's trials count; rung trials only tell each accuracy's rung.
+    const rungTrials = f.trials().filter(isRungTrial);
+    let trials = f.trials().filter((t) => !isRungTrial(t));
     let finals = f.finalRecords();
     let latency: { engine: string | null; host: string | null; device: string | null; dropped: number } | null = null;
     if (constraints.maxLatencyMs !== undefined) {
@@ -251,7 +256,7 @@ export function createApp(o: AppOptions): { app: Hono; feeds: Feeds } {
       ({ trials, finals } = one);
       latency = { engine: one.engine, host: one.host, device: one.device, dropped: one.dropped };
     }
-    const info = buildReportInfo(f.study, trials, finals);
+    const info = buildReportInfo(f.study, [...trials, ...rungTrials], finals);
     const all = pickCandidates(info, constraints);
     const cli = [
       `autoprune pick ${shellQuote(f.study.name)}`,

@@ -7,9 +7,10 @@
  * created again under the same name (`search --fresh`), and then a page starts over.
  */
 import { withinTarget } from '../core/space.js';
-import { buildReportInfo, type ReportInfo } from '../report/data.js';
+import { buildReportInfo, finalRungOf, type ReportInfo } from '../report/data.js';
 import type { FinalRecord, Json, Store, StudyRecord, TrialRecord } from '../store/types.js';
 import { finalsOf } from '../study/finals.js';
+import { rungMetaOf } from '../study/rungs.js';
 import type { ChangeReader } from './queries.js';
 
 /** A trial as pages list it (the trial page reads the whole record). Accuracies are fractions. */
@@ -23,6 +24,9 @@ export interface TrialRow {
   readonly target: number | null;
   readonly macs: number;
   readonly params: number;
+  /** The trial's fidelity: 0 for a search trial (proxy), k for a rung-k fine-tune trial (docs/rungs.md). */
+  readonly rung: number;
+  /** Validation accuracy at `rung` (rung 0: the proxy's). */
   readonly proxy: number | null;
   /** Fine-tuned test accuracy (the finalist's record, else the trial's metrics). */
   readonly final: number | null;
@@ -60,6 +64,7 @@ function toRow(t: TrialRecord, fin: FinalRecord | undefined, v: number): TrialRo
     target: metaTarget(t.meta),
     macs: t.cost.macs,
     params: t.cost.params,
+    rung: rungMetaOf(t)?.rung ?? 0,
     proxy: t.metrics.proxyAccuracy ?? null,
     final: fin?.finalAccuracy ?? t.metrics.finalAccuracy ?? null,
     latency: t.metrics.latencyMs ?? fin?.latencyMs ?? null,
@@ -110,6 +115,10 @@ export interface StudySummary {
   readonly proxyFront: readonly number[];
   readonly finalFront: readonly number[];
   readonly proxyFinalTau: number | null;
+  /** The rung finals come from (the last), null when the study has none after the proxy. */
+  readonly finalRung: number | null;
+  /** Kendall tau between consecutive rungs (ReportInfo.rungAgreement). */
+  readonly rungAgreement: ReportInfo['rungAgreement'];
   /** Whether any complete trial recorded a latency (the study page then also plots accuracy vs latency). */
   readonly hasLatency: boolean;
   /** Best proxy accuracy so far after each of up to SPARK_POINTS evenly spaced completed trials. */
@@ -285,6 +294,8 @@ export class StudyFeed {
       proxyFront: info.proxyFront.map((p) => p.trial),
       finalFront: info.finalFront.map((p) => p.trial),
       proxyFinalTau: info.proxyFinalTau,
+      finalRung: finalRungOf(info),
+      rungAgreement: info.rungAgreement,
       hasLatency: info.rows.some((p) => p.latencyMs !== null),
       spark,
     };

@@ -1,4 +1,4 @@
-import { BACKEND_NAMES, type BackendName } from '../../engine/backend.js';
+import { BACKEND_NAMES, type BackendName } from '../../app/models.js';
 
 export interface BackendArg {
   backend?: BackendName;

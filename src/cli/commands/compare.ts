@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
-import { buildCompareInfo, compareTable, writeCompareReport } from '../../report/index.js';
+import { compareStudies } from '../../app/reports.js';
+import { compareTable } from '../../report/index.js';
 import { handler, info, table } from '../output.js';
-import { loadStudyData, type StoreArg, type StudyData, shortPath, storeOption, withStore } from './store-args.js';
+import { type StoreArg, shortPath, storeOption } from './store-args.js';
 
 interface Args extends StoreArg {
   studies: string[];
@@ -21,19 +20,7 @@ export const compareCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('json', { type: 'boolean', default: false, describe: 'Print the comparison as JSON' }),
   handler: handler(async (args) => {
-    const names = args.studies.map(String);
-    if (names.length < 2) {
-      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected two or more studies to compare, got ${quote(names)}`);
-    }
-    const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup !== undefined) throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected distinct studies to compare, got ${quote(dup)} twice`);
-    const data = await withStore(args.store, async (s) => {
-      const out: StudyData[] = [];
-      for (const n of names) out.push(await loadStudyData(s, n));
-      return out;
-    });
-    const c = buildCompareInfo(data);
-    const paths = await writeCompareReport(c, args.out ?? join('reports', `compare-${names.join('-')}`));
+    const { info: c, paths } = await compareStudies(args.store, args.studies.map(String), args.out);
     if (args.json) {
       info(JSON.stringify({ ...c, paths }, null, 2));
       return;

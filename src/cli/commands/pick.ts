@@ -1,19 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, pickCandidates } from '../../report/data.js';
-import { bad, defaultLatencyEngine, oneLatencyEngine, pickConstraints, picked } from '../../report/pick.js';
+import { pickTrials } from '../../app/reports.js';
+import { rungLabel } from '../../report/data.js';
+import { bad, pickConstraints } from '../../report/pick.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
-import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
-
-export {
-  type LatencySource,
-  measuringHost,
-  oneLatencyEngine,
-  type PickedCandidate,
-  parseCount,
-  parseFraction,
-  parseMs,
-  pickConstraints,
-} from '../../report/pick.js';
+import { type StoreArg, storeOption } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;
@@ -58,25 +48,30 @@ export const pickCommand: CommandModule<object, Args> = {
   handler: handler(async (args) => {
     const constraints = pickConstraints(args);
     if (!(Number.isInteger(args.top) && args.top >= 1)) throw bad('top', String(args.top), 'an integer >= 1');
-    const data = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const { study } = data;
-    let { trials, finals } = data;
+    const {
+      study,
+      report: r,
+      rows,
+      matched,
+      latency: one,
+    } = await pickTrials(args.store, args.study, {
+      constraints,
+      top: args.top,
+      latencyEngine: args.latencyEngine,
+      latencyHost: args.latencyHost,
+      latencyDevice: args.latencyDevice,
+    });
     let latencyNote = '';
-    if (constraints.maxLatencyMs !== undefined) {
-      const one = oneLatencyEngine(trials, finals, args.latencyEngine ?? defaultLatencyEngine(study, trials), args.latencyHost, args.latencyDevice);
-      ({ trials, finals } = one);
+    if (one !== null) {
       const where = `${one.engine ?? 'no engine'}${one.host === null ? '' : ` on host ${one.host}`}${one.device === null ? '' : ` (${one.device})`}`;
       latencyNote = ` (latencies measured by ${where}${one.dropped ? `; ${one.dropped} trial(s) measured by another engine, host or device left out` : ''})`;
     }
-    const r = buildReportInfo(study, trials, finals);
-    const all = pickCandidates(r, constraints);
-    const rows = all.slice(0, args.top).map(picked);
     if (args.json) {
       info(JSON.stringify(rows, null, 2));
       return;
     }
     info(
-      `${all.length} of ${r.counts.complete} complete trials of ${study.name} meet the constraints${latencyNote}${all.length > rows.length ? ` (showing the top ${rows.length})` : ''}`,
+      `${matched} of ${r.counts.complete} complete trials of ${study} meet the constraints${latencyNote}${matched > rows.length ? ` (showing the top ${rows.length})` : ''}`,
     );
     if (rows.length === 0) return;
     info(
@@ -89,7 +84,7 @@ export const pickCommand: CommandModule<object, Args> = {
           mmacs(c.macs),
           c.params,
           pct(c.accuracy),
-          c.accuracySource === 'final' ? 'test (fine-tuned)' : 'validation (proxy)',
+          c.accuracySource === 'final' ? `test, ${c.rung === null ? 'fine-tuned' : rungLabel(r, c.rung)}` : `validation, ${rungLabel(r, 0)}`,
           c.latencyMs === null ? '-' : `${c.latencyMs.toFixed(3)} ms`,
         ]),
       ),

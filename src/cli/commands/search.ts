@@ -5,6 +5,7 @@ import { runSearch, type StudyProgress } from '../../app/driver.js';
 import { PROXY_ENGINES } from '../../config/index.js';
 import { describeTargets } from '../../config/sections/search.js';
 import { isFileLocation, redactUrl } from '../../core/location.js';
+import { finalRungOf } from '../../report/data.js';
 import { handler, info, isTty, mmacs, note, pct, table } from '../output.js';
 import { type BackendArg, backendOption } from './common.js';
 
@@ -102,7 +103,14 @@ export const searchCommand: CommandModule<object, Args> = {
         info(`\nproxy front and finalists (base: ${mmacs(r.base.macs)} MMACs, validation ${pct(r.base.proxyAccuracy)}, test ${pct(r.base.testAccuracy)}):`);
         info(
           table(
-            ['trial', 'FLOPs', 'MMACs', 'proxy acc', 'fine-tuned test acc', 'controller'],
+            [
+              'trial',
+              'FLOPs',
+              'MMACs',
+              'proxy acc (rung 0)',
+              finalRungOf(r) === null ? 'fine-tuned test acc' : `fine-tuned test acc (rung ${finalRungOf(r)})`,
+              'controller',
+            ],
             shown.map((p) => [p.trial, pct(p.flopsFraction, 1), mmacs(p.macs), pct(p.proxyAccuracy), pct(p.finalAccuracy), p.controller]),
           ),
         );

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { checkServeOptions, DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../serve/server.js';
+import { DEFAULT_HOST, DEFAULT_PORT, startDashboard } from '../../app/dashboard.js';
 import { handler, info, note } from '../output.js';
-import { openExistingStore, type StoreArg, storeOption } from './store-args.js';
+import { type StoreArg, storeOption } from './store-args.js';
 
 interface Args extends StoreArg {
   port: number;
@@ -21,19 +21,7 @@ export const serveCommand: CommandModule<object, Args> = {
   handler: handler(async (args) => {
     const fromEnv = process.env.AUTOPRUNE_SERVE_TOKEN;
     const token = args.token ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : null);
-    const port = Number(args.port);
-    const host = String(args.host);
-    // Refuse a bad bind before touching the store.
-    checkServeOptions({ port, host, token });
-    const store = await openExistingStore(args.store);
-    let server: Awaited<ReturnType<typeof startServer>>;
-    try {
-      // The store as the user named it: the commands the pages show then run from the same folder.
-      server = await startServer({ store, port, host, token, label: args.store });
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
+    const server = await startDashboard({ store: args.store, port: Number(args.port), host: String(args.host), token });
     info(`autoprune dashboard on ${server.url}${token === null ? '' : ' (token required: open it once with ?token=<token>)'}`);
     note('Ctrl-C stops it');
     await new Promise<void>((resolve) => {
@@ -42,6 +30,5 @@ export const serveCommand: CommandModule<object, Args> = {
       process.once('SIGTERM', stop);
     });
     await server.close();
-    await store.close();
   }),
 };

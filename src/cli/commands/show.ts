@@ -1,9 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { buildReportInfo, type ReportInfo, type ReportPoint } from '../../report/data.js';
-import type { TrialRecord } from '../../store/types.js';
+import { showStudy } from '../../app/reports.js';
+import { finalRungOf, formatRungAgreement, type ReportInfo, rungLabel } from '../../report/data.js';
 import { dataNotesLine } from '../../study/data-notes.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
-import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
+import { type StoreArg, storeOption } from './store-args.js';
 
 interface Args extends StoreArg {
   study: string;
@@ -12,64 +12,6 @@ interface Args extends StoreArg {
 
 /** Errors are cut to this many characters in the table (the JSON keeps them whole). */
 const ERROR_WIDTH = 60;
-
-export interface ShowTrial {
-  readonly number: number;
-  readonly state: string;
-  readonly flopsFraction: number;
-  readonly macs: number;
-  readonly params: number;
-  readonly proxyAccuracy: number | null;
-  readonly finalAccuracy: number | null;
-  readonly latencyMs: number | null;
-  /** Latency predicted from the latency table when the trial was proposed (docs/latency.md), and the table's label. */
-  readonly predictedLatencyMs: number | null;
-  readonly latencyTable: string | null;
-  /** (predicted - measured) / measured, when both are known. */
-  readonly latencyPredictionError: number | null;
-  readonly controller: string;
-  /** FLOPs target the controller aimed at, if any. */
-  readonly target: number | null;
-  /** Evaluation time, startedAt -> finishedAt (null while unfinished). */
-  readonly seconds: number | null;
-  readonly onProxyFront: boolean;
-  readonly error: string | null;
-}
-
-function seconds(t: TrialRecord | undefined): number | null {
-  if (!t?.startedAt || !t.finishedAt) return null;
-  const s = (Date.parse(t.finishedAt) - Date.parse(t.startedAt)) / 1000;
-  return Number.isFinite(s) ? s : null;
-}
-
-/** A number or string field of a trial's meta, else null. */
-function metaField<T extends 'number' | 'string'>(t: TrialRecord | undefined, key: string, type: T): (T extends 'number' ? number : string) | null {
-  const m = t?.meta;
-  const v = m !== null && typeof m === 'object' && !Array.isArray(m) ? m[key] : undefined;
-  return typeof v === type ? (v as T extends 'number' ? number : string) : null;
-}
-
-function showTrial(p: ReportPoint, t: TrialRecord | undefined): ShowTrial {
-  const predicted = metaField(t, 'predictedLatencyMs', 'number');
-  return {
-    number: p.trial,
-    state: p.state,
-    flopsFraction: p.flopsFraction,
-    macs: p.macs,
-    params: p.params,
-    proxyAccuracy: p.proxyAccuracy,
-    finalAccuracy: p.finalAccuracy,
-    latencyMs: p.latencyMs,
-    predictedLatencyMs: predicted,
-    latencyTable: metaField(t, 'latencyTable', 'string'),
-    latencyPredictionError: predicted !== null && p.latencyMs !== null && p.latencyMs > 0 ? (predicted - p.latencyMs) / p.latencyMs : null,
-    controller: p.controller,
-    target: p.target,
-    seconds: seconds(t),
-    onProxyFront: p.onProxyFront,
-    error: p.error,
-  };
-}
 
 function short(s: string | null): string {
   if (s === null) return '';
@@ -91,12 +33,7 @@ export const showCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' }),
   handler: handler(async (args) => {
-    const { study, trials, finals, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, trials, finals, dataNotes);
-    const byNumber = new Map(trials.map((t) => [t.number, t]));
-    const rows = r.points.map((p) => showTrial(p, byNumber.get(p.trial)));
-    const proxyFront = r.proxyFront.map((p) => p.trial);
-    const finalFront = r.finalFront.map((p) => p.trial);
+    const { report: r, trials: rows, proxyFront, finalFront } = await showStudy(args.store, args.study);
     if (args.json) {
       info(
         JSON.stringify(
@@ -110,6 +47,15 @@ export const showCommand: CommandModule<object, Args> = {
             trials: rows,
             proxyFront,
             finalFront,
+            rungs: r.rungs.map((g) => ({
+              rung: g.rung,
+              label: rungLabel(r, g.rung),
+              training: g.training,
+              split: g.split,
+              candidates: g.points.length,
+              front: g.front.map((p) => p.trial),
+            })),
+            rankAgreement: r.rungAgreement,
           },
           null,
           2,
@@ -122,7 +68,20 @@ export const showCommand: CommandModule<object, Args> = {
     info('');
     info(
       table(
-        ['trial', 'state', 'FLOPs', 'MMACs', 'params', 'proxy acc', 'final acc', 'controller', 'target', 'seconds', 'error'],
+        [
+          'trial',
+          'state',
+          'FLOPs',
+          'MMACs',
+          'params',
+          'proxy acc (rung 0)',
+          finalRungOf(r) === null ? 'final acc' : `final acc (rung ${finalRungOf(r)})`,
+          'top rung',
+          'controller',
+          'target',
+          'seconds',
+          'error',
+        ],
         rows.map((t) => [
           t.number,
           t.state,
@@ -131,6 +90,7 @@ export const showCommand: CommandModule<object, Args> = {
           t.params,
           pct(t.proxyAccuracy),
           pct(t.finalAccuracy),
+          t.topRung,
           t.controller,
           t.target === null ? '-' : pct(t.target, 0),
           t.seconds === null ? '-' : t.seconds.toFixed(1),
@@ -139,7 +99,10 @@ export const showCommand: CommandModule<object, Args> = {
       ),
     );
     info('');
-    info(`proxy front (MACs ascending): ${proxyFront.length === 0 ? 'none yet' : proxyFront.map((n) => `#${n}`).join(' ')}`);
-    if (finalFront.length > 0) info(`fine-tuned front: ${finalFront.map((n) => `#${n}`).join(' ')}`);
+    info(`proxy front, ${rungLabel(r, 0)}, MACs ascending: ${proxyFront.length === 0 ? 'none yet' : proxyFront.map((n) => `#${n}`).join(' ')}`);
+    for (const g of r.rungs.slice(1)) {
+      info(`front, ${rungLabel(r, g.rung)}, test accuracy: ${g.front.length === 0 ? 'none yet' : g.front.map((p) => `#${p.trial}`).join(' ')}`);
+    }
+    if (r.rungAgreement.length > 0) info(`rank agreement between rungs (Kendall tau): ${r.rungAgreement.map(formatRungAgreement).join('; ')}`);
   }),
 };

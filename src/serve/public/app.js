@@ -192,15 +192,21 @@ function hideCard() {
   $card.hidden = true;
 }
 
+/** A trial record's rung: k for a rung-k fine-tune trial (stage `finetune`, meta.rung), else 0 (docs/rungs.md). */
+function rungOf(t) {
+  return t.stage === 'finetune' && t.meta && typeof t.meta.rung === 'number' ? t.meta.rung : 0;
+}
+
 function trialPairs(r, base) {
   const pairs = [
     ['state', r.state],
     ['controller', r.controller],
     ['FLOPs', `${pct(r.macs / base.macs, 1)} (${mmacs(r.macs)}MACs)`],
     ['params', count(r.params)],
-    ['proxy acc', pct(r.proxy)],
+    ['rung', String(r.rung)],
+    [r.rung > 0 ? `validation acc, rung ${r.rung}` : 'proxy acc (rung 0)', pct(r.proxy)],
   ];
-  if (r.final !== null) pairs.push(['fine-tuned acc', pct(r.final)]);
+  if (r.final !== null) pairs.push(['fine-tuned test acc', pct(r.final)]);
   if (r.latency !== null) pairs.push(['latency', ms(r.latency)]);
   if (r.parent !== null) pairs.push(['parent', `#${r.parent}`]);
   return pairs;
@@ -281,7 +287,9 @@ class FrontChart {
     const global = [];
     const fine = [];
     for (const r of this.data.rows.values()) {
-      if (r.state !== 'complete') continue;
+      // Rung trials (rung >= 1) are fine-tunes of a search trial, not points of the proxy chart; the
+      // last rung's accuracy is drawn at its origin (its final).
+      if (r.state !== 'complete' || r.rung > 0) continue;
       const x = this.xOf(r);
       if (x === null) continue;
       if (r.proxy !== null) {
@@ -317,7 +325,7 @@ class FrontChart {
     if (global.length) sets.push({ label: 'global baseline', data: global, pointStyle: 'rect', pointRadius: 4, backgroundColor: COLORS[2] });
     if (fine.length)
       sets.push({
-        label: 'fine-tuned (test)',
+        label: s.finalRung ? `fine-tuned (test, rung ${s.finalRung})` : 'fine-tuned (test)',
         data: fine,
         pointStyle: 'star',
         pointRadius: 7,
@@ -488,6 +496,15 @@ function studyHeader(data, tab) {
       h('div', {}, h('b', {}, String(x.counts.waiting)), 'queued'),
       h('div', {}, h('b', {}, String(x.counts.finalists)), 'fine-tuned'),
       h('div', {}, h('b', {}, x.hypervolume.toFixed(4)), 'hypervolume'),
+      // Rank agreement between consecutive rungs (docs/rungs.md), one stat per pair.
+      ...(x.rungAgreement ?? []).map((a) =>
+        h(
+          'div',
+          { title: `Kendall tau between rung ${a.from} and rung ${a.to} over the ${a.n} candidates that reached both` },
+          h('b', {}, a.tau === null ? '–' : a.tau.toFixed(2)),
+          `tau rung ${a.from}→${a.to} (n=${a.n})`,
+        ),
+      ),
       h('div', {}, h('b', {}, pct(x.base.proxyAccuracy)), 'base (validation)'),
       h('div', {}, h('b', {}, ago(x.lastActivity)), 'last activity'),
     );
@@ -597,8 +614,9 @@ const COLUMNS = [
   { key: 'controller', label: 'controller', text: (r) => r.controller },
   { key: 'flops', label: 'FLOPs', num: true, value: (r, b) => r.macs / b.macs, text: (r, b) => pct(r.macs / b.macs, 1) },
   { key: 'params', label: 'params', num: true, text: (r) => count(r.params) },
-  { key: 'proxy', label: 'proxy acc', num: true, text: (r) => pct(r.proxy) },
-  { key: 'final', label: 'fine-tuned acc', num: true, text: (r) => pct(r.final) },
+  { key: 'rung', label: 'rung', num: true, text: (r) => String(r.rung) },
+  { key: 'proxy', label: 'validation acc', num: true, text: (r) => pct(r.proxy) },
+  { key: 'final', label: 'fine-tuned test acc', num: true, text: (r) => pct(r.final) },
   { key: 'latency', label: 'latency', num: true, text: (r) => ms(r.latency) },
   { key: 'finished', label: 'finished', text: (r) => (r.finished ? r.finished.replace('T', ' ').slice(0, 19) : '') },
   { key: 'error', label: 'error', text: (r) => r.error ?? '', cls: 'err' },
@@ -870,7 +888,11 @@ async function pickPage(name) {
                 h('td', { class: 'num' }, mmacs(c.macs)),
                 h('td', { class: 'num' }, count(c.params)),
                 h('td', { class: 'num' }, pct(c.accuracy)),
-                h('td', {}, c.accuracySource === 'final' ? 'test (fine-tuned)' : 'validation (proxy)'),
+                h(
+                  'td',
+                  {},
+                  c.accuracySource === 'final' ? `test, ${c.rung === null ? 'fine-tuned' : `rung ${c.rung} (fine-tune)`}` : 'validation, rung 0 (proxy)',
+                ),
                 h('td', { class: 'num' }, ms(c.latencyMs)),
                 h('td', {}, h('code', {}, c.exportCommand), ' ', copyButton(c.exportCommand)),
               ),
@@ -943,12 +965,17 @@ async function trialPage(name, n) {
             ['FLOPs', `${pct(t.cost.macs / b.macs, 1)} of base (${mmacs(t.cost.macs)}MACs; base ${mmacs(b.macs)}MACs)`],
             ['speed-up (FLOPs)', `${(b.macs / t.cost.macs).toFixed(2)}×`],
             ['params', `${count(t.cost.params)} (${pct(t.cost.params / b.params, 1)} of base)`],
-            ['proxy accuracy (validation)', `${pct(t.metrics.proxyAccuracy)}${delta(t.metrics.proxyAccuracy, b.proxyAccuracy)}`],
             [
-              'fine-tuned accuracy (test)',
+              rungOf(t) > 0 ? `validation accuracy (rung ${rungOf(t)})` : 'proxy accuracy (validation, rung 0)',
+              `${pct(t.metrics.proxyAccuracy)}${delta(t.metrics.proxyAccuracy, b.proxyAccuracy)}`,
+            ],
+            [
+              d.final && d.finalRung ? `fine-tuned accuracy (test, rung ${d.finalRung})` : 'fine-tuned accuracy (test)',
               d.final
                 ? `${pct(d.final.finalAccuracy)}${delta(d.final.finalAccuracy, b.testAccuracy)}, ${d.final.epochs} epoch${d.final.epochs === 1 ? '' : 's'}${d.final.trainEngine ? ` on ${d.final.trainEngine}` : ''}`
-                : '–',
+                : rungOf(t) > 0 && t.metrics.finalAccuracy != null
+                  ? `${pct(t.metrics.finalAccuracy)}${delta(t.metrics.finalAccuracy, b.testAccuracy)} after rung ${rungOf(t)}`
+                  : '–',
             ],
             [
               'latency',
