@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng } from '../src/core/rng.js';
-import { type Promotion, promotions, type RungResult, type RungSpec, rungTraining } from '../src/study/rungs.js';
+import { duePromotions, type Promotion, promotions, type RungResult, type RungSpec, type RungTrial, rungTraining } from '../src/study/rungs.js';
 
 const proxy = (trial: number, score: number, target: number | null = 0.5): RungResult => ({ trial, rung: 0, target, score, origin: trial });
 const none = new Map<number, Set<number>>();
@@ -163,6 +163,28 @@ describe('promotions (asynchronous successive halving)', () => {
     }
     // Deterministic: the same run again gives the same promotions in the same order.
     assert.deepEqual(simulate(schedule, arrivals, (o) => quality[o]).made, a.made);
+  });
+});
+
+describe('duePromotions', () => {
+  test('replays results in the store’s finish sequence, not by finish time (clocks differ; commits land late)', () => {
+    // By finishSeq: 1 (.5), 2 (.9) -> promote 1 of 2 = trial 2; then 0 (.1) -> 1 of 3, already made.
+    // By finishedAt (0 first) it would promote trial 1 after two results, then trial 2 as well.
+    const t = (number: number, score: number, finishSeq: number, at: string): RungTrial & { finishedAt: string } => ({
+      number,
+      state: 'complete',
+      stage: 'proxy',
+      parent: null,
+      metrics: { proxyAccuracy: score },
+      finishSeq,
+      finishedAt: `2024-01-01T00:00:0${at}.000Z`,
+    });
+    const trials = [t(0, 0.1, 3, '1'), t(1, 0.5, 1, '2'), t(2, 0.9, 2, '3')];
+    const due = duePromotions([{ keep: 0.5, finetune: { steps: 10 } }], trials, { targetOf: () => 0.5, searchClosed: false });
+    assert.deepEqual(
+      due.map((p) => [p.rung, p.origin]),
+      [[1, 2]],
+    );
   });
 });
 

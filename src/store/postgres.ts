@@ -86,7 +86,7 @@ export interface PostgresStoreOptions extends StoreOptions {
 }
 
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
-  latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
+  latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, finish_seq, stage, parent, attempts, lease_token, lease_expires_ms`;
 
 const FINAL_COLUMNS = 'trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at';
 
@@ -472,11 +472,10 @@ export class PostgresStore implements Store {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.fenced(
+    return this.finishLeased(
       l,
       'complete',
-      `${toSql('complete')}, proxy_accuracy = $5, final_accuracy = $6, latency_ms = $7, timings = $8, finished_at = $9, lease_expires_ms = NULL,
-         latency_host = $10, latency_device = $11`,
+      'proxy_accuracy = $4, final_accuracy = $5, latency_ms = $6, timings = $7, finished_at = $8, latency_host = $9, latency_device = $10',
       [
         metrics.proxyAccuracy ?? null,
         metrics.finalAccuracy ?? null,
@@ -490,7 +489,42 @@ export class PostgresStore implements Store {
   }
 
   failTrial(l: TrialLease, error: string): Promise<TrialRecord> {
-    return this.fenced(l, 'fail', `${toSql('fail')}, error = $5, finished_at = $6, lease_expires_ms = NULL`, [String(error), nowIso()]);
+    return this.finishLeased(l, 'fail', 'error = $4, finished_at = $5', [String(error), nowIso()]);
+  }
+
+  /**
+   * Finishes the leased trial in one transaction: locks the trial row, checks the lease, takes the
+   * study's next finish sequence number (`UPDATE studies ... RETURNING`, whose row lock is held to
+   * COMMIT, so finishers of one study commit in sequence order and every snapshot holds a prefix of
+   * the sequence), and writes `set` ($1 study id, $2 number, $3 sequence; `params` from $4).
+   * Locks trial before study, as reapExpired does. A retry after a connection lost during COMMIT
+   * recognises its own landed write by the fencing token, as `fenced` does.
+   */
+  private finishLeased(l: TrialLease, action: 'complete' | 'fail', set: string, params: readonly unknown[]): Promise<TrialRecord> {
+    const lands = TRANSITIONS[action].to;
+    let lostCommit = false;
+    return this.unit(
+      'tx',
+      async (q) => {
+        const id = await this.studyId(q, l.study);
+        const cur = await this.existingTrial(q, l.study, id, l.number, true);
+        if (lostCommit && cur.lease_token === l.token && cur.state === lands) return trialFromRow(l.study, cur);
+        checkLease(l, { state: cur.state, token: cur.lease_token, expiresMs: cur.lease_expires_ms }, await this.now(q), action);
+        const seq = await this.nextFinishSeq(q, id);
+        const rows = await q<TrialRow>(
+          `UPDATE trials SET ${toSql(action)}, ${set}, finish_seq = $3, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2 RETURNING ${TRIAL_COLUMNS}`,
+          [id, l.number, seq, ...params],
+        );
+        return trialFromRow(l.study, rows[0]);
+      },
+      { idempotent: true, onLostCommit: () => (lostCommit = true) },
+    );
+  }
+
+  /** The study's next finish sequence number; its row stays locked until COMMIT. */
+  private async nextFinishSeq(q: Query, id: number): Promise<number> {
+    const [{ finish_seq }] = await q<{ finish_seq: number }>('UPDATE studies SET finish_seq = finish_seq + 1 WHERE id = $1 RETURNING finish_seq', [id]);
+    return finish_seq;
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
@@ -505,12 +539,10 @@ export class PostgresStore implements Store {
       const reaped = { requeued: [] as number[], failed: [] as number[] };
       for (const r of rows) {
         if (r.attempts >= o.maxAttempts) {
-          await q(`UPDATE trials SET ${toSql('expire')}, error = $3, finished_at = $4, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [
-            id,
-            r.number,
-            expiredReason(r.attempts, r.worker),
-            nowIso(),
-          ]);
+          await q(
+            `UPDATE trials SET ${toSql('expire')}, error = $3, finished_at = $4, finish_seq = $5, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`,
+            [id, r.number, expiredReason(r.attempts, r.worker), nowIso(), await this.nextFinishSeq(q, id)],
+          );
           reaped.failed.push(r.number);
         } else {
           await q(`UPDATE trials SET ${toSql('requeue')}, worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = $1 AND number = $2`, [

@@ -77,7 +77,7 @@ interface SnapshotRow {
 }
 
 const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
-  latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, stage, parent, attempts, lease_token, lease_expires_ms`;
+  latency_ms, latency_host, latency_device, timings, error, worker, created_at, started_at, finished_at, finish_seq, stage, parent, attempts, lease_token, lease_expires_ms`;
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -319,7 +319,7 @@ export class SqliteStore implements Store {
       this.db
         .prepare(
           `UPDATE trials SET ${toSql('complete')}, proxy_accuracy = ?, final_accuracy = ?, latency_ms = ?, latency_host = ?, latency_device = ?,
-             timings = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
+             timings = ?, finished_at = ?, finish_seq = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
         )
         .run(
           metrics.proxyAccuracy ?? null,
@@ -329,6 +329,7 @@ export class SqliteStore implements Store {
           metrics.latencyDevice ?? null,
           metrics.timings === undefined ? null : encodeJson(metrics.timings),
           nowIso(),
+          this.nextFinishSeq(id),
           id,
           l.number,
         );
@@ -346,8 +347,13 @@ export class SqliteStore implements Store {
 
   private finish(id: number, n: number, error: string, how: 'fail' | 'expire'): void {
     this.db
-      .prepare(`UPDATE trials SET ${toSql(how)}, error = ?, finished_at = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
-      .run(error, nowIso(), id, n);
+      .prepare(`UPDATE trials SET ${toSql(how)}, error = ?, finished_at = ?, finish_seq = ?, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`)
+      .run(error, nowIso(), this.nextFinishSeq(id), id, n);
+  }
+
+  /** The study's next finish sequence number; inside the finishing write transaction (one writer at a time: commit order). */
+  private nextFinishSeq(id: number): number {
+    return (this.db.prepare('UPDATE studies SET finish_seq = finish_seq + 1 WHERE id = ? RETURNING finish_seq').get(id) as { finish_seq: number }).finish_seq;
   }
 
   private requeue(id: number, n: number): void {

@@ -64,6 +64,13 @@ export interface TrialRecord extends NewTrial {
   readonly createdAt: string;
   readonly startedAt: string | null;
   readonly finishedAt: string | null;
+  /**
+   * 1, 2, ... within the study, in the order trials finished (complete, failed, expired): given by
+   * the transaction that finishes the trial, so it is the order those transactions committed, on
+   * every host's clock alike. Any listing holds a prefix of it: a trial that another reader sees
+   * finished has every smaller number finished too. Null while unfinished.
+   */
+  readonly finishSeq: number | null;
 }
 
 /** Finalist result: fine-tuned and scored on the test split; stored beside (not inside) the trial. */
