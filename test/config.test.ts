@@ -57,6 +57,7 @@ describe('resolveConfig', () => {
       search: {
         controller: { name: 'random', perTarget: null },
         baseline: true,
+        warmStart: 'none',
         targets: [0.5],
         window: 0.03,
         budget: { trials: 40 },
@@ -136,7 +137,7 @@ describe('config errors: one line with code, field path, bad value and expectati
     {
       name: 'unknown key',
       patch: { search: { controler: { name: 'random' } } },
-      expect: /^x\.yaml: unknown key `search\.controler` \(expected one of: controller, baseline, targets, window, budget\)$/,
+      expect: /^x\.yaml: unknown key `search\.controler` \(expected one of: controller, baseline, warmStart, targets, window, budget\)$/,
     },
     {
       name: 'unknown top-level key',
@@ -162,6 +163,16 @@ describe('config errors: one line with code, field path, bad value and expectati
       name: 'bad controller name',
       patch: { search: { controller: { name: 'netadapt' } } },
       expect: /^x\.yaml: `search\.controller\.name` expected one of `random`, `uniform`, `greedy`, `evolutionary`, `rl`, `global`, got `netadapt`$/,
+    },
+    {
+      name: 'warm start with a controller that cannot use it',
+      patch: { search: { controller: { name: 'greedy' }, warmStart: 'baselines' } },
+      expect: /^x\.yaml: `search\.warmStart: baselines` cannot be used with controller `greedy` .*expected random, evolutionary or rl/,
+    },
+    {
+      name: 'warm start without the baseline sweep',
+      patch: { search: { baseline: false, warmStart: 'baselines' } },
+      expect: /^x\.yaml: `search\.warmStart: baselines` cannot be used with `search\.baseline: false`/,
     },
     {
       name: 'bad duration',

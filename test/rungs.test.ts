@@ -196,3 +196,82 @@ describe('rungTraining', () => {
     assert.deepEqual(rungTraining({ epochs: 0 }, 429), { epochs: 0, batchesPerEpoch: 429 });
   });
 });
+
+describe('duePromotions (the driver’s replay of the store)', () => {
+  /** A driver on a store: looks, enqueues what is due, lets every live trial finish with the scorer, looks again. */
+  function drive(schedule: readonly RungSpec[], proxies: readonly number[], score: (origin: number, rung: number) => number) {
+    const trials: RungTrial[] = proxies.map((s, i) => ({
+      number: i,
+      state: 'complete',
+      stage: 'proxy',
+      parent: null,
+      metrics: { proxyAccuracy: s },
+      finishSeq: i + 1,
+    }));
+    const made: Promotion[] = [];
+    for (let look = 0; look < 20; look++) {
+      const due = duePromotions(schedule, trials, { targetOf: () => 0.3, searchClosed: true });
+      if (due.length === 0) break;
+      for (const p of due) {
+        made.push(p);
+        const n = trials.length;
+        trials.push({
+          number: n,
+          state: 'complete',
+          stage: 'finetune',
+          parent: p.from,
+          meta: { rung: p.rung, origin: p.origin, target: p.target, weights: p.from, finetune: schedule[p.rung - 1].finetune },
+          metrics: { proxyAccuracy: score(p.origin, p.rung) },
+          finishSeq: n + 1,
+        });
+      }
+    }
+    return made;
+  }
+
+  test('two capped rungs: the best 4 proxies get rung 1, then the best of those (by rung 1) gets rung 2, once each', () => {
+    // Rung 1 reverses the proxy's order among the four it admits: origin 3 (4th by proxy) is best after rung 1.
+    const proxies = [0.1, 0.9, 0.8, 0.7, 0.6, 0.2, 0.3];
+    const made = drive(
+      [
+        { keep: 1, max: 4, finetune: { epochs: 1 } },
+        { keep: 1, max: 1, finetune: { epochs: 2 } },
+      ],
+      proxies,
+      (origin, rung) => (rung === 1 ? 1 - proxies[origin] : 0.5),
+    );
+    assert.deepEqual(
+      made.map((p) => [p.rung, p.origin]),
+      [
+        [1, 1],
+        [1, 2],
+        [1, 3],
+        [1, 4],
+        [2, 4],
+      ],
+    );
+  });
+
+  test('promotions already in the store are not returned again', () => {
+    const schedule: RungSpec[] = [{ keep: 0.5, finetune: { epochs: 1 } }];
+    const trials: RungTrial[] = [0.4, 0.6].map((s, i) => ({
+      number: i,
+      state: 'complete',
+      stage: 'proxy',
+      parent: null,
+      metrics: { proxyAccuracy: s },
+      finishSeq: i + 1,
+    }));
+    assert.deepEqual(duePromotions(schedule, trials, { targetOf: () => 0.3, searchClosed: false }), [{ from: 1, origin: 1, rung: 1, target: 0.3 }]);
+    trials.push({
+      number: 2,
+      state: 'waiting',
+      stage: 'finetune',
+      parent: 1,
+      meta: { rung: 1, origin: 1, target: 0.3, weights: null, finetune: { epochs: 1 } },
+      metrics: {},
+      finishSeq: null,
+    });
+    assert.deepEqual(duePromotions(schedule, trials, { targetOf: () => 0.3, searchClosed: false }), []);
+  });
+});

@@ -68,7 +68,7 @@ export function searchDeadline(cfg: ResolvedConfig, started: number): number | n
 function controllerData(cfg: ResolvedConfig, host: HostInputs): { groups: GroupDescriptor[]; importance?: number[][] } {
   const rng = new Rng(cfg.run.seed);
   const criterion = cfg.evaluation.importance;
-  const global = cfg.search.controller.name === 'global';
+  const global = cfg.search.controller.name === 'global' || cfg.search.warmStart === 'baselines';
   if ('layers' in host.analysis && host.base) {
     const importance = global ? groupScores(host.base, host.analysis, criterion, rng).map((s) => [...s]) : undefined;
     return { groups: groupDescriptors(host.analysis), importance };

@@ -61,6 +61,7 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
   const parsed = configSchema.safeParse(user, { error: expectationOf });
   if (!parsed.success) throw new AutopruneError(ErrorCodes.CONFIG_INVALID, describeIssues(source, user, parsed.error.issues));
   const c: ParsedConfig = parsed.data;
+  checkWarmStart(c.search, source);
   const abs = (p: string): string => resolvePath(cwd, p);
   // `autoprune train` saves where `autoprune search` reads: the folder of model.checkpoint, unless train.out says otherwise.
   const out = c.train.out ?? (c.model.checkpoint !== undefined ? dirname(c.model.checkpoint) : `experiments/${c.name}/base`);
@@ -74,6 +75,21 @@ export function resolveConfig(user: unknown, options: ResolveOptions = {}): Reso
     run: { ...c.run, store: isFileLocation(c.run.store) ? abs(c.run.store) : c.run.store, engine: engineStages(c.run.engine) },
   };
   return deepFreeze(resolved);
+}
+
+/** `search.warmStart: baselines` starts the controller from the baseline sweep's results: it needs the sweep, and a controller that can use them. */
+function checkWarmStart(s: ParsedConfig['search'], source: string): void {
+  if (s.warmStart === 'none') return;
+  const why = !s.baseline
+    ? '`search.baseline: false` (there is no baseline sweep to start from)'
+    : s.controller.name === 'greedy' || s.controller.name === 'uniform' || s.controller.name === 'global'
+      ? `controller ${quote(s.controller.name)} (it does not start from other candidates)`
+      : null;
+  if (why)
+    throw new AutopruneError(
+      ErrorCodes.CONFIG_INVALID,
+      `${source}: \`search.warmStart: baselines\` cannot be used with ${why}; expected random, evolutionary or rl, with the baseline sweep on`,
+    );
 }
 
 /** Keys that moved, with where they live now: one line naming the new key instead of "unknown key". */

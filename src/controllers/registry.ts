@@ -28,12 +28,15 @@ export const controllers = {
 export type ControllerName = keyof typeof controllers;
 
 /**
- * The controller of a study: the configured one, preceded by the uniform baseline sweep unless
- * `baseline` is false or the controller is `uniform` itself.
+ * The controller of a study: the configured one, preceded by the baseline sweep unless `baseline`
+ * is false or the controller is `uniform` itself. The sweep is uniform; with `warmStart:
+ * 'baselines'` uniform then global, and the main controller waits for their results (WithBaseline).
  */
-export function createStudyController(spec: ControllerInput, ctx: ControllerContext, baseline: boolean): Controller {
+export function createStudyController(spec: ControllerInput, ctx: ControllerContext, baseline: boolean, warmStart: 'none' | 'baselines' = 'none'): Controller {
   const main = createController(spec, ctx);
-  return baseline && spec.name !== 'uniform' ? new WithBaseline(createController({ name: 'uniform' }, ctx), main) : main;
+  if (!baseline || spec.name === 'uniform') return main;
+  if (warmStart === 'none') return new WithBaseline(createController({ name: 'uniform' }, ctx), main);
+  return new WithBaseline([createController({ name: 'uniform' }, ctx), createController({ name: 'global' }, ctx)], main, true);
 }
 
 /** Build the controller a config asks for; omitted options take the schema's defaults (a resolved spec passes unchanged). */

@@ -184,6 +184,7 @@ export async function restoreController(
           ...(latency?.targets ? { fractionOf: latency.fractionOf } : {}),
         },
         cfg.search.baseline,
+        cfg.search.warmStart,
       ),
     ),
   );

@@ -130,7 +130,8 @@ const finishedFirst = (a: RungTrial, b: RungTrial) => (a.finishSeq ?? Infinity) 
  * the results and their order only, not on when the driver looked: every listing holds a prefix of
  * the sequence, so a later look only extends the replay, and a driver restarted mid-rung makes the
  * same promotions in the same order. Finish times would not do: a trial finished earlier by one
- * worker's clock can commit after the driver looked, and hosts' clocks differ. `targetOf` gives a rung-0 trial's target (or null: not
+ * worker's clock can commit after the driver looked, and hosts' clocks differ. Promotions already
+ * in `trials` (rung trials) are not returned again. `targetOf` gives a rung-0 trial's target (or null: not
  * in any target's band, never promoted).
  */
 export function duePromotions(
@@ -141,14 +142,23 @@ export function duePromotions(
   const results: RungResult[] = [];
   const promoted = new Map<number, Set<number>>();
   const out: Promotion[] = [];
-  const take = (due: readonly Promotion[]) => {
-    for (const p of due) {
-      let set = promoted.get(p.rung);
-      if (!set) promoted.set(p.rung, (set = new Set()));
-      set.add(p.origin);
-      out.push(p);
-    }
+  const mark = (rung: number, origin: number): boolean => {
+    let set = promoted.get(rung);
+    if (!set) promoted.set(rung, (set = new Set()));
+    if (set.has(origin)) return false;
+    set.add(origin);
+    return true;
   };
+  const take = (due: readonly Promotion[]) => {
+    for (const p of due) if (mark(p.rung, p.origin)) out.push(p);
+  };
+  // Promotions already made are facts, whenever they were made: the replay cannot tell when a
+  // capped rung's rung below closed, so without them it would re-derive a capped rung's
+  // promotions at every look and the rung above it would never see its rung below closed.
+  for (const t of trials) {
+    const m = rungMetaOf(t);
+    if (m) mark(m.rung, m.origin);
+  }
   const never = () => false;
   const finished = trials.filter((t) => t.state === 'complete' || t.state === 'failed').sort(finishedFirst);
   for (const t of finished) {

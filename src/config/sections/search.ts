@@ -124,6 +124,13 @@ export const searchSchema = z.strictObject({
    */
   baseline: flag().default(true),
   /**
+   * `baselines`: the baseline sweep is uniform then global (magnitude-threshold pruning, one per
+   * target), and the controller asks nothing until every baseline result is in, so it starts from
+   * the incumbents: evolutionary's first population is bred from them, rl's replay holds them.
+   * Needs `baseline: true`; greedy (which starts from the unpruned model) refuses it. Default `none`.
+   */
+  warmStart: z.enum(['none', 'baselines'], { error: 'one of: none, baselines' }).default('none'),
+  /**
    * Targets, each a fraction in (0, 1] of the base model's MACs (`0.5`) or of its latency measured on
    * `evaluation.latency.engine` (`{ latency: 0.5 }`, predicted from the latency table,
    * docs/latency.md); one kind per study. Default [0.5].
