@@ -274,4 +274,41 @@ describe('duePromotions (the driver’s replay of the store)', () => {
     });
     assert.deepEqual(duePromotions(schedule, trials, { targetOf: () => 0.3, searchClosed: false }), []);
   });
+
+  test('a promotion found in this look keeps its rung open: the capped rung above waits for its result', () => {
+    const schedule: RungSpec[] = [
+      { keep: 0.5, finetune: { epochs: 1 } },
+      { keep: 1, max: 1, finetune: { epochs: 2 } },
+    ];
+    const proxy = (number: number, score: number, finishSeq: number): RungTrial => ({
+      number,
+      state: 'complete',
+      stage: 'proxy',
+      parent: null,
+      metrics: { proxyAccuracy: score },
+      finishSeq,
+    });
+    const rung1 = (number: number, origin: number, score: number, finishSeq: number): RungTrial => ({
+      number,
+      state: 'complete',
+      stage: 'finetune',
+      parent: origin,
+      meta: { rung: 1, origin, target: 0.3, weights: null, finetune: { epochs: 1 } },
+      metrics: { proxyAccuracy: score },
+      finishSeq,
+    });
+    // Looked last after trial 2 (rung 1 of trial 0); trials 3 and 4 finished since, and the search closed.
+    const trials = [proxy(0, 0.9, 1), proxy(1, 0.1, 2), rung1(2, 0, 0.5, 3), proxy(3, 0.8, 4), proxy(4, 0.2, 5)];
+    const o = { targetOf: () => 0.3, searchClosed: true };
+    assert.deepEqual(
+      duePromotions(schedule, trials, o).map((p) => [p.rung, p.origin]),
+      [[1, 3]],
+      'trial 3 enters rung 1; rung 2 does not pick among rung 1 yet',
+    );
+    trials.push(rung1(5, 3, 0.7, 6));
+    assert.deepEqual(
+      duePromotions(schedule, trials, o).map((p) => [p.rung, p.origin]),
+      [[2, 3]],
+    );
+  });
 });

@@ -170,9 +170,10 @@ export function duePromotions(
     results.push({ trial: t.number, rung: m ? m.rung : 0, target, score, origin: m ? m.origin : t.number });
     take(promotions(schedule, { results, promoted, closed: never }));
   }
-  // Rung k is closed once the search is and nothing at rungs <= k waits, runs or is yet to be promoted.
+  // Rung k is closed once the search is and nothing at rungs <= k waits, runs or is yet to be
+  // promoted: the promotions this replay found (not in the store yet) are trials to come.
   const live = trials.filter((t) => t.state === 'waiting' || t.state === 'running').map((t) => rungMetaOf(t)?.rung ?? 0);
-  const closed = (k: number) => o.searchClosed && live.every((r) => r > k);
+  const closed = (k: number) => o.searchClosed && live.every((r) => r > k) && out.every((p) => p.rung > k);
   take(promotions(schedule, { results, promoted, closed }));
   return out;
 }
