@@ -1,6 +1,7 @@
 /**
  * Numbered schema migrations of the PostgreSQL store: the same tables as the SQLite store
- * (migrations.ts), in PostgreSQL's types, plus a per-study trial counter. Each step runs once, in
+ * (migrations.ts), in PostgreSQL's types, plus `studies.next_trial` (a trial counter of version
+ * 1 that the store no longer reads: numbers are MAX + 1 under the study row lock). Each step runs once, in
  * order, in one transaction that holds an advisory lock, so several hosts opening a new database at
  * once apply it exactly once. Append new steps; never edit a released one.
  */

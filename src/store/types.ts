@@ -138,7 +138,7 @@ export interface ArtifactInfo {
 export const SNAPSHOTS_KEPT = 3;
 
 /**
- * The source of truth of a search , and its work queue. Async so that a
+ * The source of truth of a search, and its work queue. Async so that a
  * remote backend (PostgreSQL) can implement it; the SQLite backend resolves synchronously underneath.
  * Finished trials (complete/failed) are immutable: any write to them throws TRIAL_IMMUTABLE.
  *
@@ -148,15 +148,16 @@ export const SNAPSHOTS_KEPT = 3;
  *  - `claimTrial` moves the lowest-numbered waiting trial whose parent (if any) has finished to
  *    running atomically (two workers never get the same one; a child never starts before the weights
  *    it starts from exist), gives it a new fencing token and a lease until `now + leaseMs`.
- *    PostgreSQL: `UPDATE trials SET ... WHERE id = (SELECT id FROM trials WHERE study_id = $1 AND
- *    state = 'waiting' ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *`.
+ *    PostgreSQL pops the queue with `SELECT ... ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED`.
  *  - `heartbeat`, `completeTrial`, `failTrial` succeed only while the trial is running
  *    under that token and its lease has not expired; otherwise LEASE_LOST (or TRIAL_IMMUTABLE when
- *    it is already finished). PostgreSQL: one `UPDATE ... WHERE state = 'running' AND lease_token = $t
- *    AND lease_expires_ms >= $now`, checking the row count.
+ *    it is already finished).
  *  - `reapExpired` moves running trials whose lease ran out back to waiting, or fails them with the
  *    reason once they were claimed `maxAttempts` times.
- *  - Trials enter only through `enqueueTrials`, and move only as TRANSITIONS (shared.ts) allows.
+ *  - Finishing a trial (complete, fail, expire) gives it the study's next `finishSeq` in the same
+ *    transaction; every listing holds a prefix of that sequence.
+ *  - Trials enter only through `enqueueTrials`, and move only as TRANSITIONS (shared.ts) allows,
+ *    checked on the row read in the writing transaction (sql.ts).
  *  - The clock of leases is the store's (`StoreOptions.clock`, injectable for tests).
  */
 export interface StoreOptions {
