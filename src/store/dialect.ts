@@ -50,6 +50,9 @@ export interface Dialect {
   readonly forUpdate: string;
   /** Like `forUpdate`, for a queue pop that passes rows other writers hold: ` FOR UPDATE SKIP LOCKED`. */
   readonly skipLocked: string;
+  /** SQL true when integer `column` is one of the list passed as one parameter (`ints` encodes it), so one statement serves any count. */
+  inInts(column: string): string;
+  ints(values: readonly number[]): unknown;
   /** Reads: one statement sees one snapshot; no transaction. */
   read<T>(op: () => Op<T>): Promise<T>;
   /** One write transaction (rolled back if it throws). `op` is run again from the start on a retry. */

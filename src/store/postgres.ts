@@ -74,6 +74,12 @@ function numberPlaceholders(sql: string): string {
 class PostgresDialect implements Dialect {
   readonly forUpdate = ' FOR UPDATE';
   readonly skipLocked = ' FOR UPDATE SKIP LOCKED';
+  inInts(column: string): string {
+    return `${column} = ANY(CAST(? AS INTEGER[]))`;
+  }
+  ints(values: readonly number[]): number[] {
+    return [...values];
+  }
   closed = false;
 
   constructor(

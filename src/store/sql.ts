@@ -11,7 +11,7 @@
  * (enqueue, acquireDriver) takes no existing trial row; driver row after study row.
  * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
  */
-import type { TrialMetrics, TrialState } from '../core/types.js';
+import type { TrialMetrics } from '../core/types.js';
 import { type ArtifactPlace, type Dialect, type Op, row, rows } from './dialect.js';
 import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
 import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
@@ -60,6 +60,7 @@ import type {
   Store,
   StudyRecord,
   StudyState,
+  TrialFilter,
   TrialLease,
   TrialRecord,
 } from './types.js';
@@ -488,15 +489,22 @@ export abstract class SqlStore implements Store {
     );
   }
 
-  listTrials(study: string, filter: { state?: TrialState } = {}): Promise<TrialRecord[]> {
+  listTrials(study: string, filter: TrialFilter = {}): Promise<TrialRecord[]> {
     // One statement: one snapshot, so the finished trials listed are a prefix of the finish sequence.
     return this.sql.read(
       function* (this: SqlStore) {
-        const id = yield* this.studyId(study);
-        const all =
-          filter.state === undefined
-            ? yield* rows<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`, id)
-            : yield* rows<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`, id, filter.state);
+        filter.numbers?.forEach(checkTrialNumber);
+        const where = ['study_id = ?'];
+        const params: unknown[] = [yield* this.studyId(study)];
+        if (filter.state !== undefined) {
+          where.push('state = ?');
+          params.push(filter.state);
+        }
+        if (filter.numbers !== undefined) {
+          where.push(this.sql.inInts('number'));
+          params.push(this.sql.ints(filter.numbers));
+        }
+        const all = yield* rows<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE ${where.join(' AND ')} ORDER BY number`, ...params);
         return all.map((r) => trialFromRow(study, r));
       }.bind(this),
     );

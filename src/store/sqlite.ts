@@ -27,6 +27,12 @@ export interface SqliteStoreOptions extends StoreOptions {
 class SqliteDialect implements Dialect {
   readonly forUpdate = '';
   readonly skipLocked = '';
+  inInts(column: string): string {
+    return `${column} IN (SELECT value FROM json_each(?))`;
+  }
+  ints(values: readonly number[]): string {
+    return JSON.stringify(values);
+  }
   private closed = false;
   private readonly statements = new Map<string, Database.Statement>();
   /** Runs its argument inside BEGIN IMMEDIATE ... COMMIT (rolled back if it throws). */
