@@ -12,7 +12,7 @@
  * Table layout inspired by Optuna's RDB storage (studies / trials / per-trial values).
  */
 import type { TrialMetrics } from '../core/types.js';
-import { type ArtifactPlace, type Dialect, type Op, row, rows } from './dialect.js';
+import { type ArtifactPlace, type Dialect, type Op, row, rows, type WriteOptions } from './dialect.js';
 import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
 import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
 import {
@@ -88,6 +88,16 @@ export abstract class SqlStore implements Store {
 
   abstract artifactDir(study: string): string;
 
+  /** `op` as one write transaction of the dialect, with `this` the store. */
+  private write<T>(op: (this: SqlStore) => Op<T>, o?: WriteOptions): Promise<T> {
+    return this.sql.write(() => op.call(this), o);
+  }
+
+  /** `op` as reads of the dialect, with `this` the store. */
+  private read<T>(op: (this: SqlStore) => Op<T>): Promise<T> {
+    return this.sql.read(() => op.call(this));
+  }
+
   private *studyId(name: string, lock = false): Op<number> {
     checkStudyName(name);
     const r = yield* row<{ id: number }>(`SELECT id FROM studies WHERE name = ?${lock ? this.sql.forUpdate : ''}`, name);
@@ -107,81 +117,73 @@ export abstract class SqlStore implements Store {
   }
 
   createStudy(s: NewStudy): Promise<StudyRecord> {
-    return this.sql.write(
-      function* () {
-        checkNewStudy(s);
-        const now = nowIso();
-        const r = yield* row<StudyRow>(
-          `INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
+    return this.write(function* () {
+      checkNewStudy(s);
+      const now = nowIso();
+      const r = yield* row<StudyRow>(
+        `INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
              base_test_accuracy, base_hash, data_hash, state, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)
            ON CONFLICT (name) DO NOTHING RETURNING ${STUDY_COLUMNS}`,
-          s.name,
-          encodeJson(s.config),
-          s.configHash,
-          encodeJson(s.space),
-          s.baseCost.macs,
-          s.baseCost.params,
-          s.baseProxyAccuracy,
-          s.baseTestAccuracy,
-          s.inputs?.baseModel ?? null,
-          s.inputs?.data ?? null,
-          now,
-          now,
-        );
-        if (r === undefined) throw storeErrors.studyExists(s.name);
-        return studyFromRow(r);
-      }.bind(this),
-    );
+        s.name,
+        encodeJson(s.config),
+        s.configHash,
+        encodeJson(s.space),
+        s.baseCost.macs,
+        s.baseCost.params,
+        s.baseProxyAccuracy,
+        s.baseTestAccuracy,
+        s.inputs?.baseModel ?? null,
+        s.inputs?.data ?? null,
+        now,
+        now,
+      );
+      if (r === undefined) throw storeErrors.studyExists(s.name);
+      return studyFromRow(r);
+    });
   }
 
   getStudy(name: string): Promise<StudyRecord | null> {
-    return this.sql.read(function* () {
+    return this.read(function* () {
       const r = yield* row<StudyRow>(`SELECT ${STUDY_COLUMNS} FROM studies WHERE name = ?`, name);
       return r === undefined ? null : studyFromRow(r);
     });
   }
 
   listStudies(): Promise<StudyRecord[]> {
-    return this.sql.read(function* () {
+    return this.read(function* () {
       return (yield* rows<StudyRow>(`SELECT ${STUDY_COLUMNS} FROM studies ORDER BY id`)).map(studyFromRow);
     });
   }
 
   setStudyState(name: string, state: StudyState): Promise<void> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        checkStudyState(state);
-        const id = yield* this.studyId(name);
-        yield* rows('UPDATE studies SET state = ?, updated_at = ? WHERE id = ?', state, nowIso(), id);
-      }.bind(this),
-    );
+    return this.write(function* () {
+      checkStudyState(state);
+      const id = yield* this.studyId(name);
+      yield* rows('UPDATE studies SET state = ?, updated_at = ? WHERE id = ?', state, nowIso(), id);
+    });
   }
 
   setBaseAccuracy(name: string, acc: { proxy?: number; test?: number }): Promise<void> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        checkBaseAccuracy(acc);
-        const id = yield* this.studyId(name);
-        yield* rows(
-          `UPDATE studies SET base_proxy_accuracy = COALESCE(?, base_proxy_accuracy),
+    return this.write(function* () {
+      checkBaseAccuracy(acc);
+      const id = yield* this.studyId(name);
+      yield* rows(
+        `UPDATE studies SET base_proxy_accuracy = COALESCE(?, base_proxy_accuracy),
              base_test_accuracy = COALESCE(?, base_test_accuracy), updated_at = ? WHERE id = ?`,
-          acc.proxy ?? null,
-          acc.test ?? null,
-          nowIso(),
-          id,
-        );
-      }.bind(this),
-    );
+        acc.proxy ?? null,
+        acc.test ?? null,
+        nowIso(),
+        id,
+      );
+    });
   }
 
   async deleteStudy(name: string): Promise<void> {
     // Trials, finals, snapshots, the driver row and artifact rows go with it (ON DELETE CASCADE).
-    await this.sql.write(
-      function* (this: SqlStore) {
-        yield* rows('DELETE FROM studies WHERE id = ?', yield* this.studyId(name));
-      }.bind(this),
-    );
+    await this.write(function* () {
+      yield* rows('DELETE FROM studies WHERE id = ?', yield* this.studyId(name));
+    });
     await this.artifacts.drop(name);
   }
 
@@ -214,18 +216,16 @@ export abstract class SqlStore implements Store {
   }
 
   enqueueTrials(driver: DriverLease, trials: readonly NewTrial[], snapshot: { told: number; state: Json }): Promise<TrialRecord[]> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        // Study row, then driver row: the order acquireDriver locks them in. The study row lock
-        // also orders snapshot writers ("latest" = last committed) and trial numbers.
-        const id = yield* this.studyId(driver.study, true);
-        yield* this.checkDriverRow(id, driver);
-        const out: TrialRecord[] = [];
-        for (const t of trials) out.push(yield* this.insertTrial(driver.study, id, t));
-        yield* this.insertSnapshot(id, snapshot.told, snapshot.state);
-        return out;
-      }.bind(this),
-    );
+    return this.write(function* () {
+      // Study row, then driver row: the order acquireDriver locks them in. The study row lock
+      // also orders snapshot writers ("latest" = last committed) and trial numbers.
+      const id = yield* this.studyId(driver.study, true);
+      yield* this.checkDriverRow(id, driver);
+      const out: TrialRecord[] = [];
+      for (const t of trials) out.push(yield* this.insertTrial(driver.study, id, t));
+      yield* this.insertSnapshot(id, snapshot.told, snapshot.state);
+      return out;
+    });
   }
 
   /**
@@ -243,8 +243,8 @@ export abstract class SqlStore implements Store {
     // name and start time), so the trial is not left running under a claim nobody holds.
     const startedAt = nowIso();
     let lostCommit = false;
-    return this.sql.write(
-      function* (this: SqlStore) {
+    return this.write(
+      function* () {
         checkLeaseMs(o.leaseMs);
         checkText('worker name', worker);
         if (o.number !== undefined) checkTrialNumber(o.number);
@@ -280,7 +280,7 @@ export abstract class SqlStore implements Store {
           pick.number,
         );
         return claimOf(study, r!);
-      }.bind(this),
+      },
       { idempotent: true, onLostCommit: () => (lostCommit = true) },
     );
   }
@@ -302,12 +302,12 @@ export abstract class SqlStore implements Store {
 
   heartbeat(l: TrialLease, leaseMs: number): Promise<void> {
     // Extending a lease twice is extending it once: retried also after a lost COMMIT.
-    return this.sql.write(
-      function* (this: SqlStore) {
+    return this.write(
+      function* () {
         checkLeaseMs(leaseMs);
         const { id, now } = yield* this.leased(l, 'heartbeat', false);
         yield* rows('UPDATE trials SET lease_expires_ms = ? WHERE study_id = ? AND number = ?', now + leaseMs, id, l.number);
-      }.bind(this),
+      },
       { idempotent: true },
     );
   }
@@ -337,13 +337,13 @@ export abstract class SqlStore implements Store {
    */
   private finishLeased(l: TrialLease, action: 'complete' | 'fail', values: () => Record<string, unknown>): Promise<TrialRecord> {
     let lostCommit = false;
-    return this.sql.write(
-      function* (this: SqlStore) {
+    return this.write(
+      function* () {
         const set = values();
         const { id, row: cur, landed } = yield* this.leased(l, action, lostCommit);
         if (landed) return trialFromRow(l.study, cur);
         return yield* this.finish(l.study, id, l.number, action, set);
-      }.bind(this),
+      },
       { idempotent: true, onLostCommit: () => (lostCommit = true) },
     );
   }
@@ -370,35 +370,33 @@ export abstract class SqlStore implements Store {
   }
 
   reapExpired(study: string, o: { maxAttempts: number; gone?: readonly string[] }): Promise<Reaped> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        const id = yield* this.studyId(study);
-        const gone = new Set(o.gone ?? []);
-        const running = yield* rows<TrialRow>(
-          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND ${fromSql('requeue')} ORDER BY number${this.sql.forUpdate}`,
-          id,
-        );
-        const now = yield* this.sql.now();
-        const reaped = { requeued: [] as number[], failed: [] as number[] };
-        for (const r of running) {
-          if (!((r.lease_expires_ms ?? 0) < now || (r.worker !== null && gone.has(r.worker)))) continue;
-          if (r.attempts >= o.maxAttempts) {
-            checkMove(study, r.number, r.state, 'expire');
-            yield* this.finish(study, id, r.number, 'expire', { error: expiredReason(r.attempts, r.worker) });
-            reaped.failed.push(r.number);
-          } else {
-            checkMove(study, r.number, r.state, 'requeue');
-            yield* rows(
-              `UPDATE trials SET ${toSql('requeue')}, worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
-              id,
-              r.number,
-            );
-            reaped.requeued.push(r.number);
-          }
+    return this.write(function* () {
+      const id = yield* this.studyId(study);
+      const gone = new Set(o.gone ?? []);
+      const running = yield* rows<TrialRow>(
+        `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND ${fromSql('requeue')} ORDER BY number${this.sql.forUpdate}`,
+        id,
+      );
+      const now = yield* this.sql.now();
+      const reaped = { requeued: [] as number[], failed: [] as number[] };
+      for (const r of running) {
+        if (!((r.lease_expires_ms ?? 0) < now || (r.worker !== null && gone.has(r.worker)))) continue;
+        if (r.attempts >= o.maxAttempts) {
+          checkMove(study, r.number, r.state, 'expire');
+          yield* this.finish(study, id, r.number, 'expire', { error: expiredReason(r.attempts, r.worker) });
+          reaped.failed.push(r.number);
+        } else {
+          checkMove(study, r.number, r.state, 'requeue');
+          yield* rows(
+            `UPDATE trials SET ${toSql('requeue')}, worker = NULL, started_at = NULL, lease_expires_ms = NULL WHERE study_id = ? AND number = ?`,
+            id,
+            r.number,
+          );
+          reaped.requeued.push(r.number);
         }
-        return reaped;
-      }.bind(this),
-    );
+      }
+      return reaped;
+    });
   }
 
   private *driverRow(id: number): Op<DriverRow | null> {
@@ -416,47 +414,41 @@ export abstract class SqlStore implements Store {
   }
 
   acquireDriver(study: string, owner: string, leaseMs: number, o: { stale?: (holder: string) => boolean } = {}): Promise<DriverLease> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        checkLeaseMs(leaseMs);
-        checkText('driver owner', owner);
-        // Locking the study row serialises acquirers, also when no driver row exists yet.
-        const id = yield* this.studyId(study, true);
-        const cur = yield* this.driverRow(id);
-        const now = yield* this.sql.now();
-        if (cur !== null && cur.expiresMs >= now && !o.stale?.(cur.owner)) throw storeErrors.busy(study, cur.owner, cur.expiresMs, now);
-        const token = (cur?.token ?? 0) + 1;
-        yield* rows(
-          `INSERT INTO drivers (study_id, owner, token, expires_ms) VALUES (?, ?, ?, ?)
+    return this.write(function* () {
+      checkLeaseMs(leaseMs);
+      checkText('driver owner', owner);
+      // Locking the study row serialises acquirers, also when no driver row exists yet.
+      const id = yield* this.studyId(study, true);
+      const cur = yield* this.driverRow(id);
+      const now = yield* this.sql.now();
+      if (cur !== null && cur.expiresMs >= now && !o.stale?.(cur.owner)) throw storeErrors.busy(study, cur.owner, cur.expiresMs, now);
+      const token = (cur?.token ?? 0) + 1;
+      yield* rows(
+        `INSERT INTO drivers (study_id, owner, token, expires_ms) VALUES (?, ?, ?, ?)
            ON CONFLICT (study_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, expires_ms = excluded.expires_ms`,
-          id,
-          owner,
-          token,
-          now + leaseMs,
-        );
-        return deepFreeze({ study, owner, token });
-      }.bind(this),
-    );
+        id,
+        owner,
+        token,
+        now + leaseMs,
+      );
+      return deepFreeze({ study, owner, token });
+    });
   }
 
   renewDriver(l: DriverLease, leaseMs: number): Promise<void> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        checkLeaseMs(leaseMs);
-        const id = yield* this.studyId(l.study);
-        yield* this.checkDriverRow(id, l);
-        yield* rows('UPDATE drivers SET expires_ms = ? WHERE study_id = ?', (yield* this.sql.now()) + leaseMs, id);
-      }.bind(this),
-    );
+    return this.write(function* () {
+      checkLeaseMs(leaseMs);
+      const id = yield* this.studyId(l.study);
+      yield* this.checkDriverRow(id, l);
+      yield* rows('UPDATE drivers SET expires_ms = ? WHERE study_id = ?', (yield* this.sql.now()) + leaseMs, id);
+    });
   }
 
   releaseDriver(l: DriverLease): Promise<void> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        const id = yield* this.studyId(l.study);
-        yield* rows('UPDATE drivers SET expires_ms = 0 WHERE study_id = ? AND token = ?', id, l.token);
-      }.bind(this),
-    );
+    return this.write(function* () {
+      const id = yield* this.studyId(l.study);
+      yield* rows('UPDATE drivers SET expires_ms = 0 WHERE study_id = ? AND token = ?', id, l.token);
+    });
   }
 
   private study(name: string): Promise<number> {
@@ -479,35 +471,31 @@ export abstract class SqlStore implements Store {
   }
 
   getTrial(study: string, number: number): Promise<TrialRecord | null> {
-    return this.sql.read(
-      function* (this: SqlStore) {
-        const id = yield* this.studyId(study);
-        checkTrialNumber(number);
-        const r = yield* this.trialRow(id, number);
-        return r === undefined ? null : trialFromRow(study, r);
-      }.bind(this),
-    );
+    return this.read(function* () {
+      const id = yield* this.studyId(study);
+      checkTrialNumber(number);
+      const r = yield* this.trialRow(id, number);
+      return r === undefined ? null : trialFromRow(study, r);
+    });
   }
 
   listTrials(study: string, filter: TrialFilter = {}): Promise<TrialRecord[]> {
     // One statement: one snapshot, so the finished trials listed are a prefix of the finish sequence.
-    return this.sql.read(
-      function* (this: SqlStore) {
-        filter.numbers?.forEach(checkTrialNumber);
-        const where = ['study_id = ?'];
-        const params: unknown[] = [yield* this.studyId(study)];
-        if (filter.state !== undefined) {
-          where.push('state = ?');
-          params.push(filter.state);
-        }
-        if (filter.numbers !== undefined) {
-          where.push(this.sql.inInts('number'));
-          params.push(this.sql.ints(filter.numbers));
-        }
-        const all = yield* rows<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE ${where.join(' AND ')} ORDER BY number`, ...params);
-        return all.map((r) => trialFromRow(study, r));
-      }.bind(this),
-    );
+    return this.read(function* () {
+      filter.numbers?.forEach(checkTrialNumber);
+      const where = ['study_id = ?'];
+      const params: unknown[] = [yield* this.studyId(study)];
+      if (filter.state !== undefined) {
+        where.push('state = ?');
+        params.push(filter.state);
+      }
+      if (filter.numbers !== undefined) {
+        where.push(this.sql.inInts('number'));
+        params.push(this.sql.ints(filter.numbers));
+      }
+      const all = yield* rows<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE ${where.join(' AND ')} ORDER BY number`, ...params);
+      return all.map((r) => trialFromRow(study, r));
+    });
   }
 
   private *insertSnapshot(id: number, told: number, state: Json): Op<void> {
@@ -524,64 +512,58 @@ export abstract class SqlStore implements Store {
 
   latestSnapshot(study: string): Promise<ControllerSnapshot | null> {
     // "Latest" is the last saved (highest id), not the highest `told` nor the clock.
-    return this.sql.read(
-      function* (this: SqlStore) {
-        const id = yield* this.studyId(study);
-        const r = yield* row<{ told: number; state: string; created_at: string }>(
-          'SELECT told, state, created_at FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT 1',
-          id,
-        );
-        if (r === undefined) return null;
-        return deepFreeze({ study, told: r.told, state: decodeJson(r.state), createdAt: r.created_at });
-      }.bind(this),
-    );
+    return this.read(function* () {
+      const id = yield* this.studyId(study);
+      const r = yield* row<{ told: number; state: string; created_at: string }>(
+        'SELECT told, state, created_at FROM snapshots WHERE study_id = ? ORDER BY id DESC LIMIT 1',
+        id,
+      );
+      if (r === undefined) return null;
+      return deepFreeze({ study, told: r.told, state: decodeJson(r.state), createdAt: r.created_at });
+    });
   }
 
   saveFinal(f: NewFinal): Promise<FinalRecord> {
-    return this.sql.write(
-      function* (this: SqlStore) {
-        checkFinal(f);
-        const id = yield* this.studyId(f.study);
-        yield* this.existingTrial(f.study, id, f.trial);
-        // Saving a finalist again (re-run) replaces the earlier result.
-        const r = yield* row<FinalRow>(
-          `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at)
+    return this.write(function* () {
+      checkFinal(f);
+      const id = yield* this.studyId(f.study);
+      yield* this.existingTrial(f.study, id, f.trial);
+      // Saving a finalist again (re-run) replaces the earlier result.
+      const r = yield* row<FinalRow>(
+        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
              latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device, train_engine = excluded.train_engine,
              epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at
            RETURNING ${FINAL_COLUMNS}`,
-          id,
-          f.trial,
-          f.finalAccuracy,
-          f.latencyMs,
-          f.latencyHost ?? null,
-          f.latencyDevice ?? null,
-          f.trainEngine ?? null,
-          f.epochs,
-          f.modelPath,
-          f.seconds,
-          nowIso(),
-        );
-        return finalFromRow(f.study, r!);
-      }.bind(this),
-    );
+        id,
+        f.trial,
+        f.finalAccuracy,
+        f.latencyMs,
+        f.latencyHost ?? null,
+        f.latencyDevice ?? null,
+        f.trainEngine ?? null,
+        f.epochs,
+        f.modelPath,
+        f.seconds,
+        nowIso(),
+      );
+      return finalFromRow(f.study, r!);
+    });
   }
 
   listFinals(study: string): Promise<FinalRecord[]> {
-    return this.sql.read(
-      function* (this: SqlStore) {
-        const id = yield* this.studyId(study);
-        return (yield* rows<FinalRow>(`SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = ? ORDER BY trial`, id)).map((r) => finalFromRow(study, r));
-      }.bind(this),
-    );
+    return this.read(function* () {
+      const id = yield* this.studyId(study);
+      return (yield* rows<FinalRow>(`SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = ? ORDER BY trial`, id)).map((r) => finalFromRow(study, r));
+    });
   }
 
   // ---- Latency tables (types.ts LatencyTables) ----
 
   putLatencyEntries(table: LatencyTableId, entries: readonly NewLatencyEntry[]): Promise<void> {
     // An upsert of the same values: applying it twice is applying it once.
-    return this.sql.write(
+    return this.write(
       function* () {
         checkLatencyTable(table);
         entries.forEach(checkLatencyEntry);
@@ -602,7 +584,7 @@ export abstract class SqlStore implements Store {
   }
 
   getLatencyEntries(table: LatencyTableId): Promise<LatencyEntry[]> {
-    return this.sql.read(function* () {
+    return this.read(function* () {
       checkLatencyTable(table);
       const all = yield* rows<LatencyRow>(
         'SELECT * FROM latency_entries WHERE engine = ? AND engine_version = ? AND host = ? AND threads = ? AND batch = ? ORDER BY op, cin, cout, h, w',
