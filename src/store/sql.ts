@@ -72,6 +72,9 @@ const TRIAL_COLUMNS = `number, state, candidate, key, macs, params, controller, 
 const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_params, base_proxy_accuracy,
   base_test_accuracy, base_hash, data_hash, state, created_at, updated_at`;
 
+/** The id of the study named by the next parameter, as a subquery (saves a round trip where a missing study is told apart afterwards). */
+const STUDY_ID = 'SELECT id FROM studies WHERE name = ?';
+
 const FINAL_COLUMNS = 'trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at';
 
 type DriverRow = { owner: string; token: number; expiresMs: number };
@@ -248,26 +251,30 @@ export abstract class SqlStore implements Store {
         checkLeaseMs(o.leaseMs);
         checkText('worker name', worker);
         if (o.number !== undefined) checkTrialNumber(o.number);
-        const id = yield* this.studyId(study);
+        checkStudyName(study);
         if (lostCommit) {
           const mine = yield* rows<TrialRow>(
-            `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = '${TRANSITIONS.claim.to}' AND worker = ? AND started_at = ?`,
-            id,
+            `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = (${STUDY_ID}) AND state = '${TRANSITIONS.claim.to}' AND worker = ? AND started_at = ?`,
+            study,
             worker,
             startedAt,
           );
           if (mine.length === 1) return claimOf(study, mine[0]);
         }
         // The queue pop: a child waits until the trial whose weights it starts from has finished.
-        const pick = yield* row<TrialRow>(
-          `SELECT ${TRIAL_COLUMNS} FROM trials t WHERE study_id = ? AND ${fromSql('claim')} AND (CAST(? AS INTEGER) IS NULL OR number = ?)
+        const pick = yield* row<TrialRow & { study_id: number }>(
+          `SELECT ${TRIAL_COLUMNS}, study_id FROM trials t WHERE study_id = (${STUDY_ID}) AND ${fromSql('claim')} AND (CAST(? AS INTEGER) IS NULL OR number = ?)
              AND (parent IS NULL OR EXISTS (SELECT 1 FROM trials p WHERE p.study_id = t.study_id AND p.number = t.parent AND p.state IN ('complete', 'failed')))
            ORDER BY number LIMIT 1${this.sql.skipLocked}`,
-          id,
+          study,
           o.number ?? null,
           o.number ?? null,
         );
-        if (pick === undefined) return null;
+        if (pick === undefined) {
+          yield* this.studyId(study); // STUDY_NOT_FOUND, or simply nothing waits
+          return null;
+        }
+        const id = pick.study_id;
         checkMove(study, pick.number, pick.state, 'claim');
         const now = yield* this.sql.now();
         const r = yield* row<TrialRow>(
@@ -292,8 +299,19 @@ export abstract class SqlStore implements Store {
    * have done (a later claim changes the token; the trigger rules out a second finish).
    */
   private *leased(l: TrialLease, action: Transition, lostCommit: boolean): Op<{ id: number; row: TrialRow; landed: boolean; now: number }> {
-    const id = yield* this.studyId(l.study);
-    const cur = yield* this.existingTrial(l.study, id, l.number, true);
+    checkStudyName(l.study);
+    checkTrialNumber(l.number);
+    // One round trip for study and trial; which one is missing is asked only when one is.
+    const cur = yield* row<TrialRow & { study_id: number }>(
+      `SELECT ${TRIAL_COLUMNS}, study_id FROM trials WHERE study_id = (${STUDY_ID}) AND number = ?${this.sql.forUpdate}`,
+      l.study,
+      l.number,
+    );
+    if (cur === undefined) {
+      yield* this.studyId(l.study);
+      throw storeErrors.trialNotFound(l.study, l.number);
+    }
+    const id = cur.study_id;
     const now = yield* this.sql.now();
     if (lostCommit && cur.lease_token === l.token && cur.state === TRANSITIONS[action].to) return { id, row: cur, landed: true, now };
     checkLease(l, { state: cur.state, token: cur.lease_token, expiresMs: cur.lease_expires_ms }, now, action);
