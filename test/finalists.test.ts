@@ -20,6 +20,7 @@ const t = (number: number, macs: number, acc: number | null, state: TrialRecord[
   createdAt: '',
   startedAt: null,
   finishedAt: null,
+  finishSeq: null,
 });
 
 // base 100 MACs, targets 0.7 and 0.5 with window 0.03. Front (MACs, acc): 30/.2, 52/.5, 72/.7, 90/.85.

@@ -90,6 +90,7 @@ function trial(t: T, studyName = 'cnn-a'): TrialRecord {
     createdAt: `2024-01-01T00:${String(t.n).padStart(2, '0')}:00.000Z`,
     startedAt: null,
     finishedAt: t.done === undefined ? null : `2024-01-01T00:${String(t.done).padStart(2, '0')}:30.000Z`,
+    finishSeq: t.done ?? null,
   };
 }
 

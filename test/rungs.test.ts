@@ -166,6 +166,28 @@ describe('promotions (asynchronous successive halving)', () => {
   });
 });
 
+describe('duePromotions', () => {
+  test('replays results in the store’s finish sequence, not by finish time (clocks differ; commits land late)', () => {
+    // By finishSeq: 1 (.5), 2 (.9) -> promote 1 of 2 = trial 2; then 0 (.1) -> 1 of 3, already made.
+    // By finishedAt (0 first) it would promote trial 1 after two results, then trial 2 as well.
+    const t = (number: number, score: number, finishSeq: number, at: string): RungTrial & { finishedAt: string } => ({
+      number,
+      state: 'complete',
+      stage: 'proxy',
+      parent: null,
+      metrics: { proxyAccuracy: score },
+      finishSeq,
+      finishedAt: `2024-01-01T00:00:0${at}.000Z`,
+    });
+    const trials = [t(0, 0.1, 3, '1'), t(1, 0.5, 1, '2'), t(2, 0.9, 2, '3')];
+    const due = duePromotions([{ keep: 0.5, finetune: { steps: 10 } }], trials, { targetOf: () => 0.5, searchClosed: false });
+    assert.deepEqual(
+      due.map((p) => [p.rung, p.origin]),
+      [[1, 2]],
+    );
+  });
+});
+
 describe('rungTraining', () => {
   test('epochs are whole epochs; steps round up to whole epochs of equal length', () => {
     assert.deepEqual(rungTraining({ epochs: 3 }, 429), { epochs: 3, batchesPerEpoch: 429 });
@@ -184,7 +206,7 @@ describe('duePromotions (the driver’s replay of the store)', () => {
       stage: 'proxy',
       parent: null,
       metrics: { proxyAccuracy: s },
-      finishedAt: new Date(1_000 * i).toISOString(),
+      finishSeq: i + 1,
     }));
     const made: Promotion[] = [];
     for (let look = 0; look < 20; look++) {
@@ -200,7 +222,7 @@ describe('duePromotions (the driver’s replay of the store)', () => {
           parent: p.from,
           meta: { rung: p.rung, origin: p.origin, target: p.target, weights: p.from, finetune: schedule[p.rung - 1].finetune },
           metrics: { proxyAccuracy: score(p.origin, p.rung) },
-          finishedAt: new Date(1_000 * n).toISOString(),
+          finishSeq: n + 1,
         });
       }
     }
@@ -238,7 +260,7 @@ describe('duePromotions (the driver’s replay of the store)', () => {
       stage: 'proxy',
       parent: null,
       metrics: { proxyAccuracy: s },
-      finishedAt: `${i}`,
+      finishSeq: i + 1,
     }));
     assert.deepEqual(duePromotions(schedule, trials, { targetOf: () => 0.3, searchClosed: false }), [{ from: 1, origin: 1, rung: 1, target: 0.3 }]);
     trials.push({
@@ -248,8 +270,45 @@ describe('duePromotions (the driver’s replay of the store)', () => {
       parent: 1,
       meta: { rung: 1, origin: 1, target: 0.3, weights: null, finetune: { epochs: 1 } },
       metrics: {},
-      finishedAt: null,
+      finishSeq: null,
     });
     assert.deepEqual(duePromotions(schedule, trials, { targetOf: () => 0.3, searchClosed: false }), []);
+  });
+
+  test('a promotion found in this look keeps its rung open: the capped rung above waits for its result', () => {
+    const schedule: RungSpec[] = [
+      { keep: 0.5, finetune: { epochs: 1 } },
+      { keep: 1, max: 1, finetune: { epochs: 2 } },
+    ];
+    const proxy = (number: number, score: number, finishSeq: number): RungTrial => ({
+      number,
+      state: 'complete',
+      stage: 'proxy',
+      parent: null,
+      metrics: { proxyAccuracy: score },
+      finishSeq,
+    });
+    const rung1 = (number: number, origin: number, score: number, finishSeq: number): RungTrial => ({
+      number,
+      state: 'complete',
+      stage: 'finetune',
+      parent: origin,
+      meta: { rung: 1, origin, target: 0.3, weights: null, finetune: { epochs: 1 } },
+      metrics: { proxyAccuracy: score },
+      finishSeq,
+    });
+    // Looked last after trial 2 (rung 1 of trial 0); trials 3 and 4 finished since, and the search closed.
+    const trials = [proxy(0, 0.9, 1), proxy(1, 0.1, 2), rung1(2, 0, 0.5, 3), proxy(3, 0.8, 4), proxy(4, 0.2, 5)];
+    const o = { targetOf: () => 0.3, searchClosed: true };
+    assert.deepEqual(
+      duePromotions(schedule, trials, o).map((p) => [p.rung, p.origin]),
+      [[1, 3]],
+      'trial 3 enters rung 1; rung 2 does not pick among rung 1 yet',
+    );
+    trials.push(rung1(5, 3, 0.7, 6));
+    assert.deepEqual(
+      duePromotions(schedule, trials, o).map((p) => [p.rung, p.origin]),
+      [[2, 3]],
+    );
   });
 });

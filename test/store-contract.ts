@@ -251,6 +251,7 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
           createdAt: 'x',
           startedAt: null,
           finishedAt: null,
+          finishSeq: null,
         },
       );
       assert.match(t.createdAt, ISO);
@@ -362,6 +363,37 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await rejectsWith(s.completeTrial(c, { proxyAccuracy: 0.1 }), 'TRIAL_IMMUTABLE');
       assert.equal((await s.getTrial('a', 0))!.metrics.proxyAccuracy, 0.9, 'completed once, by the live lease');
     });
+
+    clocked(
+      'finishSeq numbers finished trials 1, 2, ... per study in finishing order (complete, fail, expire); a refused write takes none',
+      async (s, clock) => {
+        await s.createStudy(newStudy('a'));
+        await s.createStudy(newStudy('b'));
+        for (let i = 0; i < 4; i++) await addTrial(s, 'a', newTrial([8 * (i + 1), 8]));
+        await addTrial(s, 'b', newTrial([8, 8]));
+        const c2 = (await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 2 }))!;
+        const c0 = (await s.claimTrial('a', 'w', { leaseMs: LEASE, number: 0 }))!;
+        await s.claimTrial('a', 'w', { leaseMs: 100, number: 1 });
+        assert.equal(c2.trial.finishSeq, null, 'running: no number yet');
+        assert.equal((await s.completeTrial(c2, { proxyAccuracy: 0.5 })).finishSeq, 1);
+        await rejectsWith(s.completeTrial(c2, {}), 'TRIAL_IMMUTABLE');
+        await rejectsWith(s.completeTrial({ ...c0, token: c0.token + 7 }, {}), 'LEASE_LOST');
+        assert.equal((await s.failTrial(c0, 'x')).finishSeq, 2, 'refused writes took no number');
+        assert.equal((await complete(s, 'b', 0, {})).finishSeq, 1, 'each study has its own sequence');
+        clock.t += 101;
+        assert.deepEqual(await s.reapExpired('a', { maxAttempts: 1 }), { requeued: [], failed: [1] });
+        assert.equal((await complete(s, 'a', 3, {})).finishSeq, 4);
+        assert.deepEqual(
+          (await s.listTrials('a')).map((t) => [t.number, t.state, t.finishSeq]),
+          [
+            [0, 'failed', 2],
+            [1, 'failed', 3],
+            [2, 'complete', 1],
+            [3, 'complete', 4],
+          ],
+        );
+      },
+    );
 
     clocked('reapExpired re-queues expired leases up to maxAttempts, then fails them with the reason', async (s, clock) => {
       await s.createStudy(newStudy('a'));
@@ -620,6 +652,11 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.deepEqual(await nums('complete'), [2, 5]);
       assert.deepEqual(await nums('failed'), [3]);
       assert.equal((await s.listTrials('a')).length, 6);
+      const picked = async (filter: Parameters<Store['listTrials']>[1]) => (await s.listTrials('a', filter)).map((t) => `${t.number}:${t.state}`);
+      assert.deepEqual(await picked({ numbers: [5, 0, 4, 9] }), ['0:waiting', '4:running', '5:complete'], 'in number order; a missing number is no row');
+      assert.deepEqual(await picked({ numbers: [] }), [], 'an empty list selects nothing');
+      assert.deepEqual(await picked({ numbers: [1, 2, 3, 4], state: 'running' }), ['1:running', '4:running'], 'both filters');
+      await rejectsWith(s.listTrials('a', { numbers: [1, -1] }), 'INVALID_ARGUMENT');
     });
 
     withStore('callers cannot change stored state through objects they passed in or got back', async (s) => {
@@ -743,4 +780,41 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.deepEqual(await s.getLatencyEntries(table), []);
     });
   });
+}
+
+/**
+ * Rows as a store before the finish sequence held them (SQLite v7, PostgreSQL v6): study `old` has
+ * trials finished out of number order and a tie in finished_at, study `other` one finished trial.
+ * Plain SQL that both dialects read.
+ */
+export const BEFORE_FINISH_SEQ_SQL = (() => {
+  const study = (name: string) =>
+    `('${name}', '{}', 'h', '${JSON.stringify(SPACE)}', 10, 5, 'running', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')`;
+  const trial = (study: string, n: number, state: string, finished: string | null) =>
+    `((SELECT id FROM studies WHERE name = '${study}'), ${n}, '${state}', '{"channels":[${8 * (n + 1)},8]}', '${8 * (n + 1)},8', 3, 2, 'random',
+      '2024-01-01T00:00:00.000Z', ${finished === null ? 'NULL' : `'2024-01-01T00:00:${finished}.000Z'`})`;
+  return `
+    INSERT INTO studies (name, config, config_hash, space, base_macs, base_params, state, created_at, updated_at) VALUES ${study('old')}, ${study('other')};
+    INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, created_at, finished_at) VALUES
+      ${trial('old', 0, 'complete', '03')}, ${trial('old', 1, 'failed', '01')}, ${trial('old', 2, 'waiting', null)},
+      ${trial('old', 3, 'complete', '01')}, ${trial('other', 0, 'complete', '09')};`;
+})();
+
+/** After migrating BEFORE_FINISH_SEQ_SQL: numbered by (finished_at, number) per study; the next finish continues the sequence. */
+export async function checkFinishSeqBackfill(s: Store): Promise<void> {
+  assert.deepEqual(
+    (await s.listTrials('old')).map((t) => [t.number, t.finishSeq]),
+    [
+      [0, 3],
+      [1, 1],
+      [2, null],
+      [3, 2],
+    ],
+  );
+  assert.deepEqual(
+    (await s.listTrials('other')).map((t) => t.finishSeq),
+    [1],
+  );
+  assert.equal((await complete(s, 'old', 2, { proxyAccuracy: 0.5 })).finishSeq, 4, 'the study counter starts after the backfill');
+  await rejectsWith(s.completeTrial({ study: 'old', number: 0, token: 0 }, {}), 'TRIAL_IMMUTABLE');
 }

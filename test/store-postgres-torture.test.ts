@@ -29,6 +29,6 @@ test('PostgreSQL crash torture (short): 3 kills and a database restart with adap
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(
     r.stdout,
-    /^OK: 3 kills .* 1 database restart; 14 trials each once, all complete, .* adapt trials \(\d+ children\) with weights in the database, keys = uninterrupted run's/m,
+    /^OK: 3 kills .* 1 database restart; 14 search trials and [1-9]\d* finalist fine-tunes each once, all complete, .* adapt trials \(\d+ children\) with weights in the database, keys = uninterrupted run's/m,
   );
 });

@@ -5,10 +5,22 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
+import type { PoolClient } from 'pg';
 import { resolveConfig } from '../src/config/index.js';
 import { openStore } from '../src/store/index.js';
 import { admin, pgClient, pgUnavailable, testDatabases } from './pg-helpers.js';
-import { addTrial, complete, enqueueContended, LEASE, newStudy, newTrial, rejectsWith, storeContract } from './store-contract.js';
+import {
+  addTrial,
+  BEFORE_FINISH_SEQ_SQL,
+  checkFinishSeqBackfill,
+  complete,
+  enqueueContended,
+  LEASE,
+  newStudy,
+  newTrial,
+  rejectsWith,
+  storeContract,
+} from './store-contract.js';
 
 const unavailable = await pgUnavailable();
 const dbs = testDatabases('autoprune_test');
@@ -160,6 +172,61 @@ if (unavailable !== null) {
       assert.ok(Math.abs(row.e - (before + 5000)) < 2000, `lease expiry ${row.e} is about now + 5 s (${before + 5000})`);
     });
 
+    test('finishers in several processes: every listing holds a prefix of the finish sequence (sequence order = commit order)', async () => {
+      const url = await dbs.fresh();
+      const s = await openStore(url);
+      await s.createStudy(newStudy('s'));
+      const total = 240;
+      for (let i = 0; i < total; i++) await addTrial(s, 's', newTrial([8, i]));
+      const mod = new URL('../src/store/postgres.ts', import.meta.url).href;
+      // Claim first, then finish all at once: 12 lanes (3 processes x 4 connections) commit finishes concurrently.
+      const code = `
+        const { PostgresStore } = await import(${JSON.stringify(mod)});
+        const [url, id] = process.argv.slice(1);
+        const s = await PostgresStore.open(url);
+        const mine = [];
+        for (let c; (c = await s.claimTrial('s', 'w' + id, { leaseMs: ${LEASE} })) !== null; ) mine.push(c);
+        await Promise.all([0, 1, 2, 3].map(async (lane) => {
+          for (let i = lane; i < mine.length; i += 4) {
+            const c = mine[i];
+            if (c.number % 3 === 0) await s.failTrial(c, 'x'); else await s.completeTrial(c, { proxyAccuracy: 0.5 });
+          }
+        }));
+        await s.close();`;
+      const child = (id: number) =>
+        new Promise<void>((resolve, reject) => {
+          const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, url, String(id)], { stdio: ['ignore', 'ignore', 'pipe'] });
+          let err = '';
+          p.stderr.on('data', (d) => (err += String(d)));
+          p.once('error', reject);
+          p.once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`finisher ${id} exited ${c}: ${err}`))));
+        });
+      const children = Promise.all([1, 2, 3].map(child));
+      let done = false;
+      void children.then(
+        () => (done = true),
+        () => (done = true),
+      );
+      const readers = [s, await openStore(url)];
+      const sizes = new Set<number>();
+      const look = async (r: (typeof readers)[number]) => {
+        const seqs = (await r.listTrials('s')).flatMap((t) => (t.finishSeq === null ? [] : [t.finishSeq])).sort((a, b) => a - b);
+        assert.deepEqual(
+          seqs,
+          seqs.map((_, i) => i + 1),
+          `a listing of ${seqs.length} finished trials is not 1..${seqs.length}`,
+        );
+        sizes.add(seqs.length);
+      };
+      while (!done) await Promise.all(readers.map(look));
+      await children;
+      await look(s);
+      assert.ok(sizes.has(total), 'all finished');
+      assert.ok(sizes.size > 10, `readers looked while finishes committed (${sizes.size} distinct sizes)`);
+      await readers[1].close();
+      await s.close();
+    });
+
     test('connections the server drops (as on a restart) are replaced and the next call succeeds', async () => {
       const url = await dbs.fresh();
       const s = await openStore(url);
@@ -191,6 +258,26 @@ if (unavailable !== null) {
       await raw.end();
       assert.deepEqual(await s.getTrial('s', 0), done);
       await s.close();
+    });
+
+    test('migrations: a v6 database (before the finish sequence) gets its finished trials numbered by (finished_at, number)', async () => {
+      const { pgMigrate } = await import('../src/store/postgres-migrations.js');
+      const url = await dbs.fresh();
+      const raw = await pgClient(url);
+      await raw.connect();
+      try {
+        assert.deepEqual(await pgMigrate(raw as unknown as PoolClient, url, 6), { from: 0, to: 6 });
+        await raw.query(BEFORE_FINISH_SEQ_SQL);
+        await raw.query("UPDATE studies SET next_trial = 4 WHERE name = 'old'");
+      } finally {
+        await raw.end();
+      }
+      const s = await openStore(url);
+      try {
+        await checkFinishSeqBackfill(s);
+      } finally {
+        await s.close();
+      }
     });
 
     test('migrations: applied once by concurrent openers; a newer database is refused', async () => {

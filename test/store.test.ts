@@ -7,7 +7,19 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { MemoryStore, openStore, SNAPSHOTS_KEPT, SqliteStore } from '../src/store/index.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION, schemaVersion } from '../src/store/migrations.js';
-import { addTrial, complete, enqueueContended, fail, newStudy, newTrial, rejectsWith, saveSnapshot, storeContract } from './store-contract.js';
+import {
+  addTrial,
+  BEFORE_FINISH_SEQ_SQL,
+  checkFinishSeqBackfill,
+  complete,
+  enqueueContended,
+  fail,
+  newStudy,
+  newTrial,
+  rejectsWith,
+  saveSnapshot,
+  storeContract,
+} from './store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'autoprune-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -247,6 +259,23 @@ describe('SQLite store', () => {
     assert.deepEqual([(await s.getTrial('old', 0))!.stage, (await s.getTrial('old', 0))!.parent], ['proxy', null], 'v3 defaults for old rows');
     assert.throws(() => s.connection.prepare("UPDATE trials SET key = 'x'").run(), /TRIAL_IMMUTABLE/, 'v2 trigger installed');
     await s.close();
+  });
+
+  test('migrations: a v7 store (before the finish sequence) gets its finished trials numbered by (finished_at, number)', async () => {
+    const path = freshPath();
+    const raw = new Database(path);
+    raw.pragma('foreign_keys = ON');
+    assert.deepEqual(migrate(raw, path, 7), { from: 0, to: 7 });
+    raw.exec(BEFORE_FINISH_SEQ_SQL);
+    raw.close();
+    const s = SqliteStore.open(path);
+    try {
+      assert.equal(schemaVersion(s.connection), 8);
+      await checkFinishSeqBackfill(s);
+      assert.throws(() => s.connection.prepare('UPDATE trials SET finish_seq = 9 WHERE finish_seq = 1').run(), /TRIAL_IMMUTABLE/, 'trigger put back');
+    } finally {
+      await s.close();
+    }
   });
 
   test('migrations: a database newer than this code is refused with STORE_ERROR', async () => {

@@ -19,6 +19,6 @@ test('crash torture (short): 3 kills, one aimed at an adapt trial; every invaria
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(
     r.stdout,
-    /^OK: 3 kills \(\d+ trials in flight at the kills, [1-9]\d* of them adapt\), 12 trials each once, \d+ complete results kept unchanged/m,
+    /^OK: 3 kills \(\d+ trials in flight at the kills, [1-9]\d* of them adapt\), 12 search trials and [1-9]\d* finalist fine-tunes each once, \d+ complete results kept unchanged/m,
   );
 });

@@ -90,7 +90,7 @@ describe('worker: claim loops on PostgreSQL', { skip: unavailable ?? false }, ()
       trials.map((t) => t.state),
       trials.map(() => 'complete'),
     );
-    // A write cut off by the drop is sent again with its token (PostgresStore.fenced, claimNow), so
+    // A write cut off by the drop is sent again with its token (sql.ts: finishLeased, claimNow), so
     // no trial waits out a lease to be claimed a second time.
     assert.ok(
       trials.every((t) => t.attempts === 1),

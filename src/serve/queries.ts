@@ -28,7 +28,7 @@ export interface ChangeReader {
 }
 
 const COLUMNS = `t.number, t.state, t.candidate, t.key, t.macs, t.params, t.controller, t.meta, t.proxy_accuracy, t.final_accuracy,
-  t.latency_ms, t.latency_host, t.latency_device, t.timings, t.error, t.worker, t.created_at, t.started_at, t.finished_at, t.stage,
+  t.latency_ms, t.latency_host, t.latency_device, t.timings, t.error, t.worker, t.created_at, t.started_at, t.finished_at, t.finish_seq, t.stage,
   t.parent, t.attempts, t.lease_token, t.lease_expires_ms`;
 
 const UNFINISHED = `t.state IN ('waiting', 'running')`;

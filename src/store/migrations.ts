@@ -158,6 +158,28 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    description: 'finish sequence: 1, 2, ... per study in the order trials finished (commit order), from a counter on the study row',
+    // Trials finished before it are numbered by (finished_at, number), the order readers used until
+    // then. The trigger on finished trials is lifted for that one backfill and put back as it was.
+    sql: `
+      ALTER TABLE studies ADD COLUMN finish_seq INTEGER NOT NULL DEFAULT 0; -- the last finish_seq given in the study (0: none)
+      ALTER TABLE trials ADD COLUMN finish_seq INTEGER;                     -- NULL until the trial finishes
+      DROP TRIGGER trials_finished_immutable;
+      UPDATE trials SET finish_seq = r.seq
+        FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY study_id ORDER BY finished_at NULLS FIRST, number) AS seq
+              FROM trials WHERE state IN ('complete', 'failed')) AS r
+        WHERE trials.id = r.id;
+      CREATE TRIGGER trials_finished_immutable BEFORE UPDATE ON trials
+      WHEN OLD.state IN ('complete', 'failed')
+      BEGIN
+        SELECT RAISE(ABORT, 'TRIAL_IMMUTABLE: a complete or failed trial cannot be updated');
+      END;
+      UPDATE studies SET finish_seq = (SELECT COALESCE(MAX(t.finish_seq), 0) FROM trials t WHERE t.study_id = studies.id);
+      CREATE UNIQUE INDEX trials_finish_seq ON trials (study_id, finish_seq);
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

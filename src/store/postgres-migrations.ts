@@ -1,6 +1,7 @@
 /**
  * Numbered schema migrations of the PostgreSQL store: the same tables as the SQLite store
- * (migrations.ts), in PostgreSQL's types, plus a per-study trial counter. Each step runs once, in
+ * (migrations.ts), in PostgreSQL's types, plus `studies.next_trial` (a trial counter of version
+ * 1 that the store no longer reads: numbers are MAX + 1 under the study row lock). Each step runs once, in
  * order, in one transaction that holds an advisory lock, so several hosts opening a new database at
  * once apply it exactly once. Append new steps; never edit a released one.
  */
@@ -159,6 +160,24 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         measured_at    TEXT NOT NULL,              -- ISO 8601
         PRIMARY KEY (engine, engine_version, host, threads, batch, op, cin, cout, h, w, kh, kw, sh, sw, pad, conv_groups)
       );
+    `,
+  },
+  {
+    version: 7,
+    description: 'finish sequence: 1, 2, ... per study in the order trials finished (commit order), from a counter on the study row',
+    // As SQLite's version 8: trials finished before it are numbered by (finished_at, number), with
+    // the trigger on finished trials disabled for that one backfill.
+    sql: `
+      ALTER TABLE studies ADD COLUMN finish_seq INTEGER NOT NULL DEFAULT 0; -- the last finish_seq given in the study (0: none)
+      ALTER TABLE trials ADD COLUMN finish_seq INTEGER;                     -- NULL until the trial finishes
+      ALTER TABLE trials DISABLE TRIGGER trials_finished_immutable;
+      UPDATE trials SET finish_seq = r.seq
+        FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY study_id ORDER BY finished_at NULLS FIRST, number) AS seq
+              FROM trials WHERE state IN ('complete', 'failed')) AS r
+        WHERE trials.id = r.id;
+      ALTER TABLE trials ENABLE TRIGGER trials_finished_immutable;
+      UPDATE studies SET finish_seq = (SELECT COALESCE(MAX(t.finish_seq), 0) FROM trials t WHERE t.study_id = studies.id);
+      CREATE UNIQUE INDEX trials_finish_seq ON trials (study_id, finish_seq);
     `,
   },
 ];

@@ -44,6 +44,7 @@ export interface TrialRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  finish_seq: number | null;
   stage: TrialStage;
   parent: number | null;
   attempts: number;
@@ -106,6 +107,7 @@ export function trialFromRow(study: string, r: TrialRow): TrialRecord {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    finishSeq: r.finish_seq,
   };
   return deepFreeze(rec);
 }

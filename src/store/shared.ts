@@ -21,8 +21,8 @@ export function isFinished(state: TrialState): boolean {
 }
 
 /**
- * The trial state machine: the one table every backend follows (memory in code; SQLite and
- * PostgreSQL in the WHERE and SET of their statements, written by fromSql/toSql).
+ * The trial state machine: the one table every backend follows (sql.ts checks each move with
+ * checkMove or checkLease on the row it read, and writes the WHERE and SET with fromSql/toSql).
  *   claim      waiting -> running    a worker takes it, under a new fencing token
  *   heartbeat  running -> running    its holder extends the lease
  *   complete   running -> complete   its holder's result
@@ -46,6 +46,19 @@ export type Transition = keyof typeof TRANSITIONS;
 /** Whether a trial in `state` may take transition `t`. */
 export function canMove(state: TrialState, t: Transition): boolean {
   return TRANSITIONS[t].from === state;
+}
+
+/**
+ * The transition check every state change passes (sql.ts calls it on the row it read in the
+ * writing transaction): TRIAL_IMMUTABLE from a finished state, STORE_ERROR from another state.
+ */
+export function checkMove(study: string, n: number, state: TrialState, t: Transition): void {
+  if (isFinished(state)) throw storeErrors.immutable(study, n, state, t);
+  if (!canMove(state, t))
+    throw new AutopruneError(
+      ErrorCodes.STORE_ERROR,
+      `Cannot ${t} trial ${quote(n)} of study ${quote(study)}: it is ${quote(state)}, not ${quote(TRANSITIONS[t].from)}`,
+    );
 }
 
 /** SQL: the row is in `t`'s from-state (`column` qualifies it, e.g. `t.state`). */

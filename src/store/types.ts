@@ -64,6 +64,13 @@ export interface TrialRecord extends NewTrial {
   readonly createdAt: string;
   readonly startedAt: string | null;
   readonly finishedAt: string | null;
+  /**
+   * 1, 2, ... within the study, in the order trials finished (complete, failed, expired): given by
+   * the transaction that finishes the trial, so it is the order those transactions committed, on
+   * every host's clock alike. Any listing holds a prefix of it: a trial that another reader sees
+   * finished has every smaller number finished too. Null while unfinished.
+   */
+  readonly finishSeq: number | null;
 }
 
 /** Finalist result: fine-tuned and scored on the test split; stored beside (not inside) the trial. */
@@ -131,7 +138,7 @@ export interface ArtifactInfo {
 export const SNAPSHOTS_KEPT = 3;
 
 /**
- * The source of truth of a search , and its work queue. Async so that a
+ * The source of truth of a search, and its work queue. Async so that a
  * remote backend (PostgreSQL) can implement it; the SQLite backend resolves synchronously underneath.
  * Finished trials (complete/failed) are immutable: any write to them throws TRIAL_IMMUTABLE.
  *
@@ -141,17 +148,28 @@ export const SNAPSHOTS_KEPT = 3;
  *  - `claimTrial` moves the lowest-numbered waiting trial whose parent (if any) has finished to
  *    running atomically (two workers never get the same one; a child never starts before the weights
  *    it starts from exist), gives it a new fencing token and a lease until `now + leaseMs`.
- *    PostgreSQL: `UPDATE trials SET ... WHERE id = (SELECT id FROM trials WHERE study_id = $1 AND
- *    state = 'waiting' ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *`.
+ *    PostgreSQL pops the queue with `SELECT ... ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED`.
  *  - `heartbeat`, `completeTrial`, `failTrial` succeed only while the trial is running
  *    under that token and its lease has not expired; otherwise LEASE_LOST (or TRIAL_IMMUTABLE when
- *    it is already finished). PostgreSQL: one `UPDATE ... WHERE state = 'running' AND lease_token = $t
- *    AND lease_expires_ms >= $now`, checking the row count.
+ *    it is already finished).
  *  - `reapExpired` moves running trials whose lease ran out back to waiting, or fails them with the
  *    reason once they were claimed `maxAttempts` times.
- *  - Trials enter only through `enqueueTrials`, and move only as TRANSITIONS (shared.ts) allows.
+ *  - Finishing a trial (complete, fail, expire) gives it the study's next `finishSeq` in the same
+ *    transaction; every listing holds a prefix of that sequence.
+ *  - Trials enter only through `enqueueTrials`, and move only as TRANSITIONS (shared.ts) allows,
+ *    checked on the row read in the writing transaction (sql.ts).
  *  - The clock of leases is the store's (`StoreOptions.clock`, injectable for tests).
  */
+/**
+ * Which trials `listTrials` returns (both when both are given). `numbers`: only trials with these
+ * numbers (those that exist; an empty list gives none). The driver re-reads just the trials it last
+ * saw waiting or running, so each look costs what is in flight, not the whole study.
+ */
+export interface TrialFilter {
+  readonly state?: TrialState;
+  readonly numbers?: readonly number[];
+}
+
 export interface StoreOptions {
   /** Milliseconds since the epoch, for leases. Default Date.now (tests inject a fake clock). */
   readonly clock?: () => number;
@@ -210,7 +228,8 @@ export interface Store extends LatencyTables {
   /** The study's artifacts whose key starts with `prefix` (default all), by key. */
   listArtifacts(study: string, prefix?: string): Promise<ArtifactInfo[]>;
   getTrial(study: string, number: number): Promise<TrialRecord | null>;
-  listTrials(study: string, filter?: { state?: TrialState }): Promise<TrialRecord[]>;
+  /** The study's trials in number order; `filter` keeps those in `state` and/or those numbered in `numbers`. */
+  listTrials(study: string, filter?: TrialFilter): Promise<TrialRecord[]>;
   latestSnapshot(study: string): Promise<ControllerSnapshot | null>;
 
   saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord>;

@@ -88,7 +88,8 @@ export function parentByKey(trials: readonly TrialRecord[], key: string): number
 }
 
 const isFinished = (t: TrialRecord) => t.state === 'complete' || t.state === 'failed';
-const byFinish = (a: TrialRecord, b: TrialRecord) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.number - b.number;
+/** Finishing order: the store's finish sequence, of which every listing holds a prefix (TrialRecord.finishSeq). */
+const byFinish = (a: TrialRecord, b: TrialRecord) => (a.finishSeq ?? Infinity) - (b.finishSeq ?? Infinity) || a.number - b.number;
 
 export class Driver {
   private readonly told: Set<number>;

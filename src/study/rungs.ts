@@ -114,7 +114,8 @@ export interface RungTrial {
   readonly parent: number | null;
   readonly meta?: unknown;
   readonly metrics: { readonly proxyAccuracy?: number | null };
-  readonly finishedAt: string | null;
+  /** The store's finish sequence (TrialRecord.finishSeq): every listing holds a prefix of it. */
+  readonly finishSeq: number | null;
 }
 
 /** The rung meta of a rung trial, else null (proxy and adapt trials are rung 0). */
@@ -122,15 +123,17 @@ export function rungMetaOf(t: Pick<RungTrial, 'stage' | 'meta'>): RungMeta | nul
   return isRungTrial(t as { stage?: TrialStage; meta?: unknown }) ? (t.meta as RungMeta) : null;
 }
 
-const finishedFirst = (a: RungTrial, b: RungTrial) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.number - b.number;
+const finishedFirst = (a: RungTrial, b: RungTrial) => (a.finishSeq ?? Infinity) - (b.finishSeq ?? Infinity) || a.number - b.number;
 
 /**
  * Every promotion a study's trials call for, in the order they become due: finished results are
- * replayed one at a time in finishing order (finishedAt, then number), promoting what is due after
- * each, and once more at the end with the rungs' closed state. So the promotions depend on the
- * results and their order only, not on when the driver looked: a driver restarted mid-rung makes
- * the same promotions in the same order. Promotions already in `trials` (rung trials) are not
- * returned again. `targetOf` gives a rung-0 trial's target (or null: not
+ * replayed one at a time in finishing order (the store's finish sequence), promoting what is due
+ * after each, and once more at the end with the rungs' closed state. So the promotions depend on
+ * the results and their order only, not on when the driver looked: every listing holds a prefix of
+ * the sequence, so a later look only extends the replay, and a driver restarted mid-rung makes the
+ * same promotions in the same order. Finish times would not do: a trial finished earlier by one
+ * worker's clock can commit after the driver looked, and hosts' clocks differ. Promotions already
+ * in `trials` (rung trials) are not returned again. `targetOf` gives a rung-0 trial's target (or null: not
  * in any target's band, never promoted).
  */
 export function duePromotions(
@@ -169,9 +172,10 @@ export function duePromotions(
     results.push({ trial: t.number, rung: m ? m.rung : 0, target, score, origin: m ? m.origin : t.number });
     take(promotions(schedule, { results, promoted, closed: never }));
   }
-  // Rung k is closed once the search is and nothing at rungs <= k waits, runs or is yet to be promoted.
+  // Rung k is closed once the search is and nothing at rungs <= k waits, runs or is yet to be
+  // promoted: the promotions this replay found (not in the store yet) are trials to come.
   const live = trials.filter((t) => t.state === 'waiting' || t.state === 'running').map((t) => rungMetaOf(t)?.rung ?? 0);
-  const closed = (k: number) => o.searchClosed && live.every((r) => r > k);
+  const closed = (k: number) => o.searchClosed && live.every((r) => r > k) && out.every((p) => p.rung > k);
   take(promotions(schedule, { results, promoted, closed }));
   return out;
 }
