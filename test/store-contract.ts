@@ -620,6 +620,11 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       assert.deepEqual(await nums('complete'), [2, 5]);
       assert.deepEqual(await nums('failed'), [3]);
       assert.equal((await s.listTrials('a')).length, 6);
+      const picked = async (filter: Parameters<Store['listTrials']>[1]) => (await s.listTrials('a', filter)).map((t) => `${t.number}:${t.state}`);
+      assert.deepEqual(await picked({ numbers: [5, 0, 4, 9] }), ['0:waiting', '4:running', '5:complete'], 'in number order; a missing number is no row');
+      assert.deepEqual(await picked({ numbers: [] }), [], 'an empty list selects nothing');
+      assert.deepEqual(await picked({ numbers: [1, 2, 3, 4], state: 'running' }), ['1:running', '4:running'], 'both filters');
+      await rejectsWith(s.listTrials('a', { numbers: [1, -1] }), 'INVALID_ARGUMENT');
     });
 
     withStore('callers cannot change stored state through objects they passed in or got back', async (s) => {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
 import { redactUrl } from '../core/location.js';
-import type { TrialMetrics, TrialState } from '../core/types.js';
+import type { TrialMetrics } from '../core/types.js';
 import { sha256Hex } from './artifacts.js';
 import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
 import { pgMigrate } from './postgres-migrations.js';
@@ -67,6 +67,7 @@ import type {
   StoreOptions,
   StudyRecord,
   StudyState,
+  TrialFilter,
   TrialLease,
   TrialRecord,
 } from './types.js';
@@ -627,13 +628,15 @@ export class PostgresStore implements Store {
     });
   }
 
-  listTrials(study: string, filter: { state?: TrialState } = {}): Promise<TrialRecord[]> {
+  listTrials(study: string, filter: TrialFilter = {}): Promise<TrialRecord[]> {
     return this.read(async (q) => {
+      filter.numbers?.forEach(checkTrialNumber);
       const id = await this.studyId(q, study);
-      const rows = await q<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND ($2::text IS NULL OR state = $2) ORDER BY number`, [
-        id,
-        filter.state ?? null,
-      ]);
+      const rows = await q<TrialRow>(
+        `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND ($2::text IS NULL OR state = $2)
+           AND ($3::int[] IS NULL OR number = ANY($3::int[])) ORDER BY number`,
+        [id, filter.state ?? null, filter.numbers ? [...filter.numbers] : null],
+      );
       return rows.map((r) => trialFromRow(study, r));
     });
   }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AutopruneError, ErrorCodes, isAutopruneError, quote } from '../core/errors.js';
-import type { TrialMetrics, TrialState } from '../core/types.js';
+import type { TrialMetrics } from '../core/types.js';
 import { FolderArtifacts } from './artifacts.js';
 import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
 import { migrate } from './migrations.js';
@@ -60,6 +60,7 @@ import type {
   StoreOptions,
   StudyRecord,
   StudyState,
+  TrialFilter,
   TrialLease,
   TrialRecord,
 } from './types.js';
@@ -461,14 +462,17 @@ export class SqliteStore implements Store {
     });
   }
 
-  listTrials(study: string, filter: { state?: TrialState } = {}): Promise<TrialRecord[]> {
+  listTrials(study: string, filter: TrialFilter = {}): Promise<TrialRecord[]> {
     return this.run(() => {
       const id = this.studyId(study);
-      const rows = (
-        filter.state === undefined
-          ? this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(id)
-          : this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ? ORDER BY number`).all(id, filter.state)
-      ) as TrialRow[];
+      filter.numbers?.forEach(checkTrialNumber);
+      // The numbers travel as one JSON array parameter (json_each), so the statement is the same for any count.
+      const rows = this.db
+        .prepare(
+          `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = @id AND (@state IS NULL OR state = @state)
+             AND (@numbers IS NULL OR number IN (SELECT value FROM json_each(@numbers))) ORDER BY number`,
+        )
+        .all({ id, state: filter.state ?? null, numbers: filter.numbers ? JSON.stringify(filter.numbers) : null }) as TrialRow[];
       return rows.map((r) => trialFromRow(study, r));
     });
   }

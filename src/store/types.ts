@@ -152,6 +152,16 @@ export const SNAPSHOTS_KEPT = 3;
  *  - Trials enter only through `enqueueTrials`, and move only as TRANSITIONS (shared.ts) allows.
  *  - The clock of leases is the store's (`StoreOptions.clock`, injectable for tests).
  */
+/**
+ * Which trials `listTrials` returns (both when both are given). `numbers`: only trials with these
+ * numbers (those that exist; an empty list gives none). The driver re-reads just the trials it last
+ * saw waiting or running, so each look costs what is in flight, not the whole study.
+ */
+export interface TrialFilter {
+  readonly state?: TrialState;
+  readonly numbers?: readonly number[];
+}
+
 export interface StoreOptions {
   /** Milliseconds since the epoch, for leases. Default Date.now (tests inject a fake clock). */
   readonly clock?: () => number;
@@ -210,7 +220,8 @@ export interface Store extends LatencyTables {
   /** The study's artifacts whose key starts with `prefix` (default all), by key. */
   listArtifacts(study: string, prefix?: string): Promise<ArtifactInfo[]>;
   getTrial(study: string, number: number): Promise<TrialRecord | null>;
-  listTrials(study: string, filter?: { state?: TrialState }): Promise<TrialRecord[]>;
+  /** The study's trials in number order; `filter` keeps those in `state` and/or those numbered in `numbers`. */
+  listTrials(study: string, filter?: TrialFilter): Promise<TrialRecord[]>;
   latestSnapshot(study: string): Promise<ControllerSnapshot | null>;
 
   saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord>;
