@@ -241,7 +241,9 @@ export class Driver {
     const r = this.o.rungs;
     if (!r || r.schedule.length === 0) return;
     const last = r.schedule.length;
-    const done = trials.filter((t) => t.state === 'complete' && rungMetaOf(t)?.rung === last && t.metrics.finalAccuracy != null);
+    const done = trials
+      .filter((t) => t.state === 'complete' && rungMetaOf(t)?.rung === last && t.metrics.finalAccuracy != null)
+      .sort((a, b) => a.number - b.number);
     if (done.length === 0) return;
     const have = new Set((await this.o.store.listFinals(this.study)).map((f) => f.trial));
     for (const t of done) {
