@@ -3,7 +3,8 @@
  * evaluator `autoprune search` builds (src/app/evaluators.ts: the engine's evaluator with artifacts
  * through the store), on `--engine onnxruntime` (the default proxy engine: the OnnxEvaluator,
  * candidates cut from the base model's graph) or `--engine tfjs` (inline, in this process, so its
- * tensors can be counted). RSS, JS heap (after a full GC) and, on tfjs, tf.memory() and the size of
+ * tensors can be counted). RSS, JS heap (after a full GC), V8's reserved heap and `external` (so a
+ * change of RSS can be told apart as V8's or native) and, on tfjs, tf.memory() and the size of
  * tfjs-wasm's WebAssembly memory are sampled every `--every` finished trials. Memory is flat when
  * the samples after warm-up do not grow with the trial count.
  * `--heap-at 200,800` also writes a V8 heap snapshot at those trial counts (into --heap-dir, default
@@ -56,6 +57,9 @@ interface Sample {
   seconds: number;
   rssMb: number;
   heapMb: number;
+  /** V8's heap as reserved from the OS (used or not), and memory outside it that JS objects own (ArrayBuffers, native buffers). */
+  heapTotalMb: number;
+  externalMb: number;
   /** tfjs only (the onnxruntime proxy makes no tensors). */
   tensors: number | null;
   tfBytes: number | null;
@@ -86,13 +90,17 @@ async function main(): Promise<void> {
       seconds: (Date.now() - t0) / 1000,
       rssMb: m.rss / 2 ** 20,
       heapMb: m.heapUsed / 2 ** 20,
+      heapTotalMb: m.heapTotal / 2 ** 20,
+      externalMb: m.external / 2 ** 20,
       tensors: inlineTfjs ? t.numTensors : null,
       tfBytes: inlineTfjs ? t.numBytes : null,
       wasmMb: inlineTfjs ? wasmHeapMb() : null,
     });
     const s = samples.at(-1)!;
     const tfText = inlineTfjs ? `\twasm memory ${s.wasmMb?.toFixed(1) ?? '-'} MB\ttensors ${s.tensors} (${s.tfBytes} B)` : '';
-    console.log(`${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB${tfText}`);
+    console.log(
+      `${s.trials}\t${s.seconds.toFixed(0)} s\tRSS ${s.rssMb.toFixed(1)} MB\theap ${s.heapMb.toFixed(1)} MB (of ${s.heapTotalMb.toFixed(1)})\texternal ${s.externalMb.toFixed(1)} MB${tfText}`,
+    );
   };
   const host = { splits, base };
   const summary = await runStudy({

@@ -285,12 +285,15 @@ function finalChecks(a: Args, db: string, name: string, reference: Row[], t: Kil
     'the controller continued its sequence (same keys as the uninterrupted run)',
   );
   const d = new Database(db, { readonly: true });
-  const finals = (d.prepare('SELECT COUNT(*) AS n FROM finals').get() as { n: number }).n;
+  // A final is its last-rung trial (src/study/finals.ts): complete, with a test accuracy.
+  const finals = (
+    d.prepare("SELECT COUNT(*) AS n FROM trials WHERE stage = 'finetune' AND state = 'complete' AND final_accuracy IS NOT NULL").get() as { n: number }
+  ).n;
   d.close();
   // finalists.count 1 over 2 targets is one final rung admitting ceil(1 / 2) = 1 per target.
   const finetuned = end.filter((r) => r.stage === 'finetune').length;
   assert.ok(finetuned >= 1, 'a finalist was fine-tuned');
-  assert.equal(finals, finetuned, 'every finalist fine-tune stored its final');
+  assert.equal(finals, finetuned, 'every finalist fine-tune holds its final');
   if (a.adaptMix) {
     const adapt = end.filter((r) => r.stage === 'adapt');
     assert.ok(adapt.length > 0 && adapt.some((r) => r.parent !== null));

@@ -8,8 +8,9 @@ import { before, describe, test } from 'node:test';
 import type { ResolvedConfig } from '../src/config/index.js';
 import type { Controller, Observation, Proposal } from '../src/controllers/types.js';
 import { isAutopruneError } from '../src/core/errors.js';
-import type { Candidate } from '../src/core/space.js';
-import type { Json } from '../src/core/types.js';
+import { Rng } from '../src/core/rng.js';
+import { type Candidate, withinTarget } from '../src/core/space.js';
+import type { Json, TrialState } from '../src/core/types.js';
 import type { EvalRequest, EvalResult, Evaluator } from '../src/evaluators/types.js';
 import type { Analysis } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
@@ -19,8 +20,10 @@ import { Driver, toldNumbers, toldRuns } from '../src/study/driver.js';
 import { ancestors, trialKey } from '../src/study/lineage.js';
 import { DriverLoop } from '../src/study/loop.js';
 import { FailurePolicy, firstLine } from '../src/study/policy.js';
+import { ProgressTally } from '../src/study/progress.js';
 import { runStudy, studySpace } from '../src/study/run.js';
 import { Wakeup } from '../src/study/signals.js';
+import { NumberRuns, TrialIndex } from '../src/study/view.js';
 import { evalRequest, evaluateClaim, runWorker } from '../src/study/worker.js';
 import { addTrial, newStudy, newTrial, rejectsWith } from './store-contract.js';
 import { tinyStudy } from './tiny-study.js';
@@ -181,6 +184,31 @@ describe('driver (fake worker)', () => {
     // Written with the last enqueue (the controller's state then, told trials as runs, not a list
     // that grows with the study); trial 2 finished after it, so a resume re-tells it.
     assert.deepEqual(snap, { controller: { next: 4 }, told: [[0, 1]] });
+  });
+
+  test('after its first look the driver re-reads only the trials it saw in flight, however many have finished', async () => {
+    const plan = Array.from({ length: 12 }, (_, i) => ({ candidate: cand(8 + i, 8) }));
+    const { store, controller, loop, finished } = await setup(plan, 12);
+    const looks: (readonly number[] | undefined)[] = [];
+    const list = store.listTrials.bind(store);
+    store.listTrials = (study, filter) => {
+      looks.push(filter?.numbers);
+      return list(study, filter);
+    };
+    const stop = new AbortController();
+    const w = fakeWorker(store, finished, stop.signal);
+    const reason = await loop.run(new AbortController().signal).finally(() => stop.abort());
+    await w;
+    assert.equal(reason, 'trials');
+    assert.equal(looks[0], undefined, 'the first look reads the whole study');
+    assert.ok(looks.length > 6, `${looks.length} looks`);
+    for (const numbers of looks.slice(1)) assert.ok(numbers !== undefined && numbers.length <= 2, `a later look read ${JSON.stringify(numbers)}`);
+    assert.deepEqual(
+      controller.told.map((o) => o.trial ?? -1).sort((a, b) => a - b),
+      Array.from({ length: 12 }, (_, i) => i),
+      'every trial told once',
+    );
+    assert.ok((await store.listTrials('a')).every((t) => t.state === 'complete'));
   });
 
   test('the trial budget bounds how many trials are created; at most `capacity` are in flight', async () => {
@@ -443,4 +471,98 @@ test('told trials are stored as runs and read back, from runs or from the plain 
   }
   assert.deepEqual(toldNumbers([0, 1, 3]), [0, 1, 3], 'the plain list of older snapshots');
   assert.equal(JSON.stringify(toldRuns(Array.from({ length: 10_000 }, (_, i) => i))), '[[0,9999]]');
+});
+
+test('number runs hold the same numbers as a set, in a few runs', () => {
+  const rng = new Rng(7);
+  const runs = new NumberRuns();
+  const set = new Set<number>();
+  for (let i = 0; i < 3000; i++) {
+    const n = rng.int(400);
+    runs.add(n);
+    set.add(n);
+    assert.equal(runs.size, set.size);
+  }
+  for (let n = -1; n <= 401; n++) assert.equal(runs.has(n), set.has(n), `${n}`);
+  assert.deepEqual(runs.runs(), toldRunsNaive(set));
+  const inOrder = new NumberRuns([0, 1, 2, 4, 3, 6]);
+  assert.deepEqual(inOrder.runs(), [
+    [0, 4],
+    [6, 6],
+  ]);
+});
+
+/** The reference: sort, then cut where a number is not the one before plus 1. */
+function toldRunsNaive(numbers: Iterable<number>): [number, number][] {
+  const out: [number, number][] = [];
+  for (const n of [...numbers].sort((a, b) => a - b)) {
+    const last = out.at(-1);
+    if (last && last[1] + 1 === n) last[1] = n;
+    else out.push([n, n]);
+  }
+  return out;
+}
+
+test("a proposal's parent is the latest adapt trial of its channels, a complete one first, then the batch being planned", () => {
+  const rec = (number: number, channels: number[], state: TrialState, stage: 'adapt' | 'proxy' = 'adapt') =>
+    ({
+      number,
+      key: `${stage}:${number}`,
+      candidate: cand(...channels),
+      stage,
+      state,
+      parent: null,
+      meta: null,
+      metrics: {},
+      finishedAt: null,
+    }) as unknown as TrialRecord;
+  const index = new TrialIndex(null);
+  for (const t of [
+    rec(0, [8, 8], 'complete'),
+    rec(1, [8, 8], 'running'),
+    rec(2, [8, 8], 'failed'),
+    rec(3, [4, 4], 'waiting'),
+    rec(4, [4, 4], 'complete', 'proxy'),
+  ]) {
+    index.add(t);
+  }
+  const planned = [{ ...rec(5, [4, 4], 'waiting'), number: 5 }];
+  assert.equal(index.parentOf('8,8', planned), 0, 'the complete one, though a later one runs');
+  assert.equal(index.parentOf('4,4', []), 3, 'none complete: the latest that has not failed');
+  assert.equal(index.parentOf('4,4', planned), 5, 'a trial of the batch comes after every stored one');
+  assert.equal(index.parentOf('2,2', planned), null, 'none: the base model');
+  assert.deepEqual(index.liveNumbers(), [1, 3]);
+  const done = index.update([rec(1, [8, 8], 'complete'), rec(3, [4, 4], 'failed')]);
+  assert.deepEqual(
+    done.map((t) => t.number),
+    [1, 3],
+  );
+  assert.equal(index.parentOf('8,8', []), 1, 'the latest complete one');
+  assert.equal(index.parentOf('4,4', []), null, 'its only adapt trial failed');
+  assert.deepEqual(index.liveNumbers(), []);
+  assert.deepEqual([index.count, index.searchCount, index.numberOfKey('adapt:2')], [5, 5, 2]);
+});
+
+test('progress counted as trials finish equals the count over all trials', () => {
+  const rng = new Rng(3);
+  const c = { budget: 60, baseMacs: 100, targets: [0.3, 0.5, 0.7], window: 0.05 };
+  const trials = Array.from(
+    { length: 50 },
+    (_, i) =>
+      ({
+        number: i,
+        state: rng.int(5) === 0 ? 'failed' : 'complete',
+        cost: { macs: 20 + rng.int(60), params: 1 },
+        metrics: { proxyAccuracy: rng.next() },
+      }) as unknown as TrialRecord,
+  );
+  const tally = new ProgressTally(c);
+  for (let i = 0; i < trials.length; i += 7) tally.add(trials.slice(i, i + 7));
+  const p = tally.progress(2, { finishedThisRun: 10, secondsThisRun: 20 });
+  const best = c.targets.map((target) => {
+    const ok = trials.filter((t) => t.state === 'complete' && withinTarget(t.cost.macs / c.baseMacs, target, c.window)).map((t) => t.metrics.proxyAccuracy!);
+    return { target, accuracy: ok.length ? Math.max(...ok) : null };
+  });
+  assert.deepEqual(p, { finished: 50, budget: 60, running: 2, etaSeconds: 20, best });
+  assert.ok(best.some((b) => b.accuracy !== null) && best[0].accuracy !== best[2].accuracy, 'the targets differ');
 });

@@ -5,12 +5,15 @@
  */
 import type { Controller, Observation, Proposal } from '../controllers/types.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
-import { type Candidate, candidateKey } from '../core/space.js';
+import type { Candidate } from '../core/space.js';
 import type { Cost, Json } from '../core/types.js';
 import type { DriverLease, NewTrial, Store, TrialRecord } from '../store/types.js';
 import { trialKey } from './lineage.js';
 import { type FailurePolicy, firstLine } from './policy.js';
 import { duePromotions, type RungMeta, type RungSpec, rungMetaOf } from './rungs.js';
+import { isFinished, NumberRuns, type Planned, type RungEntry, type StudyView, TrialIndex } from './view.js';
+
+export type { StudyView } from './view.js';
 
 const rungId = (p: { origin: number; rung: number }) => `${p.origin}@${p.rung}`;
 
@@ -48,13 +51,7 @@ export interface SnapshotState {
 
 /** Sorted trial numbers as inclusive [first, last] runs. */
 export function toldRuns(told: Iterable<number>): [number, number][] {
-  const runs: [number, number][] = [];
-  for (const n of [...told].sort((a, b) => a - b)) {
-    const last = runs.at(-1);
-    if (last && n === last[1] + 1) last[1] = n;
-    else runs.push([n, n]);
-  }
-  return runs;
+  return new NumberRuns(told).runs();
 }
 
 /** The told trial numbers of a snapshot, whichever form it holds. */
@@ -77,27 +74,24 @@ export function observation(t: TrialRecord): Observation {
   };
 }
 
-/**
- * A proposal names its parent by candidate key (controllers know candidates, not trial numbers):
- * the latest `adapt` trial with those channels, a complete one first. None: the base model.
- */
-export function parentByKey(trials: readonly TrialRecord[], key: string): number | null {
-  const adapted = trials.filter((t) => t.stage === 'adapt' && candidateKey(t.candidate) === key && t.state !== 'failed');
-  const best = adapted.filter((t) => t.state === 'complete').at(-1) ?? adapted.at(-1);
-  return best?.number ?? null;
-}
-
-const isFinished = (t: TrialRecord) => t.state === 'complete' || t.state === 'failed';
 /** Finishing order: the store's finish sequence, of which every listing holds a prefix (TrialRecord.finishSeq). */
 const byFinish = (a: TrialRecord, b: TrialRecord) => (a.finishSeq ?? Infinity) - (b.finishSeq ?? Infinity) || a.number - b.number;
 
 export class Driver {
-  private readonly told: Set<number>;
+  /** Trial numbers told, as runs: a few pairs however long the study. */
+  private readonly told: NumberRuns;
   /** Trials told in this run (for the ETA). */
   toldThisRun = 0;
+  /** Built at the first look (`sync`), then kept up to date by the looks and the enqueues. */
+  private known: TrialIndex | null = null;
 
   constructor(private readonly o: DriverOptions) {
-    this.told = new Set(o.told);
+    this.told = new NumberRuns(o.told);
+  }
+
+  private get index(): TrialIndex {
+    if (this.known === null) throw new Error('the driver used its trials before its first look at the study (a bug: sync comes first)');
+    return this.known;
   }
 
   private get study(): string {
@@ -105,16 +99,20 @@ export class Driver {
   }
 
   snapshotState(): SnapshotState {
-    return { controller: this.o.controller.snapshot(), told: toldRuns(this.told) };
+    return { controller: this.o.controller.snapshot(), told: this.told.runs() };
   }
 
-  /** Tells the controller every finished trial it has not heard of (in finishing order); applies the failure policy. */
-  async sync(): Promise<TrialRecord[]> {
+  /**
+   * Looks at the store and tells the controller every finished trial it has not heard of (in
+   * finishing order); applies the failure policy. The first look reads every trial; later looks
+   * read only the trials in flight at the one before.
+   */
+  async sync(): Promise<StudyView> {
     const reaped = await this.o.store.reapExpired(this.study, { maxAttempts: this.o.maxAttempts });
     if (reaped.requeued.length) this.o.log?.(`re-queued trial(s) ${reaped.requeued.join(', ')}: their worker stopped renewing its lease`);
     if (reaped.failed.length) this.o.log?.(`trial(s) ${reaped.failed.join(', ')} failed: their lease expired ${this.o.maxAttempts} time(s)`);
-    const trials = await this.o.store.listTrials(this.study);
-    const fresh = trials.filter((t) => isFinished(t) && !this.told.has(t.number)).sort(byFinish);
+    const finished = (await this.look()).sort(byFinish);
+    const fresh = finished.filter((t) => !this.told.has(t.number));
     if (fresh.length) {
       // One at a time, yielding between: a controller's tell can be long synchronous work (rl's
       // DDPG updates took 10-60 s per episode on a loaded host). Leases are renewed on the lease
@@ -132,7 +130,31 @@ export class Driver {
       // (rl's 4 MB snapshot was once written twice per episode).
       this.o.policy.observe(fresh);
     }
-    return trials;
+    const index = this.index;
+    return { count: index.count, searchCount: index.searchCount, live: index.live(), finished };
+  }
+
+  /** The origins of the trials that finished the last rung, by number (the study's finalists). */
+  finalists(): number[] {
+    const last = this.o.rungs?.schedule.length ?? 0;
+    return (this.known?.rungTrials() ?? []).flatMap((t) => {
+      const m = rungMetaOf(t);
+      return m !== null && m.rung === last && t.state === 'complete' ? [m.origin] : [];
+    });
+  }
+
+  /** Updates the index; returns the trials seen finished for the first time. */
+  private async look(): Promise<TrialRecord[]> {
+    if (this.known === null) {
+      const all = await this.o.store.listTrials(this.study);
+      const r = this.o.rungs;
+      const index = new TrialIndex(r && r.schedule.length > 0 ? r.targetOf : null);
+      for (const t of all) index.add(t);
+      this.known = index;
+      return all.filter(isFinished);
+    }
+    const numbers = this.known.liveNumbers();
+    return numbers.length === 0 ? [] : this.known.update(await this.o.store.listTrials(this.study, { numbers }));
   }
 
   /**
@@ -140,12 +162,11 @@ export class Driver {
    * store (same key: candidate, stage, parent) is not enqueued again; its result, if finished, is
    * told. Returns how many were enqueued, or 'exhausted' when the controller has nothing more.
    */
-  async fill(trials: readonly TrialRecord[], slots: number): Promise<number | 'exhausted'> {
-    const byKey = new Map(trials.map((t) => [t.key, t]));
-    const fresh: NewTrial[] = [];
+  async fill(slots: number): Promise<number | 'exhausted'> {
+    const index = this.index;
     // Trials of this batch as they will be numbered (the driver lease makes this the only writer),
     // so a proposal may name a parent proposed just before it.
-    const planned: TrialRecord[] = [...trials];
+    const fresh: Planned[] = [];
     let asked = 0;
     // Controllers guarantee progress (a saturated target is closed), so this ends.
     while (fresh.length < slots) {
@@ -153,23 +174,22 @@ export class Driver {
       const [p] = this.o.controller.ask(1);
       if (!p) break;
       asked++;
-      const t = this.newTrial(p, planned);
-      const known = byKey.get(t.key) ?? (fresh.some((f) => f.key === t.key) ? ({} as TrialRecord) : undefined);
-      if (known !== undefined) {
-        this.tellKnown(known, p);
-        continue;
-      }
-      fresh.push(t);
-      planned.push({ ...t, number: planned.length, state: 'waiting', stage: t.stage ?? 'proxy' } as TrialRecord);
+      const t = this.newTrial(p, fresh);
+      const known = index.numberOfKey(t.key);
+      if (known !== undefined) await this.tellKnown(known, p);
+      if (known !== undefined || fresh.some((f) => f.key === t.key)) continue;
+      fresh.push({ ...t, number: index.count + fresh.length });
     }
     if (fresh.length || asked) {
-      const added = await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
-      if (added.some((t, i) => t.number !== trials.length + i)) {
+      const batch = fresh.map(({ number: _, ...t }): NewTrial => t);
+      const added = await this.o.store.enqueueTrials(this.o.lease, batch, { told: this.told.size, state: this.snapshotState() as unknown as Json });
+      if (added.some((t, i) => t.number !== index.count + i)) {
         throw new AutopruneError(
           ErrorCodes.STORE_ERROR,
           `Trials of study \`${this.study}\` were added by another writer while this driver held it; stop it and resume`,
         );
       }
+      for (const t of added) index.add(t);
     }
     return fresh.length === 0 ? 'exhausted' : fresh.length;
   }
@@ -179,15 +199,17 @@ export class Driver {
    * controller snapshot (the enqueue is fenced by the driver lease like the controller's). Returns
    * how many were enqueued.
    */
-  async promote(trials: readonly TrialRecord[], searchClosed: boolean): Promise<number> {
+  async promote(searchClosed: boolean): Promise<number> {
     const r = this.o.rungs;
-    if (!r || r.schedule.length === 0) return 0;
+    const trials = this.index.rungTrials();
+    if (!r || r.schedule.length === 0 || trials === null) return 0;
     const have = new Set(trials.flatMap((t) => (rungMetaOf(t) ? [rungId(rungMetaOf(t)!)] : [])));
-    const byNumber = new Map(trials.map((t) => [t.number, t]));
-    const due = duePromotions(r.schedule, trials, { targetOf: (t) => r.targetOf(t as TrialRecord), searchClosed }).filter((p) => !have.has(rungId(p)));
+    const due = duePromotions(r.schedule, trials, { targetOf: (t) => (t as RungEntry).target, searchClosed }).filter((p) => !have.has(rungId(p)));
     if (due.length === 0) return 0;
-    const fresh = due.map((p): NewTrial => {
-      const from = byNumber.get(p.from)!;
+    const fresh: NewTrial[] = [];
+    for (const p of due) {
+      // A finished trial (it holds a result), so its stored record is final.
+      const from = (await this.o.store.getTrial(this.study, p.from))!;
       // Rung 1 continues the proxy's weights: the base cut (re-derived), or its adapted parent's.
       const weights = rungMetaOf(from) !== null || from.stage === 'adapt' ? from.number : from.parent;
       const meta: RungMeta = {
@@ -198,7 +220,7 @@ export class Driver {
         finetune: r.schedule[p.rung - 1].finetune,
         last: p.rung === r.schedule.length,
       };
-      return {
+      fresh.push({
         candidate: from.candidate,
         key: trialKey(from.candidate, 'finetune', from.number),
         cost: from.cost,
@@ -206,9 +228,10 @@ export class Driver {
         meta: meta as unknown as Json,
         stage: 'finetune',
         parent: from.number,
-      };
-    });
+      });
+    }
     const added = await this.o.store.enqueueTrials(this.o.lease, fresh, { told: this.told.size, state: this.snapshotState() as unknown as Json });
+    for (const t of added) this.index.add(t);
     this.o.log?.(`promoted ${added.map((t) => `trial ${t.parent} -> rung ${(t.meta as unknown as RungMeta).rung} (trial ${t.number})`).join(', ')}`);
     return added.length;
   }
@@ -226,16 +249,21 @@ export class Driver {
     return `${done}\nfinalist trial ${rung.origin}: test ${(100 * t.metrics.finalAccuracy).toFixed(2)}% after rung ${rung.rung} (trial ${t.number})`;
   }
 
-  /** A re-proposed finished trial is told again, with the new proposal's meta: controllers match results to proposals. */
-  private tellKnown(t: TrialRecord, p: Proposal): void {
-    if (t.number === undefined || !isFinished(t)) return;
+  /**
+   * A re-proposed trial that had finished at the last look is told again, with the new proposal's
+   * meta: controllers match results to proposals. One still in flight is told when it finishes.
+   */
+  private async tellKnown(number: number, p: Proposal): Promise<void> {
+    if (this.index.isLive(number)) return;
+    const t = await this.o.store.getTrial(this.study, number);
+    if (t === null || !isFinished(t)) return;
     this.o.controller.tell([{ ...observation(t), meta: p.meta as Json }]);
     this.told.add(t.number);
   }
 
-  private newTrial(p: Proposal, trials: readonly TrialRecord[]): NewTrial {
+  private newTrial(p: Proposal, planned: readonly Planned[]): NewTrial {
     const stage = p.meta.stage ?? 'proxy';
-    const parent = p.meta.parent === undefined ? null : parentByKey(trials, p.meta.parent);
+    const parent = p.meta.parent === undefined ? null : this.index.parentOf(p.meta.parent, planned);
     return {
       candidate: p.candidate,
       key: trialKey(p.candidate, stage, parent),

@@ -3,10 +3,9 @@
  * workers are many, then sleep until a worker finishes (or `pollMs`, for other processes' workers).
  */
 
-import type { TrialRecord } from '../store/types.js';
 import type { Budget, StopReason } from './budget.js';
 import { budgetLeft } from './budget.js';
-import type { Driver } from './driver.js';
+import type { Driver, StudyView } from './driver.js';
 import { rungMetaOf } from './rungs.js';
 import type { Wakeup } from './signals.js';
 
@@ -24,10 +23,9 @@ export interface DriverLoopOptions {
   readonly pollMs?: number;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
-  readonly onProgress?: (trials: readonly TrialRecord[], finishedThisRun: number, seconds: number) => void;
+  /** After each look: what it found (each finished trial is in exactly one view's `finished`). */
+  readonly onProgress?: (view: StudyView, finishedThisRun: number, seconds: number) => void;
 }
-
-const live = (t: TrialRecord) => t.state === 'waiting' || t.state === 'running';
 
 export class DriverLoop {
   /** Set when the deadline passed: nothing more is asked, what is in flight is finished. */
@@ -45,18 +43,17 @@ export class DriverLoop {
       await new Promise<void>((r) => setImmediate(r)); // let timers and signals run (see worker.ts)
       const err = this.o.workerError();
       if (err) throw err;
-      const trials = await this.o.driver.sync();
-      this.o.onProgress?.(trials, this.o.driver.toldThisRun, (now() - started) / 1000);
+      const view = await this.o.driver.sync();
+      this.o.onProgress?.(view, this.o.driver.toldThisRun, (now() - started) / 1000);
       if (stop.aborted) return 'interrupted';
       this.timeUp ??= budgetLeft({ trials: Infinity, deadline: this.o.budget.deadline }, 0, now());
-      const inFlight = trials.filter(live).length;
+      const inFlight = view.live.length;
       // Rung trials (promotions) count against neither the trial budget nor the time budget: the search does.
-      const search = trials.filter((t) => rungMetaOf(t) === null);
-      const searchInFlight = search.filter(live).length;
+      const searchInFlight = view.live.filter((t) => rungMetaOf(t) === null).length;
       if (!this.searchDone) {
-        const room = Math.min(this.o.capacity - inFlight, this.o.budget.trials - search.length);
+        const room = Math.min(this.o.capacity - inFlight, this.o.budget.trials - view.searchCount);
         if (room > 0 && !this.timeUp) {
-          const added = await this.o.driver.fill(trials, room);
+          const added = await this.o.driver.fill(room);
           // A controller with nothing to propose may still propose once it hears what is in flight
           // (NetAdapt's next iteration): it is done only when nothing is.
           if (added === 'exhausted' && searchInFlight === 0) this.searchDone = 'controller';
@@ -64,12 +61,12 @@ export class DriverLoop {
             this.o.work.notify();
             continue; // re-read: the enqueued trials are live now
           }
-        } else if (searchInFlight === 0 && (this.timeUp || search.length >= this.o.budget.trials)) {
+        } else if (searchInFlight === 0 && (this.timeUp || view.searchCount >= this.o.budget.trials)) {
           this.searchDone = this.timeUp ?? 'trials';
           if (this.timeUp) this.o.log?.('the time budget is spent; promoted trials still finish (Ctrl-C stops them, the study stays resumable)');
         }
       }
-      if ((await this.o.driver.promote(trials, this.searchDone !== null)) > 0) {
+      if ((await this.o.driver.promote(this.searchDone !== null)) > 0) {
         this.o.work.notify();
         continue;
       }

@@ -1,4 +1,4 @@
-/** Search progress, computed from the stored trials (compute, then render: the CLI draws it). */
+/** Search progress, counted as trials finish (compute, then render: the CLI draws it). */
 import { withinTarget } from '../core/space.js';
 import type { TrialRecord } from '../store/types.js';
 
@@ -18,28 +18,42 @@ export interface ProgressContext {
   readonly window: number;
   /** A trial's cost as a fraction of the base's, when the targets are not MACs (latency targets). */
   readonly fractionOf?: (t: TrialRecord) => number;
-  /** Trials finished in this run and the seconds it has run (for the ETA). */
-  readonly finishedThisRun: number;
-  readonly secondsThisRun: number;
 }
 
-export function studyProgress(trials: readonly TrialRecord[], c: ProgressContext): StudyProgress {
-  const done = trials.filter((t) => t.state === 'complete' || t.state === 'failed').length;
-  const running = trials.filter((t) => t.state === 'running').length;
-  const rate = c.finishedThisRun > 0 ? c.secondsThisRun / c.finishedThisRun : null;
-  return {
-    finished: done,
-    budget: c.budget,
-    running,
-    etaSeconds: rate === null ? null : rate * Math.max(0, c.budget - done),
-    best: c.targets.map((target) => {
-      const ok = trials.filter(
-        (t) =>
-          t.state === 'complete' &&
-          t.metrics.proxyAccuracy != null &&
-          withinTarget(c.fractionOf ? c.fractionOf(t) : t.cost.macs / c.baseMacs, target, c.window),
-      );
-      return { target, accuracy: ok.length ? Math.max(...ok.map((t) => t.metrics.proxyAccuracy!)) : null };
-    }),
-  };
+/**
+ * The progress of a search, fed each finished trial once (as the driver's looks find them), so it
+ * costs what changed and holds a few numbers however long the study.
+ */
+export class ProgressTally {
+  private done = 0;
+  private readonly best: (number | null)[];
+
+  constructor(private readonly c: ProgressContext) {
+    this.best = c.targets.map(() => null);
+  }
+
+  /** Counts search trials that finished (each exactly once over the tally's life). */
+  add(finished: Iterable<TrialRecord>): void {
+    for (const t of finished) {
+      this.done++;
+      const acc = t.metrics.proxyAccuracy;
+      if (t.state !== 'complete' || acc == null) continue;
+      const f = this.c.fractionOf ? this.c.fractionOf(t) : t.cost.macs / this.c.baseMacs;
+      this.c.targets.forEach((target, i) => {
+        if (withinTarget(f, target, this.c.window)) this.best[i] = Math.max(this.best[i] ?? acc, acc);
+      });
+    }
+  }
+
+  /** `running`: search trials running now; the ETA extrapolates this run's pace (trials finished, seconds). */
+  progress(running: number, run: { readonly finishedThisRun: number; readonly secondsThisRun: number }): StudyProgress {
+    const rate = run.finishedThisRun > 0 ? run.secondsThisRun / run.finishedThisRun : null;
+    return {
+      finished: this.done,
+      budget: this.c.budget,
+      running,
+      etaSeconds: rate === null ? null : rate * Math.max(0, this.c.budget - this.done),
+      best: this.c.targets.map((target, i) => ({ target, accuracy: this.best[i] })),
+    };
+  }
 }

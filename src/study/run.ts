@@ -17,9 +17,10 @@ import { finalState, type OpenStudyOptions, openStudy, restoreController, type S
 import { goneLocally, processName } from './liveness.js';
 import { DriverLoop } from './loop.js';
 import { FailurePolicy } from './policy.js';
-import { type StudyProgress, studyProgress } from './progress.js';
+import { ProgressTally, type StudyProgress } from './progress.js';
 import { rungMetaOf } from './rungs.js';
 import { Wakeup } from './signals.js';
+import type { StudyView } from './view.js';
 import { runWorker } from './worker.js';
 
 export { studySpace } from './lifecycle.js';
@@ -126,17 +127,12 @@ async function driveStudy(o: Running, study: StudyRecord, lease: DriverLease, ev
     },
   });
   const stop = eitherSignal(o.signal, lost);
-  const { reason, evaluated, trials } = await searchLoop(o, study, driver, evaluator, stop).catch(async (e: unknown) => {
+  const { reason, evaluated } = await searchLoop(o, study, driver, evaluator, stop).catch(async (e: unknown) => {
     await store.setStudyState(study.name, 'stopped').catch(() => undefined); // resumable; the error says why
     throw e;
   });
   if (lost.aborted) throw lost.reason as Error;
-  // The finalists: the origins of the trials that finished the last rung.
-  const last = cfg.evaluation.rungs.length;
-  const finalists = trials.flatMap((t) => {
-    const m = rungMetaOf(t);
-    return m !== null && m.rung === last && t.state === 'complete' ? [m.origin] : [];
-  });
+  const finalists = driver.finalists();
   const final = o.signal.aborted ? 'interrupted' : reason;
   await store.setStudyState(study.name, finalState(final));
   return { study: (await store.getStudy(study.name))!, reason: final, evaluated, requeued: reaped.requeued, finalists };
@@ -196,8 +192,8 @@ async function searchLoop(o: Running, study: StudyRecord, driver: Driver, evalua
     await Promise.all(workers);
   }
   if (workerError) throw workerError;
-  const trials = await driver.sync(); // tell what the workers finished after the loop stopped
-  return { reason, evaluated, trials };
+  await driver.sync(); // tell what the workers finished after the loop stopped
+  return { reason, evaluated };
 }
 
 function startWorker(
@@ -223,22 +219,20 @@ function startWorker(
   });
 }
 
-function progressOf(o: StudyRunOptions, study: StudyRecord): (trials: readonly TrialRecord[], finishedThisRun: number, seconds: number) => void {
-  return (trials, finishedThisRun, secondsThisRun) =>
-    o.onProgress!(
-      studyProgress(
-        trials.filter((t) => rungMetaOf(t) === null),
-        {
-          budget: o.budget.trials,
-          baseMacs: study.baseCost.macs,
-          targets: targetFractions(o.cfg.search.targets),
-          window: o.cfg.search.window,
-          fractionOf: latencyFraction(o),
-          finishedThisRun,
-          secondsThisRun,
-        },
-      ),
-    );
+function progressOf(o: StudyRunOptions, study: StudyRecord): (view: StudyView, finishedThisRun: number, seconds: number) => void {
+  const tally = new ProgressTally({
+    budget: o.budget.trials,
+    baseMacs: study.baseCost.macs,
+    targets: targetFractions(o.cfg.search.targets),
+    window: o.cfg.search.window,
+    fractionOf: latencyFraction(o),
+  });
+  const search = (t: TrialRecord) => rungMetaOf(t) === null;
+  return (view, finishedThisRun, secondsThisRun) => {
+    tally.add(view.finished.filter(search));
+    const running = view.live.filter((t) => search(t) && t.state === 'running').length;
+    o.onProgress!(tally.progress(running, { finishedThisRun, secondsThisRun }));
+  };
 }
 
 /** A trial's predicted latency fraction when the study's targets are latency targets. */
