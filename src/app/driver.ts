@@ -135,7 +135,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
       now: o.now,
     });
     const s = summary.study;
-    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name), hostDataNotes(host));
+    const report = buildReportInfo(s, await store.listTrials(s.name), await store.listFinals(s.name), hostDataNotes(host), latency?.check ?? null);
     return { cfg, summary, report };
   } finally {
     await store.close();

@@ -11,6 +11,7 @@ import { isFileLocation } from '../core/location.js';
 import { isRungTrial } from '../core/types.js';
 import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../store/index.js';
 import { type DataNotes, readDataNotes } from '../study/data-notes.js';
+import { type LatencyCheckSummary, readLatencyCheck } from '../study/latency-check.js';
 
 /** The store of the study-reading commands when none is named (`run.store`'s default). */
 export const DEFAULT_STORE = 'experiments/autoprune.db';
@@ -56,13 +57,20 @@ export interface StudyData {
   readonly finals: FinalRecord[];
   /** What the study recorded about its data besides its hash (skipped files), or null. */
   readonly dataNotes: DataNotes | null;
+  /** The latency prediction's last check (src/study/latency-check.ts), or null. */
+  readonly latencyCheck: LatencyCheckSummary | null;
 }
 
 export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
   const study = await requireStudy(store, name);
-  const [trials, finals, dataNotes] = await Promise.all([store.listTrials(name), store.listFinals(name), readDataNotes(store, name)]);
+  const [trials, finals, dataNotes, latencyCheck] = await Promise.all([
+    store.listTrials(name),
+    store.listFinals(name),
+    readDataNotes(store, name),
+    readLatencyCheck(store, name),
+  ]);
   // The search's trials; rung trials reach the commands as the finals of their origin.
-  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, dataNotes };
+  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, dataNotes, latencyCheck };
 }
 
 /** The study's stored (already resolved) config, validated again so commands get a typed config. */

@@ -13,9 +13,9 @@ export interface CheckRow {
   readonly measuredMs: number;
   /** (predicted - measured) / measured. */
   readonly error: number;
-  /** The base model measured right before this candidate (a loaded host drifts between measurements). */
+  /** The base model timed in alternation with this candidate (a loaded host drifts between measurements). */
   readonly measuredBaseMs: number;
-  /** Error of the predicted fraction of the base's latency against the measured one (paired with the base): what latency targets use. */
+  /** Error of the predicted fraction of the base's latency against the measured one (the median per-pair ratio): what latency targets use. */
   readonly fractionError: number;
 }
 
@@ -34,7 +34,11 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** `n` held-out candidates: every group's keep ratio uniform in [minKeepRatio, 1]. */
+/**
+ * `n` random candidates: every group's keep ratio uniform in [minKeepRatio, 1]. Held-out
+ * candidates and calibration candidates come from two generators seeded apart (`CHECK_SEED`,
+ * `CALIBRATION_SEED` offsets), so a check never measures a candidate the correction was fitted on.
+ */
 export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng): Candidate[] {
   const min = space.options.minKeepRatio;
   return Array.from({ length: n }, () =>
@@ -45,13 +49,20 @@ export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng): Cand
   );
 }
 
-/** Predicted vs measured, in order; `measure` is the engine's end-to-end time (ms per image). */
+/** A candidate and the base timed in alternation (onnx.ts `pairedLatencyMs`), ms per image. */
+export interface PairedMeasurement {
+  readonly baseMs: number;
+  readonly candidateMs: number;
+  /** Median of the per-pair ratios candidate / base. */
+  readonly ratio: number;
+}
+
+/** Predicted vs measured, in order; `measure` times a candidate end to end in alternation with the base. */
 export async function checkPredictions(
   candidates: readonly Candidate[],
   o: {
     predictMs: (c: Candidate | null) => number;
-    /** End-to-end ms per image of a candidate (null: the base model). */
-    measureMs: (c: Candidate | null) => Promise<number>;
+    measure: (c: Candidate) => Promise<PairedMeasurement>;
     flopsFraction: (c: Candidate) => number;
   },
 ): Promise<CheckResult> {
@@ -59,9 +70,10 @@ export async function checkPredictions(
   const predictedBase = o.predictMs(null);
   for (const c of candidates) {
     const predictedMs = o.predictMs(c);
-    const measuredBaseMs = await o.measureMs(null);
-    const measuredMs = await o.measureMs(c);
-    const fractionError = predictedMs / predictedBase / (measuredMs / measuredBaseMs) - 1;
+    const m = await o.measure(c);
+    const measuredBaseMs = m.baseMs;
+    const measuredMs = m.candidateMs;
+    const fractionError = predictedMs / predictedBase / m.ratio - 1;
     rows.push({
       candidate: c,
       flopsFraction: o.flopsFraction(c),
@@ -81,3 +93,7 @@ export async function checkPredictions(
     medianAbsFractionError: absF.length ? median(absF) : Number.NaN,
   };
 }
+
+/** Offsets of the check's and the calibration's generators from `run.seed`: two streams, never one candidate in both. */
+export const CHECK_SEED = 1;
+export const CALIBRATION_SEED = 7919;

@@ -3,19 +3,23 @@
  * once, shared through the store), the per-model overhead fitted on the base, and the prediction
  * the controllers, the finalists and each trial's record use.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { targetMetric } from '../config/sections/search.js';
-import type { Candidate, SearchSpace } from '../core/space.js';
+import { Rng } from '../core/rng.js';
+import { type Candidate, fullCandidate, type SearchSpace } from '../core/space.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
 import type { Analysis } from '../model/analysis.js';
+import { costOf } from '../model/flops.js';
 import type { LatencyTableId, LatencyTables } from '../store/types.js';
+import type { LatencyCheckSummary } from '../study/latency-check.js';
 import type { StudyLatency } from '../study/lifecycle.js';
-import { modelLatencyMs, onnxShapeTimer, onnxTableId } from './onnx.js';
+import { CALIBRATION_SEED, CHECK_SEED, type CheckResult, checkPredictions, heldOutCandidates, type PairedMeasurement } from './check.js';
+import { modelLatencyMs, onnxShapeTimer, onnxTableId, pairedCandidateLatencyMs } from './onnx.js';
 import { layerShapes, shapeSpace } from './shapes.js';
 import { autoChannelStep } from './step.js';
-import { ensureTable, fitOverhead, type LatencyModel, predictMs, type ShapeTimer, tableLabel } from './table.js';
+import { ensureTable, fitCalibration, fitOverhead, type LatencyModel, predictMs, type ShapeTimer, tableLabel } from './table.js';
 
 /** Whether a study needs the table: latency targets, or predictions asked for. */
 export function needsLatencyTable(cfg: ResolvedConfig): boolean {
@@ -39,6 +43,11 @@ export interface PrepareLatencyOptions {
   readonly tableId?: LatencyTableId;
   readonly timer?: ShapeTimer;
   readonly baseLatencyMs?: () => Promise<number>;
+  /** Injected by tests: a candidate timed in alternation with the base (calibration and check). */
+  readonly measure?: (c: Candidate) => Promise<PairedMeasurement>;
+  /** Calibration and held-out candidates (default `evaluation.latency.calibration` and `.check`). */
+  readonly calibration?: number;
+  readonly check?: number;
   /** The engine's channel block (table.ts `align`). Default: onnxruntime's NCHWc block on this CPU. */
   readonly align?: number;
 }
@@ -57,6 +66,10 @@ export interface PreparedLatency extends StudyLatency {
   /** Shapes measured now (0: the table was complete). */
   readonly measured: number;
   readonly seconds: number;
+  /** The fitted share of the base's latency that moves with the entries (null: overhead fitted on the base alone). */
+  readonly calibrationA: number | null;
+  /** The check on held-out candidates, rows included (null: none asked for). */
+  readonly checkResult: CheckResult | null;
 }
 
 /**
@@ -105,28 +118,78 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   const clock = lat.clock;
   const id = o.tableId ?? (await onnxTableId(threads, batch, clock));
   const align = o.align ?? nchwcBlock();
-  const shapes = shapeSpace(o.analysis, o.space, tableStepOf(lat.tableStep, align));
+  const shapes = shapeSpace(o.analysis, o.space, tableStepOf(lat.tableStep, align), align);
   const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
   const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress, align });
   const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : await modelLatencyMs(o.base, { threads, batch, runs: Math.max(lat.runs, 9), clock });
-  const model = fitOverhead(table, layerShapes(o.analysis, null), baseMs, batch);
+  const baseUnits = layerShapes(o.analysis, null);
+  const overhead = fitOverhead(table, baseUnits, baseMs, batch);
+  const runs = Math.max(lat.runs, 21);
+  const measure = o.measure ?? ((c: Candidate) => pairedCandidateLatencyMs(o.base, o.analysis, c, { threads, batch, runs, clock }));
+  // Calibration candidates come from their own generator: the check below never measures one of them.
+  const nCal = o.calibration ?? lat.calibration;
+  let model: LatencyModel = overhead;
+  let calibrationA: number | null = null;
+  if (nCal > 0) {
+    const points = [];
+    for (const c of heldOutCandidates(o.space, nCal, new Rng(o.cfg.run.seed + CALIBRATION_SEED))) {
+      points.push({ sum: table.sum(layerShapes(o.analysis, c)), ratio: (await measure(c)).ratio });
+    }
+    const fitted = fitCalibration(table, baseUnits, baseMs, batch, points);
+    if (fitted) {
+      model = fitted;
+      calibrationA = fitted.a;
+    } else {
+      o.log(`warning: the latency correction could not be fitted on ${nCal} calibration candidates; the overhead alone is fitted on the base`);
+    }
+  }
   const seconds = (performance.now() - t0) / 1000;
   o.log(
-    `latency table ${tableLabel(id)}: ${shapes.length} shapes (${measured} measured now) in ${seconds.toFixed(1)} s; base ${baseMs.toFixed(4)} ms/image, overhead ${(model.overheadMs / batch).toFixed(4)} ms/image`,
+    `latency table ${tableLabel(id)}: ${shapes.length} shapes (${measured} measured now) in ${seconds.toFixed(1)} s; base ${baseMs.toFixed(4)} ms/image, ` +
+      (calibrationA === null
+        ? `overhead ${(overhead.overheadMs / batch).toFixed(4)} ms/image`
+        : `correction fitted on ${nCal} calibration candidates: ${(100 * calibrationA).toFixed(1)}% of the base's latency moves with the entries`),
   );
-  if (model.clamped) {
+  if (calibrationA === null && overhead.clamped) {
     o.log(
       'warning: the table entries sum to more than the base model measured end to end (the host was busier while the table was measured); the overhead is taken as 0 and fractions are of the predicted base',
     );
   }
   const predict = (c: Candidate | null) => predictMs(model, layerShapes(o.analysis, c));
   const predictedBase = predict(null);
+  const nCheck = o.check ?? lat.check;
+  let checkResult: CheckResult | null = null;
+  let check: LatencyCheckSummary | null = null;
+  if (nCheck > 0) {
+    const baseMacs = costOf(o.analysis, null).macs;
+    checkResult = await checkPredictions(heldOutCandidates(o.space, nCheck, new Rng(o.cfg.run.seed + CHECK_SEED)), {
+      predictMs: (c) => predict(c ?? fullCandidate(o.space)),
+      measure,
+      flopsFraction: (c) => costOf(o.analysis, c).macs / baseMacs,
+    });
+    check = {
+      table: tableLabel(id),
+      candidates: nCheck,
+      calibration: calibrationA === null ? 0 : nCal,
+      medianAbsError: checkResult.medianAbsError,
+      maxAbsError: checkResult.maxAbsError,
+      medianAbsFractionError: checkResult.medianAbsFractionError,
+      load: loadavg()[0],
+      measuredAt: new Date().toISOString(),
+    };
+    o.log(
+      `latency prediction on ${nCheck} held-out candidates: median |error| ${(100 * check.medianAbsError).toFixed(1)}%, of the fraction of the base ${(100 * check.medianAbsFractionError).toFixed(1)}% (load ${check.load.toFixed(1)})`,
+    );
+  }
   return {
     model,
     tableId: id,
     baseMs,
     measured,
     seconds,
+    calibrationA,
+    checkResult,
+    check,
     table: tableLabel(id),
     predictMs: (c) => predict(c),
     fractionOf: (c) => predict(c) / predictedBase,

@@ -1,14 +1,14 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/index.js';
 import { RandomController } from '../../controllers/random.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { fullCandidate } from '../../core/space.js';
+import { type Candidate, fullCandidate } from '../../core/space.js';
 import { initBackend } from '../../engine/backend.js';
 import { loadBaseModel } from '../../evaluators/setup.js';
-import { checkPredictions, heldOutCandidates } from '../../latency/check.js';
-import { candidateLatencyMs, modelLatencyMs } from '../../latency/onnx.js';
+import { CHECK_SEED, checkPredictions, heldOutCandidates } from '../../latency/check.js';
+import { pairedCandidateLatencyMs } from '../../latency/onnx.js';
 import { prepareLatency, resolveChannelStep } from '../../latency/study.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
@@ -24,6 +24,7 @@ interface Args extends BackendArg {
   threads?: number;
   batch?: number;
   check: number;
+  calibration?: number;
   runs?: number;
   atFlops?: number;
   clock?: 'wall' | 'cpu';
@@ -49,6 +50,11 @@ export const latencyCommand: CommandModule<object, Args> = {
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: every core, as the proxy uses)' })
       .option('batch', { type: 'number', describe: 'Images per call (default: evaluation.latency.batchSize)' })
       .option('check', { type: 'number', default: 8, describe: 'Held-out candidates measured end to end against their prediction (0: none)' })
+      .option('calibration', {
+        type: 'number',
+        describe:
+          'Calibration candidates the correction is fitted on, drawn apart from the held-out ones (default: evaluation.latency.calibration; 0: overhead only)',
+      })
       .option('at-flops', {
         type: 'number',
         describe: "Draw the held-out candidates inside one FLOPs window (this fraction of the base's MACs ± 1.5%), to see how latency varies at equal FLOPs",
@@ -64,12 +70,17 @@ export const latencyCommand: CommandModule<object, Args> = {
     const clock = cfg.evaluation.latency.clock;
     const threads = positiveInt('threads', args.threads) ?? availableParallelism();
     const batch = positiveInt('batch', args.batch) ?? cfg.evaluation.latency.batchSize;
-    const runs = positiveInt('runs', args.runs) ?? Math.max(cfg.evaluation.latency.runs, 9);
+    const runs = positiveInt('runs', args.runs) ?? Math.max(cfg.evaluation.latency.runs, 21);
     if (args.atFlops !== undefined && !(args.atFlops > 0 && args.atFlops <= 1)) {
       throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --at-flops to be a fraction of the base's MACs in (0, 1], got ${quote(args.atFlops)}`);
     }
-    if (!(Number.isInteger(args.check) && args.check >= 0)) {
-      throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --check to be an integer >= 0, got ${quote(args.check)}`);
+    for (const [flag, v] of [
+      ['check', args.check],
+      ['calibration', args.calibration],
+    ] as const) {
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0)) {
+        throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --${flag} to be an integer >= 0, got ${quote(v)}`);
+      }
     }
     await initBackend(args.backend ?? cfg.run.backend);
     const base = await loadBaseModel(cfg);
@@ -80,9 +91,24 @@ export const latencyCommand: CommandModule<object, Args> = {
       const log = args.json ? () => {} : info;
       cfg = await resolveChannelStep(cfg, { store, analysis, threads, batch, log, onProgress: tableProgress });
       const space = studySpace(cfg, analysis);
-      const lat = await prepareLatency({ cfg, store, analysis, space, base, threads, batch, log, onProgress: tableProgress });
+      const measure = (c: Candidate) => pairedCandidateLatencyMs(base, analysis, c, { threads, batch, runs, clock });
+      // The check below draws its own candidates (held out, or inside one FLOPs window).
+      const lat = await prepareLatency({
+        cfg,
+        store,
+        analysis,
+        space,
+        base,
+        threads,
+        batch,
+        log,
+        onProgress: tableProgress,
+        measure,
+        calibration: args.calibration,
+        check: 0,
+      });
       const baseMacs = costOf(analysis, null).macs;
-      const rng = new Rng(cfg.run.seed + 1);
+      const rng = new Rng(cfg.run.seed + CHECK_SEED);
       const candidates =
         args.atFlops === undefined
           ? heldOutCandidates(space, args.check, rng)
@@ -98,8 +124,7 @@ export const latencyCommand: CommandModule<object, Args> = {
               .map((p) => p.candidate);
       const check = await checkPredictions(candidates, {
         predictMs: (c) => (c === null ? lat.predictMs(fullCandidate(space)) : lat.predictMs(c)),
-        measureMs: (c) =>
-          c === null ? modelLatencyMs(base, { threads, batch, runs, clock }) : candidateLatencyMs(base, analysis, c, { threads, batch, runs, clock }),
+        measure,
         flopsFraction: (c) => costOf(analysis, c).macs / baseMacs,
       });
       if (args.json) {
@@ -112,6 +137,8 @@ export const latencyCommand: CommandModule<object, Args> = {
               seconds: Math.round(lat.seconds * 10) / 10,
               baseMs: lat.baseMs,
               overheadMsPerImage: lat.model.overheadMs / batch,
+              calibrationA: lat.calibrationA,
+              load: loadavg()[0],
               check: {
                 medianAbsError: check.medianAbsError,
                 maxAbsError: check.maxAbsError,
@@ -128,7 +155,7 @@ export const latencyCommand: CommandModule<object, Args> = {
       if (check.rows.length === 0) return;
       info(
         table(
-          ['#', 'FLOPs', 'predicted ms/image', 'measured ms/image', 'error', 'base measured before', 'error of the fraction of base'],
+          ['#', 'FLOPs', 'predicted ms/image', 'measured ms/image', 'error', 'base timed alongside', 'error of the fraction of base'],
           check.rows.map((r, i) => [
             i,
             pct(r.flopsFraction, 1),
@@ -147,7 +174,7 @@ export const latencyCommand: CommandModule<object, Args> = {
         );
       }
       info(
-        `prediction error on ${check.rows.length} held-out candidates: median |error| ${pct(check.medianAbsError, 1)} (max ${pct(check.maxAbsError, 1)}); of the fraction of the base's latency, paired with a base measured alongside: median ${pct(check.medianAbsFractionError, 1)}`,
+        `prediction error on ${check.rows.length} held-out candidates: median |error| ${pct(check.medianAbsError, 1)} (max ${pct(check.maxAbsError, 1)}); of the fraction of the base's latency (per-pair ratio with the base timed alongside): median ${pct(check.medianAbsFractionError, 1)}; load average ${loadavg()[0].toFixed(1)}`,
       );
     } finally {
       base.dispose();

@@ -18,8 +18,8 @@ export const reportCommand: CommandModule<object, Args> = {
       .option('out', { type: 'string', describe: 'Output folder (default reports/<study>)' })
       .option(...storeOption),
   handler: handler(async (args) => {
-    const { study, trials, finals, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, trials, finals, dataNotes);
+    const { study, trials, finals, dataNotes, latencyCheck } = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const r = buildReportInfo(study, trials, finals, dataNotes, latencyCheck);
     const paths = await writeReport(r, args.out ?? join('reports', study.name));
     for (const p of [paths.html, paths.markdown, paths.pareto, paths.progress]) info(`wrote ${shortPath(p)}`);
     const last = r.progress.byNumber.at(-1);

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { buildReportInfo, type ReportInfo, type ReportPoint } from '../../report/data.js';
 import type { TrialRecord } from '../../store/types.js';
 import { dataNotesLine } from '../../study/data-notes.js';
+import { latencyCheckLine } from '../../study/latency-check.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { loadStudyData, type StoreArg, storeOption, withStore } from './store-args.js';
 
@@ -91,8 +92,8 @@ export const showCommand: CommandModule<object, Args> = {
       .option(...storeOption)
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' }),
   handler: handler(async (args) => {
-    const { study, trials, finals, dataNotes } = await withStore(args.store, (s) => loadStudyData(s, args.study));
-    const r = buildReportInfo(study, trials, finals, dataNotes);
+    const { study, trials, finals, dataNotes, latencyCheck } = await withStore(args.store, (s) => loadStudyData(s, args.study));
+    const r = buildReportInfo(study, trials, finals, dataNotes, latencyCheck);
     const byNumber = new Map(trials.map((t) => [t.number, t]));
     const rows = r.points.map((p) => showTrial(p, byNumber.get(p.trial)));
     const proxyFront = r.proxyFront.map((p) => p.trial);
@@ -119,6 +120,7 @@ export const showCommand: CommandModule<object, Args> = {
     }
     info(summary(r));
     if (r.data) info(dataNotesLine(r.data));
+    if (r.latencyCheck) info(latencyCheckLine(r.latencyCheck));
     info('');
     info(
       table(

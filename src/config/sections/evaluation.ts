@@ -160,6 +160,19 @@ export const evaluationSchema = z.strictObject({
        * proxy's measured latency stays wall time. Default `wall`.
        */
       clock: z.enum(['wall', 'cpu'], { error: '`wall` or `cpu`' }).default('wall'),
+      /**
+       * Calibration candidates measured when a study's latency model is prepared: random candidates
+       * (a seed of their own, never the held-out ones `check` measures), each timed end to end in
+       * alternation with the base; the correction `measured fraction of the base = a x (sum of entries
+       * / base's sum) + 1 - a` is fitted on them (docs/latency.md). 0: no correction, the overhead
+       * alone is fitted on the base. Default 8.
+       */
+      calibration: nonNegativeInt().default(8),
+      /**
+       * Held-out candidates measured end to end when a study's latency model is prepared, against their
+       * prediction; the study records the median error and the report shows it. 0: no check. Default 8.
+       */
+      check: nonNegativeInt().default(8),
       /** Build the table and record each proxy trial's predicted latency even without latency targets. Default false. */
       predict: flag().default(false),
     })
