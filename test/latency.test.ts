@@ -9,6 +9,7 @@ import { isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
 import { type Candidate, fullCandidate, type SearchSpace } from '../src/core/space.js';
 import type { Json } from '../src/core/types.js';
+import { initBackend } from '../src/engine/backend.js';
 import { loadOnnxRuntime } from '../src/engine/onnxruntime.js';
 import { checkPredictions } from '../src/latency/check.js';
 import { measureShape } from '../src/latency/measure.js';
@@ -16,6 +17,7 @@ import { gridLevels, inputGridLevels, layerShapes, shapeSpace } from '../src/lat
 import { stepFromSweep } from '../src/latency/step.js';
 import { prepareLatency, resolveChannelStep } from '../src/latency/study.js';
 import { ensureTable, fitCalibration, inputKind, LatencyTable, predictMs, type ShapeTimer } from '../src/latency/table.js';
+import { fanOutModel, tfjsWasmShapeTimer, tfjsWasmTableId } from '../src/latency/tfjs.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { buildZooModel } from '../src/model/zoo.js';
@@ -394,6 +396,43 @@ describe('latency measurement (onnxruntime)', () => {
     assert.ok(Number.isFinite(ms) && ms >= 0, String(ms));
     const dense: LatencyShape = { op: 'dense', cin: 8, cout: 3, h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, pad: 'valid', groups: 1 };
     assert.ok(Number.isFinite(await measureShape(ort, dense, { threads: 1, batch: 2, copies: 2, repeats: 1 })));
+  });
+});
+
+describe('latency measurement (tfjs-wasm)', () => {
+  test('the table is keyed tfjs-wasm with the backend version; a shape measures to a finite time; the copies model is the layer k times', async () => {
+    const conv: LatencyShape = { op: 'conv', cin: 4, cout: 6, h: 6, w: 6, kh: 3, kw: 3, sh: 2, sw: 2, pad: 'same', groups: 1 };
+    const m3 = fanOutModel(conv, 3);
+    assert.equal(m3.outputs.length, 3);
+    assert.deepEqual(m3.outputs[0].shape, [null, 6]);
+    // Each copy: 3x3x4x6 weights + 6 biases.
+    assert.equal(m3.countParams(), 3 * (3 * 3 * 4 * 6 + 6));
+    m3.dispose();
+    // On the cpu backend the table refuses in one line rather than timing the wrong engine.
+    await assert.rejects(tfjsWasmTableId(2), (e: unknown) => isAutopruneError(e) && /expected the tfjs backend `wasm`, got `cpu`/.test(e.message));
+    try {
+      await initBackend('wasm');
+    } catch (e) {
+      if (process.env.CI === 'true') throw e;
+      return; // the wasm backend is a dependency; a host that cannot start it says so in initBackend's error
+    }
+    try {
+      const id = await tfjsWasmTableId(2);
+      assert.equal(id.engine, 'tfjs-wasm');
+      assert.equal(id.engineVersion, (await import('@tensorflow/tfjs-backend-wasm')).version_wasm);
+      const timer = await tfjsWasmShapeTimer(2, { copies: 3, repeats: 3 });
+      // A table of this engine and one of onnxruntime on the same host never share entries.
+      const store = new MemoryStore();
+      const ms = (await ensureTable(store, id, [conv], timer)).table.lookup(conv)!;
+      assert.ok(Number.isFinite(ms) && ms >= 0, String(ms));
+      const ort = await ensureTable(store, { ...id, engine: 'onnxruntime' }, [conv], async () => 123);
+      assert.equal(ort.measured, 1);
+      assert.equal(ort.table.lookup(conv), 123);
+      assert.equal((await ensureTable(store, id, [conv], async () => 456)).table.lookup(conv), ms);
+      await store.close();
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });
 

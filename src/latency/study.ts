@@ -7,6 +7,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedConfig } from '../config/index.js';
 import { targetMetric } from '../config/sections/search.js';
+import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { type Candidate, fullCandidate, type SearchSpace } from '../core/space.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
@@ -16,10 +17,11 @@ import type { LatencyTableId, LatencyTables } from '../store/types.js';
 import type { LatencyCheckSummary } from '../study/latency-check.js';
 import type { StudyLatency } from '../study/lifecycle.js';
 import { CALIBRATION_SEED, CHECK_SEED, type CheckResult, checkPredictions, heldOutCandidates, type PairedMeasurement } from './check.js';
-import { modelLatencyMs, onnxShapeTimer, onnxTableId, pairedCandidateLatencyMs } from './onnx.js';
+import { type LatencyClock, modelLatencyMs, onnxShapeTimer, onnxTableId, pairedCandidateLatencyMs } from './onnx.js';
 import { layerShapes, shapeSpace } from './shapes.js';
 import { autoChannelStep } from './step.js';
 import { ensureTable, fitCalibration, fitOverhead, type LatencyModel, predictMs, type ShapeTimer, tableLabel } from './table.js';
+import { pairedTfjsCandidateLatencyMs, TFJS_WASM_ENGINE, tfjsModelLatencyMs, tfjsWasmShapeTimer, tfjsWasmTableId } from './tfjs.js';
 
 /** Whether a study needs the table: latency targets, or predictions asked for. */
 export function needsLatencyTable(cfg: ResolvedConfig): boolean {
@@ -50,6 +52,20 @@ export interface PrepareLatencyOptions {
   readonly check?: number;
   /** The engine's channel block (table.ts `align`). Default: onnxruntime's NCHWc block on this CPU. */
   readonly align?: number;
+}
+
+/** The table's id and shape timer of the config's `evaluation.latency.engine`. */
+async function engineTable(engine: string, threads: number, batch: number, clock: LatencyClock): Promise<{ id: LatencyTableId; timer: ShapeTimer }> {
+  if (engine === TFJS_WASM_ENGINE) {
+    if (clock !== 'wall') {
+      throw new AutopruneError(
+        ErrorCodes.CONFIG_INVALID,
+        `Expected evaluation.latency.clock \`wall\` for the tfjs-wasm table, got \`${clock}\` (CPU time is onnxruntime's only)`,
+      );
+    }
+    return { id: await tfjsWasmTableId(batch), timer: await tfjsWasmShapeTimer(batch) };
+  }
+  return { id: await onnxTableId(threads, batch, clock), timer: await onnxShapeTimer(threads, batch, { clock }) };
 }
 
 /** `evaluation.latency.tableStep`, `auto` resolved: half the engine's channel block, so the grid holds widths on both kernel paths; 8 when there is no block. */
@@ -88,8 +104,9 @@ export async function resolveChannelStep(
   const threads = o.threads ?? availableParallelism();
   const batch = o.batch ?? cfg.evaluation.latency.batchSize;
   const clock = cfg.evaluation.latency.clock;
-  const tableId = o.tableId ?? (await onnxTableId(threads, batch, clock));
-  const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
+  const parts = o.tableId && o.timer ? null : await engineTable(cfg.evaluation.latency.engine, threads, batch, clock);
+  const tableId = o.tableId ?? parts!.id;
+  const timer = o.timer ?? parts!.timer;
   const choice = await autoChannelStep({
     store: o.store,
     analysis: o.analysis,
@@ -116,16 +133,25 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   const threads = o.threads ?? availableParallelism();
   const batch = o.batch ?? lat.batchSize;
   const clock = lat.clock;
-  const id = o.tableId ?? (await onnxTableId(threads, batch, clock));
-  const align = o.align ?? nchwcBlock();
+  const tfjs = lat.engine === TFJS_WASM_ENGINE;
+  const parts = o.tableId && o.timer ? null : await engineTable(lat.engine, threads, batch, clock);
+  const id = o.tableId ?? parts!.id;
+  // XNNPACK (tfjs-wasm) has no channel blocks to tell kernels apart by.
+  const align = o.align ?? (tfjs ? 1 : nchwcBlock());
   const shapes = shapeSpace(o.analysis, o.space, tableStepOf(lat.tableStep, align), align);
-  const timer = o.timer ?? (await onnxShapeTimer(threads, batch, { clock }));
+  const timer = o.timer ?? parts!.timer;
   const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress, align });
-  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : await modelLatencyMs(o.base, { threads, batch, runs: Math.max(lat.runs, 9), clock });
+  const baseRuns = { threads, batch, runs: Math.max(lat.runs, 9), clock };
+  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : tfjs ? await tfjsModelLatencyMs(o.base, baseRuns) : await modelLatencyMs(o.base, baseRuns);
   const baseUnits = layerShapes(o.analysis, null);
   const overhead = fitOverhead(table, baseUnits, baseMs, batch);
   const runs = Math.max(lat.runs, 21);
-  const measure = o.measure ?? ((c: Candidate) => pairedCandidateLatencyMs(o.base, o.analysis, c, { threads, batch, runs, clock }));
+  const measure =
+    o.measure ??
+    ((c: Candidate) =>
+      tfjs
+        ? pairedTfjsCandidateLatencyMs(o.base, o.analysis, c, { batch, runs })
+        : pairedCandidateLatencyMs(o.base, o.analysis, c, { threads, batch, runs, clock }));
   // Calibration candidates come from their own generator: the check below never measures one of them.
   const nCal = o.calibration ?? lat.calibration;
   let model: LatencyModel = overhead;

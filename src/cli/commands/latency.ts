@@ -10,6 +10,7 @@ import { loadBaseModel } from '../../evaluators/setup.js';
 import { CHECK_SEED, checkPredictions, heldOutCandidates } from '../../latency/check.js';
 import { pairedCandidateLatencyMs } from '../../latency/onnx.js';
 import { prepareLatency, resolveChannelStep } from '../../latency/study.js';
+import { pairedTfjsCandidateLatencyMs, TFJS_WASM_ENGINE } from '../../latency/tfjs.js';
 import { analyzeModel } from '../../model/analysis.js';
 import { costOf } from '../../model/flops.js';
 import { openStore } from '../../store/index.js';
@@ -20,7 +21,7 @@ import { tableProgress } from './search.js';
 
 interface Args extends BackendArg {
   config: string;
-  engine: 'onnxruntime';
+  engine?: 'onnxruntime' | 'tfjs-wasm';
   threads?: number;
   batch?: number;
   check: number;
@@ -46,7 +47,10 @@ export const latencyCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .positional('config', { type: 'string', demandOption: true, describe: 'YAML/JSON config file' })
-      .option('engine', { choices: ['onnxruntime'] as const, default: 'onnxruntime' as const, describe: 'Engine whose latency the table holds' })
+      .option('engine', {
+        choices: ['onnxruntime', 'tfjs-wasm'] as const,
+        describe: 'Engine whose latency the table holds (default: evaluation.latency.engine; tfjs-wasm runs on the tfjs backend wasm)',
+      })
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: every core, as the proxy uses)' })
       .option('batch', { type: 'number', describe: 'Images per call (default: evaluation.latency.batchSize)' })
       .option('check', { type: 'number', default: 8, describe: 'Held-out candidates measured end to end against their prediction (0: none)' })
@@ -67,6 +71,8 @@ export const latencyCommand: CommandModule<object, Args> = {
   handler: handler(async (args) => {
     let cfg = (await loadConfig(args.config)).resolved;
     if (args.clock) cfg = { ...cfg, evaluation: { ...cfg.evaluation, latency: { ...cfg.evaluation.latency, clock: args.clock } } };
+    if (args.engine) cfg = { ...cfg, evaluation: { ...cfg.evaluation, latency: { ...cfg.evaluation.latency, engine: args.engine } } };
+    const tfjsWasm = cfg.evaluation.latency.engine === TFJS_WASM_ENGINE;
     const clock = cfg.evaluation.latency.clock;
     const threads = positiveInt('threads', args.threads) ?? availableParallelism();
     const batch = positiveInt('batch', args.batch) ?? cfg.evaluation.latency.batchSize;
@@ -82,7 +88,8 @@ export const latencyCommand: CommandModule<object, Args> = {
         throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected --${flag} to be an integer >= 0, got ${quote(v)}`);
       }
     }
-    await initBackend(args.backend ?? cfg.run.backend);
+    // The tfjs-wasm table times models on the process's tfjs backend.
+    await initBackend(tfjsWasm ? 'wasm' : (args.backend ?? cfg.run.backend));
     const base = await loadBaseModel(cfg);
     const analysis = analyzeModel(base);
     studySpace(cfg, analysis, 1); // validates space.skip before a store is opened
@@ -91,7 +98,10 @@ export const latencyCommand: CommandModule<object, Args> = {
       const log = args.json ? () => {} : info;
       cfg = await resolveChannelStep(cfg, { store, analysis, threads, batch, log, onProgress: tableProgress });
       const space = studySpace(cfg, analysis);
-      const measure = (c: Candidate) => pairedCandidateLatencyMs(base, analysis, c, { threads, batch, runs, clock });
+      const measure = (c: Candidate) =>
+        tfjsWasm
+          ? pairedTfjsCandidateLatencyMs(base, analysis, c, { batch, runs })
+          : pairedCandidateLatencyMs(base, analysis, c, { threads, batch, runs, clock });
       // The check below draws its own candidates (held out, or inside one FLOPs window).
       const lat = await prepareLatency({
         cfg,

@@ -144,10 +144,10 @@ export const evaluationSchema = z.strictObject({
       runs: positiveInt().default(5),
       /**
        * The engine whose latency `{ latency: f }` targets, `space.channelStep: auto` and the latency
-       * table refer to (docs/latency.md). Only `onnxruntime` (CPU; CUDA when installed, untested)
-       * has a table. Default `onnxruntime`.
+       * table refer to (docs/latency.md): `onnxruntime` (CPU; CUDA when installed, untested) or
+       * `tfjs-wasm` (tfjs's wasm backend; the process must run with `--backend wasm`). Default `onnxruntime`.
        */
-      engine: z.enum(['onnxruntime'], { error: '`onnxruntime`' }).default('onnxruntime'),
+      engine: z.enum(['onnxruntime', 'tfjs-wasm'], { error: '`onnxruntime` or `tfjs-wasm`' }).default('onnxruntime'),
       /**
        * The latency table is measured at channel counts that are multiples of this (and each group's
        * minimum and full count); counts between are interpolated. `auto`: half the engine's channel
