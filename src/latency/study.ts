@@ -54,6 +54,12 @@ export interface PrepareLatencyOptions {
   readonly align?: number;
 }
 
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 /** The table's id and shape timer of the config's `evaluation.latency.engine`. */
 async function engineTable(engine: string, threads: number, batch: number, clock: LatencyClock): Promise<{ id: LatencyTableId; timer: ShapeTimer }> {
   if (engine === TFJS_WASM_ENGINE) {
@@ -77,7 +83,7 @@ export function tableStepOf(step: number | 'auto', block: number): number {
 export interface PreparedLatency extends StudyLatency {
   readonly model: LatencyModel;
   readonly tableId: LatencyTableId;
-  /** The base model's measured end-to-end latency, ms per image (the denominator of every fraction). */
+  /** The base model's measured end-to-end latency, ms per image: alone, or the median of that and its times beside the calibration candidates. */
   readonly baseMs: number;
   /** Shapes measured now (0: the table was complete). */
   readonly measured: number;
@@ -142,7 +148,7 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   const timer = o.timer ?? parts!.timer;
   const { table, measured } = await ensureTable(o.store, id, shapes, timer, { onProgress: o.onProgress, align });
   const baseRuns = { threads, batch, runs: Math.max(lat.runs, 9), clock };
-  const baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : tfjs ? await tfjsModelLatencyMs(o.base, baseRuns) : await modelLatencyMs(o.base, baseRuns);
+  let baseMs = o.baseLatencyMs ? await o.baseLatencyMs() : tfjs ? await tfjsModelLatencyMs(o.base, baseRuns) : await modelLatencyMs(o.base, baseRuns);
   const baseUnits = layerShapes(o.analysis, null);
   const overhead = fitOverhead(table, baseUnits, baseMs, batch);
   const runs = Math.max(lat.runs, 21);
@@ -158,13 +164,19 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   let calibrationA: number | null = null;
   if (nCal > 0) {
     const points = [];
+    const bases = [baseMs];
     for (const c of heldOutCandidates(o.space, nCal, new Rng(o.cfg.run.seed + CALIBRATION_SEED))) {
-      points.push({ sum: table.sum(layerShapes(o.analysis, c)), ratio: (await measure(c)).ratio });
+      const m = await measure(c);
+      points.push({ sum: table.sum(layerShapes(o.analysis, c)), ratio: m.ratio });
+      bases.push(m.baseMs);
     }
-    const fitted = fitCalibration(table, baseUnits, baseMs, batch, points);
+    // The base was timed beside every calibration candidate too: the median of all its times stands for the load of these seconds better than one.
+    const calibratedBaseMs = median(bases);
+    const fitted = fitCalibration(table, baseUnits, calibratedBaseMs, batch, points);
     if (fitted) {
       model = fitted;
       calibrationA = fitted.a;
+      baseMs = calibratedBaseMs;
     } else {
       o.log(`warning: the latency correction could not be fitted on ${nCal} calibration candidates; the overhead alone is fitted on the base`);
     }
