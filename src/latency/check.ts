@@ -3,7 +3,7 @@
  * ratios, seeded), each measured end to end and compared with its prediction.
  */
 import type { Rng } from '../core/rng.js';
-import { type Candidate, candidateFromRatios, type SearchSpace } from '../core/space.js';
+import { type Candidate, candidateFromRatios, candidateKey, type SearchSpace } from '../core/space.js';
 
 export interface CheckRow {
   readonly candidate: Candidate;
@@ -34,19 +34,33 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Half-width of the band around a candidate's center keep ratio its groups' ratios are drawn from. */
+const SPREAD = 0.2;
+
 /**
- * `n` random candidates: every group's keep ratio uniform in [minKeepRatio, 1]. Held-out
- * candidates and calibration candidates come from two generators seeded apart (`CHECK_SEED`,
- * `CALIBRATION_SEED` offsets), so a check never measures a candidate the correction was fitted on.
+ * `n` random candidates spread over the whole FLOPs range: each draws a center keep ratio c uniform
+ * in [minKeepRatio, 1], then every group's ratio uniform in [c - 0.2, c + 0.2] (clipped to
+ * [minKeepRatio, 1]). Ratios drawn independently per group would concentrate the FLOPs around the
+ * mean (30-55% of the base's for the quickstart); with a center they run from about minKeepRatio^2
+ * to the whole model. Held-out and calibration candidates come from two generators seeded apart
+ * (`CHECK_SEED`, `CALIBRATION_SEED` offsets), and the check skips the calibration's keys
+ * (`exclude`), so a check never measures a candidate the correction was fitted on.
  */
-export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng): Candidate[] {
+export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng, exclude: ReadonlySet<string> = new Set()): Candidate[] {
   const min = space.options.minKeepRatio;
-  return Array.from({ length: n }, () =>
-    candidateFromRatios(
+  const out: Candidate[] = [];
+  // A small space can draw a calibration candidate again by chance: such draws are skipped (bounded, for a space smaller than n).
+  for (let tries = 0; out.length < n && tries < 100 * n; tries++) {
+    const c = rng.uniform(min, 1);
+    const lo = Math.max(min, c - SPREAD);
+    const hi = Math.min(1, c + SPREAD);
+    const cand = candidateFromRatios(
       space,
-      space.groups.map(() => rng.uniform(min, 1)),
-    ),
-  );
+      space.groups.map(() => rng.uniform(lo, hi)),
+    );
+    if (!exclude.has(candidateKey(cand))) out.push(cand);
+  }
+  return out;
 }
 
 /** A candidate and the base timed in alternation (onnx.ts `pairedLatencyMs`), ms per image. */

@@ -9,7 +9,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { targetMetric } from '../config/sections/search.js';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { type Candidate, fullCandidate, type SearchSpace } from '../core/space.js';
+import { type Candidate, candidateKey, fullCandidate, type SearchSpace } from '../core/space.js';
 import { nchwcBlock } from '../engine/onnxruntime.js';
 import type { Analysis } from '../model/analysis.js';
 import { costOf } from '../model/flops.js';
@@ -92,6 +92,8 @@ export interface PreparedLatency extends StudyLatency {
   readonly calibrationA: number | null;
   /** The check on held-out candidates, rows included (null: none asked for). */
   readonly checkResult: CheckResult | null;
+  /** Keys of the calibration candidates: a check elsewhere must not measure them. */
+  readonly calibrationKeys: ReadonlySet<string>;
 }
 
 /**
@@ -162,10 +164,12 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   const nCal = o.calibration ?? lat.calibration;
   let model: LatencyModel = overhead;
   let calibrationA: number | null = null;
+  const calibrationKeys = new Set<string>();
   if (nCal > 0) {
     const points = [];
     const bases = [baseMs];
     for (const c of heldOutCandidates(o.space, nCal, new Rng(o.cfg.run.seed + CALIBRATION_SEED))) {
+      calibrationKeys.add(candidateKey(c));
       const m = await measure(c);
       points.push({ sum: table.sum(layerShapes(o.analysis, c)), ratio: m.ratio });
       bases.push(m.baseMs);
@@ -200,14 +204,14 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   let check: LatencyCheckSummary | null = null;
   if (nCheck > 0) {
     const baseMacs = costOf(o.analysis, null).macs;
-    checkResult = await checkPredictions(heldOutCandidates(o.space, nCheck, new Rng(o.cfg.run.seed + CHECK_SEED)), {
+    checkResult = await checkPredictions(heldOutCandidates(o.space, nCheck, new Rng(o.cfg.run.seed + CHECK_SEED), calibrationKeys), {
       predictMs: (c) => predict(c ?? fullCandidate(o.space)),
       measure,
       flopsFraction: (c) => costOf(o.analysis, c).macs / baseMacs,
     });
     check = {
       table: tableLabel(id),
-      candidates: nCheck,
+      candidates: checkResult.rows.length,
       calibration: calibrationA === null ? 0 : nCal,
       medianAbsError: checkResult.medianAbsError,
       maxAbsError: checkResult.maxAbsError,
@@ -227,6 +231,7 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
     seconds,
     calibrationA,
     checkResult,
+    calibrationKeys,
     check,
     table: tableLabel(id),
     predictMs: (c) => predict(c),

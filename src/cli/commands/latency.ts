@@ -4,7 +4,7 @@ import { loadConfig } from '../../config/index.js';
 import { RandomController } from '../../controllers/random.js';
 import { AutopruneError, ErrorCodes, quote } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { type Candidate, fullCandidate } from '../../core/space.js';
+import { type Candidate, candidateKey, fullCandidate } from '../../core/space.js';
 import { initBackend } from '../../engine/backend.js';
 import { loadBaseModel } from '../../evaluators/setup.js';
 import { CHECK_SEED, checkPredictions, heldOutCandidates } from '../../latency/check.js';
@@ -121,7 +121,7 @@ export const latencyCommand: CommandModule<object, Args> = {
       const rng = new Rng(cfg.run.seed + CHECK_SEED);
       const candidates =
         args.atFlops === undefined
-          ? heldOutCandidates(space, args.check, rng)
+          ? heldOutCandidates(space, args.check, rng, lat.calibrationKeys)
           : new RandomController({
               space,
               costOf: (c) => costOf(analysis, c),
@@ -131,7 +131,8 @@ export const latencyCommand: CommandModule<object, Args> = {
               rng,
             })
               .ask(args.check)
-              .map((p) => p.candidate);
+              .map((p) => p.candidate)
+              .filter((c) => !lat.calibrationKeys.has(candidateKey(c)));
       const check = await checkPredictions(candidates, {
         predictMs: (c) => (c === null ? lat.predictMs(fullCandidate(space)) : lat.predictMs(c)),
         measure,
