@@ -44,9 +44,16 @@ const SPREAD = 0.2;
  * mean (30-55% of the base's for the quickstart); with a center they run from about minKeepRatio^2
  * to the whole model. Held-out and calibration candidates come from two generators seeded apart
  * (`CHECK_SEED`, `CALIBRATION_SEED` offsets), and the check skips the calibration's keys
- * (`exclude`), so a check never measures a candidate the correction was fitted on.
+ * (`exclude`), so a check never measures a candidate the correction was fitted on. `accept` keeps
+ * a draw or skips it (the studies keep `CHECK_MIN_FLOPS` and up).
  */
-export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng, exclude: ReadonlySet<string> = new Set()): Candidate[] {
+export function heldOutCandidates(
+  space: SearchSpace,
+  n: number,
+  rng: Rng,
+  exclude: ReadonlySet<string> = new Set(),
+  accept: (c: Candidate) => boolean = () => true,
+): Candidate[] {
   const min = space.options.minKeepRatio;
   const out: Candidate[] = [];
   // A small space can draw a calibration candidate again by chance: such draws are skipped (bounded, for a space smaller than n).
@@ -58,7 +65,7 @@ export function heldOutCandidates(space: SearchSpace, n: number, rng: Rng, exclu
       space,
       space.groups.map(() => rng.uniform(lo, hi)),
     );
-    if (!exclude.has(candidateKey(cand))) out.push(cand);
+    if (!exclude.has(candidateKey(cand)) && accept(cand)) out.push(cand);
   }
   return out;
 }
@@ -107,6 +114,12 @@ export async function checkPredictions(
     medianAbsFractionError: absF.length ? median(absF) : Number.NaN,
   };
 }
+
+/**
+ * Calibration and held-out candidates keep at least this fraction of the base's MACs: the range
+ * searches target (25-100%); below it the fixed costs dominate and are not what the correction is for.
+ */
+export const CHECK_MIN_FLOPS = 0.25;
 
 /** Offsets of the check's and the calibration's generators from `run.seed`: two streams, never one candidate in both. */
 export const CHECK_SEED = 1;

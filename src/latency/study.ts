@@ -16,7 +16,7 @@ import { costOf } from '../model/flops.js';
 import type { LatencyTableId, LatencyTables } from '../store/types.js';
 import type { LatencyCheckSummary } from '../study/latency-check.js';
 import type { StudyLatency } from '../study/lifecycle.js';
-import { CALIBRATION_SEED, CHECK_SEED, type CheckResult, checkPredictions, heldOutCandidates, type PairedMeasurement } from './check.js';
+import { CALIBRATION_SEED, CHECK_MIN_FLOPS, CHECK_SEED, type CheckResult, checkPredictions, heldOutCandidates, type PairedMeasurement } from './check.js';
 import { type LatencyClock, modelLatencyMs, onnxShapeTimer, onnxTableId, pairedCandidateLatencyMs } from './onnx.js';
 import { layerShapes, shapeSpace } from './shapes.js';
 import { autoChannelStep } from './step.js';
@@ -165,10 +165,12 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   let model: LatencyModel = overhead;
   let calibrationA: number | null = null;
   const calibrationKeys = new Set<string>();
+  const baseMacs = costOf(o.analysis, null).macs;
+  const inRange = (c: Candidate) => costOf(o.analysis, c).macs >= CHECK_MIN_FLOPS * baseMacs;
   if (nCal > 0) {
     const points = [];
     const bases = [baseMs];
-    for (const c of heldOutCandidates(o.space, nCal, new Rng(o.cfg.run.seed + CALIBRATION_SEED))) {
+    for (const c of heldOutCandidates(o.space, nCal, new Rng(o.cfg.run.seed + CALIBRATION_SEED), new Set(), inRange)) {
       calibrationKeys.add(candidateKey(c));
       const m = await measure(c);
       points.push({ sum: table.sum(layerShapes(o.analysis, c)), ratio: m.ratio });
@@ -203,8 +205,7 @@ export async function prepareLatency(o: PrepareLatencyOptions): Promise<Prepared
   let checkResult: CheckResult | null = null;
   let check: LatencyCheckSummary | null = null;
   if (nCheck > 0) {
-    const baseMacs = costOf(o.analysis, null).macs;
-    checkResult = await checkPredictions(heldOutCandidates(o.space, nCheck, new Rng(o.cfg.run.seed + CHECK_SEED), calibrationKeys), {
+    checkResult = await checkPredictions(heldOutCandidates(o.space, nCheck, new Rng(o.cfg.run.seed + CHECK_SEED), calibrationKeys, inRange), {
       predictMs: (c) => predict(c ?? fullCandidate(o.space)),
       measure,
       flopsFraction: (c) => costOf(o.analysis, c).macs / baseMacs,

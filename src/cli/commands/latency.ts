@@ -7,7 +7,7 @@ import { Rng } from '../../core/rng.js';
 import { type Candidate, candidateKey, fullCandidate } from '../../core/space.js';
 import { initBackend } from '../../engine/backend.js';
 import { loadBaseModel } from '../../evaluators/setup.js';
-import { CHECK_SEED, checkPredictions, heldOutCandidates } from '../../latency/check.js';
+import { CHECK_MIN_FLOPS, CHECK_SEED, checkPredictions, heldOutCandidates } from '../../latency/check.js';
 import { pairedCandidateLatencyMs } from '../../latency/onnx.js';
 import { prepareLatency, resolveChannelStep } from '../../latency/study.js';
 import { pairedTfjsCandidateLatencyMs, TFJS_WASM_ENGINE } from '../../latency/tfjs.js';
@@ -121,7 +121,7 @@ export const latencyCommand: CommandModule<object, Args> = {
       const rng = new Rng(cfg.run.seed + CHECK_SEED);
       const candidates =
         args.atFlops === undefined
-          ? heldOutCandidates(space, args.check, rng, lat.calibrationKeys)
+          ? heldOutCandidates(space, args.check, rng, lat.calibrationKeys, (c) => costOf(analysis, c).macs >= CHECK_MIN_FLOPS * baseMacs)
           : new RandomController({
               space,
               costOf: (c) => costOf(analysis, c),
