@@ -69,7 +69,7 @@ describe('resolveConfig', () => {
         finetune: { batchSize: 64, learningRate: 0.0005, optimizer: 'adam', momentum: 0.9, weightDecay: 0, augment: false },
         rungs: [{ keep: 1, max: 3, finetune: { epochs: 1 } }],
         adapt: { epochs: 1, batchesPerEpoch: 20 },
-        latency: { batchSize: 32, runs: 5, engine: 'onnxruntime', tableStep: 'auto', clock: 'wall', predict: false },
+        latency: { batchSize: 32, runs: 5, engine: 'onnxruntime', tableStep: 'auto', clock: 'wall', calibration: 8, check: 8, predict: false },
       },
       run: {
         concurrency: 1,

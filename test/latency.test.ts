@@ -9,18 +9,23 @@ import { isAutopruneError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
 import { type Candidate, fullCandidate, type SearchSpace } from '../src/core/space.js';
 import type { Json } from '../src/core/types.js';
+import { initBackend } from '../src/engine/backend.js';
 import { loadOnnxRuntime } from '../src/engine/onnxruntime.js';
 import { checkPredictions } from '../src/latency/check.js';
 import { measureShape } from '../src/latency/measure.js';
-import { gridLevels, layerShapes, shapeSpace } from '../src/latency/shapes.js';
+import { gridLevels, inputGridLevels, layerShapes, shapeSpace } from '../src/latency/shapes.js';
 import { stepFromSweep } from '../src/latency/step.js';
 import { prepareLatency, resolveChannelStep } from '../src/latency/study.js';
-import { ensureTable, LatencyTable, predictMs, type ShapeTimer } from '../src/latency/table.js';
+import { ensureTable, fitCalibration, inputKind, LatencyTable, predictMs, type ShapeTimer } from '../src/latency/table.js';
+import { fanOutModel, tfjsWasmShapeTimer, tfjsWasmTableId } from '../src/latency/tfjs.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
 import { buildZooModel } from '../src/model/zoo.js';
+import { buildReportInfo } from '../src/report/data.js';
+import { renderMarkdown } from '../src/report/markdown.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { LatencyShape, LatencyTableId } from '../src/store/types.js';
+import { readLatencyCheck, recordLatencyCheck } from '../src/study/latency-check.js';
 import { restoreController } from '../src/study/lifecycle.js';
 import { runStudy, studySpace } from '../src/study/run.js';
 
@@ -123,7 +128,14 @@ describe('latency tables in the store', () => {
     const grown = await ensureTable(store, TABLE, finer, timer);
     assert.equal(grown.measured, finer.filter((s) => !first.table.has(s)).length);
     assert.ok(grown.measured > 0);
-    for (const other of [{ engineVersion: '1.31.0' }, { host: 'h2/cpu:Test' }, { threads: 1 }, { batch: 8 }]) {
+    for (const other of [
+      { engine: 'tfjs-wasm' },
+      { engine: 'onnxruntime:cpu' },
+      { engineVersion: '1.31.0' },
+      { host: 'h2/cpu:Test' },
+      { threads: 1 },
+      { batch: 8 },
+    ]) {
       const t = await ensureTable(store, { ...TABLE, ...other }, shapes, timer);
       assert.equal(t.measured, shapes.length, JSON.stringify(other));
     }
@@ -146,6 +158,8 @@ describe('latency tables in the store', () => {
       tableId: TABLE,
       timer: staircase(),
       baseLatencyMs: async () => 0.5,
+      calibration: 0,
+      check: 0,
       log: () => {},
     });
     const t = staircase();
@@ -169,7 +183,7 @@ describe('latency tables in the store', () => {
     const a = analyzeModel(m);
     const store = new MemoryStore();
     const { table } = await ensureTable(store, TABLE, shapeSpace(a, space(a), 4), bilinear);
-    const model = { table, overheadMs: 0, batch: 1 };
+    const model = { table, scale: 1, overheadMs: 0, batch: 1 };
     for (const c of [{ channels: [3, 5] }, { channels: [7, 13] }, { channels: [2, 16] }]) {
       let expected = 0;
       for (const u of layerShapes(a, c)) expected += await bilinear(u.shape);
@@ -186,8 +200,9 @@ describe('latency tables in the store', () => {
 });
 
 describe('kernel paths', () => {
-  test('a width off the channel block is interpolated from grid widths off the block too', () => {
-    // Multiples of 16 run the blocked kernel (fast); 8 and 24 the other one (slow).
+  test('an input width is interpolated from grid widths that run the same kernel: blocked, NCHW multiple of 4, even, odd', () => {
+    // onnxruntime blocks a conv whose input channels are a multiple of the block (16) or below it;
+    // other input widths run the NCHW conv, fast for multiples of 4 and slow otherwise.
     const e = (n: number, ms: number) => ({
       op: 'conv' as const,
       cin: n,
@@ -202,15 +217,54 @@ describe('kernel paths', () => {
       groups: 1,
       ms,
     });
-    const entries = [e(8, 10), e(16, 2), e(24, 30), e(32, 4)];
+    assert.deepEqual(
+      [8, 15, 16, 20, 22, 23, 32].map((n) => inputKind(n, 16)),
+      [0, 0, 0, 1, 2, 3, 0],
+    );
+    assert.deepEqual(
+      [8, 16, 20, 23].map((n) => inputKind(n, 1)),
+      [0, 0, 0, 0],
+    );
+    const entries = [e(16, 2), e(20, 3), e(23, 9), e(24, 4), e(31, 13), e(32, 5), e(40, 6)];
     const q = (n: number) => ({ ...e(n, 0), ms: undefined });
     const blocked = new LatencyTable(TABLE, entries, 16);
-    assert.equal(blocked.lookup(q(12)), 15); // between 8 and 24
-    assert.equal(blocked.lookup(q(16)), 2);
-    assert.equal(blocked.lookup(q(20)), 25);
+    assert.equal(blocked.lookup(q(27)), 11); // odd: between 23 and 31
+    assert.equal(blocked.lookup(q(28)), 4.5); // multiple of 4: between 24 and 40
+    assert.equal(blocked.lookup(q(32)), 5);
+    // No even (2 mod 4) grid width brackets 26: every grid width is used.
+    assert.equal(blocked.lookup(q(26)), 4 + (2 / 7) * 9);
     const plain = new LatencyTable(TABLE, entries);
-    assert.equal(plain.lookup(q(12)), 6); // between 8 and 16
+    assert.equal(plain.lookup(q(27)), 4 + (3 / 7) * 9); // between 24 and 31
+    // Dense layers and depthwise convs do not run the conv kernels: no kinds.
+    const dense = new LatencyTable(
+      TABLE,
+      [20, 23, 31].map((n) => ({ ...e(n, n), op: 'dense' as const, h: 1, w: 1, kh: 1, kw: 1, pad: 'valid' as const })),
+      16,
+    );
+    assert.equal(dense.lookup({ ...q(27), op: 'dense', h: 1, w: 1, kh: 1, kw: 1, pad: 'valid' }), 27);
   });
+
+  test('the input side of a layer is on a grid with widths of every kind; the output side on the plain grid', () => {
+    const m = tinyModel();
+    const a = analyzeModel(m);
+    const sp = { groups: a.groups, options: { minKeepRatio: 0.25, channelStep: 1, skip: [] } };
+    // Group b (4..16), step 8: the plain grid {4, 8, 16}; inputs also 1, 2 and 4 below each multiple of 8.
+    assert.deepEqual(gridLevels(sp, 1, 8), [4, 8, 16]);
+    assert.deepEqual(inputGridLevels(sp, 1, 8, 16), [4, 6, 7, 8, 12, 14, 15, 16]);
+    assert.deepEqual(inputGridLevels(sp, 1, 8, 1), [4, 8, 16]);
+    const shapes = shapeSpace(a, sp, 8, 16);
+    const convC = shapes.filter((s) => s.h === 4 && s.kh === 1 && s.op === 'conv');
+    // conv c reads and writes group b (cin = cout): one shape per input-grid width.
+    assert.deepEqual(
+      convC.map((s) => s.cin).sort((x, y) => x - y),
+      [4, 6, 7, 8, 12, 14, 15, 16],
+    );
+    // conv b: input group a (2..8: input grid 2, 4, 6, 7, 8) x output group b on the plain grid (4, 8, 16).
+    const convB = shapes.filter((s) => s.op === 'conv' && s.sh === 2);
+    assert.equal(convB.length, 5 * 3);
+    m.dispose();
+  });
+
   test('a table grown by several studies (not a full grid) still interpolates from widths measured at both input widths', () => {
     const e = (cin: number, cout: number, ms: number) => ({
       op: 'conv' as const,
@@ -281,6 +335,8 @@ describe('latency targets', () => {
         tableId: TABLE,
         timer: staircase(),
         baseLatencyMs: async () => (1.1 * baseSum) / 4,
+        calibration: 0,
+        check: 0,
         log: () => {},
       });
       const rng = new Rng(3);
@@ -340,6 +396,43 @@ describe('latency measurement (onnxruntime)', () => {
     assert.ok(Number.isFinite(ms) && ms >= 0, String(ms));
     const dense: LatencyShape = { op: 'dense', cin: 8, cout: 3, h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, pad: 'valid', groups: 1 };
     assert.ok(Number.isFinite(await measureShape(ort, dense, { threads: 1, batch: 2, copies: 2, repeats: 1 })));
+  });
+});
+
+describe('latency measurement (tfjs-wasm)', () => {
+  test('the table is keyed tfjs-wasm with the backend version; a shape measures to a finite time; the copies model is the layer k times', async () => {
+    const conv: LatencyShape = { op: 'conv', cin: 4, cout: 6, h: 6, w: 6, kh: 3, kw: 3, sh: 2, sw: 2, pad: 'same', groups: 1 };
+    const m3 = fanOutModel(conv, 3);
+    assert.equal(m3.outputs.length, 3);
+    assert.deepEqual(m3.outputs[0].shape, [null, 6]);
+    // Each copy: 3x3x4x6 weights + 6 biases.
+    assert.equal(m3.countParams(), 3 * (3 * 3 * 4 * 6 + 6));
+    m3.dispose();
+    // On the cpu backend the table refuses in one line rather than timing the wrong engine.
+    await assert.rejects(tfjsWasmTableId(2), (e: unknown) => isAutopruneError(e) && /expected the tfjs backend `wasm`, got `cpu`/.test(e.message));
+    try {
+      await initBackend('wasm');
+    } catch (e) {
+      if (process.env.CI === 'true') throw e;
+      return; // the wasm backend is a dependency; a host that cannot start it says so in initBackend's error
+    }
+    try {
+      const id = await tfjsWasmTableId(2);
+      assert.equal(id.engine, 'tfjs-wasm');
+      assert.equal(id.engineVersion, (await import('@tensorflow/tfjs-backend-wasm')).version_wasm);
+      const timer = await tfjsWasmShapeTimer(2, { copies: 3, repeats: 3 });
+      // A table of this engine and one of onnxruntime on the same host never share entries.
+      const store = new MemoryStore();
+      const ms = (await ensureTable(store, id, [conv], timer)).table.lookup(conv)!;
+      assert.ok(Number.isFinite(ms) && ms >= 0, String(ms));
+      const ort = await ensureTable(store, { ...id, engine: 'onnxruntime' }, [conv], async () => 123);
+      assert.equal(ort.measured, 1);
+      assert.equal(ort.table.lookup(conv), 123);
+      assert.equal((await ensureTable(store, id, [conv], async () => 456)).table.lookup(conv), ms);
+      await store.close();
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });
 
@@ -413,6 +506,8 @@ describe('predictions recorded with the trials', () => {
       tableId: TABLE,
       timer: staircase(),
       baseLatencyMs: async () => 0.2,
+      calibration: 0,
+      check: 0,
       log: () => {},
     });
     const study = await store.createStudy({
@@ -436,6 +531,106 @@ describe('predictions recorded with the trials', () => {
   });
 });
 
+describe('calibration', () => {
+  test('the correction through the base point recovers how much of the latency moves with the entries', () => {
+    const m = tinyModel();
+    const a = analyzeModel(m);
+    const units = layerShapes(a, null);
+    const table = new LatencyTable(
+      TABLE,
+      units.map((u, i) => ({ ...u.shape, ms: i + 1 })),
+    );
+    const baseSum = 1 + 2 + 3 + 4;
+    // Measured fractions of the base follow r = 0.6 (x - 1) + 1 exactly.
+    const points = [0.3, 0.5, 0.8].map((x) => ({ sum: x * baseSum, ratio: 0.6 * (x - 1) + 1 }));
+    const fit = fitCalibration(table, units, 2, 4, points)!;
+    assert.ok(Math.abs(fit.a - 0.6) < 1e-12);
+    // The base predicts its measured 2 ms/image; a model whose entries sum to half the base's predicts 0.7 of it.
+    assert.ok(Math.abs(predictMs(fit, units) - 2) < 1e-12);
+    assert.ok(Math.abs((fit.scale * 0.5 * baseSum + fit.overheadMs) / 4 - 2 * 0.7) < 1e-12);
+    // No spread in the points, or a correction out of range: no fit.
+    assert.equal(fitCalibration(table, units, 2, 4, [{ sum: baseSum, ratio: 1 }]), null);
+    assert.equal(
+      fitCalibration(
+        table,
+        units,
+        2,
+        4,
+        [0.3, 0.5].map((x) => ({ sum: x * baseSum, ratio: 1 + 5 * (x - 1) })),
+      ),
+      null,
+    );
+    m.dispose();
+  });
+
+  test('a study fits the correction on calibration candidates, checks on disjoint held-out ones, and records the check', async () => {
+    const m = tinyModel();
+    const a = analyzeModel(m);
+    const cfg = resolveConfig({ name: 'cal', model: { zoo: 'plain-cnn' }, evaluation: { latency: { batchSize: 4, tableStep: 1, calibration: 6, check: 5 } } });
+    const sp = space(a);
+    const store = new MemoryStore();
+    const t = staircase();
+    const sumOf = async (c: Candidate | null) => {
+      let x = 0;
+      for (const u of layerShapes(a, c)) x += await t(u.shape);
+      return x;
+    };
+    const baseSum = await sumOf(null);
+    // The engine: 40% of the base's latency is fixed, the rest scales with the (exact) entries.
+    const seen: string[] = [];
+    const measure = async (c: Candidate) => {
+      seen.push(c.channels.join(','));
+      const ratio = 0.4 + (0.6 * (await sumOf(c))) / baseSum;
+      return { baseMs: 1, candidateMs: ratio, ratio };
+    };
+    const p = await prepareLatency({
+      cfg,
+      store,
+      analysis: a,
+      space: sp,
+      base: m,
+      tableId: TABLE,
+      timer: staircase(),
+      baseLatencyMs: async () => 1,
+      measure,
+      align: 1,
+      log: () => {},
+    });
+    assert.equal(seen.length, 6 + 5);
+    const calibration = new Set(seen.slice(0, 6));
+    assert.ok(
+      seen.slice(6).every((k) => !calibration.has(k)),
+      'no held-out candidate was a calibration candidate',
+    );
+    assert.ok(p.calibrationA !== null && Math.abs(p.calibrationA - 0.6) < 1e-9, String(p.calibrationA));
+    assert.ok(p.check !== null && p.check !== undefined);
+    assert.equal(p.check.candidates, 5);
+    assert.equal(p.check.calibration, 6);
+    assert.ok(p.check.medianAbsFractionError < 1e-9, String(p.check.medianAbsFractionError));
+    assert.equal(p.checkResult?.rows.length, 5);
+    // The study records the check; the report and `show` print it.
+    await store.createStudy({
+      name: 'cal',
+      configHash: 'h',
+      config: cfg as unknown as Json,
+      space: sp,
+      baseCost: costOf(a, null),
+      baseProxyAccuracy: 0.9,
+      baseTestAccuracy: 0.9,
+      inputs: null,
+    });
+    await recordLatencyCheck(store, 'cal', p.check);
+    const back = await readLatencyCheck(store, 'cal');
+    assert.deepEqual(back, p.check);
+    const info = buildReportInfo((await store.getStudy('cal'))!, [], [], null, back);
+    const md = renderMarkdown(info, { pareto: 'p.svg', progress: 'q.svg' });
+    assert.ok(md.includes(`latency prediction: median \\|error\\| ${(100 * p.check.medianAbsError).toFixed(1)}%`), md);
+    assert.match(md, /on 5 held-out candidates/);
+    await store.close();
+    m.dispose();
+  });
+});
+
 describe('prediction check', () => {
   test('errors are relative to the measurement; the fraction error pairs each candidate with a base measured beside it', async () => {
     const cands = [{ channels: [2, 4] }, { channels: [4, 8] }];
@@ -444,10 +639,13 @@ describe('prediction check', () => {
       ['2,4', 0.5],
       ['4,8', 0.8],
     ]);
-    // The host slows down 2x after the table was fitted: every measurement is double.
+    // The host slows down 2x after the table was fitted: every measurement is double, the ratios are not.
     const r = await checkPredictions(cands, {
       predictMs: (c) => predicted.get(c ? c.channels.join(',') : 'base')!,
-      measureMs: async (c) => 2 * predicted.get(c ? c.channels.join(',') : 'base')!,
+      measure: async (c) => {
+        const ms = predicted.get(c.channels.join(','))!;
+        return { baseMs: 2, candidateMs: 2 * ms, ratio: ms };
+      },
       flopsFraction: () => 0.5,
     });
     assert.deepEqual(
@@ -488,9 +686,17 @@ describe('a study with latency targets', () => {
       tableId: TABLE,
       timer: staircase(),
       baseLatencyMs: async () => (1.1 * baseSum) / 4,
+      // The engine as the table says, plus a fixed 10% of the base: the correction finds it.
+      measure: async (c) => {
+        let sum = 0;
+        for (const u of layerShapes(a, c)) sum += await t(u.shape);
+        const ratio = (sum + 0.1 * baseSum) / (1.1 * baseSum);
+        return { baseMs: (1.1 * baseSum) / 4, candidateMs: (ratio * 1.1 * baseSum) / 4, ratio };
+      },
       align: 1,
       log: () => {},
     });
+    assert.ok(lat.check && lat.check.medianAbsFractionError < 1e-9, JSON.stringify(lat.check));
     const evaluator = {
       capacity: 1,
       evaluate: async (req: { candidate: Candidate }) => ({
@@ -529,6 +735,7 @@ describe('a study with latency targets', () => {
       }
     }
     assert.ok(windowed > 0);
+    assert.deepEqual(await readLatencyCheck(store, 'lat'), lat.check, 'the study records its check');
     await store.close();
     m.dispose();
   });

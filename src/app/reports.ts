@@ -154,7 +154,7 @@ const allTrials = (d: StudyData): TrialRecord[] => [...d.trials, ...d.rungTrials
 /** The trials of study `name` and its fronts (`autoprune show`). */
 export async function showStudy(location: string, name: string): Promise<ShowData> {
   const d = await withStore(location, (s) => loadStudyData(s, name));
-  const report = buildReportInfo(d.study, allTrials(d), d.finals, d.dataNotes);
+  const report = buildReportInfo(d.study, allTrials(d), d.finals, d.dataNotes, d.latencyCheck);
   const byNumber = new Map(d.trials.map((t) => [t.number, t]));
   return {
     report,
@@ -169,7 +169,7 @@ export async function showStudy(location: string, name: string): Promise<ShowDat
 /** Writes the report of study `name` into `out` (default reports/<study>) (`autoprune report`). */
 export async function reportStudy(location: string, name: string, out?: string): Promise<{ report: ReportInfo; paths: ReportPaths }> {
   const d = await withStore(location, (s) => loadStudyData(s, name));
-  const report = buildReportInfo(d.study, allTrials(d), d.finals, d.dataNotes);
+  const report = buildReportInfo(d.study, allTrials(d), d.finals, d.dataNotes, d.latencyCheck);
   const paths = await writeReport(report, out ?? join('reports', d.study.name));
   return { report, paths };
 }

@@ -12,6 +12,7 @@ import { isRungTrial } from '../core/types.js';
 import { type FinalRecord, openStore, type Store, type StudyRecord, type TrialRecord } from '../store/index.js';
 import { type DataNotes, readDataNotes } from '../study/data-notes.js';
 import { studyFinals } from '../study/finals.js';
+import { type LatencyCheckSummary, readLatencyCheck } from '../study/latency-check.js';
 
 /** The store of the study-reading commands when none is named (`run.store`'s default). */
 export const DEFAULT_STORE = 'experiments/autoprune.db';
@@ -59,14 +60,16 @@ export interface StudyData {
   readonly rungTrials: TrialRecord[];
   /** What the study recorded about its data besides its hash (skipped files), or null. */
   readonly dataNotes: DataNotes | null;
+  /** The latency prediction's last check (src/study/latency-check.ts), or null. */
+  readonly latencyCheck: LatencyCheckSummary | null;
 }
 
 export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
   const study = await requireStudy(store, name);
-  const [trials, dataNotes] = await Promise.all([store.listTrials(name), readDataNotes(store, name)]);
+  const [trials, dataNotes, latencyCheck] = await Promise.all([store.listTrials(name), readDataNotes(store, name), readLatencyCheck(store, name)]);
   const finals = await studyFinals(store, name, trials);
   // The search's trials apart: the last rung reaches the commands as the finals of their origin.
-  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, rungTrials: trials.filter(isRungTrial), dataNotes };
+  return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, rungTrials: trials.filter(isRungTrial), dataNotes, latencyCheck };
 }
 
 /** The study's stored (already resolved) config, validated again so commands get a typed config. */

@@ -118,13 +118,19 @@ function median(xs: number[]): number {
 
 const WARMUP = 3;
 
+/** A model of `copies` copies of one layer, ready to be called (and released afterwards). */
+export interface CopiesProbe {
+  readonly run: () => Promise<void>;
+  readonly release: () => Promise<void>;
+}
+
 /** Medians of `repeats` alternating calls of the one-copy and the k-copy model, after a warm-up each. */
-async function timePair(ort: OrtModule, s: LatencyShape, o: MeasureOptions, copies: number): Promise<{ t1: number; tk: number }> {
+async function timePair(make: (copies: number) => Promise<CopiesProbe>, o: SlopeOptions, copies: number): Promise<{ t1: number; tk: number }> {
   const repeats = Math.max(1, o.repeats ?? 9);
   const now = o.now ?? (() => performance.now());
-  const one = await probe(ort, s, o, 1);
+  const one = await make(1);
   try {
-    const many = await probe(ort, s, o, copies);
+    const many = await make(copies);
     try {
       // A fresh session's first calls are slow (thread pool, first-touch pages): 3 warm-up calls each.
       for (let w = 0; w < WARMUP; w++) {
@@ -143,10 +149,10 @@ async function timePair(ort: OrtModule, s: LatencyShape, o: MeasureOptions, copi
       }
       return { t1: median(t1), tk: median(tk) };
     } finally {
-      await releaseSession(many.session);
+      await many.release();
     }
   } finally {
-    await releaseSession(one.session);
+    await one.release();
   }
 }
 
@@ -154,19 +160,30 @@ async function timePair(ort: OrtModule, s: LatencyShape, o: MeasureOptions, copi
 const MIN_SPAN_MS = 2;
 const MAX_COPIES = 64;
 
+export type SlopeOptions = Pick<MeasureOptions, 'copies' | 'repeats' | 'now'>;
+
 /**
- * Milliseconds per call of one layer of shape `s` at `o.batch` images, per-call overhead excluded.
- * A layer so cheap that `copies` copies add under MIN_SPAN_MS is timed again with more copies, so
- * the slope stands above the timer's and the host's jitter.
+ * Milliseconds per call of one layer, per-call overhead excluded: the slope (T(k) - T(1)) / (k - 1)
+ * of models with 1 and k copies of it, whatever the engine (`make` builds them). A layer so cheap
+ * that k copies add under MIN_SPAN_MS is timed again with more copies, so the slope stands above
+ * the timer's and the host's jitter.
  */
-export async function measureShape(ort: OrtModule, s: LatencyShape, o: MeasureOptions): Promise<number> {
+export async function measureSlope(make: (copies: number) => Promise<CopiesProbe>, o: SlopeOptions): Promise<number> {
   let copies = Math.max(2, o.copies ?? 8);
-  let { t1, tk } = await timePair(ort, s, o, copies);
+  let { t1, tk } = await timePair(make, o, copies);
   if (tk - t1 < MIN_SPAN_MS && copies < MAX_COPIES) {
     const perCopy = Math.max((tk - t1) / (copies - 1), MIN_SPAN_MS / MAX_COPIES);
     copies = Math.min(MAX_COPIES, Math.max(copies + 1, Math.ceil(MIN_SPAN_MS / perCopy) + 1));
-    ({ t1, tk } = await timePair(ort, s, o, copies));
+    ({ t1, tk } = await timePair(make, o, copies));
   }
   // Noise can still make the difference negative for a layer far cheaper than the jitter: it costs ~0.
   return Math.max(0, (tk - t1) / (copies - 1));
+}
+
+/** Milliseconds per call of one layer of shape `s` on onnxruntime at `o.batch` images (`measureSlope`). */
+export async function measureShape(ort: OrtModule, s: LatencyShape, o: MeasureOptions): Promise<number> {
+  return measureSlope(async (copies) => {
+    const p = await probe(ort, s, o, copies);
+    return { run: p.run, release: () => releaseSession(p.session) };
+  }, o);
 }

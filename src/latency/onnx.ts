@@ -75,6 +75,70 @@ export async function modelLatencyMs(model: tf.LayersModel, o: { threads: number
   });
 }
 
+/** Milliseconds per image of two models timed in alternation, and the median of their per-pair ratios. */
+export interface PairedLatency {
+  readonly baseMs: number;
+  readonly candidateMs: number;
+  /** Median over the pairs of candidate time / base time: what a latency target's fraction is checked against. */
+  readonly ratio: number;
+}
+
+/**
+ * `base` and `candidate` (BN folded, as the proxy runs them) timed call by call in alternation, each
+ * after three warm-up calls: on a host shared with other work the load moves within seconds, and two
+ * calls a few milliseconds apart see about the same load, so the median of the per-pair ratios holds
+ * still where either model's own median moves (docs/latency.md).
+ */
+export async function pairedLatencyMs(
+  base: tf.LayersModel,
+  candidate: tf.LayersModel,
+  o: { threads: number; batch: number; runs: number; clock?: LatencyClock },
+): Promise<PairedLatency> {
+  const graph = foldBatchNorm(exportOnnxGraph(candidate));
+  const shape = graph.inputs[0].shape.slice(1) as number[];
+  const gb = encodeOnnx(foldBatchNorm(exportOnnxGraph(base)));
+  const gc = encodeOnnx(graph);
+  const now = clockOf(o.clock ?? 'wall');
+  return withSession(gb, { threads: o.threads }, (sb, ort) =>
+    withSession(gc, { threads: o.threads }, async (sc) => {
+      const x = { [ONNX_INPUT]: new ort.Tensor('float32', new Float32Array(o.batch * shape.reduce((a, b) => a * b, 1)), [o.batch, ...shape]) };
+      const call = async (s: typeof sb) => (await s.run(x, [ONNX_OUTPUT]))[ONNX_OUTPUT].dispose();
+      for (let i = 0; i < 3; i++) {
+        await call(sb);
+        await call(sc);
+      }
+      const tb: number[] = [];
+      const tc: number[] = [];
+      const ratios: number[] = [];
+      for (let i = 0; i < o.runs; i++) {
+        let t = now();
+        await call(sb);
+        tb.push(now() - t);
+        t = now();
+        await call(sc);
+        tc.push(now() - t);
+        ratios.push(tc[i] / tb[i]);
+      }
+      return { baseMs: median(tb) / o.batch, candidateMs: median(tc) / o.batch, ratio: median(ratios) };
+    }),
+  );
+}
+
+/** `pairedLatencyMs` of the base and a candidate cut from it. */
+export async function pairedCandidateLatencyMs(
+  base: tf.LayersModel,
+  analysis: Analysis,
+  c: Candidate,
+  o: { threads: number; batch: number; runs: number; clock?: LatencyClock },
+): Promise<PairedLatency> {
+  const { model } = await pruneModel(base, analysis, c, 'l1');
+  try {
+    return await pairedLatencyMs(base, model, o);
+  } finally {
+    model.dispose();
+  }
+}
+
 /** The same for a candidate cut from `base` (which channels are kept does not change the time). */
 export async function candidateLatencyMs(
   base: tf.LayersModel,

@@ -121,22 +121,39 @@ export function gridLevels(space: SearchSpace, g: number, step: number): number[
   return levels.filter((n, i) => i === 0 || i === levels.length - 1 || n % step === 0);
 }
 
+/**
+ * Channel counts of group `g` on the grid of a layer's input side: `gridLevels`, and, for an engine
+ * with a channel block (`align` > 1), the widths 1, 2 and 4 below each multiple of `step`, so that
+ * every input kind of table.ts `inputKind` (odd, even, multiple of 4) has grid points to be
+ * interpolated from: the NCHW conv's time depends on the input width's alignment, not only on its size.
+ */
+export function inputGridLevels(space: SearchSpace, g: number, step: number, align: number): number[] {
+  const levels = channelLevels(space, g);
+  if (align <= 1) return gridLevels(space, g, step);
+  const near = (n: number) => [0, 1, 2, 4].some((d) => (n + d) % step === 0);
+  return levels.filter((n, i) => i === 0 || i === levels.length - 1 || near(n));
+}
+
 /** Most channel-count combinations one layer may contribute (a guard against concat-heavy models). */
 const MAX_COMBINATIONS = 100_000;
 
 /**
- * Every shape a study can produce with each group on its grid levels (`gridLevels`), deduplicated:
+ * Every shape a study can produce with each group on its grid levels (`gridLevels`; `inputGridLevels`
+ * where the group is a layer's input), deduplicated:
  * what the table must hold before a search predicts latencies.
  */
-export function shapeSpace(a: Analysis, space: SearchSpace, step: number): LatencyShape[] {
+export function shapeSpace(a: Analysis, space: SearchSpace, step: number, align = 1): LatencyShape[] {
   const geo = geometries(a);
   const seen = new Map<string, LatencyShape>();
-  const levels = space.groups.map((_, g) => gridLevels(space, g, step));
+  const outLevels = space.groups.map((_, g) => gridLevels(space, g, step));
+  const inLevels = space.groups.map((_, g) => inputGridLevels(space, g, step, align));
   const groupsOf = (t: TensorChannels | null): number[] => (t ? t.segs.map((s) => a.setGroup[s.set]).filter((g) => g >= 0) : []);
   for (const l of a.layers) {
     if (unitsOf(l, geo, 1, 1).length === 0) continue;
-    const involved = [...new Set([...groupsOf(l.input), ...groupsOf(l.output)])];
-    const count = involved.reduce((n, g) => n * levels[g].length, 1);
+    const inputs = new Set(groupsOf(l.input));
+    const involved = [...new Set([...inputs, ...groupsOf(l.output)])];
+    const levels = (g: number) => (inputs.has(g) ? inLevels[g] : outLevels[g]);
+    const count = involved.reduce((n, g) => n * levels(g).length, 1);
     if (count > MAX_COMBINATIONS) {
       throw new AutopruneError(ErrorCodes.MODEL_UNSUPPORTED_TOPOLOGY, `Layer \`${l.name}\` has ${count} channel combinations, too many for a latency table`);
     }
@@ -147,7 +164,7 @@ export function shapeSpace(a: Analysis, space: SearchSpace, step: number): Laten
         for (const s of unitsOf(l, geo, l.input ? ch(l.input) : 0, ch(l.output))) seen.set(latencyShapeKey(s), s);
         return;
       }
-      for (const n of levels[involved[i]]) {
+      for (const n of levels(involved[i])) {
         channels[involved[i]] = n;
         visit(i + 1);
       }

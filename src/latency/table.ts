@@ -31,19 +31,35 @@ function familyKey(s: LatencyShape): string {
 }
 
 /**
- * Grid points on the same kernel path as `x`: onnxruntime's blocked (NCHWc) convs take only widths
- * that are multiples of the block, other widths run another, slower kernel, so a width is
- * interpolated from grid widths of its own kind; from all of them when its kind has no bracket.
+ * Which kernel an input width `cin` runs on onnxruntime's CPU convs, for interpolation: widths of
+ * one kind are interpolated only from grid widths of the same kind. onnxruntime's NCHWc transformer
+ * blocks a conv when its input channels are a multiple of the block (`align`) or fewer than it (read
+ * in NCHW directly); any other input width runs the plain NCHW conv, which measured here (3x3, 21
+ * output channels, 14x14) about 2x slower for widths that are not a multiple of 4 (21, 23, 27: 1.2-1.3
+ * ms per call) than for multiples of 4 (20, 24, 28: 0.57-0.69 ms). Kinds: 0 blocked, 1 NCHW and a
+ * multiple of 4, 2 NCHW and even, 3 NCHW and odd. With `align` <= 1 there is one kind.
  */
-function sameKind(xs: readonly number[], x: number, align: number): number[] {
-  if (align <= 1) return [...xs];
-  const kind = x % align === 0;
-  const same = xs.filter((v) => (v % align === 0) === kind);
+export function inputKind(cin: number, align: number): number {
+  if (align <= 1 || cin % align === 0 || cin < align) return 0;
+  return cin % 4 === 0 ? 1 : cin % 2 === 0 ? 2 : 3;
+}
+
+/** The kind of an output width: a multiple of the block or not (NCHWc pads the rest to the next multiple). */
+export function outputKind(cout: number, align: number): number {
+  return align <= 1 || cout % align === 0 ? 0 : 1;
+}
+
+type Kind = (x: number) => number;
+
+/** Grid points of the same kind as `x`; all of them when its kind does not bracket it. */
+function sameKind(xs: readonly number[], x: number, kind: Kind): number[] {
+  const k = kind(x);
+  const same = xs.filter((v) => kind(v) === k);
   return bracketOf(same, x) ? same : [...xs];
 }
 
-function bracket(xs: readonly number[], x: number, align = 1): [number, number] | null {
-  return bracketOf(sameKind(xs, x, align), x);
+function bracket(xs: readonly number[], x: number, kind: Kind): [number, number] | null {
+  return bracketOf(sameKind(xs, x, kind), x);
 }
 
 function bracketOf(xs: readonly number[], x: number): [number, number] | null {
@@ -63,7 +79,7 @@ export class LatencyTable {
 
   /**
    * `align`: the engine's channel block (onnxruntime's NCHWc block on this CPU, 1 for none); widths
-   * are interpolated only from grid widths on the same side of it (see `sameKind`).
+   * are interpolated only from grid widths of the same kind (`inputKind`, `outputKind`).
    */
   constructor(
     readonly id: LatencyTableId,
@@ -106,7 +122,10 @@ export class LatencyTable {
     if (!f) return undefined;
     const depthwise = s.groups > 1 && s.groups === s.cin && s.cin === s.cout;
     const at = (ci: number, co: number) => f.ms.get(`${ci}>${co}`);
-    const xi = bracket(f.cins, s.cin, this.align);
+    // Only convs with one group run on the kernels the kinds describe.
+    const align = s.op === 'conv' && s.groups === 1 ? this.align : 1;
+    const inKind: Kind = (x) => inputKind(x, align);
+    const xi = bracket(f.cins, s.cin, inKind);
     if (!xi) return undefined;
     if (depthwise) {
       const [a, b] = [at(xi[0], xi[0]), at(xi[1], xi[1])];
@@ -114,7 +133,7 @@ export class LatencyTable {
     }
     // Output widths measured at both bracketing input widths (tables grown by several studies are not full grids).
     const ys = f.couts.filter((y) => at(xi[0], y) !== undefined && at(xi[1], y) !== undefined);
-    const yi = bracket(ys, s.cout, this.align);
+    const yi = bracket(ys, s.cout, (x) => outputKind(x, align));
     const c = yi ? [at(xi[0], yi[0]), at(xi[0], yi[1]), at(xi[1], yi[0]), at(xi[1], yi[1])] : [undefined];
     if (!yi || c.some((v) => v === undefined)) {
       // A layer whose input and output channels are one group (a residual conv) has only diagonal entries.
@@ -184,10 +203,12 @@ export async function ensureTable(
   return { table: new LatencyTable(id, all, o.align ?? 1), measured: missing.length };
 }
 
-/** What a prediction needs: the table and the overhead measured on the base model. */
+/** What a prediction needs: the table, and the correction fitted on the base (and on calibration candidates). */
 export interface LatencyModel {
   readonly table: LatencyTable;
-  /** Milliseconds per call that no entry accounts for: base end-to-end minus the base's entries. */
+  /** Multiplies the sum of entries: 1 with the overhead alone, fitted by `fitCalibration` otherwise. */
+  readonly scale: number;
+  /** Milliseconds per call that no entry accounts for: base end-to-end minus the base's (scaled) entries. */
   readonly overheadMs: number;
   readonly batch: number;
 }
@@ -199,12 +220,53 @@ export interface LatencyModel {
  */
 export function fitOverhead(table: LatencyTable, baseUnits: readonly LayerShape[], baseMsPerImage: number, batch: number): LatencyModel & { clamped: boolean } {
   const overheadMs = baseMsPerImage * batch - table.sum(baseUnits);
-  return { table, overheadMs: Math.max(0, overheadMs), batch, clamped: overheadMs < 0 };
+  return { table, scale: 1, overheadMs: Math.max(0, overheadMs), batch, clamped: overheadMs < 0 };
 }
 
-/** Predicted milliseconds per image of a model with these units: (sum of entries + overhead) / batch. */
+/** One calibration candidate: its sum of entries (ms per call) and its measured latency as a fraction of the base timed beside it. */
+export interface CalibrationPoint {
+  readonly sum: number;
+  readonly ratio: number;
+}
+
+/**
+ * A per-table correction fitted on calibration candidates (the base's fit alone assumes the entries
+ * account for every millisecond that changes with the widths): with x = a candidate's sum of entries
+ * over the base's and r its measured fraction of the base,
+ *
+ *   r = a (x - 1) + 1     (least squares through the base's point x = 1, r = 1)
+ *
+ * so a is how much of the base's end-to-end latency moves with the entries, and 1 - a is the fixed
+ * overhead. The model predicts `baseMsPerImage` for the base and `a` times the entries' change
+ * otherwise: scale = a * base / baseSum, overhead = (1 - a) * base, both per call. Returns null when
+ * the points cannot fit a (fewer than two, or no spread in x), or a is not in (0, 3] (a correction
+ * that large says the table or the measurements are broken, not the overhead).
+ */
+export function fitCalibration(
+  table: LatencyTable,
+  baseUnits: readonly LayerShape[],
+  baseMsPerImage: number,
+  batch: number,
+  points: readonly CalibrationPoint[],
+): (LatencyModel & { a: number }) | null {
+  const baseSum = table.sum(baseUnits);
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of points) {
+    const x = p.sum / baseSum - 1;
+    sxy += x * (p.ratio - 1);
+    sxx += x * x;
+  }
+  if (points.length < 2 || sxx < 1e-6) return null;
+  const a = sxy / sxx;
+  if (!(a > 0 && a <= 3)) return null;
+  const base = baseMsPerImage * batch;
+  return { table, scale: (a * base) / baseSum, overheadMs: (1 - a) * base, batch, a };
+}
+
+/** Predicted milliseconds per image of a model with these units: (scale x sum of entries + overhead) / batch, at least 0. */
 export function predictMs(m: LatencyModel, units: readonly LayerShape[]): number {
-  return (m.table.sum(units) + m.overheadMs) / m.batch;
+  return Math.max(0, (m.scale * m.table.sum(units) + m.overheadMs) / m.batch);
 }
 
 export type { LatencyEntry };

@@ -25,6 +25,7 @@ import { isRungTrial, type TrialState } from '../core/types.js';
 import { latencyEngineOf } from '../evaluators/types.js';
 import type { FinalRecord, Json, StudyRecord, TrialRecord } from '../store/types.js';
 import type { DataNotes } from '../study/data-notes.js';
+import type { LatencyCheckSummary } from '../study/latency-check.js';
 
 /** Targets used for "best accuracy at target" when the study config names none. */
 export const DEFAULT_REPORT_TARGETS: readonly number[] = [0.75, 0.5, 0.25];
@@ -153,6 +154,8 @@ export interface ReportInfo {
   };
   /** What the study recorded about its data besides its hash (src/study/data-notes.ts); null when nothing. */
   readonly data: DataNotes | null;
+  /** The latency prediction's check on held-out candidates, as the study recorded it (src/study/latency-check.ts); null when none. */
+  readonly latencyCheck: LatencyCheckSummary | null;
   readonly groups: readonly { readonly id: string; readonly channels: number }[];
   /** FLOPs targets (fractions of base) for "best at target"; the config's, else DEFAULT_REPORT_TARGETS. */
   readonly targets: readonly number[];
@@ -313,7 +316,13 @@ function progressSteps(ordered: readonly ReportPoint[], targets: readonly number
   });
 }
 
-export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord[], finals: readonly FinalRecord[], data: DataNotes | null = null): ReportInfo {
+export function buildReportInfo(
+  study: StudyRecord,
+  trials: readonly TrialRecord[],
+  finals: readonly FinalRecord[],
+  data: DataNotes | null = null,
+  latencyCheck: LatencyCheckSummary | null = null,
+): ReportInfo {
   const base = study.baseCost;
   if (!(base.macs > 0)) {
     throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected the base model of study ${quote(study.name)} to have MACs > 0, got ${quote(base.macs)}`);
@@ -407,6 +416,7 @@ export function buildReportInfo(study: StudyRecord, trials: readonly TrialRecord
       testAccuracy: study.baseTestAccuracy,
     },
     data,
+    latencyCheck,
     groups: study.space.groups.map((g) => ({ id: g.id, channels: g.channels })),
     targets,
     targetsFromConfig: cfgTargets !== null,

@@ -5,6 +5,7 @@
  */
 
 import { dataNotesLine } from '../study/data-notes.js';
+import { latencyCheckLine } from '../study/latency-check.js';
 import {
   baselinesAt,
   type CompareInfo,
@@ -133,6 +134,7 @@ function summary(info: ReportInfo): string {
     ['base model', `${formatMacs(info.base.macs)}MACs, ${formatCount(info.base.params)} params`],
     ['base accuracy', `proxy ${pctOrDash(info.base.proxyAccuracy)}, test ${pctOrDash(info.base.testAccuracy)}`],
     ...(info.data ? [['data', dataNotesLine(info.data).replace(/^data: /, '')] as [string, string]] : []),
+    ...(info.latencyCheck ? [['latency prediction', latencyCheckLine(info.latencyCheck).replace(/^latency prediction: /, '')] as [string, string]] : []),
     [
       'trials',
       `${info.counts.total} (${info.counts.complete} complete, ${info.counts.failed} failed, ${info.counts.pending} pending, ${info.counts.finalists} fine-tuned${finetunedOn(info)})`,

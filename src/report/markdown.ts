@@ -4,6 +4,7 @@
  */
 
 import { dataNotesLine } from '../study/data-notes.js';
+import { latencyCheckLine } from '../study/latency-check.js';
 import {
   baselinesAt,
   type CompareInfo,
@@ -56,6 +57,7 @@ export function renderMarkdown(info: ReportInfo, imageFileNames: { readonly pare
     '',
     `- base model: ${formatMacs(info.base.macs)}MACs, ${formatCount(info.base.params)} params; proxy ${pctOrDash(info.base.proxyAccuracy)}, test ${pctOrDash(info.base.testAccuracy)}`,
     ...(info.data ? [`- ${escapeInline(dataNotesLine(info.data))}`] : []),
+    ...(info.latencyCheck ? [`- ${escapeInline(latencyCheckLine(info.latencyCheck))}`] : []),
     `- trials: ${info.counts.total} (${info.counts.complete} complete, ${info.counts.failed} failed, ${info.counts.pending} pending, ${info.counts.finalists} fine-tuned${finetunedOn(info)})`,
     `- hypervolume: ${info.hypervolume.toFixed(4)} (FLOPs fraction x proxy accuracy, ref = (base, 0))`,
     `- wall time: ${formatSeconds(info.wallSeconds) || '–'}`,

@@ -19,6 +19,7 @@ import type { Store, StudyInputs, StudyRecord, StudyState } from '../store/types
 import type { StopReason } from './budget.js';
 import { type DataNotes, recordDataNotes } from './data-notes.js';
 import { type SnapshotState, toldNumbers } from './driver.js';
+import { type LatencyCheckSummary, recordLatencyCheck } from './latency-check.js';
 
 /**
  * The base model's channel groups as a study reads them: a tfjs model's analysis (../model/analysis.ts)
@@ -62,6 +63,8 @@ export interface OpenStudyOptions {
   readonly inputs?: StudyInputs;
   /** What the data's hash does not say (files skipped as unreadable): recorded with the study. */
   readonly dataNotes?: DataNotes | null;
+  /** The latency model's check on held-out candidates, measured as this run prepared it: recorded with the study. */
+  readonly latencyCheck?: LatencyCheckSummary | null;
   readonly log: (line: string) => void;
 }
 
@@ -99,6 +102,7 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
       );
     if (existing.baseProxyAccuracy === null) await store.setBaseAccuracy(cfg.name, await o.baseAccuracy()); // a crash right after creation
     await recordDataNotes(store, cfg.name, o.dataNotes ?? null); // the same data (its hash was checked): the same notes
+    await recordLatencyCheck(store, cfg.name, o.latencyCheck);
     return (await store.getStudy(cfg.name))!;
   }
   const baseCost = spaceCost(o.analysis, null);
@@ -113,6 +117,7 @@ export async function openStudy(o: OpenStudyOptions): Promise<StudyRecord> {
     inputs: o.inputs ?? null,
   });
   await recordDataNotes(store, cfg.name, o.dataNotes ?? null);
+  await recordLatencyCheck(store, cfg.name, o.latencyCheck);
   const acc = await o.baseAccuracy();
   await store.setBaseAccuracy(cfg.name, acc);
   log(
@@ -141,6 +146,8 @@ export interface StudyLatency {
   readonly table: string;
   /** True when the targets are latency fractions (then `fractionOf` is the controllers' cost). */
   readonly targets: boolean;
+  /** The prediction's check on held-out candidates (null: `evaluation.latency.check: 0`). */
+  readonly check?: LatencyCheckSummary | null;
 }
 
 /** Each proposal's meta carries its predicted latency and the table it came from. */

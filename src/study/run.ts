@@ -80,7 +80,7 @@ async function runWithLeases(o: StudyRunOptions, leases: LeaseKeeper): Promise<S
   const { store } = o;
   const leaseMs = leaseMsOf(o, leases);
   if (o.fresh) await deleteForFresh(o, leaseMs);
-  const study = await openStudy(o);
+  const study = await openStudy({ ...o, latencyCheck: o.latency?.check });
   const lease = await store.acquireDriver(study.name, processName(), leaseMs, { stale: goneLocally });
   const lost = new AbortController();
   const renew = leases.keep({ kind: 'driver', lease }, leaseMs, Math.floor(leaseMs / 3), (e) => lost.abort(e));

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { showStudy } from '../../app/reports.js';
 import { finalRungOf, formatRungAgreement, type ReportInfo, rungLabel } from '../../report/data.js';
 import { dataNotesLine } from '../../study/data-notes.js';
+import { latencyCheckLine } from '../../study/latency-check.js';
 import { handler, info, mmacs, pct, table } from '../output.js';
 import { type StoreArg, storeOption } from './store-args.js';
 
@@ -65,6 +66,7 @@ export const showCommand: CommandModule<object, Args> = {
     }
     info(summary(r));
     if (r.data) info(dataNotesLine(r.data));
+    if (r.latencyCheck) info(latencyCheckLine(r.latencyCheck));
     info('');
     info(
       table(

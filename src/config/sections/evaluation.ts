@@ -146,10 +146,10 @@ export const evaluationSchema = z.strictObject({
       runs: positiveInt().default(5),
       /**
        * The engine whose latency `{ latency: f }` targets, `space.channelStep: auto` and the latency
-       * table refer to (docs/latency.md). Only `onnxruntime` (CPU; CUDA when installed, untested)
-       * has a table. Default `onnxruntime`.
+       * table refer to (docs/latency.md): `onnxruntime` (CPU; CUDA when installed, untested) or
+       * `tfjs-wasm` (tfjs's wasm backend; the process must run with `--backend wasm`). Default `onnxruntime`.
        */
-      engine: z.enum(['onnxruntime'], { error: '`onnxruntime`' }).default('onnxruntime'),
+      engine: z.enum(['onnxruntime', 'tfjs-wasm'], { error: '`onnxruntime` or `tfjs-wasm`' }).default('onnxruntime'),
       /**
        * The latency table is measured at channel counts that are multiples of this (and each group's
        * minimum and full count); counts between are interpolated. `auto`: half the engine's channel
@@ -162,6 +162,19 @@ export const evaluationSchema = z.strictObject({
        * proxy's measured latency stays wall time. Default `wall`.
        */
       clock: z.enum(['wall', 'cpu'], { error: '`wall` or `cpu`' }).default('wall'),
+      /**
+       * Calibration candidates measured when a study's latency model is prepared: random candidates
+       * (a seed of their own, never the held-out ones `check` measures), each timed end to end in
+       * alternation with the base; the correction `measured fraction of the base = a x (sum of entries
+       * / base's sum) + 1 - a` is fitted on them (docs/latency.md). 0: no correction, the overhead
+       * alone is fitted on the base. Default 8.
+       */
+      calibration: nonNegativeInt().default(8),
+      /**
+       * Held-out candidates measured end to end when a study's latency model is prepared, against their
+       * prediction; the study records the median error and the report shows it. 0: no check. Default 8.
+       */
+      check: nonNegativeInt().default(8),
       /** Build the table and record each proxy trial's predicted latency even without latency targets. Default false. */
       predict: flag().default(false),
     })
