@@ -8,8 +8,11 @@
  * tfjs-wasm's WebAssembly memory are sampled every `--every` finished trials. Memory is flat when
  * the samples after warm-up do not grow with the trial count.
  * `--heap-at 200,800` also writes a V8 heap snapshot at those trial counts (into --heap-dir, default
- * the working directory), to compare what the study retains per trial.
- *   node --expose-gc --import tsx scripts/soak.ts [--engine onnxruntime|tfjs] [--trials 1000] [--every 100] [--out soak.json] [--heap-at N,M]
+ * the working directory), to compare what the study retains per trial. `--settle S` waits S seconds
+ * between start-up (modules, data, base model) and the first trial: memory start-up gives back on a
+ * timer, 6-9 s after the modules load (outside the main thread's heap), is then gone before the
+ * first sample instead of showing as a fall of RSS between samples.
+ *   node --expose-gc --import tsx scripts/soak.ts [--engine onnxruntime|tfjs] [--trials 1000] [--every 100] [--out soak.json] [--heap-at N,M] [--settle S]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +42,7 @@ const trials = Number(arg('trials', '1000'));
 const every = Number(arg('every', '100'));
 const heapAt = new Set(arg('heap-at', '').split(',').filter(Boolean).map(Number));
 const heapDir = arg('heap-dir', '.');
+const settleSeconds = Number(arg('settle', '0'));
 const dir = mkdtempSync(join(tmpdir(), 'autoprune-soak-'));
 
 const cfg = resolveConfig({
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
   const base = buildBaseArchitecture(cfg, splits);
   await saveModel(base, join(dir, 'base'));
   const store = await openStore(cfg.run.store);
+  if (settleSeconds > 0) await new Promise((r) => setTimeout(r, settleSeconds * 1000));
   const samples: Sample[] = [];
   const t0 = Date.now();
   let last = -1;
