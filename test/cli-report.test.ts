@@ -24,8 +24,11 @@ import { fileLoader, loadModel, saveModel } from '../src/model/io.js';
 import { applyPlan, makePlan } from '../src/model/prune.js';
 import { buildZooModel } from '../src/model/zoo.js';
 import { parseCount, parseFraction, parseMs } from '../src/report/pick.js';
+import { artifactKeyOf, pushFolder } from '../src/store/artifacts.js';
 import { type Json, openStore, type Store } from '../src/store/index.js';
+import { artifactPaths } from '../src/study/lineage.js';
 import { cli, oneLine } from './helpers.js';
+import { seedFinal } from './seed-final.js';
 import { addTrial } from './store-contract.js';
 
 const SEED = 7;
@@ -139,10 +142,14 @@ before(async () => {
     const dense = ft.layers.at(-1)!;
     const [k, b] = dense.getWeights();
     dense.setWeights([k, b.add(0.5)]);
-    await saveModel(ft, join(dir, 'finetuned-1'));
+    // The last rung saves its model under its own trial, into the store (src/study/finals.ts).
+    const fin = await seedFinal(store, 'cnn-a', FINALIST, 0.87, { latencyMs: 0.5 });
+    const finDir = artifactPaths.trialModel(store.artifactDir('cnn-a'), fin.number);
+    await saveModel(ft, finDir);
+    await saveModel(ft, join(dir, 'finetuned-1')); // the copy the export test compares with
     ft.dispose();
-    await store.saveFinal({ study: 'cnn-a', trial: FINALIST, finalAccuracy: 0.87, latencyMs: 0.5, epochs: 1, modelPath: join(dir, 'finetuned-1'), seconds: 3 });
-    await store.saveFinal({ study: 'cnn-a', trial: FINALIST_NO_MODEL, finalAccuracy: 0.84, latencyMs: null, epochs: 1, modelPath: null, seconds: 3 });
+    await pushFolder(store, 'cnn-a', artifactKeyOf(store, 'cnn-a', finDir)!, finDir);
+    await seedFinal(store, 'cnn-a', FINALIST_NO_MODEL, 0.84);
   } finally {
     await store.close();
   }

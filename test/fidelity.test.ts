@@ -76,7 +76,14 @@ const stageOf = (p: Planned): TrialStage => (p.rung === 0 ? 'proxy' : 'finetune'
 const metaOf = (p: Planned): Json =>
   p.rung === 0
     ? { target: 0.5 }
-    : ({ rung: p.rung, origin: p.origin, target: 0.5, weights: p.rung === 1 ? null : p.parent, finetune: RUNGS[p.rung - 1].finetune } as unknown as Json);
+    : ({
+        rung: p.rung,
+        origin: p.origin,
+        target: 0.5,
+        weights: p.rung === 1 ? null : p.parent,
+        finetune: RUNGS[p.rung - 1].finetune,
+        last: p.rung === RUNGS.length,
+      } as unknown as Json);
 
 function record(p: Planned): TrialRecord {
   const ts = `2024-01-01T00:${String(p.n).padStart(2, '0')}:00.000Z`;
@@ -288,9 +295,7 @@ describe('commands: rungs', () => {
           await store.completeTrial(claim, r.metrics);
         }
       }
-      for (const f of FINALS) {
-        await store.saveFinal({ study: 'ladder', trial: f.trial, finalAccuracy: f.finalAccuracy, latencyMs: null, epochs: 1, modelPath: null, seconds: 1 });
-      }
+      // The finals are the last rung's trials of PLAN (src/study/finals.ts).
     } finally {
       await store.close();
     }

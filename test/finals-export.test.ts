@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../src/model/io.js';
 import { openStore } from '../src/store/index.js';
-import type { FinalRecord, TrialRecord } from '../src/store/types.js';
+import type { TrialRecord } from '../src/store/types.js';
 import { finalsOf } from '../src/study/finals.js';
 import { artifactPaths } from '../src/study/lineage.js';
 import { type RungMeta, rungMetaOf } from '../src/study/rungs.js';
@@ -121,43 +121,33 @@ describe('finalsOf', () => {
       error: null,
       ...over,
     }) as TrialRecord;
-  const rung = (n: number, origin: number, r: number, last: boolean, finalAccuracy: number, weights: number | null) =>
+  const rung = (n: number, origin: number, r: number, last: boolean, finalAccuracy: number, weights: number | null, extra: object = {}) =>
     trial(n, {
       stage: 'finetune',
       parent: weights ?? origin,
-      meta: { rung: r, origin, target: 0.5, weights, finetune: { epochs: r }, last } as unknown as TrialRecord['meta'],
+      meta: { rung: r, origin, target: 0.5, weights, finetune: { epochs: r }, last, ...extra } as unknown as TrialRecord['meta'],
       metrics: { proxyAccuracy: 0.6, finalAccuracy, timings: { total: 3, 'train@libtorch': 2 } },
     });
-  const older: FinalRecord = {
-    study: 's',
-    trial: 1,
-    finalAccuracy: 0.7,
-    latencyMs: null,
-    epochs: 3,
-    modelPath: '/old/trial-1',
-    seconds: 9,
-    createdAt: '2025-12-01T00:00:00.000Z',
-  };
 
-  test('a last-rung trial is its origin’s final, with the chain’s epochs and its own saved model; older rows fill the rest', () => {
-    const trials = [trial(0, {}), trial(1, {}), rung(2, 0, 1, false, 0.8, null), rung(3, 0, 2, true, 0.9, 2)];
-    const finals = finalsOf('s', trials, [older], '/art/s');
+  test('a last-rung trial is its origin’s final, with the chain’s epochs and its own saved model (a migrated one: where it was saved)', () => {
+    const trials = [
+      trial(0, {}),
+      trial(1, {}),
+      rung(2, 0, 1, false, 0.8, null),
+      rung(3, 0, 2, true, 0.9, 2),
+      rung(4, 1, 1, true, 0.7, null, { modelPath: '/old/trial-1' }),
+    ];
     assert.deepEqual(
-      finals.map((f) => [f.trial, f.finalAccuracy, f.epochs, f.modelPath, f.fromTrial, f.rung, f.trainEngine ?? null]),
+      finalsOf('s', trials, '/art/s').map((f) => [f.trial, f.finalAccuracy, f.epochs, f.modelPath, f.fromTrial, f.rung, f.trainEngine ?? null]),
       [
         [0, 0.9, 3, '/art/s/trials/3/model', 3, 2, 'libtorch'],
-        [1, 0.7, 3, '/old/trial-1', null, null, null],
+        [1, 0.7, 1, '/old/trial-1', 4, 1, 'libtorch'],
       ],
     );
   });
 
-  test('a rung trial that is not the last, or not complete, is no final; a rung final replaces an older row of the same origin', () => {
+  test('a rung trial that is not the last, or not complete, is no final', () => {
     const trials = [trial(0, {}), rung(1, 0, 1, false, 0.8, null), { ...rung(2, 0, 2, true, 0.9, 1), state: 'running' } as TrialRecord];
-    assert.deepEqual(finalsOf('s', trials, [], '/art/s'), []);
-    const done = [trial(0, {}), trial(1, {}), rung(2, 1, 1, true, 0.95, null)];
-    assert.deepEqual(
-      finalsOf('s', done, [older], '/art/s').map((f) => [f.trial, f.finalAccuracy, f.fromTrial]),
-      [[1, 0.95, 2]],
-    );
+    assert.deepEqual(finalsOf('s', trials, '/art/s'), []);
   });
 });

@@ -173,7 +173,6 @@ for (const [backend, open, skip] of backends)
         assert.equal(f.trainEngine, 'libtorch');
         assert.equal(f.fromTrial, t.number, 'a final is its last-rung trial');
       }
-      assert.deepEqual(await store.listFinals('rungs'), [], 'no separate finals rows: the trials are the record');
       // Reports see the search's 12 trials, the finals on their origins (not the rung trials as points).
       const info = buildReportInfo((await store.getStudy('rungs'))!, trials, finals);
       assert.deepEqual([info.counts.total, info.counts.finalists], [12, 2]);

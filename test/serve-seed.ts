@@ -8,6 +8,7 @@ import { Rng } from '../src/core/rng.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
 import type { TrialMetrics } from '../src/core/types.js';
 import type { DriverLease, NewTrial, Store, StudyRecord } from '../src/store/types.js';
+import { seedFinal } from './seed-final.js';
 
 export const SEED_SPACE: SearchSpace = {
   groups: [
@@ -70,7 +71,7 @@ export async function addTrials(store: Store, study: string, driver: DriverLease
   return recs.map((r) => r.number);
 }
 
-/** A study of `n` trials: mostly random, a few uniform and global baselines, some failed, finals for the first two fronts. */
+/** A study of `n` trials: mostly random, a few uniform and global baselines, some failed, and (among the `n`) the last-rung trials of a few finalists. */
 export async function seedStudyTrials(
   store: Store,
   name: string,
@@ -81,9 +82,12 @@ export async function seedStudyTrials(
   await store.createStudy(seedStudy(name, o.extra));
   const driver = await store.acquireDriver(name, 'seed-driver', 3_600_000);
   const batch = o.batch ?? 500;
-  for (let start = 0; start < n; start += batch) {
+  // Finals are trials of their own (the last rung's, src/study/finals.ts): `n` counts them too.
+  const finals = Math.min(o.finals ?? 3, Math.floor(n / 3));
+  const search = n - finals;
+  for (let start = 0; start < search; start += batch) {
     const items: SeededTrial[] = [];
-    for (let i = start; i < Math.min(n, start + batch); i++) {
+    for (let i = start; i < Math.min(search, start + batch); i++) {
       const controller = i % 23 === 3 ? 'uniform' : i % 29 === 5 ? 'global' : 'random';
       const { trial, metrics } = randomTrial(rng, controller);
       items.push({ trial, outcome: i % 17 === 9 ? { error: `evaluation failed: out of memory at trial ${i}` } : { metrics } });
@@ -91,17 +95,9 @@ export async function seedStudyTrials(
     await addTrials(store, name, driver, items, start);
   }
   // Finalists: the first few complete random trials, fine-tuned a little below their proxy accuracy.
-  const done = (await store.listTrials(name, { state: 'complete' })).filter((t) => t.controller === 'random').slice(0, o.finals ?? 3);
+  const done = (await store.listTrials(name, { state: 'complete' })).filter((t) => t.controller === 'random').slice(0, finals);
   for (const t of done) {
-    await store.saveFinal({
-      study: name,
-      trial: t.number,
-      finalAccuracy: (t.metrics.proxyAccuracy ?? 0) - 0.01,
-      latencyMs: null,
-      epochs: 2,
-      modelPath: null,
-      seconds: 12.5,
-    });
+    await seedFinal(store, name, t.number, (t.metrics.proxyAccuracy ?? 0) - 0.01, { epochs: 2, seconds: 12.5, driver });
   }
   return driver;
 }

@@ -14,8 +14,10 @@ import { MIN_REFRESH_MS } from '../src/serve/feed.js';
 import { type RunningServer, startServer } from '../src/serve/server.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
+import { studyFinals } from '../src/study/finals.js';
 import { ROOT, type Run } from './helpers.js';
 import { pgUnavailable, testDatabases } from './pg-helpers.js';
+import { seedFinal } from './seed-final.js';
 import { addTrials, randomTrial, seedStudyTrials } from './serve-seed.js';
 
 const TOKEN = 'correct-horse-battery';
@@ -203,27 +205,30 @@ describe('serve over SQLite', () => {
     await settle();
     assert.equal((await open.feeds.get('demo'))?.lastRead, 0, 'nothing unfinished is left to watch: a poll reads no row');
 
-    // A finalist record for an old trial re-sends that trial only.
-    await store.saveFinal({ study: 'demo', trial: 60, finalAccuracy: 0.77, latencyMs: null, epochs: 1, modelPath: null, seconds: 1 });
+    // A final for an old trial (its last-rung trial, 63) re-sends that trial with its final, and the new rung trial.
+    await seedFinal(store, 'demo', 60, 0.77);
     await settle();
     const d4 = await getJson(`${base}&since=${d3.body.version}&epoch=${encodeURIComponent(epoch)}`);
     assert.deepEqual(
-      d4.body.rows.map((r: { n: number; final: number }) => [r.n, r.final]),
-      [[60, 0.77]],
+      d4.body.rows.map((r: { n: number; final: number | null }) => [r.n, r.final ?? null]),
+      [
+        [60, 0.77],
+        [63, 0.77],
+      ],
     );
 
     // A page from another server process (other epoch) starts over.
     const other = await getJson(`${base}&since=${d4.body.version}&epoch=elsewhere`);
     assert.equal(other.body.reset, true);
-    assert.equal(other.body.rows.length, 63);
-    await store.releaseDriver(driver);
+    assert.equal(other.body.rows.length, 64);
+    await store.releaseDriver(driver).catch(() => undefined); // the final's enqueue took the driver lease over
   });
 
   test('the summary agrees with the report data', async () => {
     const { body: s } = await getJson(`${open.url}api/study?name=demo`);
     const study = await store.getStudy('demo');
     assert.ok(study);
-    const info = buildReportInfo(study, await store.listTrials('demo'), await store.listFinals('demo'));
+    const info = buildReportInfo(study, await store.listTrials('demo'), studyFinals(store, 'demo', await store.listTrials('demo')));
     assert.deepEqual(
       s.proxyFront,
       info.proxyFront.map((p) => p.trial),
@@ -243,7 +248,7 @@ describe('serve over SQLite', () => {
     assert.equal(status, 200);
     const study = await store.getStudy('demo');
     assert.ok(study);
-    const info = buildReportInfo(study, await store.listTrials('demo'), await store.listFinals('demo'));
+    const info = buildReportInfo(study, await store.listTrials('demo'), studyFinals(store, 'demo', await store.listTrials('demo')));
     const want = pickCandidates(info, { maxFlops: 0.5 });
     assert.equal(body.matched, want.length);
     assert.deepEqual(

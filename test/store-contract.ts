@@ -9,6 +9,7 @@ import { type ErrorCode, isAutopruneError } from '../src/core/errors.js';
 import { candidateKey, type SearchSpace } from '../src/core/space.js';
 import type { TrialMetrics } from '../src/core/types.js';
 import type { DriverLease, Json, NewTrial, Store, StoreOptions, StudyInputs, StudyRecord, TrialRecord } from '../src/store/types.js';
+import { finalsOf } from '../src/study/finals.js';
 
 export const SPACE: SearchSpace = {
   groups: [
@@ -331,7 +332,6 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await rejectsWith(s.listTrials('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.getTrial('zz', 0), 'STUDY_NOT_FOUND');
       await rejectsWith(s.latestSnapshot('zz'), 'STUDY_NOT_FOUND');
-      await rejectsWith(s.listFinals('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.deleteStudy('zz'), 'STUDY_NOT_FOUND');
       await rejectsWith(s.acquireDriver('zz', 'd', LEASE), 'STUDY_NOT_FOUND');
       await rejectsWith(s.completeTrial({ study: 'a', number: 7, token: 1 }, {}), 'TRIAL_NOT_FOUND', /7/);
@@ -555,72 +555,15 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       const c1 = (await s.claimTrial('a', 'w', { leaseMs: LEASE }))!;
       await rejectsWith(s.completeTrial(c1, { latencyMs: 1, latencyDevice: '' }), 'INVALID_ARGUMENT', /latencyDevice/);
       assert.deepEqual((await s.completeTrial(c1, { latencyMs: 1 })).metrics, { latencyMs: 1 }, 'not recorded: absent');
-      const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
-      const saved = await s.saveFinal({ ...f, latencyHost: 'driver', latencyDevice: 'cpu:AMD EPYC 9B45' });
-      assert.deepEqual([saved.latencyHost, saved.latencyDevice], ['driver', 'cpu:AMD EPYC 9B45']);
-      assert.deepEqual(
-        (await s.listFinals('a')).map((x) => [x.latencyHost, x.latencyDevice]),
-        [['driver', 'cpu:AMD EPYC 9B45']],
-      );
-      const plain = await s.saveFinal(f);
-      assert.ok(!('latencyHost' in plain) && !('latencyDevice' in plain) && !('trainEngine' in plain), JSON.stringify(plain));
     });
 
-    withStore('a final records the engine that fine-tuned it; saving again replaces it; an empty name is refused', async (s) => {
-      await s.createStudy(newStudy('a'));
-      await addTrial(s, 'a', newTrial([8, 8]));
-      const f = { study: 'a', trial: 0, finalAccuracy: 0.9, latencyMs: 2, epochs: 1, modelPath: null, seconds: 1 };
-      assert.equal((await s.saveFinal({ ...f, trainEngine: 'libtorch' })).trainEngine, 'libtorch');
-      assert.deepEqual(
-        (await s.listFinals('a')).map((x) => x.trainEngine),
-        ['libtorch'],
-      );
-      await s.saveFinal({ ...f, trainEngine: 'wasm' });
-      assert.deepEqual(
-        (await s.listFinals('a')).map((x) => x.trainEngine),
-        ['wasm'],
-      );
-      await rejectsWith(s.saveFinal({ ...f, trainEngine: '' }), 'INVALID_ARGUMENT', /trainEngine/);
-      assert.deepEqual(
-        (await s.listFinals('a')).map((x) => x.trainEngine),
-        ['wasm'],
-        'the refused save changed nothing',
-      );
-    });
-
-    withStore('finals are saved and listed by trial; saving again replaces; unknown trial refused', async (s) => {
-      await s.createStudy(newStudy('a'));
-      for (let i = 0; i < 3; i++) await addTrial(s, 'a', newTrial([8 * (i + 1), 8]));
-      const f2 = { study: 'a', trial: 2, finalAccuracy: 0.91, latencyMs: 0.5, epochs: 3, modelPath: '/tmp/m2', seconds: 12.5 };
-      const f0 = { study: 'a', trial: 0, finalAccuracy: 0.88, latencyMs: null, epochs: 3, modelPath: null, seconds: 11 };
-      const saved = await s.saveFinal(f2);
-      assert.deepEqual({ ...saved, createdAt: 'x' }, { ...f2, createdAt: 'x' });
-      assert.match(saved.createdAt, ISO);
-      await s.saveFinal(f0);
-      assert.deepEqual(
-        (await s.listFinals('a')).map((f) => [f.trial, f.finalAccuracy, f.modelPath]),
-        [
-          [0, 0.88, null],
-          [2, 0.91, '/tmp/m2'],
-        ],
-      );
-      await s.saveFinal({ ...f0, finalAccuracy: 0.89 });
-      assert.deepEqual(
-        (await s.listFinals('a')).map((f) => f.finalAccuracy),
-        [0.89, 0.91],
-      );
-      await rejectsWith(s.saveFinal({ ...f0, trial: 9 }), 'TRIAL_NOT_FOUND');
-      await rejectsWith(s.saveFinal({ ...f0, study: 'zz' }), 'STUDY_NOT_FOUND');
-    });
-
-    withStore("deleteStudy removes its trials, snapshots and finals but not other studies'", async (s) => {
+    withStore("deleteStudy removes its trials and snapshots but not other studies'", async (s) => {
       for (const name of ['a', 'b']) {
         await s.createStudy(newStudy(name));
         await addTrial(s, name, newTrial([8, 8]));
         await addTrial(s, name, newTrial([16, 8]));
         await complete(s, name, 0, { proxyAccuracy: 0.5 });
         await saveSnapshot(s, name, 1, { name });
-        await s.saveFinal({ study: name, trial: 0, finalAccuracy: 0.6, latencyMs: null, epochs: 1, modelPath: null, seconds: 1 });
       }
       const bTrials = await s.listTrials('b');
       await s.deleteStudy('a');
@@ -628,13 +571,11 @@ export function storeContract(name: string, make: (o?: StoreOptions) => Promise<
       await rejectsWith(s.listTrials('a'), 'STUDY_NOT_FOUND');
       assert.deepEqual(await s.listTrials('b'), bTrials);
       assert.deepEqual((await s.latestSnapshot('b'))!.state, { name: 'b' });
-      assert.equal((await s.listFinals('b')).length, 1);
 
       // A study recreated under the same name starts empty.
       await s.createStudy(newStudy('a'));
       assert.deepEqual(await s.listTrials('a'), []);
       assert.equal(await s.latestSnapshot('a'), null);
-      assert.deepEqual(await s.listFinals('a'), []);
       assert.equal((await addTrial(s, 'a', newTrial([8, 8]))).number, 0);
     });
 
@@ -817,4 +758,32 @@ export async function checkFinishSeqBackfill(s: Store): Promise<void> {
   );
   assert.equal((await complete(s, 'old', 2, { proxyAccuracy: 0.5 })).finishSeq, 4, 'the study counter starts after the backfill');
   await rejectsWith(s.completeTrial({ study: 'old', number: 0, token: 0 }, {}), 'TRIAL_IMMUTABLE');
+}
+
+/** Rows of the finals table (before finals were trials) for BEFORE_FINISH_SEQ_SQL's study `old`: trials 3 and 0 were finalists. */
+export const OLD_FINALS_SQL = `
+  INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at) VALUES
+    ((SELECT id FROM studies WHERE name = 'old'), 3, 0.91, 0.5, 'driver', 'cpu:x', 'libtorch', 3, '/models/trial-3', 12.5, '2024-01-01T00:01:00.000Z'),
+    ((SELECT id FROM studies WHERE name = 'old'), 0, 0.88, NULL, NULL, NULL, NULL, 1, NULL, 4, '2024-01-01T00:02:00.000Z');`;
+
+/** After migrating BEFORE_FINISH_SEQ_SQL + OLD_FINALS_SQL: each final is a complete last-rung trial, numbered and finished after the study's trials. */
+export async function checkFinalsMigrated(s: Store): Promise<void> {
+  const trials = await s.listTrials('old');
+  assert.deepEqual(
+    trials.filter((t) => t.stage === 'finetune').map((t) => [t.number, t.parent, t.key, t.state, t.finishSeq, t.metrics.finalAccuracy]),
+    [
+      [4, 3, 'finetune:3:32,8', 'complete', 4, 0.91],
+      [5, 0, 'finetune:0:8,8', 'complete', 5, 0.88],
+    ],
+  );
+  const finals = finalsOf('old', trials, '/art/old');
+  assert.deepEqual(
+    finals.map((f) => [f.trial, f.finalAccuracy, f.epochs, f.modelPath, f.latencyMs, f.latencyHost ?? null, f.trainEngine ?? null, f.seconds, f.fromTrial]),
+    [
+      [0, 0.88, 1, null, null, null, null, 4, 5],
+      [3, 0.91, 3, '/models/trial-3', 0.5, 'driver', 'libtorch', 12.5, 4],
+    ],
+  );
+  assert.equal((await complete(s, 'old', 2, { proxyAccuracy: 0.5 })).finishSeq, 6, 'the study counter continues after the migrated finals');
+  assert.equal((await s.listTrials('other')).length, 1, 'another study is left alone');
 }

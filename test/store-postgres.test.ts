@@ -12,12 +12,14 @@ import { admin, pgClient, pgUnavailable, testDatabases } from './pg-helpers.js';
 import {
   addTrial,
   BEFORE_FINISH_SEQ_SQL,
+  checkFinalsMigrated,
   checkFinishSeqBackfill,
   complete,
   enqueueContended,
   LEASE,
   newStudy,
   newTrial,
+  OLD_FINALS_SQL,
   rejectsWith,
   storeContract,
 } from './store-contract.js';
@@ -277,6 +279,35 @@ if (unavailable !== null) {
         await checkFinishSeqBackfill(s);
       } finally {
         await s.close();
+      }
+    });
+
+    test('migrations: a v7 database with finals rows gets them as last-rung trials, and no finals table', async () => {
+      const { pgMigrate } = await import('../src/store/postgres-migrations.js');
+      const url = await dbs.fresh();
+      const raw = await pgClient(url);
+      await raw.connect();
+      try {
+        assert.deepEqual(await pgMigrate(raw as unknown as PoolClient, url, 6), { from: 0, to: 6 });
+        await raw.query(BEFORE_FINISH_SEQ_SQL);
+        await raw.query("UPDATE studies SET next_trial = 4 WHERE name = 'old'");
+        await raw.query(OLD_FINALS_SQL);
+        assert.deepEqual(await pgMigrate(raw as unknown as PoolClient, url, 7), { from: 6, to: 7 });
+      } finally {
+        await raw.end();
+      }
+      const s = await openStore(url);
+      try {
+        await checkFinalsMigrated(s);
+      } finally {
+        await s.close();
+      }
+      const check = await pgClient(url);
+      await check.connect();
+      try {
+        assert.equal((await check.query("SELECT to_regclass('finals')::text AS t")).rows[0].t, null, 'the finals table is gone');
+      } finally {
+        await check.end();
       }
     });
 

@@ -10,12 +10,14 @@ import { MIGRATIONS, migrate, SCHEMA_VERSION, schemaVersion } from '../src/store
 import {
   addTrial,
   BEFORE_FINISH_SEQ_SQL,
+  checkFinalsMigrated,
   checkFinishSeqBackfill,
   complete,
   enqueueContended,
   fail,
   newStudy,
   newTrial,
+  OLD_FINALS_SQL,
   rejectsWith,
   saveSnapshot,
   storeContract,
@@ -231,7 +233,7 @@ describe('SQLite store', () => {
     const s = SqliteStore.open(path);
     assert.equal(schemaVersion(s.connection), SCHEMA_VERSION);
     const tables = (s.connection.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-    assert.deepEqual(tables, ['drivers', 'finals', 'latency_entries', 'schema_version', 'snapshots', 'studies', 'trials']);
+    assert.deepEqual(tables, ['drivers', 'latency_entries', 'schema_version', 'snapshots', 'studies', 'trials']);
     const applied = (s.connection.prepare('SELECT version FROM schema_version ORDER BY version').all() as { version: number }[]).map((r) => r.version);
     assert.deepEqual(
       applied,
@@ -270,9 +272,28 @@ describe('SQLite store', () => {
     raw.close();
     const s = SqliteStore.open(path);
     try {
-      assert.equal(schemaVersion(s.connection), 8);
+      assert.equal(schemaVersion(s.connection), SCHEMA_VERSION);
       await checkFinishSeqBackfill(s);
       assert.throws(() => s.connection.prepare('UPDATE trials SET finish_seq = 9 WHERE finish_seq = 1').run(), /TRIAL_IMMUTABLE/, 'trigger put back');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('migrations: a v8 store with finals rows gets them as last-rung trials, and no finals table', async () => {
+    const path = freshPath();
+    const raw = new Database(path);
+    raw.pragma('foreign_keys = ON');
+    assert.deepEqual(migrate(raw, path, 7), { from: 0, to: 7 });
+    raw.exec(BEFORE_FINISH_SEQ_SQL);
+    raw.exec(OLD_FINALS_SQL);
+    assert.deepEqual(migrate(raw, path, 8), { from: 7, to: 8 });
+    raw.close();
+    const s = SqliteStore.open(path);
+    try {
+      assert.equal(schemaVersion(s.connection), 9);
+      assert.equal(s.connection.prepare("SELECT 1 FROM sqlite_master WHERE name = 'finals'").get(), undefined, 'the finals table is gone');
+      await checkFinalsMigrated(s);
     } finally {
       await s.close();
     }

@@ -138,7 +138,7 @@ export async function runSearch(o: SearchOptions): Promise<SearchOutcome> {
     });
     const s = summary.study;
     const trials = await store.listTrials(s.name);
-    const report = buildReportInfo(s, trials, await studyFinals(store, s.name, trials), hostDataNotes(host), latency?.check ?? null);
+    const report = buildReportInfo(s, trials, studyFinals(store, s.name, trials), hostDataNotes(host), latency?.check ?? null);
     return { cfg, summary, report };
   } finally {
     await store.close();

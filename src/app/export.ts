@@ -373,7 +373,7 @@ export async function exportTrial(args: ExportOptions): Promise<ExportOutcome> {
       const expected = n === 0 ? 'the study has no trials yet' : `expected a number in [0, ${n - 1}]`;
       throw new AutopruneError(ErrorCodes.TRIAL_NOT_FOUND, `Trial ${args.trial} not found in study ${quote(st.name)}; ${expected}`);
     }
-    const fin = latestFinal(await studyFinals(s, st.name, await s.listTrials(st.name)), t.number);
+    const fin = latestFinal(studyFinals(s, st.name, await s.listTrials(st.name)), t.number);
     // The weights that were scored, from the store, whichever host trained them: a last-rung
     // trial's saved model, or the adapted parent a NetAdapt child was cut from.
     if (fin?.fromTrial != null && fin.modelPath) await pullModel(s, st.name, fin.modelPath);

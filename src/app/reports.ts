@@ -48,7 +48,7 @@ export async function studySummaries(location: string): Promise<StudySummary[] |
     const out: StudySummary[] = [];
     for (const study of await store.listStudies()) {
       const trials = await store.listTrials(study.name);
-      const finals = await studyFinals(store, study.name, trials);
+      const finals = studyFinals(store, study.name, trials);
       const r = buildReportInfo(study, trials, finals);
       const last = r.progress.byNumber.at(-1);
       out.push({

@@ -67,7 +67,7 @@ export interface StudyData {
 export async function loadStudyData(store: Store, name: string): Promise<StudyData> {
   const study = await requireStudy(store, name);
   const [trials, dataNotes, latencyCheck] = await Promise.all([store.listTrials(name), readDataNotes(store, name), readLatencyCheck(store, name)]);
-  const finals = await studyFinals(store, name, trials);
+  const finals = studyFinals(store, name, trials);
   // The search's trials apart: the last rung reaches the commands as the finals of their origin.
   return { study, trials: trials.filter((t) => !isRungTrial(t)), finals, rungTrials: trials.filter(isRungTrial), dataNotes, latencyCheck };
 }

@@ -198,11 +198,11 @@ export class StudyFeed {
     if (study.createdAt !== this.study.createdAt) this.clear(study);
     const studyChanged = JSON.stringify(study) !== JSON.stringify(this.study);
     this.study = study;
-    const [changed, older] = await Promise.all([this.reader.changedTrials(study.name, this.maxNumber, [...this.open]), this.store.listFinals(study.name)]);
+    const changed = await this.reader.changedTrials(study.name, this.maxNumber, [...this.open]);
     this.lastRead = changed.length;
     for (const t of changed) this.records.set(t.number, t);
     // Finals are last-rung trials (src/study/finals.ts): derived from every trial the feed holds.
-    const finals = finalsOf(study.name, [...this.records.values()], older, this.store.artifactDir(study.name));
+    const finals = finalsOf(study.name, [...this.records.values()], this.store.artifactDir(study.name));
     const finalByTrial = new Map<number, FinalRecord>();
     for (const f of [...finals].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) finalByTrial.set(f.trial, f);
     const next = this.version + 1;

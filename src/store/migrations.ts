@@ -180,6 +180,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX trials_finish_seq ON trials (study_id, finish_seq);
     `,
   },
+  {
+    version: 9,
+    description: 'finals are trials: each row of the finals table becomes a complete last-rung trial of its candidate, and the table goes',
+    // The trial continues its origin (parent, meta.origin) as a one-rung fine-tune of `epochs`
+    // epochs whose model stays where the driver saved it (meta.modelPath); numbered after the
+    // study's trials and finished after them, in the order the finals were saved. The key is
+    // src/study/lineage.ts trialKey's: `finetune:<origin>:<channels>`, the channels being the part
+    // of the origin's key after its last `:`.
+    sql: `
+      INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
+                          latency_ms, latency_host, latency_device, timings, created_at, started_at, finished_at, stage, parent, attempts, finish_seq)
+      SELECT f.study_id,
+             (SELECT MAX(t.number) FROM trials t WHERE t.study_id = f.study_id) + ROW_NUMBER() OVER (PARTITION BY f.study_id ORDER BY f.created_at, f.trial),
+             'complete', o.candidate,
+             'finetune:' || o.number || ':' || substr(o.key, length(rtrim(o.key, replace(o.key, ':', ''))) + 1),
+             o.macs, o.params, o.controller,
+             json_object('rung', 1, 'origin', f.trial, 'target', NULL, 'weights', NULL, 'finetune', json_object('epochs', f.epochs),
+                         'last', json('true'), 'modelPath', f.model_path),
+             NULL, f.final_accuracy, f.latency_ms, f.latency_host, f.latency_device,
+             CASE WHEN f.train_engine IS NULL THEN json_object('total', f.seconds)
+                  ELSE json_object('total', f.seconds, 'train@' || f.train_engine, f.seconds) END,
+             f.created_at, f.created_at, f.created_at, 'finetune', f.trial, 1,
+             (SELECT s.finish_seq FROM studies s WHERE s.id = f.study_id) + ROW_NUMBER() OVER (PARTITION BY f.study_id ORDER BY f.created_at, f.trial)
+        FROM finals f JOIN trials o ON o.study_id = f.study_id AND o.number = f.trial;
+      UPDATE studies SET finish_seq = (SELECT COALESCE(MAX(t.finish_seq), 0) FROM trials t WHERE t.study_id = studies.id);
+      DROP TABLE finals;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

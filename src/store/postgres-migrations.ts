@@ -180,6 +180,30 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX trials_finish_seq ON trials (study_id, finish_seq);
     `,
   },
+  {
+    version: 8,
+    description: 'finals are trials: each row of the finals table becomes a complete last-rung trial of its candidate, and the table goes',
+    // As SQLite's version 9 (see there).
+    sql: `
+      INSERT INTO trials (study_id, number, state, candidate, key, macs, params, controller, meta, proxy_accuracy, final_accuracy,
+                          latency_ms, latency_host, latency_device, timings, created_at, started_at, finished_at, stage, parent, attempts, finish_seq)
+      SELECT f.study_id,
+             (SELECT MAX(t.number) FROM trials t WHERE t.study_id = f.study_id) + ROW_NUMBER() OVER (PARTITION BY f.study_id ORDER BY f.created_at, f.trial),
+             'complete', o.candidate,
+             'finetune:' || o.number || ':' || regexp_replace(o.key, '^.*:', ''),
+             o.macs, o.params, o.controller,
+             json_build_object('rung', 1, 'origin', f.trial, 'target', NULL, 'weights', NULL, 'finetune', json_build_object('epochs', f.epochs),
+                               'last', true, 'modelPath', f.model_path)::text,
+             NULL, f.final_accuracy, f.latency_ms, f.latency_host, f.latency_device,
+             CASE WHEN f.train_engine IS NULL THEN json_build_object('total', f.seconds)::text
+                  ELSE json_build_object('total', f.seconds, 'train@' || f.train_engine, f.seconds)::text END,
+             f.created_at, f.created_at, f.created_at, 'finetune', f.trial, 1,
+             (SELECT s.finish_seq FROM studies s WHERE s.id = f.study_id) + ROW_NUMBER() OVER (PARTITION BY f.study_id ORDER BY f.created_at, f.trial)
+        FROM finals f JOIN trials o ON o.study_id = f.study_id AND o.number = f.trial;
+      UPDATE studies SET finish_seq = (SELECT COALESCE(MAX(t.finish_seq), 0) FROM trials t WHERE t.study_id = studies.id);
+      DROP TABLE finals;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

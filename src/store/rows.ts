@@ -5,7 +5,7 @@
 import type { Candidate, SearchSpace } from '../core/space.js';
 import type { TrialStage, TrialState } from '../core/types.js';
 import { decodeJson, deepFreeze, metricsOf } from './shared.js';
-import type { FinalRecord, StudyRecord, StudyState, TrialRecord } from './types.js';
+import type { StudyRecord, StudyState, TrialRecord } from './types.js';
 
 export interface StudyRow {
   id: number;
@@ -50,19 +50,6 @@ export interface TrialRow {
   attempts: number;
   lease_token: number;
   lease_expires_ms: number | null;
-}
-
-export interface FinalRow {
-  trial: number;
-  final_accuracy: number;
-  latency_ms: number | null;
-  latency_host: string | null;
-  latency_device: string | null;
-  train_engine: string | null;
-  epochs: number;
-  model_path: string | null;
-  seconds: number;
-  created_at: string;
 }
 
 export function studyFromRow(r: StudyRow): StudyRecord {
@@ -110,20 +97,4 @@ export function trialFromRow(study: string, r: TrialRow): TrialRecord {
     finishSeq: r.finish_seq,
   };
   return deepFreeze(rec);
-}
-
-export function finalFromRow(study: string, r: FinalRow): FinalRecord {
-  return deepFreeze({
-    study,
-    trial: r.trial,
-    finalAccuracy: r.final_accuracy,
-    latencyMs: r.latency_ms,
-    ...(r.latency_host == null ? {} : { latencyHost: r.latency_host }),
-    ...(r.latency_device == null ? {} : { latencyDevice: r.latency_device }),
-    ...(r.train_engine == null ? {} : { trainEngine: r.train_engine }),
-    epochs: r.epochs,
-    modelPath: r.model_path,
-    seconds: r.seconds,
-    createdAt: r.created_at,
-  });
 }

@@ -4,9 +4,7 @@
  */
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { type Cost, TRIAL_STAGES, type TrialMetrics, type TrialStage, type TrialState } from '../core/types.js';
-import type { DriverLease, FinalRecord, Json, NewTrial, StudyInputs, StudyRecord, TrialLease } from './types.js';
-
-export type NewFinal = Omit<FinalRecord, 'createdAt'>;
+import type { DriverLease, Json, NewTrial, StudyInputs, StudyRecord, TrialLease } from './types.js';
 
 export type NewStudy = Omit<StudyRecord, 'createdAt' | 'updatedAt' | 'state' | 'inputs'> & { inputs?: StudyInputs | null };
 
@@ -187,22 +185,6 @@ export function checkNewStudy(s: NewStudy): void {
 export function checkBaseAccuracy(acc: { proxy?: number; test?: number }): void {
   if (acc.proxy !== undefined) checkFinite('base proxy accuracy', acc.proxy);
   if (acc.test !== undefined) checkFinite('base test accuracy', acc.test);
-}
-
-export function checkFinal(f: NewFinal): void {
-  checkStudyName(f.study);
-  checkMeasuredOn('final', f);
-  if (f.trainEngine != null) checkText('final.trainEngine', f.trainEngine);
-  checkTrialNumber(f.trial);
-  checkFinite('finalAccuracy', f.finalAccuracy);
-  if (f.latencyMs !== null) checkFinite('latencyMs', f.latencyMs);
-  if (!Number.isInteger(f.epochs) || f.epochs < 0) {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected epochs to be an integer >= 0, got ${quote(f.epochs)}`);
-  }
-  checkFinite('seconds', f.seconds);
-  if (f.modelPath !== null && typeof f.modelPath !== 'string') {
-    throw new AutopruneError(ErrorCodes.INVALID_ARGUMENT, `Expected modelPath to be a string or null, got ${quote(f.modelPath)}`);
-  }
 }
 
 export function checkStudyState(state: unknown): void {

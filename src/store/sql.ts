@@ -14,12 +14,11 @@
 import type { TrialMetrics } from '../core/types.js';
 import { type ArtifactPlace, type Dialect, type Op, row, rows, type WriteOptions } from './dialect.js';
 import { checkLatencyEntry, checkLatencyTable, LATENCY_KEY_COLUMNS, type LatencyRow, latencyFromRow, latencyRowValues } from './latency.js';
-import { type FinalRow, finalFromRow, type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
+import { type StudyRow, studyFromRow, type TrialRow, trialFromRow } from './rows.js';
 import {
   checkArtifactKey,
   checkBaseAccuracy,
   checkDriver,
-  checkFinal,
   checkLease,
   checkLeaseMs,
   checkMetrics,
@@ -36,7 +35,6 @@ import {
   encodeJson,
   expiredReason,
   fromSql,
-  type NewFinal,
   type NewStudy,
   nowIso,
   stageOf,
@@ -50,7 +48,6 @@ import type {
   Claim,
   ControllerSnapshot,
   DriverLease,
-  FinalRecord,
   Json,
   LatencyEntry,
   LatencyTableId,
@@ -74,8 +71,6 @@ const STUDY_COLUMNS = `id, name, config, config_hash, space, base_macs, base_par
 
 /** The id of the study named by the next parameter, as a subquery (saves a round trip where a missing study is told apart afterwards). */
 const STUDY_ID = 'SELECT id FROM studies WHERE name = ?';
-
-const FINAL_COLUMNS = 'trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at';
 
 type DriverRow = { owner: string; token: number; expiresMs: number };
 
@@ -110,13 +105,6 @@ export abstract class SqlStore implements Store {
 
   private *trialRow(studyId: number, n: number, lock = false): Op<TrialRow | undefined> {
     return yield* row<TrialRow>(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND number = ?${lock ? this.sql.forUpdate : ''}`, studyId, n);
-  }
-
-  private *existingTrial(study: string, studyId: number, n: number, lock = false): Op<TrialRow> {
-    checkTrialNumber(n);
-    const r = yield* this.trialRow(studyId, n, lock);
-    if (r === undefined) throw storeErrors.trialNotFound(study, n);
-    return r;
   }
 
   createStudy(s: NewStudy): Promise<StudyRecord> {
@@ -183,7 +171,7 @@ export abstract class SqlStore implements Store {
   }
 
   async deleteStudy(name: string): Promise<void> {
-    // Trials, finals, snapshots, the driver row and artifact rows go with it (ON DELETE CASCADE).
+    // Trials, snapshots, the driver row and artifact rows go with it (ON DELETE CASCADE).
     await this.write(function* () {
       yield* rows('DELETE FROM studies WHERE id = ?', yield* this.studyId(name));
     });
@@ -538,42 +526,6 @@ export abstract class SqlStore implements Store {
       );
       if (r === undefined) return null;
       return deepFreeze({ study, told: r.told, state: decodeJson(r.state), createdAt: r.created_at });
-    });
-  }
-
-  saveFinal(f: NewFinal): Promise<FinalRecord> {
-    return this.write(function* () {
-      checkFinal(f);
-      const id = yield* this.studyId(f.study);
-      yield* this.existingTrial(f.study, id, f.trial);
-      // Saving a finalist again (re-run) replaces the earlier result.
-      const r = yield* row<FinalRow>(
-        `INSERT INTO finals (study_id, trial, final_accuracy, latency_ms, latency_host, latency_device, train_engine, epochs, model_path, seconds, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (study_id, trial) DO UPDATE SET final_accuracy = excluded.final_accuracy,
-             latency_ms = excluded.latency_ms, latency_host = excluded.latency_host, latency_device = excluded.latency_device, train_engine = excluded.train_engine,
-             epochs = excluded.epochs, model_path = excluded.model_path, seconds = excluded.seconds, created_at = excluded.created_at
-           RETURNING ${FINAL_COLUMNS}`,
-        id,
-        f.trial,
-        f.finalAccuracy,
-        f.latencyMs,
-        f.latencyHost ?? null,
-        f.latencyDevice ?? null,
-        f.trainEngine ?? null,
-        f.epochs,
-        f.modelPath,
-        f.seconds,
-        nowIso(),
-      );
-      return finalFromRow(f.study, r!);
-    });
-  }
-
-  listFinals(study: string): Promise<FinalRecord[]> {
-    return this.read(function* () {
-      const id = yield* this.studyId(study);
-      return (yield* rows<FinalRow>(`SELECT ${FINAL_COLUMNS} FROM finals WHERE study_id = ? ORDER BY trial`, id)).map((r) => finalFromRow(study, r));
     });
   }
 

@@ -73,7 +73,7 @@ export interface TrialRecord extends NewTrial {
   readonly finishSeq: number | null;
 }
 
-/** Finalist result: fine-tuned and scored on the test split; stored beside (not inside) the trial. */
+/** A finalist's result: its last-rung trial's test accuracy, listed under its origin (src/study/finals.ts derives it from the trials). */
 export interface FinalRecord {
   readonly study: string;
   readonly trial: number;
@@ -231,9 +231,6 @@ export interface Store extends LatencyTables {
   /** The study's trials in number order; `filter` keeps those in `state` and/or those numbered in `numbers`. */
   listTrials(study: string, filter?: TrialFilter): Promise<TrialRecord[]>;
   latestSnapshot(study: string): Promise<ControllerSnapshot | null>;
-
-  saveFinal(f: Omit<FinalRecord, 'createdAt'>): Promise<FinalRecord>;
-  listFinals(study: string): Promise<FinalRecord[]>;
 
   close(): Promise<void>;
 }

@@ -2,20 +2,20 @@
  * A study's finals: the fine-tuned results that reports, `pick`, `compare` and `export` read.
  * A final is a trial: the last rung's trial of a candidate (docs/rungs.md), listed under its
  * origin (the proxy trial the chain started from), with the weights that trial saved as an
- * artifact in the store, so any host reads the same weights the score came from. Rows of the
- * older finals table (driver-side fine-tunes, before finalists were rung trials) are still read
- * for candidates that have no last-rung trial.
+ * artifact in the store, so any host reads the same weights the score came from. Finals of stores
+ * written before finalists were rung trials were migrated into such trials (SQLite v9, PostgreSQL
+ * v8), their model where the driver saved it (`meta.modelPath`).
  */
 import { trainEngineOf } from '../evaluators/types.js';
 import type { FinalRecord, Store, TrialRecord } from '../store/types.js';
 import { artifactPaths } from './lineage.js';
 import { type RungMeta, rungMetaOf } from './rungs.js';
 
-/** A final, with the trial that produced it (null: a row of the older finals table). */
+/** A final, with the trial that produced it. */
 export interface StudyFinal extends FinalRecord {
-  readonly fromTrial: number | null;
-  /** The rung it comes from (null: older finals, one fine-tune). */
-  readonly rung: number | null;
+  readonly fromTrial: number;
+  /** The rung it comes from. */
+  readonly rung: number;
 }
 
 /** Total epochs of the chain that ends at `t` (each rung's own; steps count as their fraction of no epoch). */
@@ -31,11 +31,11 @@ function chainEpochs(t: TrialRecord, byNumber: ReadonlyMap<number, TrialRecord>)
 }
 
 /**
- * The finals of a study from its trials: every complete last-rung trial, under its origin; the
- * older finals table's rows for origins without one. `artifactDir` is this host's
- * `store.artifactDir(study)`: where the final's saved model is (or is pulled to).
+ * The finals of a study from its trials: every complete last-rung trial, under its origin.
+ * `artifactDir` is this host's `store.artifactDir(study)`: where the final's saved model is (or is
+ * pulled to).
  */
-export function finalsOf(study: string, trials: readonly TrialRecord[], older: readonly FinalRecord[], artifactDir: string): StudyFinal[] {
+export function finalsOf(study: string, trials: readonly TrialRecord[], artifactDir: string): StudyFinal[] {
   const byNumber = new Map(trials.map((t) => [t.number, t]));
   const out: StudyFinal[] = [];
   for (const t of trials) {
@@ -50,19 +50,18 @@ export function finalsOf(study: string, trials: readonly TrialRecord[], older: r
       ...(t.metrics.latencyDevice === undefined ? {} : { latencyDevice: t.metrics.latencyDevice }),
       ...(trainEngineOf(t.metrics.timings) === undefined ? {} : { trainEngine: trainEngineOf(t.metrics.timings) }),
       epochs: chainEpochs(t, byNumber),
-      modelPath: artifactPaths.trialModel(artifactDir, t.number),
+      // A migrated final's model stays where the driver saved it.
+      modelPath: 'modelPath' in m ? ((m as { modelPath?: string | null }).modelPath ?? null) : artifactPaths.trialModel(artifactDir, t.number),
       seconds: t.metrics.timings?.total ?? 0,
       createdAt: t.finishedAt ?? t.createdAt,
       fromTrial: t.number,
       rung: m.rung,
     });
   }
-  const have = new Set(out.map((f) => f.trial));
-  for (const f of older) if (!have.has(f.trial)) out.push({ ...f, fromTrial: null, rung: null });
   return out.sort((a, b) => a.trial - b.trial || a.createdAt.localeCompare(b.createdAt));
 }
 
 /** The finals of `study` in `store` (see finalsOf). */
-export async function studyFinals(store: Pick<Store, 'listFinals' | 'artifactDir'>, study: string, trials: readonly TrialRecord[]): Promise<StudyFinal[]> {
-  return finalsOf(study, trials, await store.listFinals(study), store.artifactDir(study));
+export function studyFinals(store: Pick<Store, 'artifactDir'>, study: string, trials: readonly TrialRecord[]): StudyFinal[] {
+  return finalsOf(study, trials, store.artifactDir(study));
 }
