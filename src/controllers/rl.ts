@@ -1,16 +1,16 @@
 /**
- * AMC (He, Lin, Liu, Wang, Li, Han, ECCV 2018): a DDPG agent walks the prunable groups in order
+ * AMC (He, Lin, Liu, Wang, Li, Han, ECCV 2018): a DDPG actor-critic walks the prunable groups in order
  * (one episode = one candidate) and picks a keep ratio per group from a state embedding.
  *
  * - State (AMC §3.1, min-max normalised over groups): index, layer kind, in/out channels, stride,
  *   kernel size, weight count, MACs reduced so far, MACs still reducible, previous action — plus
- *   the episode's FLOPs target (a deviation: one agent serves several targets).
+ *   the episode's FLOPs target (a deviation: one actor-critic serves several targets).
  * - Action: a continuous keep ratio in [minKeepRatio, 1], rounded to the channel step, then AMC's
  *   one-sided action wall: capped so the constraint stays reachable with every later group at its
  *   minimum. The constraint is MACs <= target + window (a deviation: AMC caps at the target; this
  *   project counts a candidate for a target up to the window's upper edge, `withinTarget`, so a
  *   cap at the target gave away 3% of FLOPs). An episode under the window says `windowExempt`.
- *   The replay stores the agent's action before the wall, as AMC does.
+ *   The replay stores the actor's action before the wall, as AMC does.
  * - Reward, given to every step of the episode: `error` = -(1 - proxy accuracy) under that
  *   constraint, or `error-log-flops` = -(1 - accuracy) * ln(MACs).
  * - DDPG (Lillicrap et al. 2016) with AMC's defaults (amc_search.py): actor and critic MLPs with
@@ -65,7 +65,7 @@ const KINDS: Record<GroupDescriptor['kind'], number> = { conv: 0, dense: 1, dept
 interface Episode {
   readonly index: number;
   readonly target: number;
-  /** States (STATE per step), then the agent's action per step (before the wall). */
+  /** States (STATE per step), then the actor's action per step (before the wall). */
   readonly data: Float32Array;
   readonly channels: number[];
 }
