@@ -88,7 +88,7 @@ function specs(): ControllerSpec[] {
     { name: 'greedy', initialReduction: 0.1, decay: 0.96 },
     // A smaller population than the default 40, so that the budget holds several generations.
     { name: 'evolutionary', population: 16 },
-    // AMC's agent; with ~100 episodes the warm-up is shortened to a third of the budget (AMC: 100 of 400).
+    // AMC's actor-critic; with ~100 episodes the warm-up is shortened to a third of the budget (AMC: 100 of 400).
     { name: 'rl', warmup: Math.round(budget / 3) },
   ] as ControllerSpec[];
 }
