@@ -152,7 +152,10 @@ async function studyRow(study: string, arm: string, target: number, seed: number
 
 async function runStudy(arm: string, target: number, seed: number, base: UserConfig): Promise<void> {
   const study = `${arm}-t${Math.round(target * 100)}-s${seed}${values.distill ? '-kd' : ''}`;
-  if (await studyRow(study, arm, target, seed, 0)) {
+  const done = await studyRow(study, arm, target, seed, 0);
+  if (done) {
+    // Recorded again (the summary keeps one row per study): a run that died after the study but before its row loses nothing.
+    await appendFile(join(out, 'results.jsonl'), `${JSON.stringify(done)}\n`);
     console.log(`${study}: complete in the store, skipped`);
     return;
   }
