@@ -196,7 +196,9 @@ async function summary(): Promise<void> {
   for (const r of latest.sort((a, b) => a.target - b.target || a.seed - b.seed || a.arm.localeCompare(b.arm))) {
     if (r.arm === 'baselines') {
       for (const f of r.finalists) {
-        console.log(`| ${pct(r.target)}% | ${r.seed} | ${f.source}${r.study.endsWith('-kd') ? ' +kd' : ''} | ${pct(f.flops)}% | ${pct(f.proxy)} | ${pct(f.val)} | ${pct(f.test)} | ${f.epochs} |`);
+        console.log(
+          `| ${pct(r.target)}% | ${r.seed} | ${f.source}${r.study.endsWith('-kd') ? ' +kd' : ''} | ${pct(f.flops)}% | ${pct(f.proxy)} | ${pct(f.val)} | ${pct(f.test)} | ${f.epochs} |`,
+        );
         add(`${r.target}\t${f.source}${r.study.endsWith('-kd') ? ' +kd' : ''}`, f.test);
       }
       continue;
@@ -204,7 +206,7 @@ async function summary(): Promise<void> {
     const pick = [...r.finalists].sort((a, b) => b.val - a.val || a.origin - b.origin)[0];
     if (!pick) continue;
     console.log(
-      `| ${pct(r.target)}% | ${r.seed} | ${r.arm} pick (trial ${pick.origin}, ${pick.source}) | ${pct(pick.flops)}% | ${pct(pick.proxy)} | ${pct(pick.val)} | ${pct(pick.test)} | ${pick.epochs} |`,
+      `| ${pct(r.target)}% | ${r.seed} | ${r.arm}${r.study.endsWith('-kd') ? ' +kd' : ''} pick (trial ${pick.origin}, ${pick.source}) | ${pct(pick.flops)}% | ${pct(pick.proxy)} | ${pct(pick.val)} | ${pct(pick.test)} | ${pick.epochs} |`,
     );
     add(`${r.target}\t${r.arm}${r.study.endsWith('-kd') ? ' +kd' : ''}`, pick.test);
   }
