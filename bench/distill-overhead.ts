@@ -16,7 +16,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { initTorch } from '../src/engine/torch.js';
 import { fit } from '../src/evaluators/fit.js';
 import { prunedForTrial } from '../src/evaluators/plan-rng.js';
-import type { TrainOptions } from '../src/evaluators/recipe.js';
+import { finetuneOptions, type TrainOptions } from '../src/evaluators/recipe.js';
 import { loadBaseModel, loadSplits } from '../src/evaluators/setup.js';
 import { analyzeModel } from '../src/model/analysis.js';
 import { costOf } from '../src/model/flops.js';
@@ -47,18 +47,8 @@ const candidate = candidateFromRatios(
 const macs = costOf(analysis, candidate).macs / costOf(analysis, null).macs;
 const f = cfg.evaluation.finetune;
 const steps = Number(values.steps);
-const recipe: TrainOptions = {
-  epochs: 1,
-  batchSize: f.batchSize,
-  learningRate: f.learningRate,
-  optimizer: f.optimizer,
-  momentum: f.momentum,
-  weightDecay: f.weightDecay,
-  numClasses: splits.numClasses,
-  seed: cfg.run.seed,
-  augment: f.augment,
-  maxBatchesPerEpoch: steps,
-};
+// Without a teacher: distillation is added per run below.
+const recipe: TrainOptions = finetuneOptions(f, { epochs: 1, maxBatchesPerEpoch: steps, numClasses: splits.numClasses, seed: cfg.run.seed });
 const distill = { temperature: f.distill?.temperature ?? 4, alpha: f.distill?.alpha ?? 0.9, teacher: { model: base } };
 
 /** Wall and CPU seconds per step of one fine-tune. CPU time (this process, all threads) is the work done, which other processes on a shared host do not inflate. */

@@ -24,6 +24,7 @@ import { tuneGraph } from './graph-tune.js';
 import { sessionAccuracy, sessionLatencyMs } from './onnx-proxy.js';
 import type { BaseSource, EvaluatorOptions } from './options.js';
 import { pruningRng } from './plan-rng.js';
+import { finetuneOptions } from './recipe.js';
 import { loadBaseGraph, loadSplits, type Splits } from './setup.js';
 import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
 
@@ -69,20 +70,14 @@ export class GraphEvaluator implements Evaluator {
       // Validation ranks every stage, rungs included (promotion never sees the test split).
       score: validation,
       calibration: { batches: ev.calibration.batches, batchSize: ev.calibration.batchSize, seed: cfg.run.seed },
-      recipe: {
+      recipe: finetuneOptions(f, {
         epochs: length.epochs,
-        batchSize: f.batchSize,
-        learningRate: f.learningRate,
         maxBatchesPerEpoch: length.batchesPerEpoch,
-        optimizer: f.optimizer,
-        momentum: f.momentum,
-        weightDecay: f.weightDecay,
         numClasses: splits.numClasses,
         seed: cfg.run.seed + req.trial,
-        augment: f.augment,
         // The teacher is the unpruned base graph, also for a trial cut from its parent's adapted graph.
-        distill: f.distill && { ...f.distill, teacher: { graph: this.analysis.graph } },
-      },
+        teacher: { graph: this.analysis.graph },
+      }),
       engine: { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
       bnMomentum: cfg.train.bnMomentum,
       saveTo: req.stage === 'proxy' ? undefined : req.saveTo,

@@ -6,6 +6,7 @@
  * (the CIFAR recipe of He et al. 2016).
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { FinetuneRecipe } from '../config/schema.js';
 import { AutopruneError, ErrorCodes, quote } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { type Batch, batches } from '../data/batch.js';
@@ -54,6 +55,29 @@ export interface TrainOptions {
   readonly onEpochEnd?: (epoch: number, saveOptimizer: (dir: string) => Promise<void>) => Promise<void>;
   /** Distil from a teacher (libtorch only). Default: off, plain cross entropy. */
   readonly distill?: DistillOptions;
+}
+
+/**
+ * `evaluation.finetune` as TrainOptions: the one recipe rungs, finalists and NetAdapt's adapt stage
+ * train with, for a stage's own length and seed. Distils when the recipe says so and a teacher is given.
+ */
+export function finetuneOptions(
+  f: FinetuneRecipe,
+  o: { epochs: number; maxBatchesPerEpoch?: number; numClasses: number; seed: number; teacher?: DistillOptions['teacher'] },
+): TrainOptions {
+  return {
+    epochs: o.epochs,
+    batchSize: f.batchSize,
+    learningRate: f.learningRate,
+    optimizer: f.optimizer,
+    momentum: f.momentum,
+    weightDecay: f.weightDecay,
+    numClasses: o.numClasses,
+    seed: o.seed,
+    augment: f.augment,
+    maxBatchesPerEpoch: o.maxBatchesPerEpoch,
+    distill: f.distill && o.teacher && { ...f.distill, teacher: o.teacher },
+  };
 }
 
 export interface TrainProgress {

@@ -14,6 +14,7 @@ import { fit } from './fit.js';
 import { saveGraphOf } from './graph-tune.js';
 import type { BaseSource, EvaluatorOptions } from './options.js';
 import { prunedForTrial } from './plan-rng.js';
+import { finetuneOptions } from './recipe.js';
 import { loadBaseModel, loadSplits, type Splits } from './setup.js';
 import { accuracy, latencyMs } from './train.js';
 import { type EvalRequest, type EvalResult, type Evaluator, latencyTimingKey } from './types.js';
@@ -118,20 +119,14 @@ export class TfjsEvaluator implements Evaluator {
     const r = await fit(
       model,
       splits.train,
-      {
+      finetuneOptions(f, {
         epochs: o.epochs,
-        batchSize: f.batchSize,
-        learningRate: f.learningRate,
-        optimizer: f.optimizer,
-        momentum: f.momentum,
-        weightDecay: f.weightDecay,
+        maxBatchesPerEpoch: o.batchesPerEpoch ?? f.batchesPerEpoch,
         numClasses: splits.numClasses,
         seed: cfg.run.seed + trial,
-        augment: f.augment,
-        maxBatchesPerEpoch: o.batchesPerEpoch ?? f.batchesPerEpoch,
         // The teacher is the unpruned base model, also for a trial cut from its parent's adapted weights.
-        distill: f.distill && { ...f.distill, teacher: { model: this.base } },
-      },
+        teacher: { model: this.base },
+      }),
       { requested: cfg.run.engine.train, workers: cfg.run.concurrency },
     );
     return r.engine;
