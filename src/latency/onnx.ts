@@ -124,32 +124,40 @@ export async function pairedLatencyMs(
   );
 }
 
-/** `pairedLatencyMs` of the base and a candidate cut from it. */
-export async function pairedCandidateLatencyMs(
+/**
+ * `measure` of a candidate cut from `base` (l1 channels: which channels are kept does not change
+ * the time), the cut model disposed after.
+ */
+export async function withCandidateModel<T>(
   base: tf.LayersModel,
   analysis: Analysis,
   c: Candidate,
-  o: { threads: number; batch: number; runs: number; clock?: LatencyClock },
-): Promise<PairedLatency> {
+  measure: (model: tf.LayersModel) => Promise<T>,
+): Promise<T> {
   const { model } = await pruneModel(base, analysis, c, 'l1');
   try {
-    return await pairedLatencyMs(base, model, o);
+    return await measure(model);
   } finally {
     model.dispose();
   }
 }
 
-/** The same for a candidate cut from `base` (which channels are kept does not change the time). */
-export async function candidateLatencyMs(
+/** `pairedLatencyMs` of the base and a candidate cut from it. */
+export function pairedCandidateLatencyMs(
+  base: tf.LayersModel,
+  analysis: Analysis,
+  c: Candidate,
+  o: { threads: number; batch: number; runs: number; clock?: LatencyClock },
+): Promise<PairedLatency> {
+  return withCandidateModel(base, analysis, c, (model) => pairedLatencyMs(base, model, o));
+}
+
+/** The same for a candidate cut from `base`. */
+export function candidateLatencyMs(
   base: tf.LayersModel,
   analysis: Analysis,
   c: Candidate,
   o: { threads: number; batch: number; runs: number; clock?: LatencyClock },
 ): Promise<number> {
-  const { model } = await pruneModel(base, analysis, c, 'l1');
-  try {
-    return await modelLatencyMs(model, o);
-  } finally {
-    model.dispose();
-  }
+  return withCandidateModel(base, analysis, c, (model) => modelLatencyMs(model, o));
 }

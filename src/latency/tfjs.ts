@@ -9,10 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import { AutopruneError, ErrorCodes } from '../core/errors.js';
 import type { Candidate } from '../core/space.js';
 import type { Analysis } from '../model/analysis.js';
-import { pruneModel } from '../model/prune.js';
 import type { LatencyShape, LatencyTableId } from '../store/types.js';
 import { measureSlope } from './measure.js';
-import type { PairedLatency } from './onnx.js';
+import { type PairedLatency, withCandidateModel } from './onnx.js';
 import type { ShapeTimer } from './table.js';
 import { latencyHost } from './table.js';
 
@@ -130,16 +129,11 @@ export async function tfjsModelLatencyMs(model: tf.LayersModel, o: { batch: numb
 }
 
 /** `pairedTfjsLatencyMs` of the base and a candidate cut from it. */
-export async function pairedTfjsCandidateLatencyMs(
+export function pairedTfjsCandidateLatencyMs(
   base: tf.LayersModel,
   analysis: Analysis,
   c: Candidate,
   o: { batch: number; runs: number },
 ): Promise<PairedLatency> {
-  const { model } = await pruneModel(base, analysis, c, 'l1');
-  try {
-    return await pairedTfjsLatencyMs(base, model, o);
-  } finally {
-    model.dispose();
-  }
+  return withCandidateModel(base, analysis, c, (model) => pairedTfjsLatencyMs(base, model, o));
 }
